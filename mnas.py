@@ -12,11 +12,19 @@ Reference: Tan et al., "MnasNet: Platform-Aware Neural Architecture Search for M
 from __future__ import annotations
 
 import itertools
+import json
 import math
+import os
 import random
-from dataclasses import dataclass
+import time
+from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Executor, Future, wait
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
 
-from models import MOBILENETV2_BLOCKS, Arch, BlockArgs
+import torch
+
+from models import MOBILENETV2_BLOCKS, Arch, BlockArgs, arch_from_dict, arch_to_dict  # noqa: F401 (re-exported)
 
 # ----------------------------------------------------------------------------- Sec. 3: the objective
 
@@ -148,3 +156,179 @@ class SearchSpace:
     def sample(self, rng: random.Random) -> list[int]:
         """Uniformly random tokens (the random-search baseline's proposal)."""
         return [rng.randrange(n) for _, n in self.decisions]
+
+
+# ----------------------------------------------------------------------------- Sec. 4.2: the search
+
+
+@dataclass
+class Child:
+    """One sampled model and what the search learned about it: a line of search.jsonl."""
+
+    step: int  # index of the child in the search, 0-based
+    tokens: list[int]
+    arch: dict  # models.arch_to_dict(decode(tokens))
+    accuracy: float | None = None  # ACC(m) on the held-out split after proxy training
+    latency_ms: float | None = None  # LAT(m) of the deployment network on the target platform
+    reward: float = 0.0  # Eq. 2; 0 for a failed child
+    params: int | None = None
+    macs: int | None = None
+    seconds: float = 0.0  # wall time of training and evaluation
+    status: str = "ok"  # "ok" or "failed: <reason>"
+
+
+class SearchLog:
+    """search.jsonl: one JSON line per finished child, appended and fsynced, so a crash loses at most
+    the children in flight. A truncated last line (a crash mid-write) is dropped on open."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.children: list[Child] = []
+        if self.path.exists():
+            data = self.path.read_bytes()
+            good = data[:data.rfind(b"\n") + 1]  # everything up to the last complete line
+            for line in good.decode().splitlines():
+                self.children.append(Child(**json.loads(line)))
+            if len(good) != len(data):
+                self.path.write_bytes(good)
+
+    def append(self, child: Child) -> None:
+        with open(self.path, "a") as f:
+            f.write(json.dumps(asdict(child)) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        self.children.append(child)
+
+
+class InlineExecutor(Executor):
+    """A concurrent.futures.Executor that runs each job at once in the calling process: the serial
+    case of the search, on the same code path as process pools and Dask."""
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except Exception as e:
+            future.set_exception(e)
+        return future
+
+
+def _save_atomic(obj, path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)  # a crash leaves either the old file or the new one, never half of one
+
+
+class WorkerDied(RuntimeError):
+    """The process training a child died twice (killed, out of memory...), not the child's own error."""
+
+
+class ChildRunner:
+    """Trains children on a concurrent.futures.Executor, at most `max_in_flight` at a time, and
+    retries a child whose worker process died.
+
+    A local process pool breaks as a whole when one worker dies, failing every job in flight, so
+    it is replaced and the blame is unknown: those children are retried one at a time. A child
+    whose worker dies while it runs alone (or that Dask reports as KilledWorker) is retried once
+    more, then fails with WorkerDied."""
+
+    def __init__(self, make_executor: Callable[[], Executor], max_in_flight: int = 1):
+        self.make_executor, self.max_in_flight = make_executor, max_in_flight
+        self.executor = make_executor()
+        self.running: dict[Future, tuple[int, Arch, float]] = {}
+
+    def run(self, evaluate: Callable[[Arch], dict], jobs: list[tuple[int, Arch]]):
+        """Yield (step, arch, future, seconds) as each job finishes, in completion order."""
+        queue, running, suspects, deaths = list(jobs), self.running, set(), {}
+        while queue or running:
+            limit = 1 if suspects else self.max_in_flight
+            while queue and len(running) < limit:
+                step, arch = queue.pop(0)
+                running[self.executor.submit(evaluate, arch)] = (step, arch, time.time())
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            alone = len(running) == 1
+            if any(isinstance(f.exception(), BrokenExecutor) for f in finished):
+                finished = wait(running).done  # every job in a broken pool fails
+                self.executor.shutdown(wait=False)
+                self.executor = self.make_executor()
+            for future in finished:
+                step, arch, started = running.pop(future)
+                error = future.exception()
+                if isinstance(error, BrokenExecutor) or type(error).__name__ == "KilledWorker":
+                    if alone or not isinstance(error, BrokenExecutor):
+                        deaths[step] = deaths.get(step, 0) + 1
+                    if deaths.get(step, 0) < 2:
+                        suspects.add(step)
+                        queue.insert(0, (step, arch))  # retried next, alone
+                        continue
+                    future = Future()
+                    future.set_exception(WorkerDied(f"worker died twice ({type(error).__name__})"))
+                suspects.discard(step)
+                yield step, arch, future, time.time() - started
+
+    def shutdown(self) -> None:
+        for future in self.running:  # on Ctrl-C or an error: drop the children in flight
+            future.cancel()
+        self.executor.shutdown(wait=False)
+
+
+def search(space: SearchSpace, controller, evaluate: Callable[[Arch], dict], latency: Callable[[Arch], float],
+           target_ms: float, constraint: Constraint, samples: int, batch: int, run_dir: Path,
+           make_executor: Callable[[], Executor] = InlineExecutor, max_in_flight: int = 1,
+           on_child: Callable[[Child], None] | None = None) -> list[Child]:
+    """The search of Sec. 4.2 (Fig. 1): the controller proposes a batch of models; each is trained
+    on the proxy task (`evaluate(arch) -> {"accuracy", "params", "macs"}`, run on an executor) and
+    measured on the platform (`latency(arch) -> ms`, here in the driver, one child at a time); the
+    reward of Eq. 2 updates the controller; repeat until `samples` children are done.
+
+    State lives in `run_dir`: search.jsonl (the children) and controller.pt (the controller after
+    its last update, how many children that update covered, and the proposed batch in flight).
+    Calling `search` again on the same directory resumes: the pending batch is finished without
+    re-evaluating a child already in the log, so a resumed search equals an uninterrupted one.
+    With `max_in_flight=1` no child trains while a latency is measured.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log = SearchLog(run_dir / "search.jsonl")
+    state_path = run_dir / "controller.pt"
+    state = {"consumed": 0, "pending": []}
+    if state_path.exists():
+        state = torch.load(state_path, weights_only=True)
+        controller.load_state_dict(state.pop("controller"))
+    runner = ChildRunner(make_executor, max_in_flight)
+    try:
+        while state["consumed"] < samples:
+            if not state["pending"]:  # propose the next batch, and record it before training anything
+                state["pending"] = controller.propose(min(batch, samples - state["consumed"]))
+                _save_atomic({**state, "controller": controller.state_dict()}, state_path)
+            first, pending = state["consumed"], state["pending"]
+            done = {c.step: c for c in log.children if c.step >= first}
+            jobs = [(first + j, space.decode(t)) for j, t in enumerate(pending) if first + j not in done]
+            for step, arch, future, seconds in runner.run(evaluate, jobs):
+                child = _finish_child(step, pending[step - first], arch, future, seconds, latency, target_ms, constraint)
+                log.append(child)
+                done[step] = child
+                if on_child:
+                    on_child(child)
+            children = [done[first + j] for j in range(len(pending))]
+            controller.update([c.tokens for c in children], [c.reward for c in children])
+            state = {"consumed": first + len(children), "pending": []}
+            _save_atomic({**state, "controller": controller.state_dict()}, state_path)
+    finally:
+        runner.shutdown()
+    return log.children
+
+
+def _finish_child(step: int, tokens: list[int], arch: Arch, future: Future, seconds: float,
+                  latency: Callable[[Arch], float], target_ms: float, constraint: Constraint) -> Child:
+    """Turn a finished training job into a Child: measure LAT and compute the reward (Eq. 2)."""
+    child = Child(step, tokens, arch_to_dict(arch), seconds=round(seconds, 2))
+    try:
+        result = future.result()
+        child.accuracy, child.params, child.macs = result["accuracy"], result["params"], result["macs"]
+        child.latency_ms = latency(arch)
+        child.reward = reward(child.accuracy, child.latency_ms, target_ms, constraint.alpha, constraint.beta)
+    except Exception as e:  # a failed child is logged and scores 0; the search goes on
+        child.status = "failed: " + (f"{type(e).__name__}: {e}".splitlines() or [""])[0][:200]
+        child.reward = 0.0
+    return child

@@ -1,7 +1,9 @@
+import os
 import sys
 from pathlib import Path
 
-import torch
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see train.py: before torch loads OpenMP
+import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the flat top-level modules
 # One intra-op thread: on a small shared machine, OpenMP threads that spin-wait for a busy core

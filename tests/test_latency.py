@@ -1,0 +1,300 @@
+"""latency.py: the timing backends, the adb protocol (via a stand-in adb), the per-layer table and the CLI.
+
+Everything runs on tiny networks at 32 px with a few rounds; no full table is built here."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+import latency
+from models import Arch, BlockArgs, build_model
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = Arch((BlockArgs("mbconv", 3, 3, 2, 1, 16, 0.25, "identity"), BlockArgs("dconv", 1, 3, 1, 2, 16, 0.0, "pool")), stem=8, head=32)
+
+
+def tiny_model() -> nn.Module:
+    return build_model(TINY, num_classes=10)
+
+
+# ----------------------------------------------------------------------------- cpu
+
+
+def test_measurement_statistics():
+    m = latency.Measurement.of([5.0, 1.0, 3.0, 2.0, 4.0])
+    assert (m.median_ms, m.iqr_ms, len(m.samples)) == (3.0, 2.0, 5)
+
+
+def test_cpu_measure_restores_threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        m = latency.measure(tiny_model(), input_size=32, threads=1, rounds=4)
+        assert torch.get_num_threads() == 2
+        assert len(m.samples) == 4 and m.median_ms > 0 and m.iqr_ms >= 0
+        assert latency.measure(nn.Conv2d(3, 4, 3), input_size=32, threads=2, rounds=2).median_ms > 0  # wall clock
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_measure_interleaved_and_measure_arch():
+    got = latency.measure_interleaved({"a": tiny_model(), "b": nn.Conv2d(3, 4, 3)}, input_size=32, rounds=3)
+    assert set(got) == {"a", "b"} and all(len(m.samples) == 3 for m in got.values())
+    assert got["a"].median_ms > got["b"].median_ms  # a whole network vs one conv
+    assert latency.measure_arch(TINY, input_size=32, rounds=2).median_ms > 0
+
+
+def test_bad_backend_and_threads():
+    with pytest.raises(ValueError, match="unknown backend"):
+        latency.measure(tiny_model(), input_size=32, backend="tpu")
+    with pytest.raises(ValueError, match="threads"):
+        latency.measure(tiny_model(), input_size=32, threads=0)
+
+
+# ----------------------------------------------------------------------------- executorch
+
+
+def test_executorch_export_run_and_output_check(monkeypatch, tmp_path):
+    pytest.importorskip("executorch")
+    small = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
+    pte = latency.export_pte(small.eval(), torch.randn(1, 3, 32, 32), tmp_path / "small.pte")  # the one slow export
+    assert pte.stat().st_size > 0
+    # measure() exports each model into a temporary directory; here it gets the program above instead.
+    monkeypatch.setattr(latency, "export_pte", lambda model, x, path: path.write_bytes(pte.read_bytes()) and path)
+    m = latency.measure(small, input_size=32, backend="executorch", rounds=3)
+    assert len(m.samples) == 3 and m.median_ms > 0
+    assert not list(ROOT.glob("*.pte"))
+    # A program that computes something else than the eager model is caught by the output check.
+    other = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
+    with pytest.raises(latency.LatencyError, match="differs from eager PyTorch"):
+        latency.measure(other, input_size=32, backend="executorch", rounds=1)
+
+
+def test_check_outputs_tolerance():
+    want = torch.tensor([100.0, -50.0])
+    latency.check_outputs(want + 0.05, want, "m")  # relative to the output's scale
+    with pytest.raises(latency.LatencyError):
+        latency.check_outputs(want + 1.0, want, "m")
+    with pytest.raises(latency.LatencyError):
+        latency.check_outputs(torch.zeros(3), want, "m")
+
+
+# ----------------------------------------------------------------------------- adb, with a stand-in
+
+
+FAKE_ADB = """\
+    import json, os, re, sys
+    args = sys.argv[1:]
+    mode = os.environ.get("FAKE_ADB_MODE", "ok")
+    with open(os.environ["FAKE_ADB_LOG"], "a") as f:
+        f.write(json.dumps(args) + "\\n")
+    if args[:1] == ["-s"]:
+        args = args[2:]
+    if args == ["devices"]:
+        rows = {"none": [], "several": ["R58M1\\tdevice", "emulator-5554\\tdevice"],
+                "unauthorized": ["R58M1\\tunauthorized"]}.get(mode, ["R58M1\\tdevice"])
+        print("\\n".join(["List of devices attached"] + rows) + "\\n")
+    elif args[0] == "push":
+        print(f"{args[1]}: 1 file pushed, 0 skipped.")
+    elif args[0] == "logcat" and "-d" in args:
+        if mode == "logcat":
+            for i in range(1, 5):
+                print(f"11-27 23:00:00.{i:03d}  4242  4242 I ExecuTorch: Iteration {i} of 4: {20 + i}.000000 ms")
+    elif args[0] == "shell" and "test -x" in args[1]:
+        print("" if mode == "no-runner" else "runner-ok")
+    elif args[0] == "shell" and "--model_path" in args[1]:
+        n = int(re.search(r"--num_executions (\\d+)", args[1])[1])
+        prefix = "I 00:00:00.001234 executorch:executor_runner.cpp:"
+        print(prefix + "520] Model loaded in 3.100000 ms.")
+        if mode not in ("total", "logcat", "garbage"):
+            for i in range(1, n + 1):
+                print(f"{prefix}612] Iteration {i} of {n}: {10.0 * i:.6f} ms")
+        if mode not in ("logcat", "garbage"):
+            print(f"{prefix}621] Model executed successfully {n} time(s) in {12.5 * n:.6f} ms.")
+        if mode == "garbage":
+            print("CANNOT LINK EXECUTABLE: library libfoo.so not found")
+            print("Aborted")
+"""
+
+
+@pytest.fixture
+def fake_adb(tmp_path, monkeypatch):
+    """A stand-in `adb` first on PATH that logs its arguments and answers in the real formats."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    adb = bin_dir / "adb"
+    adb.write_text(f"#!{sys.executable}\n" + textwrap.dedent(FAKE_ADB))
+    adb.chmod(0o755)
+    log = tmp_path / "adb_calls.jsonl"
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_ADB_LOG", str(log))
+    monkeypatch.setattr(latency, "export_pte", lambda model, x, path: path.write_bytes(b"pte") and path)  # no export needed
+
+    def calls() -> list[list[str]]:
+        return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    return calls
+
+
+def test_adb_protocol(fake_adb):
+    m = latency.measure(nn.Conv2d(3, 4, 3), input_size=32, backend="adb", rounds=2, taskset="f0", num_executions=5,
+                        device_dir="/data/local/tmp/x", runner="/data/local/tmp/executor_runner")
+    assert m.samples == [20.0, 30.0, 40.0, 50.0] * 2  # iterations 2..5 of each call, the first dropped
+    calls = fake_adb()
+    assert calls[0] == ["devices"]
+    assert all(c[:2] == ["-s", "R58M1"] for c in calls[1:])
+    pushes = [c for c in calls[1:] if c[2] == "push"]
+    assert len(pushes) == 1 and pushes[0][4] == "/data/local/tmp/x/m0.pte"
+    runs = [c[3] for c in calls[1:] if c[2] == "shell" and "--model_path" in c[3]]
+    assert runs == ["taskset f0 /data/local/tmp/executor_runner --model_path /data/local/tmp/x/m0.pte "
+                    "--num_executions 5 --cpu_threads 1"] * 2
+    assert ["-s", "R58M1", "logcat", "-c"] in calls
+
+
+@pytest.mark.parametrize("mode, samples", [("logcat", [22.0, 23.0, 24.0]), ("total", [12.5])])
+def test_adb_fallbacks(fake_adb, monkeypatch, mode, samples):
+    monkeypatch.setenv("FAKE_ADB_MODE", mode)
+    assert latency.measure(nn.Conv2d(3, 4, 3), input_size=32, backend="adb", rounds=1, num_executions=4).samples == samples
+
+
+def test_adb_serial_picks_one_of_several(fake_adb, monkeypatch):
+    monkeypatch.setenv("FAKE_ADB_MODE", "several")
+    latency.measure(nn.Conv2d(3, 4, 3), input_size=32, backend="adb", rounds=1, serial="emulator-5554")
+    assert fake_adb()[1][:2] == ["-s", "emulator-5554"]
+
+
+@pytest.mark.parametrize("mode, serial, message", [
+    ("none", None, "no Android device"),
+    ("several", None, "several devices connected .*--serial"),
+    ("ok", "XYZ", "device XYZ not found"),
+    ("unauthorized", None, "unauthorized: accept the USB debugging prompt"),
+    ("no-runner", None, "executor_runner not found at /data/local/tmp/executor_runner"),
+    ("garbage", None, "cannot parse executor_runner output.*CANNOT LINK EXECUTABLE.*Aborted"),
+])
+def test_adb_errors(fake_adb, monkeypatch, mode, serial, message):
+    monkeypatch.setenv("FAKE_ADB_MODE", mode)
+    with pytest.raises(latency.LatencyError, match=message) as e:
+        latency.measure(nn.Conv2d(3, 4, 3), input_size=32, backend="adb", rounds=1, serial=serial)
+    assert "\n" not in str(e.value)
+
+
+def test_adb_not_on_path(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(latency.LatencyError, match="adb not found on PATH"):
+        latency.measure(nn.Conv2d(3, 4, 3), input_size=32, backend="adb")
+
+
+def test_parse_runner_output():
+    assert latency.parse_runner_output("Iteration 1 of 1: 7.5 ms") == [7.5]  # a single run is kept
+    assert latency.parse_runner_output("Model executed successfully 4 time(s) in 10.0 ms.") == [2.5]
+    assert latency.parse_runner_output("Segmentation fault") is None
+
+
+# ----------------------------------------------------------------------------- the table
+
+# A two-block space: block 1 may vanish (repeats 0), so block 2's first layer sees the stem's 8
+# channels or block 1's 16; block 2 has one or two layers.
+OPTIONS = [
+    [BlockArgs("dconv", 1, 3, 1, 0, 16), BlockArgs("mbconv", 3, 3, 1, 1, 16, 0.25, "identity")],
+    [BlockArgs("conv", 1, 3, 2, 1, 24, 0.0, "none"), BlockArgs("mbconv", 6, 5, 2, 2, 24, 0.0, "pool")],
+]
+
+
+def test_space_entries_keys():
+    keys = set(latency.space_entries(OPTIONS, input_size=32, stem=8, head=32, num_classes=10))
+    assert keys == {
+        "stem 3->8 k3 s2 @32",
+        "mbconv e3 k3 s1 se0.25 none 8->16 @16",  # identity skip needs equal channels: none
+        "conv e1 k3 s2 se0 none 8->24 @16", "conv e1 k3 s2 se0 none 16->24 @16",
+        "mbconv e6 k5 s2 se0 none 8->24 @16", "mbconv e6 k5 s2 se0 none 16->24 @16",
+        "mbconv e6 k5 s1 se0 pool 24->24 @8",
+        "head 24->32 fc10 @8",
+    }
+
+
+def test_table_build_predict_resume(tmp_path, monkeypatch):
+    path = tmp_path / "table.json"
+    table = latency.LatencyTable.build(path, OPTIONS, input_size=32, stem=8, head=32, num_classes=10, rounds=3, calibration=3)
+    assert len(table.layers) == 8 and all(v > 0 for v in table.layers.values()) and table.reference_ms > 0
+    arch = Arch((OPTIONS[0][1], OPTIONS[1][1]), stem=8, head=32)
+    a, b = table.fit
+    assert table.layer_sum(arch) == pytest.approx(sum(table.layers[k] for k, _, _ in latency.arch_entries(arch, 32, 10)))
+    assert table.predict(arch) == pytest.approx(a * table.layer_sum(arch) + b)
+    assert table.predict(arch, scale=2.0) == pytest.approx(2 * table.predict(arch))
+    saved = json.loads(path.read_text())
+    assert {"backend", "threads", "input_size", "reference_ms", "layers", "fit", "info"} <= set(saved)
+    assert {"torch", "machine", "created", "calibration"} <= set(saved["info"])
+
+    # Resuming a finished table times nothing; a half-built one times only what is missing.
+    monkeypatch.setattr(latency, "_time", lambda *a, **k: pytest.fail("re-timed a finished table"))
+    assert latency.LatencyTable.build(path, OPTIONS, input_size=32, stem=8, head=32, num_classes=10).layers == table.layers
+    timed = []
+    monkeypatch.setattr(latency, "_time", lambda jobs, *a, **k: timed.extend(jobs) or {n: latency.Measurement.of([1.0]) for n in jobs})
+    del saved["layers"]["head 24->32 fc10 @8"]
+    path.write_text(json.dumps(saved))
+    latency.LatencyTable.build(path, OPTIONS, input_size=32, stem=8, head=32, num_classes=10)
+    assert timed == ["reference", "head 24->32 fc10 @8"]
+
+    with pytest.raises(ValueError, match="was built for cpu, 1 thread"):
+        latency.LatencyTable.build(path, OPTIONS, threads=2, input_size=32, stem=8, head=32, num_classes=10)
+    with pytest.raises(ValueError, match="not in the table"):
+        table.predict(TINY)
+
+
+def test_table_drift_and_check(tmp_path):
+    table = latency.LatencyTable.build(tmp_path / "t.json", OPTIONS, input_size=32, stem=8, head=32, num_classes=10,
+                                       rounds=3, calibration=2)
+    loaded = latency.LatencyTable.load(tmp_path / "t.json")
+    assert loaded.layers == table.layers and loaded.scale == 1.0
+    assert loaded.retime_reference(rounds=3) > 0 and loaded.predict(Arch((OPTIONS[0][0], OPTIONS[1][0]), 8, 32)) > 0
+    archs = [Arch((o1, o2), 8, 32) for o1 in OPTIONS[0] for o2 in OPTIONS[1]]
+    r = latency.check_table(table, archs, rounds=3)
+    assert 0 <= r["within10"] <= 100 and r["mape"] >= 0 and -1 <= r["spearman"] <= 1 and len(r["measured"]) == 4
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def test_cli_measures(capsys):
+    assert latency.main(["mnasnet-small", "--input-size", "32", "--rounds", "2"]) == 0
+    assert re.fullmatch(r"median_ms=\d+\.\d+ iqr_ms=\d+\.\d+", capsys.readouterr().out.splitlines()[-1])
+
+
+@pytest.mark.parametrize("argv, message", [
+    ([], "give one of"),
+    (["nosuch"], "unknown architecture 'nosuch'"),
+    (["mnasnet-a1", "--backend", "tpu"], "invalid choice: 'tpu'"),
+    (["mnasnet-a1", "--threads", "0"], "--threads"),
+    (["mnasnet-a1", "--threads", "two"], "invalid int value"),
+    (["mnasnet-a1", "--input-size", "8"], "--input-size >= 32"),
+    (["mnasnet-a1", "--check-table", "t.json"], "give one of"),
+    (["--check-table", "missing.json"], "cannot read missing.json"),
+    (["--check-table", "t.json", "--samples", "1"], "--samples"),
+    (["--check-table", "bad.json"], "bad.json is not a latency table"),
+    (["mnasnet-a1", "--bogus"], "unrecognized arguments: --bogus"),
+])
+def test_cli_bad_input(capsys, monkeypatch, tmp_path, argv, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.json").write_text('{"layers": [1, 2]}')
+    assert latency.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and re.search(message, err), err
+
+
+def test_cli_adb_error_is_one_line(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert latency.main(["mnasnet-small", "--backend", "adb"]) == 1
+    assert capsys.readouterr().err == "error: adb not found on PATH (install Android platform-tools)\n"
+
+
+def test_cli_subprocess_no_traceback():
+    done = subprocess.run([sys.executable, "latency.py", "nosuch.json"], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 2 and done.stderr.startswith("error: ") and "Traceback" not in done.stderr

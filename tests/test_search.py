@@ -1,0 +1,111 @@
+"""mnas.search (Sec. 4.2): the sample -> train -> measure -> reward -> update loop, its log and resume.
+
+These tests use cheap stand-ins for proxy training and latency so they run in seconds; the real
+ones are exercised end to end in test_train.py."""
+
+import json
+
+import pytest
+
+import controller
+import mnas
+from models import build_model, count_params
+
+SPACE = mnas.SearchSpace()
+
+
+def fake_evaluate(arch):
+    """A deterministic 'accuracy' that prefers wider networks, standing in for proxy training."""
+    width = sum(b.out * b.repeats for b in arch.blocks)
+    return {"accuracy": min(0.99, width / 3000), "params": width, "macs": 1000 * width}
+
+
+def fake_latency(arch):
+    return 1.0 + sum(b.out * b.repeats * b.kernel for b in arch.blocks) / 500
+
+
+def run(tmp_path, samples, batch=3, evaluate=fake_evaluate, kind="reinforce", **kw):
+    ctrl = controller.make_controller(kind, SPACE.decisions, seed=0)
+    return mnas.search(SPACE, ctrl, evaluate, fake_latency, target_ms=20.0, constraint=mnas.SOFT,
+                       samples=samples, batch=batch, run_dir=tmp_path, **kw)
+
+
+def read_log(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def stop_after(n):
+    """An evaluator that is interrupted (as by Ctrl-C or a crash) when it reaches child n."""
+    calls = []
+
+    def evaluate(arch):
+        if len(calls) == n:
+            raise KeyboardInterrupt
+        calls.append(arch)
+        return fake_evaluate(arch)
+    return evaluate
+
+
+def test_search_logs_every_child_with_its_reward(tmp_path):
+    children = run(tmp_path, samples=7)
+    lines = read_log(tmp_path / "search.jsonl")
+    assert [c["step"] for c in lines] == list(range(7)) and len(children) == 7
+    for c in lines:
+        assert c["status"] == "ok"
+        arch = SPACE.decode(c["tokens"])
+        assert c["arch"] == json.loads(json.dumps(mnas.arch_to_dict(arch)))
+        assert c["reward"] == pytest.approx(mnas.reward(c["accuracy"], c["latency_ms"], 20.0))
+
+
+def test_resume_adds_only_the_missing_children(tmp_path):
+    run(tmp_path, samples=4)
+    first = (tmp_path / "search.jsonl").read_text()
+    run(tmp_path, samples=6)
+    text = (tmp_path / "search.jsonl").read_text()
+    assert text.startswith(first) and len(text.splitlines()) == 6
+
+
+def test_resumed_search_equals_an_uninterrupted_one(tmp_path):
+    # Stop in the middle of a batch: the proposed batch is saved before any child trains.
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "a", samples=9, evaluate=stop_after(5))
+    assert len(read_log(tmp_path / "a" / "search.jsonl")) == 5
+    resumed = []
+    run(tmp_path / "a", samples=9, evaluate=lambda a: resumed.append(a) or fake_evaluate(a))
+    assert len(resumed) == 4  # no child is evaluated twice
+    run(tmp_path / "b", samples=9)
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert strip(read_log(tmp_path / "a" / "search.jsonl")) == strip(read_log(tmp_path / "b" / "search.jsonl"))
+
+
+def test_truncated_last_line_is_dropped_and_redone(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, samples=3, evaluate=stop_after(2))
+    log = tmp_path / "search.jsonl"
+    with open(log, "a") as f:
+        f.write('{"step": 2, "tokens": [0, 1')  # the driver died in the middle of writing a line
+    assert len(mnas.SearchLog(log).children) == 2
+    run(tmp_path, samples=3)
+    assert [r["step"] for r in read_log(log)] == [0, 1, 2]
+
+
+def test_a_failing_child_is_logged_and_the_search_goes_on(tmp_path):
+    def sometimes_nan(arch):
+        if arch.blocks[0].op == "conv":
+            raise FloatingPointError("loss became nan")
+        return fake_evaluate(arch)
+
+    rows = run(tmp_path, samples=12, evaluate=sometimes_nan)
+    failed = [c for c in rows if c.status != "ok"]
+    assert failed and len(rows) == 12
+    assert all(c.status == "failed: FloatingPointError: loss became nan" and c.reward == 0 for c in failed)
+
+
+@pytest.mark.parametrize("kind", ["reinforce", "ppo", "random"])
+def test_every_controller_drives_the_search(tmp_path, kind):
+    assert len(run(tmp_path, samples=4, kind=kind)) == 4
+
+
+def test_search_log_children_rebuild(tmp_path):
+    child = run(tmp_path, samples=1)[0]
+    assert count_params(build_model(mnas.arch_from_dict(child.arch))) > 0

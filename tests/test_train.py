@@ -1,0 +1,113 @@
+"""train.py end to end: `python train.py --search` on synthetic data, resume, final training, bad input."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import models
+import train
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cli(*argv, timeout=300):
+    return subprocess.run([sys.executable, str(ROOT / "train.py"), *argv], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT)
+
+
+@pytest.fixture(scope="module")
+def search_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    result = cli("--search", "--dataset", "synthetic", "--samples", "4", "--proxy-steps", "10", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    return out, result.stdout
+
+
+def test_search_writes_log_best_and_plots(search_run):
+    out, stdout = search_run
+    lines = [json.loads(line) for line in (out / "search.jsonl").read_text().splitlines()]
+    assert len(lines) == 4
+    for c in lines:
+        assert set(c) == {"step", "tokens", "arch", "accuracy", "latency_ms", "reward", "params", "macs", "seconds", "status"}
+        assert c["status"] == "ok" and 0 <= c["accuracy"] <= 1 and c["latency_ms"] > 0 and c["params"] > 0
+    best = json.loads((out / "best.json").read_text())
+    assert best["reward"] == max(c["reward"] for c in lines)
+    assert models.main([str(out / "best.json")]) == 0  # models.py accepts the result
+    for png in ("pareto.png", "reward.png"):
+        assert (out / png).stat().st_size > 10_000
+    assert "target T =" in stdout and "expected about" in stdout and "best: child" in stdout
+    assert stdout.count("child ") >= 4
+
+
+def test_resume_adds_exactly_the_missing_children(search_run, tmp_path):
+    out, _ = search_run
+    copy = tmp_path / "copy"
+    subprocess.run(["cp", "-r", str(out), str(copy)], check=True)
+    before = (copy / "search.jsonl").read_text()
+    result = cli("--search", "--resume", str(copy), "--samples", "6")
+    assert result.returncode == 0, result.stderr
+    after = (copy / "search.jsonl").read_text()
+    assert after.startswith(before) and len(after.splitlines()) == 6
+
+
+def test_final_training_reports_and_saves_weights(tmp_path):
+    import torch
+
+    result = cli("--arch", "mnasnet-small", "--dataset", "synthetic", "--epochs", "1", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.startswith("test_accuracy=") and "latency_ms=" in last and "params=2030264" in last
+    state = torch.load(tmp_path / "model.pt", weights_only=True)
+    model = models.build_model("mnasnet-small", num_classes=10, small_input=True)
+    model.load_state_dict(state)
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--search", "--target-ms", "-5"], "--target-ms must be positive"),
+    (["--arch", "resnet"], "unknown architecture 'resnet'"),
+    (["--search", "--resume", "/nonexistent/run"], "no such run directory"),
+    (["--search", "--latency-table", "/nonexistent.json"], "no such file"),
+    (["--search", "--dataset", "synthetic", "--workers", "2"], "--latency-table"),
+    (["--search", "--samples", "0"], "--samples must be at least 1"),
+])
+def test_bad_arguments_exit_2_with_one_line(argv, message, capsys):
+    assert train.main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_bad_input_from_the_shell_is_one_line_not_a_traceback():
+    result = cli("--search", "--target-ms", "0")
+    assert result.returncode == 2 and result.stderr.strip() == "error: --target-ms must be positive, got 0.0"
+
+
+def test_missing_dataset_names_the_three_fixes(tmp_path, monkeypatch):
+    monkeypatch.setattr(train, "DEBIAN_FASHION_MNIST", tmp_path / "absent")
+    monkeypatch.setattr("torchvision.datasets.FashionMNIST.mirrors", ["http://127.0.0.1:9/"])  # offline
+    with pytest.raises(train.UsageError, match="apt-get install dataset-fashion-mnist.*--data-dir.*--dataset synthetic"):
+        train.load_splits(train.DataSpec("fashion-mnist", str(tmp_path / "data")))
+
+
+@pytest.mark.skipif(not train.DEBIAN_FASHION_MNIST.exists(), reason="Debian's dataset-fashion-mnist is not installed")
+def test_real_fashion_mnist_loads(tmp_path):
+    splits = train.load_splits(train.DataSpec("fashion-mnist", str(tmp_path), val_size=5000))
+    assert (len(splits["train"]), len(splits["val"]), len(splits["test"])) == (55000, 5000, 10000)
+    assert train.data_shape(splits) == (1, 28, 10)  # channels, size, classes
+    x, y = splits["val"][0]
+    assert x.shape == (1, 28, 28) and 0 <= int(y) < 10
+    assert abs(float(splits["train"].dataset.tensors[0].mean())) < 1e-3  # standardized
+
+
+def test_synthetic_images_are_seeded_and_learnable_shapes():
+    x1, y1 = train.synthetic_images(50, seed=3)
+    x2, y2 = train.synthetic_images(50, seed=3)
+    assert x1.shape == (50, 3, 32, 32) and y1.max() < 10
+    assert (x1 == x2).all() and (y1 == y2).all()
+
+
+def test_pareto_front():
+    points = [(10, 0.5), (12, 0.7), (11, 0.4), (20, 0.65), (30, 0.9)]
+    assert train.pareto_front(points) == [(10, 0.5), (12, 0.7), (30, 0.9)]

@@ -1,0 +1,504 @@
+"""The command line: data, proxy training and the search loop of the paper (Sec. 4.2, Fig. 1), and final training.
+
+    python train.py --search                       # search on Fashion-MNIST, latency on this CPU
+    python train.py --arch runs/<ts>/best.json --epochs 10   # train a result, report test accuracy
+
+The search samples models from the controller (controller.py), trains each briefly on a proxy
+task for ACC (here: `proxy_train`), measures LAT of its 224 px deployment network on the target
+platform (latency.py) and rewards the controller with Eq. 2 (mnas.py). The paper's proxy task was
+5 epochs of ImageNet with 50K training images held out for validation; ours is a few hundred
+steps of Fashion-MNIST with images held out of the training set the same way.
+"""
+
+from __future__ import annotations
+
+import os
+
+# OpenMP threads that spin while waiting make training 5-10x slower when another process shares
+# the cores (measured here: 3.7 vs 33 img/s with 2 threads on a busy 2-core machine). Set before
+# torch loads OpenMP; spawned worker processes inherit it.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse  # noqa: E402 (after the environment is set)
+import gzip
+import json
+import math
+import shutil
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime
+from functools import lru_cache, partial
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset, TensorDataset
+from tqdm import tqdm
+
+import controller as controllers
+import latency
+import mnas
+from models import REFERENCE_ARCHS, Arch, arch_from_dict, build_model, count_macs, count_params, load_arch, save_arch
+
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+DATASETS = ("fashion-mnist", "cifar10", "imagefolder", "synthetic")
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed as one line, exit status 2."""
+
+
+# ----------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Where the images come from; small and picklable, so worker processes can load it themselves."""
+
+    dataset: str = "fashion-mnist"
+    data_dir: str = "data"
+    val_size: int | None = None  # images held out of the training set for the search's ACC (None: 5000, 500 synthetic)
+    seed: int = 0
+
+
+def _fashion_mnist_root(data_dir: Path) -> Path:
+    """torchvision's FashionMNIST reads <root>/FashionMNIST/raw/; fill it from Debian's package if needed."""
+    raw = data_dir / "FashionMNIST" / "raw"
+    names = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+    if not all((raw / n).exists() for n in names) and all((DEBIAN_FASHION_MNIST / f"{n}.gz").exists() for n in names):
+        raw.mkdir(parents=True, exist_ok=True)
+        for n in names:
+            with gzip.open(DEBIAN_FASHION_MNIST / f"{n}.gz") as src, open(raw / n, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+    return data_dir
+
+
+def synthetic_images(n: int, seed: int, size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+    """A seeded, learnable 10-class set for tests and offline runs: class k is a sine grating at
+    angle k*18 degrees with a random phase and frequency, plus noise (3 x size x size)."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, 10, (n,), generator=g)
+    angle = labels.float() * math.pi / 10
+    freq = 0.3 + 0.3 * torch.rand(n, generator=g)
+    phase = 2 * math.pi * torch.rand(n, generator=g)
+    ys, xs = torch.meshgrid(torch.arange(size).float(), torch.arange(size).float(), indexing="ij")
+    proj = xs * torch.cos(angle)[:, None, None] + ys * torch.sin(angle)[:, None, None]  # (n, size, size)
+    img = torch.sin(freq[:, None, None] * proj + phase[:, None, None])
+    colour = 0.5 + torch.rand(n, 3, 1, 1, generator=g)  # random tint per image
+    img = img[:, None] * colour + 0.3 * torch.randn(n, 3, size, size, generator=g)
+    return img, labels
+
+
+def _to_float(x: torch.Tensor) -> torch.Tensor:
+    """uint8 images (N, H, W) or (N, H, W, C) -> float (N, C, H, W) in [0, 1]."""
+    x = x.float().div(255)
+    return x[:, None] if x.ndim == 3 else x.permute(0, 3, 1, 2)
+
+
+@lru_cache(maxsize=2)
+def load_splits(spec: DataSpec) -> dict[str, Dataset]:
+    """{"train", "val", "test"}: val is held out of the training set (seeded); test only for final training."""
+    import torchvision  # imported here: only the data needs it
+
+    root = Path(spec.data_dir)
+    val_size = spec.val_size or (500 if spec.dataset == "synthetic" else 5000)
+    if spec.dataset == "synthetic":
+        x, y = synthetic_images(1500 + val_size, spec.seed)
+        train, test = TensorDataset(x, y), TensorDataset(*synthetic_images(1000, spec.seed + 1))
+    elif spec.dataset in ("fashion-mnist", "cifar10"):
+        cls = torchvision.datasets.FashionMNIST if spec.dataset == "fashion-mnist" else torchvision.datasets.CIFAR10
+        if spec.dataset == "fashion-mnist":
+            _fashion_mnist_root(root)
+        try:
+            sets = [cls(str(root), train=t, download=True) for t in (True, False)]
+        except (RuntimeError, OSError) as e:  # not on disk, and the download failed (offline)
+            raise UsageError(
+                f"cannot find or download {spec.dataset} in {root} ({str(e).splitlines()[0][:80]}); fixes: "
+                f"'apt-get install dataset-fashion-mnist' (Debian), pass --data-dir with the files, "
+                f"or use --dataset synthetic") from None
+        (x, y), (x_test, y_test) = ((_to_float(torch.as_tensor(s.data)), torch.as_tensor(s.targets)) for s in sets)
+        mean, std = x.mean((0, 2, 3), keepdim=True), x.std((0, 2, 3), keepdim=True)  # per channel, of the training set
+        train, test = TensorDataset((x - mean) / std, y), TensorDataset((x_test - mean) / std, y_test)
+    elif spec.dataset == "imagefolder":  # ImageNet-style: <data-dir>/train/<class>/*.jpg and <data-dir>/val/
+        from torchvision import transforms as T
+
+        norm = T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
+        tf = T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor(), norm])
+        if not (root / "train").is_dir() or not (root / "val").is_dir():
+            raise UsageError(f"--dataset imagefolder needs {root}/train/<class>/ and {root}/val/<class>/ image folders")
+        train, test = torchvision.datasets.ImageFolder(root / "train", tf), torchvision.datasets.ImageFolder(root / "val", tf)
+    else:
+        raise UsageError(f"unknown dataset '{spec.dataset}' (choose from {', '.join(DATASETS)})")
+    if not 0 < val_size < len(train):
+        raise UsageError(f"--val-size must be between 1 and {len(train) - 1} for {spec.dataset}")
+    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(spec.seed)).tolist()
+    val = torch.utils.data.Subset(train, order[:val_size])
+    return {"train": torch.utils.data.Subset(train, order[val_size:]), "val": val, "test": test}
+
+
+def data_shape(splits: dict[str, Dataset]) -> tuple[int, int, int]:
+    """(channels, image size, number of classes) of a dataset."""
+    x, _ = splits["test"][0]
+    labels = getattr(splits["test"], "tensors", [None, None])[1]
+    classes = int(labels.max()) + 1 if labels is not None else len(splits["test"].classes)
+    return x.shape[0], x.shape[-1], classes
+
+
+# ----------------------------------------------------------------------------- training
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimization of one network. The proxy defaults are tuned to separate architectures in
+    about a minute each on a 2-core CPU: SGD with Nesterov momentum and a one-cycle schedule
+    reaches ~80% on Fashion-MNIST in a few hundred steps, from any sampled network."""
+
+    steps: int = 200
+    batch_size: int = 64
+    lr: float = 0.1
+    weight_decay: float = 4e-5
+    dropout: float = 0.0  # no dropout in a proxy run this short
+    seed: int = 0
+    threads: int = 0  # torch intra-op threads; 0 = all cores
+
+
+def make_model(arch: Arch, splits: dict[str, Dataset], dropout: float) -> torch.nn.Module:
+    """The training network for a dataset: small-input strides below 64 px, its channels and classes."""
+    channels, size, classes = data_shape(splits)
+    return build_model(arch, classes, small_input=size < 64, dropout=dropout, in_channels=channels)
+
+
+def train_steps(model: torch.nn.Module, data: Dataset, cfg: TrainConfig, progress: bool = False) -> None:
+    """`cfg.steps` SGD steps on shuffled batches; raises FloatingPointError if the loss diverges."""
+    g = torch.Generator().manual_seed(cfg.seed)
+    opt = torch.optim.SGD(model.parameters(), cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.steps, pct_start=0.15)
+    loader = DataLoader(data, cfg.batch_size, sampler=torch.utils.data.RandomSampler(data, True, cfg.steps * cfg.batch_size, g))
+    model.train()
+    for x, y in tqdm(loader, total=cfg.steps, disable=not progress, desc="train", unit="step"):
+        loss = F.cross_entropy(model(x), y)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss became {loss.item()}")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+
+
+@torch.inference_mode()
+def accuracy(model: torch.nn.Module, data: Dataset, batch_size: int = 500) -> float:
+    model.eval()
+    correct = sum((model(x).argmax(1) == y).sum().item() for x, y in DataLoader(data, batch_size))
+    return correct / len(data)
+
+
+def _time_steps(arch: Arch, splits: dict[str, Dataset], cfg: TrainConfig, steps: int) -> float:
+    """Seconds for `steps` training steps (after one warm-up step), to estimate a search's duration."""
+    model = make_model(arch, splits, cfg.dropout)
+    train_steps(model, splits["train"], replace(cfg, steps=1))
+    t0 = time.time()
+    train_steps(model, splits["train"], replace(cfg, steps=steps))
+    return time.time() - t0
+
+
+def proxy_train(arch: Arch, data: DataSpec, cfg: TrainConfig) -> dict:
+    """ACC(m) for the search: train `arch` briefly, score it on the held-out split (Sec. 4.2).
+
+    A plain function of picklable arguments, so it runs the same inline, in a process pool or on Dask."""
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    splits = load_splits(data)
+    model = make_model(arch, splits, cfg.dropout)
+    train_steps(model, splits["train"], cfg)
+    deploy = build_model(arch)  # params and MACs of the deployment network, as in the paper's tables
+    return {"accuracy": accuracy(model, splits["val"]), "params": count_params(deploy), "macs": count_macs(deploy)}
+
+
+# ----------------------------------------------------------------------------- latency
+
+
+def make_latency(backend: str, table: str | None, **opts):
+    """LAT(m) as a plain callable: a lookup table's prediction, or a measurement on the backend."""
+    if table:
+        lookup = latency.LatencyTable.load(table)
+        return lookup.predict
+    return lambda arch: latency.measure_arch(arch, backend=backend, **opts).median_ms
+
+
+# ----------------------------------------------------------------------------- plots
+
+
+def moving_average(values: list[float], window: int = 10) -> np.ndarray:
+    v = np.asarray(values, dtype=float)
+    return np.array([v[max(0, i - window + 1):i + 1].mean() for i in range(len(v))])
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """(latency, accuracy) points not beaten by a faster-and-more-accurate one, sorted by latency."""
+    front, best = [], -math.inf
+    for lat, acc in sorted(points, key=lambda p: (p[0], -p[1])):
+        if acc > best:
+            front.append((lat, acc))
+            best = acc
+    return front
+
+
+def plot_search(children: list[mnas.Child], target_ms: float, references: dict[str, float], out: Path) -> None:
+    """pareto.png (accuracy vs latency, the front, T, reference models) and reward.png."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ok = [c for c in children if c.status == "ok"]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    if ok:
+        sc = ax.scatter([c.latency_ms for c in ok], [c.accuracy for c in ok], c=[c.step for c in ok], cmap="viridis", s=22)
+        fig.colorbar(sc, label="child (order sampled)")
+        front = pareto_front([(c.latency_ms, c.accuracy) for c in ok])
+        ax.step(*zip(*front), where="post", color="crimson", label="Pareto front")
+    ax.axvline(target_ms, color="k", ls="--", lw=1, label=f"target T = {target_ms:.1f} ms")
+    for name, ms in references.items():
+        ax.axvline(ms, color="grey", ls=":", lw=1)
+        ax.text(ms, 1.0, name, rotation=90, va="top", ha="right", fontsize=7, color="grey", transform=ax.get_xaxis_transform())
+    ax.set(xlabel="latency (ms, deployment network at 224 px)", ylabel="proxy accuracy (held-out)", title="Sampled models")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "pareto.png", dpi=120)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    rewards = [c.reward for c in children]
+    ax.plot(range(len(rewards)), rewards, ".", alpha=0.5, label="reward per child")
+    if rewards:
+        ax.plot(range(len(rewards)), moving_average(rewards), label="moving average (10)")
+    ax.set(xlabel="child", ylabel="reward (Eq. 2)", title="Search progress")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "reward.png", dpi=120)
+    plt.close(fig)
+
+
+def write_results(children: list[mnas.Child], run: dict, out: Path) -> mnas.Child | None:
+    """best.json (an architecture file models.py and train.py accept), top5.json and the plots."""
+    ok = sorted((c for c in children if c.status == "ok"), key=lambda c: -c.reward)
+    if ok:
+        best = ok[0]
+        save_arch(arch_from_dict(best.arch), out / "best.json", **{k: v for k, v in asdict(best).items() if k != "arch"})
+        (out / "top5.json").write_text(json.dumps([asdict(c) for c in ok[:5]], indent=1) + "\n")
+    plot_search(children, run["target_ms"], run["references"], out)
+    return ok[0] if ok else None
+
+
+# ----------------------------------------------------------------------------- the search command
+
+
+def _fmt_time(seconds: float) -> str:
+    return time.strftime("%H:%M:%S", time.gmtime(max(0, seconds)))
+
+
+def _search_config(args: argparse.Namespace) -> dict:
+    """The run's settings, saved as config.json; --resume reads them back (only --samples, --workers
+    and --scheduler may change on resume: the rest defines the search)."""
+    keys = ["dataset", "data_dir", "val_size", "seed", "proxy_steps", "proxy_batch", "proxy_lr", "controller", "batch",
+            "samples", "latency", "latency_table", "threads", "alpha", "beta", "target_ms", "workers", "scheduler"]
+    config = {k: getattr(args, k) for k in keys}
+    if args.resume:
+        path = Path(args.resume) / "config.json"
+        if not path.exists():
+            raise UsageError(f"--resume {args.resume}: no config.json there (not a search run directory)")
+        saved = json.loads(path.read_text())
+        config = {**saved, **{k: config[k] for k in ("samples", "workers", "scheduler") if config[k] is not None}}
+    return {**config, "samples": config["samples"] or 32, "workers": config["workers"] or 1}
+
+
+def run_search(args: argparse.Namespace) -> int:
+    config = _search_config(args)
+    workers, scheduler = config["workers"], config["scheduler"]
+    if (workers > 1 or scheduler) and not config["latency_table"] and config["latency"] != "adb":
+        raise UsageError("children training in parallel on this machine would disturb its latency measurements: "
+                         "pass --latency-table FILE or --latency adb")
+    space = mnas.SearchSpace()
+    data = DataSpec(config["dataset"], config["data_dir"], config["val_size"], config["seed"])
+    splits = load_splits(data)  # fail early, in the driver, if the data is missing
+    out = Path(args.resume or args.out or f"runs/{datetime.now():%Y%m%d-%H%M%S}")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(config, indent=1) + "\n")
+    threads = config["threads"] or max(1, (os.cpu_count() or 1) // max(1, workers))
+    cfg = TrainConfig(steps=config["proxy_steps"], batch_size=config["proxy_batch"], lr=config["proxy_lr"],
+                      seed=config["seed"], threads=threads)
+    measure = make_latency(config["latency"], config["latency_table"])
+
+    run_path = out / "run.json"  # the target and the reference latencies, measured once per run
+    if run_path.exists():
+        run = json.loads(run_path.read_text())
+    else:
+        print(f"measuring reference latencies ({config['latency_table'] or config['latency']}, 224 px, batch 1)...", flush=True)
+        t0 = time.time()
+        run = {"references": {name: round(measure(arch), 3) for name, arch in REFERENCE_ARCHS.items()}}
+        t_lat = (time.time() - t0) / len(REFERENCE_ARCHS)
+        # The paper's T was "similar to MobileNetV2": by default, MobileNetV2's latency on the same platform.
+        run["target_ms"] = config["target_ms"] or run["references"]["mobilenetv2"]
+        t_probe = _time_steps(REFERENCE_ARCHS["mobilenetv2"], splits, cfg, steps=3)
+        run["seconds_per_child"] = round(t_probe / 3 * cfg.steps * 1.2 / max(1, workers) + t_lat, 1)  # +20%: evaluation
+        run_path.write_text(json.dumps(run, indent=1) + "\n")
+    constraint = mnas.Constraint(config["alpha"], config["beta"])
+    print(f"target T = {run['target_ms']:.2f} ms (alpha={constraint.alpha}, beta={constraint.beta}); references: "
+          + ", ".join(f"{k} {v:.1f} ms" for k, v in run["references"].items()))
+    samples = config["samples"]
+    log_path = out / "search.jsonl"
+    already = len(mnas.SearchLog(log_path).children) if log_path.exists() else 0
+    print(f"search: {samples} children ({already} done), {config['controller']}, batch {config['batch']}, "
+          f"{config['proxy_steps']} proxy steps on {config['dataset']}; expected about "
+          f"{_fmt_time((samples - already) * run['seconds_per_child'])} (h:m:s) -> {out}", flush=True)
+
+    started, count, best = time.time(), [0], [None]
+
+    def on_child(child: mnas.Child) -> None:
+        count[0] += 1
+        if child.status == "ok" and (best[0] is None or child.reward > best[0].reward):
+            best[0] = child
+        eta = (time.time() - started) / count[0] * (samples - already - count[0])
+        what = (f"acc {child.accuracy:.4f}  lat {child.latency_ms:7.2f} ms  reward {child.reward:.4f}"
+                if child.status == "ok" else child.status)
+        print(f"child {child.step + 1:>4}/{samples}  {what}  best {best[0].reward if best[0] else 0:.4f}  "
+              f"({child.seconds:.0f} s, ETA {_fmt_time(eta)})", flush=True)
+
+    ctrl = controllers.make_controller(config["controller"], space.decisions, seed=config["seed"])
+    evaluate = partial(proxy_train, data=data, cfg=cfg)
+    if scheduler:
+        make_executor = partial(_dask_executor, scheduler)
+    elif workers > 1:
+        make_executor = partial(ProcessPoolExecutor, workers, mp_context=torch.multiprocessing.get_context("spawn"))
+    else:
+        make_executor = mnas.InlineExecutor
+    try:
+        children = mnas.search(space, ctrl, evaluate, measure, run["target_ms"], constraint, samples, config["batch"],
+                               out, make_executor, max_in_flight=max(1, workers if not scheduler else workers or 8),
+                               on_child=on_child)
+    except KeyboardInterrupt:
+        children = mnas.SearchLog(log_path).children
+        write_results(children, run, out)
+        print(f"\ninterrupted: {len(children)} children saved; continue with: python train.py --search --resume {out}")
+        return 130
+    best_child = write_results(children, run, out)
+    print(f"\ndone: {len(children)} children in {_fmt_time(time.time() - started)}; "
+          f"{sum(c.status != 'ok' for c in children)} failed")
+    if best_child:
+        ref = run["references"]["mobilenetv2"]
+        print(f"best: child {best_child.step + 1}, reward {best_child.reward:.4f}, accuracy {best_child.accuracy:.4f}, "
+              f"latency {best_child.latency_ms:.2f} ms ({best_child.latency_ms / ref:.2f}x MobileNetV2)")
+    for name in ("search.jsonl", "best.json", "top5.json", "pareto.png", "reward.png", "controller.pt"):
+        if (out / name).exists():
+            print(f"  {out / name}")
+    print(f"train it: python train.py --arch {out / 'best.json'} --dataset {config['dataset']} --epochs 10")
+    return 0
+
+
+def _dask_executor(address: str):
+    """An existing Dask cluster as a concurrent.futures.Executor (requirements-dask.txt)."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise UsageError("--scheduler needs Dask: pip install -r requirements-dask.txt") from None
+    try:
+        client = Client(address, timeout=10)
+    except OSError as e:
+        raise UsageError(f"cannot reach the Dask scheduler at {address}: {e}") from None
+    return client.get_executor()
+
+
+# ----------------------------------------------------------------------------- final training
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Train an architecture to convergence (--epochs) and report test accuracy, latency, params, MACs."""
+    arch = load_arch(args.arch)
+    data = DataSpec(args.dataset, args.data_dir, args.val_size, args.seed)
+    splits = load_splits(data)
+    torch.manual_seed(args.seed)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    train = torch.utils.data.ConcatDataset([splits["train"], splits["val"]])  # the final model sees all of it
+    steps = args.epochs * math.ceil(len(train) / args.batch_size)
+    model = make_model(arch, splits, dropout=0.2)
+    print(f"training {args.arch} on {args.dataset}: {args.epochs} epochs, {steps} steps of {args.batch_size}")
+    train_steps(model, train, TrainConfig(steps=steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed), progress=True)
+    acc = accuracy(model, splits["test"])
+    deploy = build_model(arch)
+    lat = latency.measure_arch(arch, backend=args.latency)
+    out = Path(args.out or f"runs/train-{datetime.now():%Y%m%d-%H%M%S}")
+    out.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), out / "model.pt")
+    save_arch(arch, out / "arch.json", test_accuracy=acc, latency_ms=lat.median_ms)
+    print(f"test_accuracy={acc:.4f} latency_ms={lat.median_ms:.2f} params={count_params(deploy)} "
+          f"macs={count_macs(deploy)}  (weights: {out / 'model.pt'})")
+    return 0
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="MnasNet: platform-aware architecture search, and training its results.")
+    mode = p.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--search", action="store_true", help="run the architecture search")
+    mode.add_argument("--arch", metavar="NAME|JSON", help="train this architecture (a reference name or best.json)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped search from its files")
+    p.add_argument("--dataset", default="fashion-mnist", choices=DATASETS)
+    p.add_argument("--data-dir", default="data")
+    p.add_argument("--val-size", type=int, help="training images held out for the search's accuracy (default 5000; synthetic 500)")
+    p.add_argument("--out", help="output directory (default runs/<timestamp>)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0, help="torch threads for training (default: cores / workers)")
+    s = p.add_argument_group("search")
+    s.add_argument("--samples", type=int, help="children to sample in total (default 32)")
+    s.add_argument("--batch", type=int, default=8, help="children per controller update")
+    s.add_argument("--controller", default="reinforce", choices=["reinforce", "ppo", "random"])
+    s.add_argument("--proxy-steps", type=int, default=150, help="training steps per child")
+    s.add_argument("--proxy-batch", type=int, default=64)
+    s.add_argument("--proxy-lr", type=float, default=0.1)
+    s.add_argument("--latency", default="cpu", choices=["cpu", "executorch", "adb"], help="where LAT(m) is measured")
+    s.add_argument("--latency-table", metavar="FILE", help="predict LAT(m) from a per-layer table (latency.py --build-table)")
+    s.add_argument("--target-ms", type=float, help="T of Eq. 2 (default: MobileNetV2's latency on the same backend)")
+    s.add_argument("--constraint", choices=["soft", "hard"], default="soft", help="Eq. 3 presets: soft (-0.07, -0.07), hard (0, -1)")
+    s.add_argument("--alpha", type=float, help="exponent below T (overrides --constraint)")
+    s.add_argument("--beta", type=float, help="exponent above T (overrides --constraint)")
+    s.add_argument("--workers", type=int, help="local worker processes training children (default 1)")
+    s.add_argument("--scheduler", metavar="ADDRESS", help="a running Dask scheduler, e.g. tcp://10.0.0.1:8786")
+    t = p.add_argument_group("final training")
+    t.add_argument("--epochs", type=int, default=10)
+    t.add_argument("--batch-size", type=int, default=128)
+    t.add_argument("--lr", type=float, default=0.1)
+    args = p.parse_args(argv)
+    preset = mnas.HARD if args.constraint == "hard" else mnas.SOFT
+    args.alpha = preset.alpha if args.alpha is None else args.alpha
+    args.beta = preset.beta if args.beta is None else args.beta
+    for name in ("samples", "batch", "proxy_steps", "proxy_batch", "val_size", "workers", "epochs", "batch_size"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    for name in ("target_ms", "proxy_lr", "lr"):
+        if getattr(args, name) is not None and getattr(args, name) <= 0:
+            raise UsageError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    if args.resume and not Path(args.resume).is_dir():
+        raise UsageError(f"--resume {args.resume}: no such run directory")
+    if args.latency_table and not Path(args.latency_table).is_file():
+        raise UsageError(f"--latency-table {args.latency_table}: no such file")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = parse_args(argv)
+        return run_search(args) if args.search else run_train(args)
+    except (UsageError, ValueError, latency.LatencyError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
