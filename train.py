@@ -32,13 +32,13 @@ from datetime import datetime
 from functools import lru_cache, partial
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 from tqdm import tqdm
 
 import controller as controllers
+import figures
 import latency
 import mnas
 from models import REFERENCE_ARCHS, Arch, arch_from_dict, build_model, count_macs, count_params, load_arch, save_arch
@@ -229,60 +229,6 @@ def make_latency(backend: str, table: str | None, **opts):
     return lambda arch: latency.measure_arch(arch, backend=backend, **opts).median_ms
 
 
-# ----------------------------------------------------------------------------- plots
-
-
-def moving_average(values: list[float], window: int = 10) -> np.ndarray:
-    v = np.asarray(values, dtype=float)
-    return np.array([v[max(0, i - window + 1):i + 1].mean() for i in range(len(v))])
-
-
-def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    """(latency, accuracy) points not beaten by a faster-and-more-accurate one, sorted by latency."""
-    front, best = [], -math.inf
-    for lat, acc in sorted(points, key=lambda p: (p[0], -p[1])):
-        if acc > best:
-            front.append((lat, acc))
-            best = acc
-    return front
-
-
-def plot_search(children: list[mnas.Child], target_ms: float, references: dict[str, float], out: Path) -> None:
-    """pareto.png (accuracy vs latency, the front, T, reference models) and reward.png."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ok = [c for c in children if c.status == "ok"]
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    if ok:
-        sc = ax.scatter([c.latency_ms for c in ok], [c.accuracy for c in ok], c=[c.step for c in ok], cmap="viridis", s=22)
-        fig.colorbar(sc, label="child (order sampled)")
-        front = pareto_front([(c.latency_ms, c.accuracy) for c in ok])
-        ax.step(*zip(*front), where="post", color="crimson", label="Pareto front")
-    ax.axvline(target_ms, color="k", ls="--", lw=1, label=f"target T = {target_ms:.1f} ms")
-    for name, ms in references.items():
-        ax.axvline(ms, color="grey", ls=":", lw=1)
-        ax.text(ms, 1.0, name, rotation=90, va="top", ha="right", fontsize=7, color="grey", transform=ax.get_xaxis_transform())
-    ax.set(xlabel="latency (ms, deployment network at 224 px)", ylabel="proxy accuracy (held-out)", title="Sampled models")
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "pareto.png", dpi=120)
-    plt.close(fig)
-
-    fig, ax = plt.subplots(figsize=(7, 3.5))
-    rewards = [c.reward for c in children]
-    ax.plot(range(len(rewards)), rewards, ".", alpha=0.5, label="reward per child")
-    if rewards:
-        ax.plot(range(len(rewards)), moving_average(rewards), label="moving average (10)")
-    ax.set(xlabel="child", ylabel="reward (Eq. 2)", title="Search progress")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "reward.png", dpi=120)
-    plt.close(fig)
-
-
 def write_results(children: list[mnas.Child], run: dict, out: Path) -> mnas.Child | None:
     """best.json (an architecture file models.py and train.py accept), top5.json and the plots."""
     ok = sorted((c for c in children if c.status == "ok"), key=lambda c: -c.reward)
@@ -290,7 +236,8 @@ def write_results(children: list[mnas.Child], run: dict, out: Path) -> mnas.Chil
         best = ok[0]
         save_arch(arch_from_dict(best.arch), out / "best.json", **{k: v for k, v in asdict(best).items() if k != "arch"})
         (out / "top5.json").write_text(json.dumps([asdict(c) for c in ok[:5]], indent=1) + "\n")
-    plot_search(children, run["target_ms"], run["references"], out)
+    figures.pareto(children, run["target_ms"], run["references"], out / "pareto.png")
+    figures.reward_curve(children, out / "reward.png")
     return ok[0] if ok else None
 
 

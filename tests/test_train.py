@@ -108,6 +108,3 @@ def test_synthetic_images_are_seeded_and_learnable_shapes():
     assert (x1 == x2).all() and (y1 == y2).all()
 
 
-def test_pareto_front():
-    points = [(10, 0.5), (12, 0.7), (11, 0.4), (20, 0.65), (30, 0.9)]
-    assert train.pareto_front(points) == [(10, 0.5), (12, 0.7), (30, 0.9)]

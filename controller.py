@@ -1,0 +1,298 @@
+"""The search algorithm (paper Sec. 4.2): an RNN controller that writes architectures, trained by policy gradient.
+
+MnasNet's controller is NASNet's (Zoph & Le 2017; Zoph et al. 2018): a recurrent network emits an
+architecture as a sequence of tokens, one softmax per decision of the search space, and feeds
+each sampled choice back as its next input. Every sampled model is trained and timed, its reward
+(Eq. 2) scores the whole token sequence, and the controller is pushed towards high-reward
+sequences. The paper trains it with PPO (Schulman et al. 2017) and gives no hyperparameters;
+REINFORCE (Williams 1992, as in Zoph & Le 2017 and ENAS, Pham et al. 2018) and random search are
+here as the baselines every NAS paper should be compared against.
+
+    Controller    the policy network: LSTMCell + one linear softmax head and one embedding table
+                  per decision + a learned start input; sample(n), log_prob(tokens), greedy().
+    Reinforce     owns a Controller and its Adam; loss = -(R - b) * log p(tokens) - beta * entropy,
+                  with b an exponential moving average of past rewards.
+    PPO           Reinforce with the clipped surrogate objective and several epochs per batch.
+    RandomSearch  samples every decision uniformly and learns nothing.
+
+All three share the interface the search loop uses (the `Searcher` base class):
+
+    searcher = make_controller("ppo", space.decisions, seed=0)    # decisions: [(name, n_choices)]
+    for _ in range(num_updates):
+        archs = searcher.propose(8)               # list of token lists, one int per decision
+        rewards = [evaluate(a) for a in archs]    # e.g. ACC(m) * (LAT(m) / T)^w, Eq. 2
+        stats = searcher.update(archs, rewards)   # {"loss", "baseline", "entropy", "mean_reward", "step", ...}
+    torch.save(searcher.state_dict(), "search.pt")
+    searcher.load_state_dict(torch.load("search.pt", weights_only=True))   # resumes exactly
+
+propose() remembers nothing: PPO's "old" log-probabilities are recomputed at the start of
+update(), which gives the same numbers because the policy only changes inside update(). So any
+tokens sampled since the last update may be passed back, in any grouping.
+
+Randomness: each searcher draws from its own torch.Generator (seeded by `seed`, saved in the
+state dict), never from the global RNG, so one seed always gives one sequence of architectures.
+
+Defaults were tuned with benchmarks/controller.py (the real 42 decisions, 500 architectures in
+batches of 10, a noisy synthetic reward): Adam with lr 4e-3 for REINFORCE and 1.5e-3 for PPO
+(3 epochs per batch, so about as far per batch), 64 hidden units, entropy weight 3e-3, baseline
+decay 0.95 per architecture, advantages rescaled to unit RMS. ENAS's lr of 3.5e-4 suits tens of
+thousands of updates; with ~50, larger steps are needed, but above ~6e-3 the policy locks onto
+wrong choices before the rewards have told it anything. The paper's ~8K-model search can use a
+smaller lr. The learning rate belongs to the learning rule (Reinforce/PPO own the optimizer),
+not to the Controller.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+Decisions = list[tuple[str, int]]  # ordered (name, number_of_choices), e.g. ("block1.kernel", 2)
+
+
+class Controller(nn.Module):
+    """The RNN policy: p(tokens) = prod_i p(token_i | token_<i), one LSTMCell step per decision."""
+
+    def __init__(self, decisions: Decisions, hidden: int = 64, temperature: float = 1.0,
+                 tanh_constant: float | None = None, seed: int = 0):
+        super().__init__()
+        if len(decisions) == 0 or any(n < 1 for _, n in decisions):
+            raise ValueError("need at least one decision, each with at least one choice")
+        self.decisions = [(str(name), int(n)) for name, n in decisions]
+        self.temperature = temperature
+        self.tanh_constant = tanh_constant  # ENAS uses 2.5: logits stay in [-2.5, 2.5], so p never collapses to 0/1
+        with torch.random.fork_rng(devices=[]):  # layers' default init draws from the global RNG; keep it untouched
+            self.start = nn.Parameter(torch.zeros(1, hidden))  # learned input for the first decision
+            self.lstm = nn.LSTMCell(hidden, hidden)
+            # One head and one embedding per decision: decisions differ in meaning and in number
+            # of choices, so nothing is shared between them except the LSTM's memory. (The last
+            # decision's embedding is never fed anywhere; it is kept so that index i always
+            # means decision i.)
+            self.heads = nn.ModuleList(nn.Linear(hidden, n) for _, n in self.decisions)
+            self.embeds = nn.ModuleList(nn.Embedding(n, hidden) for _, n in self.decisions)
+        # Private random stream: initialisation and sampling never touch torch's global RNG.
+        self.generator = torch.Generator().manual_seed(seed)
+        for p in self.parameters():  # ENAS init: small uniform weights -> near-uniform first policy
+            nn.init.uniform_(p, -0.1, 0.1, generator=self.generator)
+
+    def _logits(self, h: torch.Tensor, i: int) -> torch.Tensor:
+        logits = self.heads[i](h) / self.temperature  # (n, choices_i)
+        if self.tanh_constant is not None:
+            logits = self.tanh_constant * torch.tanh(logits)
+        return logits
+
+    def _run(self, n: int, tokens: torch.Tensor | None = None, greedy: bool = False):
+        """Unroll over all decisions; sample (tokens=None) or re-score given tokens (n, D)."""
+        x = self.start.expand(n, -1)  # (n, hidden)
+        state = None  # LSTMCell starts from zeros
+        chosen, log_prob, entropy = [], 0.0, 0.0
+        for i in range(len(self.decisions)):
+            state = self.lstm(x, state)
+            logp = F.log_softmax(self._logits(state[0], i), dim=-1)  # (n, choices_i)
+            if tokens is not None:
+                c = tokens[:, i]
+            elif greedy:
+                c = logp.argmax(dim=-1)
+            else:
+                c = torch.multinomial(logp.exp(), 1, generator=self.generator).squeeze(1)
+            log_prob = log_prob + logp.gather(1, c[:, None]).squeeze(1)  # (n,) summed over decisions
+            entropy = entropy + -(logp.exp() * logp).sum(-1)               # (n,)
+            x = self.embeds[i](c)  # the choice just made is the next step's input
+            chosen.append(c)
+        return torch.stack(chosen, dim=1), log_prob, entropy
+
+    @torch.no_grad()
+    def sample(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """n architectures: tokens (n, D) long, log_prob (n,), entropy (n,) (no gradients)."""
+        return self._run(n)
+
+    def log_prob(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Re-score given tokens (n, D): log_prob (n,) and entropy (n,), with gradients."""
+        _, log_prob, entropy = self._run(tokens.shape[0], tokens=tokens)
+        return log_prob, entropy
+
+    @torch.no_grad()
+    def greedy(self) -> list[int]:
+        """The most likely architecture, decoded one argmax at a time (what the policy 'believes')."""
+        return self._run(1, greedy=True)[0][0].tolist()
+
+
+class Searcher:
+    """What the search loop sees: propose architectures, learn from their rewards, save and resume."""
+
+    def __init__(self, decisions: Decisions, baseline_decay: float = 0.95):
+        self.decisions = [(str(name), int(n)) for name, n in decisions]
+        self.step = 0  # number of update() calls so far
+        self.baseline_decay = baseline_decay
+        self.baseline: float | None = None  # moving average of rewards; the first batch's mean at first
+
+    def propose(self, n: int) -> list[list[int]]:
+        raise NotImplementedError
+
+    def update(self, tokens: list[list[int]], rewards: list[float]) -> dict[str, float]:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict:
+        raise NotImplementedError
+
+    def load_state_dict(self, state: dict) -> None:
+        raise NotImplementedError
+
+    def _as_tensors(self, tokens, rewards) -> tuple[torch.Tensor, torch.Tensor]:
+        """Validate a batch: tokens (n, D) long within each decision's range, rewards (n,) float."""
+        tokens = torch.as_tensor(tokens, dtype=torch.long)
+        rewards = torch.as_tensor(rewards, dtype=torch.float32).flatten()
+        D = len(self.decisions)
+        if tokens.ndim != 2 or tokens.shape[1] != D or tokens.shape[0] != rewards.shape[0] or len(rewards) == 0:
+            raise ValueError(f"need tokens (n, {D}) and n rewards; got {tuple(tokens.shape)} and {len(rewards)}")
+        limits = torch.tensor([n for _, n in self.decisions])
+        if (tokens < 0).any() or (tokens >= limits).any():
+            raise ValueError("token out of range for its decision")
+        return tokens, rewards
+
+    def _advance_baseline(self, rewards: torch.Tensor) -> float:
+        """Fold a batch into the moving average; return the baseline from *before* the batch."""
+        if self.baseline is None:
+            self.baseline = rewards.mean().item()
+        before = self.baseline
+        # The average advances once per architecture, as in NASNet/ENAS where each update sees
+        # one, so its memory (~1 / (1 - decay) architectures) does not depend on batch size.
+        # 0.95 per architecture is 0.95^10 = 0.6 per batch of 10: a baseline lagging the rising
+        # rewards by many batches would make every advantage positive and reinforce whatever
+        # was sampled, collapsing the policy early.
+        for r in rewards.tolist():
+            self.baseline = self.baseline_decay * self.baseline + (1 - self.baseline_decay) * r
+        return before
+
+
+class Reinforce(Searcher):
+    """REINFORCE (Williams 1992) with a moving-average baseline and an entropy bonus, as in Zoph & Le 2017."""
+
+    def __init__(self, decisions: Decisions, hidden: int = 64, temperature: float = 1.0,
+                 tanh_constant: float | None = None, lr: float = 0.004, entropy_weight: float = 0.003,
+                 baseline_decay: float = 0.95, normalize_advantage: bool = True, seed: int = 0):
+        super().__init__(decisions, baseline_decay)
+        self.controller = Controller(self.decisions, hidden, temperature, tanh_constant, seed)
+        self.optimizer = torch.optim.Adam(self.controller.parameters(), lr=lr)
+        self.entropy_weight = entropy_weight
+        self.normalize_advantage = normalize_advantage
+
+    def propose(self, n: int) -> list[list[int]]:
+        tokens, _, _ = self.controller.sample(n)
+        return tokens.tolist()
+
+    def _advantage(self, rewards: torch.Tensor) -> torch.Tensor:
+        """A = R - b; b predates this batch, so subtracting it cuts variance without adding bias."""
+        adv = rewards - self._advance_baseline(rewards)  # (n,)
+        if self.normalize_advantage:
+            # Rescale to unit root-mean-square (the baseline already centres), so that rewards
+            # of any scale, e.g. accuracy 0.70 +- 0.01 or a toy score, give steps of one size.
+            # (Not the std: a batch of equal rewards away from b would be divided by ~0.)
+            adv = adv / (adv.pow(2).mean().sqrt() + 1e-8)
+        return adv
+
+    def _optimize(self, loss: torch.Tensor) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+
+    def update(self, tokens: list[list[int]], rewards: list[float]) -> dict[str, float]:
+        tokens, rewards = self._as_tensors(tokens, rewards)
+        adv = self._advantage(rewards)
+        log_prob, entropy = self.controller.log_prob(tokens)
+        # grad of -(A * log p) is -A * grad log p: more probable when A > 0, less when A < 0
+        loss = -(adv * log_prob).mean() - self.entropy_weight * entropy.mean()
+        self._optimize(loss)
+        self.step += 1
+        return {"loss": loss.item(), "baseline": self.baseline, "entropy": entropy.mean().item(),
+                "mean_reward": rewards.mean().item(), "step": self.step}
+
+    def state_dict(self) -> dict:
+        # Only tensors, dicts, lists, numbers and None: loads with torch.load(weights_only=True).
+        return {"model": self.controller.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "generator": self.controller.generator.get_state(), "baseline": self.baseline,
+                "step": self.step}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.controller.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.controller.generator.set_state(state["generator"])
+        self.baseline, self.step = state["baseline"], state["step"]
+
+
+class PPO(Reinforce):
+    """Proximal Policy Optimization (Schulman et al. 2017), the controller update MnasNet uses.
+
+    REINFORCE takes one gradient step per batch of (expensive) rewards. PPO takes several, on
+    the surrogate min(r * A, clip(r, 1 - eps, 1 + eps) * A) with r = p_new(tokens) / p_old(tokens):
+    once r has moved more than eps in the direction an architecture's advantage asks for, that
+    architecture's gradient is zero, so reusing the batch cannot run the policy far from where
+    the batch was sampled. At r = 1 the surrogate's gradient equals REINFORCE's. The old
+    log-probs are recomputed here (see the module docstring), so stats["first_ratio"] is exactly 1.
+    """
+
+    def __init__(self, decisions: Decisions, lr: float = 0.0015, clip: float = 0.2, epochs: int = 3, **kw):
+        super().__init__(decisions, lr=lr, **kw)  # ~REINFORCE's lr / epochs: as far per batch
+        self.clip, self.epochs = clip, epochs
+
+    def update(self, tokens: list[list[int]], rewards: list[float]) -> dict[str, float]:
+        tokens, rewards = self._as_tensors(tokens, rewards)
+        adv = self._advantage(rewards)
+        with torch.no_grad():  # the sampling policy; unchanged since propose(), so exact
+            old_log_prob, _ = self.controller.log_prob(tokens)
+        for epoch in range(self.epochs):
+            log_prob, entropy = self.controller.log_prob(tokens)
+            ratio = torch.exp(log_prob - old_log_prob)  # (n,); exactly 1 in epoch 0
+            surrogate = torch.min(ratio * adv, ratio.clamp(1 - self.clip, 1 + self.clip) * adv)
+            loss = -surrogate.mean() - self.entropy_weight * entropy.mean()
+            self._optimize(loss)
+            if epoch == 0:
+                first_ratio = ratio.mean().item()
+        clipped = ((ratio - 1).abs() > self.clip).float().mean().item()  # last epoch, like loss/entropy
+        self.step += 1
+        return {"loss": loss.item(), "baseline": self.baseline, "entropy": entropy.mean().item(),
+                "mean_reward": rewards.mean().item(), "step": self.step,
+                "first_ratio": first_ratio, "clip_fraction": clipped}
+
+
+class RandomSearch(Searcher):
+    """Every decision uniform and independent; update() learns nothing. The baseline to beat.
+
+    It keeps the same moving average of rewards as the learners, only so that logs compare.
+    """
+
+    def __init__(self, decisions: Decisions, seed: int = 0):
+        super().__init__(decisions)
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def propose(self, n: int) -> list[list[int]]:
+        cols = [torch.randint(k, (n,), generator=self.generator) for _, k in self.decisions]
+        return torch.stack(cols, dim=1).tolist()
+
+    def update(self, tokens: list[list[int]], rewards: list[float]) -> dict[str, float]:
+        _, rewards = self._as_tensors(tokens, rewards)
+        self._advance_baseline(rewards)
+        self.step += 1
+        return {"loss": 0.0, "baseline": self.baseline, "entropy": sum(math.log(k) for _, k in self.decisions),
+                "mean_reward": rewards.mean().item(), "step": self.step}
+
+    def state_dict(self) -> dict:
+        return {"generator": self.generator.get_state(), "baseline": self.baseline, "step": self.step}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["generator"])
+        self.baseline, self.step = state["baseline"], state["step"]
+
+
+def make_controller(kind: str, decisions: Decisions, seed: int = 0, **kw) -> Searcher:
+    """kind in {"reinforce", "ppo", "random"}; kw go to the class (random search takes none and ignores them)."""
+    if kind == "reinforce":
+        return Reinforce(decisions, seed=seed, **kw)
+    elif kind == "ppo":
+        return PPO(decisions, seed=seed, **kw)
+    elif kind == "random":
+        return RandomSearch(decisions, seed=seed)
+    raise ValueError(f"unknown controller {kind!r}; expected 'reinforce', 'ppo' or 'random'")
