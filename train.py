@@ -159,9 +159,9 @@ class TrainConfig:
     about a minute each on a 2-core CPU: SGD with Nesterov momentum and a one-cycle schedule
     reaches ~80% on Fashion-MNIST in a few hundred steps, from any sampled network."""
 
-    steps: int = 200
+    steps: int = 70
     batch_size: int = 64
-    lr: float = 0.1
+    lr: float = 0.01
     weight_decay: float = 4e-5
     dropout: float = 0.0  # no dropout in a proxy run this short
     seed: int = 0
@@ -224,12 +224,17 @@ def proxy_train(arch: Arch, data: DataSpec, cfg: TrainConfig) -> dict:
 # ----------------------------------------------------------------------------- latency
 
 
-def make_latency(backend: str, table: str | None, **opts):
-    """LAT(m) as a plain callable: a lookup table's prediction, or a measurement on the backend."""
+def make_latency(backend: str, table: str | None, reference_ms: float | None = None):
+    """LAT(m) as a plain callable: a lookup table's prediction, or a measurement on the backend.
+
+    A measured child is timed interleaved with MobileNetV2 in one run, and its latency reported as
+    that ratio times MobileNetV2's latency at the start of the search: this machine's speed drifts
+    by tens of percent over minutes, a ratio measured in one run does not."""
     if table:
-        lookup = latency.LatencyTable.load(table)
-        return lookup.predict
-    return lambda arch: latency.measure_arch(arch, backend=backend, **opts).median_ms
+        return latency.LatencyTable.load(table).predict
+    if reference_ms is None:
+        return lambda arch: latency.measure_arch(arch, backend=backend).median_ms
+    return lambda arch: latency.relative_latency(arch, backend=backend) * reference_ms
 
 
 def write_results(children: list[mnas.Child], run: dict, out: Path) -> mnas.Child | None:
@@ -281,7 +286,6 @@ def run_search(args: argparse.Namespace) -> int:
     threads = config["threads"] or max(1, (os.cpu_count() or 1) // max(1, workers))
     cfg = TrainConfig(steps=config["proxy_steps"], batch_size=config["proxy_batch"], lr=config["proxy_lr"],
                       seed=config["seed"], threads=threads)
-    measure = make_latency(config["latency"], config["latency_table"])
 
     run_path = out / "run.json"  # the target and the reference latencies, measured once per run
     if run_path.exists():
@@ -289,13 +293,17 @@ def run_search(args: argparse.Namespace) -> int:
     else:
         print(f"measuring reference latencies ({config['latency_table'] or config['latency']}, 224 px, batch 1)...", flush=True)
         t0 = time.time()
-        run = {"references": {name: round(measure(arch), 3) for name, arch in REFERENCE_ARCHS.items()}}
+        t_ref = make_latency(config["latency"], config["latency_table"])(REFERENCE_ARCHS["mobilenetv2"])
+        measure = make_latency(config["latency"], config["latency_table"], t_ref)
+        run = {"references": {name: round(measure(arch), 3) if name != "mobilenetv2" else round(t_ref, 3)
+                              for name, arch in REFERENCE_ARCHS.items()}}
         t_lat = (time.time() - t0) / len(REFERENCE_ARCHS)
         # The paper's T was "similar to MobileNetV2": by default, MobileNetV2's latency on the same platform.
         run["target_ms"] = config["target_ms"] or run["references"]["mobilenetv2"]
         t_probe = _time_steps(REFERENCE_ARCHS["mobilenetv2"], splits, cfg, steps=3)
         run["seconds_per_child"] = round(t_probe / 3 * cfg.steps * 1.2 / max(1, workers) + t_lat, 1)  # +20%: evaluation
         run_path.write_text(json.dumps(run, indent=1) + "\n")
+    measure = make_latency(config["latency"], config["latency_table"], run["references"]["mobilenetv2"])
     constraint = mnas.Constraint(config["alpha"], config["beta"])
     print(f"target T = {run['target_ms']:.2f} ms (alpha={constraint.alpha}, beta={constraint.beta}); references: "
           + ", ".join(f"{k} {v:.1f} ms" for k, v in run["references"].items()))
@@ -534,7 +542,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     s.add_argument("--controller", default="reinforce", choices=["reinforce", "ppo", "random"])
     s.add_argument("--proxy-steps", type=int, default=70, help="training steps per child")
     s.add_argument("--proxy-batch", type=int, default=64)
-    s.add_argument("--proxy-lr", type=float, default=0.1)
+    s.add_argument("--proxy-lr", type=float, default=0.01)
     s.add_argument("--latency", default="cpu", choices=["cpu", "executorch", "adb"], help="where LAT(m) is measured")
     s.add_argument("--latency-table", metavar="FILE", help="predict LAT(m) from a per-layer table (latency.py --build-table)")
     s.add_argument("--target-ms", type=float, help="T of Eq. 2 (default: MobileNetV2's latency on the same backend)")

@@ -53,6 +53,13 @@ def test_measure_interleaved_and_measure_arch():
     assert latency.measure_arch(TINY, input_size=32, rounds=2).median_ms > 0
 
 
+def test_paired_ratio_and_relative_latency():
+    a, b = latency.Measurement.of([2.0, 4.0, 6.0]), latency.Measurement.of([1.0, 4.0, 2.0])
+    assert latency.ratio(a, b) == 2.0  # per-round ratios 2, 1, 3: their median
+    assert latency.ratio(a, latency.Measurement.of([2.0])) == 2.0  # unpaired: ratio of the medians
+    assert latency.relative_latency(TINY, input_size=32, rounds=3) > 0
+
+
 def test_bad_backend_and_threads():
     with pytest.raises(ValueError, match="unknown backend"):
         latency.measure(tiny_model(), input_size=32, backend="tpu")
@@ -254,7 +261,9 @@ def test_table_drift_and_check(tmp_path):
                                        rounds=3, calibration=2)
     loaded = latency.LatencyTable.load(tmp_path / "t.json")
     assert loaded.layers == table.layers and loaded.scale == 1.0
-    assert loaded.retime_reference(rounds=3) > 0 and loaded.predict(Arch((OPTIONS[0][0], OPTIONS[1][0]), 8, 32)) > 0
+    arch, (a, b) = Arch((OPTIONS[0][0], OPTIONS[1][0]), 8, 32), loaded.fit
+    assert loaded.retime_reference(rounds=3) > 0  # the reference now / at build time
+    assert loaded.predict(arch) == pytest.approx(loaded.scale * (a * loaded.layer_sum(arch) + b))
     archs = [Arch((o1, o2), 8, 32) for o1 in OPTIONS[0] for o2 in OPTIONS[1]]
     r = latency.check_table(table, archs, rounds=3)
     assert 0 <= r["within10"] <= 100 and r["mape"] >= 0 and -1 <= r["spearman"] <= 1 and len(r["measured"]) == 4

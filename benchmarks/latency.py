@@ -1,0 +1,118 @@
+"""How far can latency on this machine be trusted? (MnasNet Sec. 5: real latency instead of FLOPs.)
+
+Three reports, each a figure with its target on this project's shared 2-core machine:
+  (a) stability  the same network measured `--repeats` times back to back: the spread of the reported
+                 medians, (max - min) / median. Target <= 3%. Also shown: the spread of the same
+                 network's ratio to the reference (MobileNetV2) timed interleaved with it, which is
+                 what the table and every comparison rely on.
+  (b) fidelity   our mnasnet-b1 vs torchvision's mnasnet1_0 and our mobilenetv2 vs torchvision's
+                 mobilenet_v2 (the same networks), all four timed interleaved. Target: ratios in 0.95-1.05.
+  (c) table      a per-layer table's prediction vs whole-network measurement on `--samples` random
+                 architectures of the search space (both in the table's build-time units, the drift
+                 cancelled by the reference timed alongside). Targets: >= 95% within +-10% and
+                 Spearman >= 0.95 (nn-Meter reports 99.0% within +-10% on a Pixel 4 CPU).
+A benchmark reports; it is not a test. Part (c) needs a table, built once (tens of minutes):
+
+    nohup python latency.py --build-table runs/latency_table_cpu.json > runs/build_table_cpu.log 2>&1 &
+    python benchmarks/latency.py [--part all|stability|fidelity|table] [--table runs/latency_table_cpu.json]
+                                 [--samples 100] [--repeats 5] [--rounds N] [--backend cpu|executorch]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # flat modules live in the repo root
+import latency  # noqa: E402
+from models import build_model  # noqa: E402
+
+
+def stability(backend: str, threads: int, repeats: int, rounds: int | None, arch: str) -> str:
+    model, ref = build_model(arch), build_model(latency.REFERENCE)
+    medians = []
+    for i in range(repeats):
+        m = latency.measure(model, 224, threads, backend, rounds=rounds)
+        medians.append(m.median_ms)
+        print(f"  repeat {i + 1}: median {m.median_ms:.2f} ms  iqr {m.iqr_ms:.2f} ms  ({len(m.samples)} samples)")
+    spread = 100 * (max(medians) - min(medians)) / sorted(medians)[len(medians) // 2]
+    ratios = []
+    for i in range(repeats):
+        got = latency.measure_interleaved({"model": model, "reference": ref}, 224, threads, backend, rounds=rounds)
+        ratios.append(latency.ratio(got["model"], got["reference"]))
+        print(f"  repeat {i + 1}, interleaved: {arch} {got['model'].median_ms:.2f} ms  {latency.REFERENCE} "
+              f"{got['reference'].median_ms:.2f} ms  ratio {ratios[-1]:.4f}")
+    ratio_spread = 100 * (max(ratios) - min(ratios)) / sorted(ratios)[len(ratios) // 2]
+    ok = "PASS" if spread <= 3 else "MISS"
+    return (f"stability: {arch} {repeats} repeats, spread of medians {spread:.1f}% (target <= 3%) {ok}; "
+            f"spread of its ratio to {latency.REFERENCE} {ratio_spread:.1f}%")
+
+
+def fidelity(backend: str, threads: int, rounds: int | None) -> str:
+    import torchvision
+
+    models = {"ours mnasnet-b1": build_model("mnasnet-b1"), "torchvision mnasnet1_0": torchvision.models.mnasnet1_0(),
+              "ours mobilenetv2": build_model("mobilenetv2"), "torchvision mobilenet_v2": torchvision.models.mobilenet_v2()}
+    got = latency.measure_interleaved(models, 224, threads, backend, rounds=rounds or 60)
+    for name, m in got.items():
+        print(f"  {name:<26} median {m.median_ms:.2f} ms  iqr {m.iqr_ms:.2f} ms  ({len(m.samples)} samples)")
+    r1 = latency.ratio(got["ours mnasnet-b1"], got["torchvision mnasnet1_0"])  # per-round ratios' median
+    r2 = latency.ratio(got["ours mobilenetv2"], got["torchvision mobilenet_v2"])
+    ok = "PASS" if all(0.95 <= r <= 1.05 for r in (r1, r2)) else "MISS"
+    return f"fidelity: mnasnet-b1/mnasnet1_0 = {r1:.3f}, mobilenetv2/mobilenet_v2 = {r2:.3f} (target 0.95-1.05) {ok}"
+
+
+def table_accuracy(path: str, samples: int, rounds: int | None, seed: int) -> str:
+    from mnas import SearchSpace
+
+    table = latency.LatencyTable.load(path)
+    print(f"  {path}: {table.backend}, {table.threads} thread(s), {table.input_size} px, {len(table.layers)} entries, "
+          f"reference {table.reference_ms:.2f} ms, fit a={table.fit[0]:.4f} b={table.fit[1]:.3f} ms, built {table.info.get('created')}")
+    space, rng = SearchSpace(), random.Random(seed)
+    archs = [space.decode(space.sample(rng)) for _ in range(samples)]
+    r = latency.check_table(table, archs, rounds)
+    err = sorted((p / m - 1 for p, m in zip(r["predicted"], r["measured"])), key=abs)
+    print(f"  measured {min(r['measured']):.1f}-{max(r['measured']):.1f} ms; error median {100 * abs(err[len(err) // 2]):.1f}%, "
+          f"95th percentile {100 * abs(err[int(0.95 * (len(err) - 1))]):.1f}%, worst {100 * err[-1]:+.1f}%")
+    ok = "PASS" if r["within10"] >= 95 and r["spearman"] >= 0.95 else "MISS"
+    return (f"table: within10={r['within10']:.1f}% mape={r['mape']:.2f}% spearman={r['spearman']:.4f} on {samples} "
+            f"architectures (targets >= 95%, >= 0.95) {ok}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--part", choices=("all", "stability", "fidelity", "table"), default="all")
+    p.add_argument("--backend", choices=("cpu", "executorch"), default="cpu")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--rounds", type=int, default=None, help="samples per network (default: latency.py's)")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--arch", default="mnasnet-b1", help="the network of the stability report")
+    p.add_argument("--table", default="runs/latency_table_cpu.json")
+    p.add_argument("--samples", type=int, default=100)
+    p.add_argument("--seed", type=int, default=1)
+    args = p.parse_args(argv)
+    if args.part in ("all", "table") and not Path(args.table).exists():
+        print(f"error: {args.table} does not exist: build it with python latency.py --build-table {args.table}", file=sys.stderr)
+        return 2
+    summary = []
+    for part in ("stability", "fidelity", "table"):
+        if args.part not in ("all", part):
+            continue
+        print(f"({'abc'['stability fidelity table'.split().index(part)]}) {part}")
+        start = time.perf_counter()
+        if part == "stability":
+            line = stability(args.backend, args.threads, args.repeats, args.rounds, args.arch)
+        elif part == "fidelity":
+            line = fidelity(args.backend, args.threads, args.rounds)
+        else:
+            line = table_accuracy(args.table, args.samples, args.rounds, args.seed)
+        summary.append(f"{line} [{time.perf_counter() - start:.0f} s]")
+    print("\n".join(["", "summary:"] + summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

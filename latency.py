@@ -1,0 +1,579 @@
+"""Latency on the target platform: the LAT(m) of MnasNet's reward (paper Sec. 1, 3, 5).
+
+MnasNet's key idea is to measure a model's real latency on the phone it will run on instead of
+using FLOPs as a proxy (Sec. 1, 5): single-thread big core of a Pixel 1, batch 1, 224x224 (Sec. 4.2).
+This module measures a network three ways and predicts it from a per-layer table:
+
+  cpu         PyTorch eager on this machine (eval, inference mode, batch 1, a set thread count).
+  executorch  torch.export + ExecuTorch's XNNPACK partitioner -> a .pte run by ExecuTorch's
+              Python runtime here: the same runtime and kernels a phone uses.
+  adb         the same .pte pushed to an Android phone and timed there by ExecuTorch's
+              executor_runner (optionally pinned to a big core with taskset).
+  LatencyTable  a per-layer lookup table (FBNet, Wu et al. 2019; ProxylessNAS, Cai et al. 2019):
+              every distinct layer the search space can produce timed once; a network's latency is
+              the sum over its layers, calibrated against whole-network measurements (nn-Meter,
+              Zhang et al. 2021, shows why a plain sum is off: kernels fuse and caches differ).
+
+Timing on a noisy shared machine. Other processes take the CPU away (preemption) and slow it down
+while they share it (caches, memory bandwidth, a busy hyperthread sibling), and the machine's speed
+drifts by tens of percent over minutes. The choices below follow from that:
+  * Many short samples and a robust statistic (median, IQR): one sample is one forward pass (or a
+    block of passes lasting at least `block_ms` for tiny layers); a disturbed sample only moves a
+    quantile a little.
+  * With one thread, the clock is the thread's CPU time (time.thread_time), not wall time: on the
+    phone's dedicated core the two are equal, here CPU time leaves out the time other processes
+    held our core. With more threads the work runs on other threads too, so wall time is used.
+  * Freed memory stays in the process. By default glibc hands large freed blocks back to the OS, so
+    a forward pass may page-fault its activations in afresh, how often depending on what was
+    allocated before: one 112x112 MBConv layer took 33 ms with 7,000 page faults per call, and 8 ms
+    with none after an unrelated allocation. That made per-layer sums disagree with whole networks.
+    A phone runtime (ExecuTorch, TFLite) plans one memory arena up front and never pays this.
+  * Comparisons are interleaved: `measure_interleaved` runs every model once per round,
+    round-robin, so a slow minute slows all of them alike, and `ratio` takes the median of the
+    per-round ratios, which survives the drift where each model's own median does not.
+  * A table expresses every time relative to a reference network (MobileNetV2) timed in the same
+    run, and re-times the reference when it is used later; see LatencyTable.
+
+References: Tan et al., MnasNet, CVPR 2019; Wu et al., FBNet, CVPR 2019; Cai et al., ProxylessNAS,
+ICLR 2019; Zhang et al., nn-Meter, MobiSys 2021; ExecuTorch (pytorch.org/executorch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import math
+import os
+import platform
+import random
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+import timeit
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from models import REFERENCE_ARCHS, Arch, BlockArgs, Layer, LayerSpec, block_layer_specs, build_model, conv_bn, load_arch
+
+BACKENDS = ("cpu", "executorch", "adb")
+DEFAULT_ROUNDS = {"cpu": 50, "executorch": 50, "adb": 3}  # adb: each round is one runner call of num_executions runs
+REFERENCE = "mobilenetv2"  # the reference network for drift correction, also the search's default target
+
+
+class LatencyError(RuntimeError):
+    """A measurement that cannot be made (no phone, no runner, unreadable output): a one-line reason."""
+
+
+# ----------------------------------------------------------------------------- measurements
+
+
+@dataclass
+class Measurement:
+    median_ms: float
+    iqr_ms: float  # interquartile range, q75 - q25
+    samples: list[float] = field(repr=False)  # per-run ms: one per timed block (cpu, executorch) or iteration (adb)
+
+    @classmethod
+    def of(cls, samples: list[float]) -> Measurement:
+        q25, q50, q75 = np.percentile(samples, [25, 50, 75])
+        return cls(float(q50), float(q75 - q25), list(samples))
+
+
+Sampler = Callable[[], list[float]]  # runs one timed block, returns per-run ms
+
+
+def _block_sampler(fn: Callable[[], object], threads: int, block_ms: float = 1.0, warmup: int = 3) -> Sampler:
+    """Time `fn` in blocks of `number` calls lasting at least `block_ms` (tiny layers need several calls
+    to be well above the clock's overhead). Uses the standard library's timeit, which also turns the
+    garbage collector off while timing. torch.utils.benchmark.Timer was the first choice, but its
+    timeit() re-runs a warm-up before every block (tripling the cost of a whole-network sample) and
+    blocked_autorange() times one statement at a time, which rules out interleaving."""
+    clock = time.thread_time if threads == 1 else time.perf_counter  # see the module docstring
+    timer = timeit.Timer(fn, timer=clock)
+    timer.timeit(warmup)  # first calls allocate buffers, pack weights (XNNPACK), warm caches
+    one = min(timer.timeit(1) for _ in range(3)) * 1e3
+    number = max(1, math.ceil(block_ms / max(one, 1e-3)))
+    return lambda: [timer.timeit(number) * 1e3 / number]
+
+
+def _keep_freed_memory() -> None:
+    """Ask glibc to keep freed memory in the process instead of returning it to the OS (see the module
+    docstring). Process-wide and one-way (it turns off glibc's adaptive thresholds); it changes speed
+    only. A no-op where the C library has no mallopt."""
+    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
+    if mallopt is not None:
+        mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD: blocks up to 32 MiB (glibc's maximum) come from the heap
+        mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD: keep up to 1 GiB of free heap instead of trimming it
+
+
+@contextmanager
+def _threads(backend: str, threads: int):
+    """Keep freed memory, set the intra-op thread count of PyTorch (and ExecuTorch's thread pool), restore it afterwards."""
+    _keep_freed_memory()
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    pool = None
+    if backend == "executorch":
+        from executorch.extension.pybindings import portable_lib as pool
+        pool_before = pool._threadpool_get_thread_count()
+        pool._unsafe_reset_threadpool(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+        if pool is not None:
+            pool._unsafe_reset_threadpool(pool_before)
+
+
+def _cpu_sampler(model: nn.Module, x: torch.Tensor, threads: int, block_ms: float = 1.0) -> Sampler:
+    with torch.inference_mode():  # for the warm-up; _interleave takes every sample in inference mode
+        return _block_sampler(lambda: model(x), threads, block_ms)
+
+
+def export_pte(model: nn.Module, x: torch.Tensor, path: Path) -> Path:
+    """torch.export -> ExecuTorch edge dialect, XNNPACK-delegated -> a .pte program file."""
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+
+    program = to_edge_transform_and_lower(torch.export.export(model, (x,)), partitioner=[XnnpackPartitioner()])
+    path.write_bytes(program.to_executorch().buffer)
+    return path
+
+
+def check_outputs(got: torch.Tensor, want: torch.Tensor, name: str) -> None:
+    """The exported program must compute what eager PyTorch computes (up to float rounding)."""
+    err = (got - want).abs().max().item() if got.shape == want.shape else math.inf
+    tol = 1e-3 * max(1.0, want.abs().max().item())
+    if not err <= tol:
+        raise LatencyError(f"ExecuTorch output of {name} differs from eager PyTorch by {err:.3g} (tolerance {tol:.3g})")
+
+
+def _executorch_sampler(model: nn.Module, x: torch.Tensor, threads: int, workdir: Path, name: str, block_ms: float = 1.0) -> Sampler:
+    from executorch.runtime import Runtime
+
+    program = Runtime.get().load_program(export_pte(model, x, workdir / f"{name}.pte"))
+    method = program.load_method("forward")
+    with torch.inference_mode():
+        check_outputs(method.execute((x,))[0], model(x), name)  # once per model
+    def run():
+        return method.execute((x,))
+    run.program = program  # a method must not outlive its program
+    return _block_sampler(run, threads, block_ms)
+
+
+# ----------------------------------------------------------------------------- adb: a real phone
+
+_ITERATION = re.compile(r"Iteration (\d+) of (\d+): ([0-9.]+) ms")
+_TOTAL = re.compile(r"Model executed successfully (\d+) time\(s\) in ([0-9.]+) ms")
+
+
+def parse_runner_output(text: str) -> list[float] | None:
+    """executor_runner's per-run lines `Iteration i of N: X ms` (the first dropped: it packs weights and
+    warms caches), else the mean from `Model executed successfully N time(s) in X ms`; None if neither."""
+    runs = [float(m[3]) for m in _ITERATION.finditer(text)]
+    if runs:
+        return runs[1:] or runs
+    total = _TOTAL.search(text)
+    return [float(total[2]) / max(1, int(total[1]))] if total else None
+
+
+def _last_lines(text: str, n: int = 3) -> str:
+    return " | ".join(line.strip() for line in text.strip().splitlines()[-n:]) or "(no output)"
+
+
+def _adb(args: list[str], serial: str | None = None, timeout: float = 600) -> str:
+    cmd = ["adb"] + (["-s", serial] if serial else []) + args
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except FileNotFoundError:
+        raise LatencyError("adb not found on PATH (install Android platform-tools)") from None
+    except subprocess.TimeoutExpired:
+        raise LatencyError(f"'{' '.join(cmd)}' timed out after {timeout:.0f} s") from None
+    out = done.stdout + done.stderr
+    if done.returncode != 0:
+        raise LatencyError(f"'{' '.join(cmd)}' failed: {_last_lines(out)}")
+    return out
+
+
+def adb_device(serial: str | None = None) -> str:
+    """The serial of the one phone to use; a one-line LatencyError for every way that can fail."""
+    states = dict(line.split()[:2] for line in _adb(["devices"]).splitlines()[1:] if len(line.split()) >= 2)
+    if serial is None:
+        if not states:
+            raise LatencyError("no Android device found by 'adb devices' (connect a phone with USB debugging on)")
+        if len(states) > 1:
+            raise LatencyError(f"several devices connected ({', '.join(states)}): choose one with --serial")
+        serial = next(iter(states))
+    if serial not in states:
+        raise LatencyError(f"device {serial} not found by 'adb devices' (found: {', '.join(states) or 'none'})")
+    if states[serial] != "device":
+        hint = ": accept the USB debugging prompt on the phone" if states[serial] == "unauthorized" else ""
+        raise LatencyError(f"device {serial} is {states[serial]}{hint}")
+    return serial
+
+
+def _adb_sampler(model: nn.Module, x: torch.Tensor, threads: int, workdir: Path, name: str, serial: str | None = None,
+                 device_dir: str = "/data/local/tmp/mnasnet", runner: str = "/data/local/tmp/executor_runner",
+                 taskset: str | None = None, num_executions: int = 10) -> Sampler:
+    serial = adb_device(serial)
+    if "runner-ok" not in _adb(["shell", f"test -x {shlex.quote(runner)} && echo runner-ok"], serial):
+        raise LatencyError(f"executor_runner not found at {runner} on {serial} (build it and adb push it there, see README)")
+    pte = f"{device_dir.rstrip('/')}/{name}.pte"
+    _adb(["shell", f"mkdir -p {shlex.quote(device_dir)}"], serial)
+    _adb(["push", str(export_pte(model, x, workdir / f"{name}.pte")), pte], serial)
+    command = (["taskset", taskset] if taskset else []) + [runner, "--model_path", pte, "--num_executions",
+                                                           str(num_executions), "--cpu_threads", str(threads)]
+
+    def sample() -> list[float]:
+        _adb(["logcat", "-c"], serial)  # a runner built for Android logs to logcat, not to its stdout
+        out = _adb(["shell", shlex.join(command)], serial)
+        runs = parse_runner_output(out)
+        if runs is None:
+            runs = parse_runner_output(_adb(["logcat", "-d", "-s", "ExecuTorch:I"], serial))
+        if runs is None:
+            raise LatencyError(f"cannot parse executor_runner output on {serial}: {_last_lines(out)}")
+        return runs
+    return sample
+
+
+# ----------------------------------------------------------------------------- measuring
+
+
+def _sampler(backend: str, model: nn.Module, x: torch.Tensor, threads: int, workdir: Path, name: str, **opts) -> Sampler:
+    if backend == "cpu":
+        return _cpu_sampler(model, x, threads, **opts)
+    elif backend == "executorch":
+        return _executorch_sampler(model, x, threads, workdir, name, **opts)
+    elif backend == "adb":
+        return _adb_sampler(model, x, threads, workdir, name, **opts)
+    raise ValueError(f"unknown backend '{backend}' (choose from {', '.join(BACKENDS)})")
+
+
+def _interleave(samplers: dict[str, Sampler], rounds: int) -> dict[str, Measurement]:
+    """Round-robin: every model gets one sample per round; the starting model rotates so that no model
+    always follows the same one (the previous model's leftovers in the caches affect the next)."""
+    names, samples = list(samplers), {name: [] for name in samplers}
+    with torch.inference_mode():
+        for r in range(rounds):
+            for name in names[r % len(names):] + names[:r % len(names)]:
+                samples[name] += samplers[name]()
+    return {name: Measurement.of(s) for name, s in samples.items()}
+
+
+def _time(jobs: dict[str, tuple[nn.Module, torch.Tensor]], backend: str, threads: int, rounds: int | None,
+          **opts) -> dict[str, Measurement]:
+    """Measure each (model, example input) interleaved; exports live in a temporary directory."""
+    if threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
+    with tempfile.TemporaryDirectory(prefix="latency-") as tmp, _threads(backend, threads):
+        samplers = {name: _sampler(backend, model.eval(), x, threads, Path(tmp), f"m{i}", **opts)
+                    for i, (name, (model, x)) in enumerate(jobs.items())}
+        return _interleave(samplers, rounds or DEFAULT_ROUNDS[backend])
+
+
+def ratio(a: Measurement, b: Measurement) -> float:
+    """a / b for two networks measured interleaved: the median of the per-round ratios. The two samples
+    of a round are taken moments apart, so a slow spell of the machine cancels in their ratio; on this
+    machine the spread of repeated ratios halved compared with the ratio of the medians."""
+    if len(a.samples) != len(b.samples):
+        return a.median_ms / b.median_ms
+    return float(np.median(np.array(a.samples) / np.array(b.samples)))
+
+
+def measure_interleaved(models: dict[str, nn.Module], input_size: int = 224, threads: int = 1, backend: str = "cpu",
+                        rounds: int | None = None, **opts) -> dict[str, Measurement]:
+    """Measure several networks in one run, round-robin, batch 1: use it for every comparison."""
+    x = torch.randn(1, 3, input_size, input_size)
+    return _time({name: (m, x) for name, m in models.items()}, backend, threads, rounds, **opts)
+
+
+def measure(model: nn.Module, input_size: int = 224, threads: int = 1, backend: str = "cpu", **opts) -> Measurement:
+    """Latency of one network at batch 1: median and interquartile range in ms, and the raw samples."""
+    return measure_interleaved({"model": model}, input_size, threads, backend, **opts)["model"]
+
+
+def measure_arch(arch: Arch | str, backend: str = "cpu", threads: int = 1, input_size: int = 224, **opts) -> Measurement:
+    """Latency of the deployment network of `arch` (1000 classes, stride-2 stem), as the search needs it."""
+    return measure(build_model(arch), input_size, threads, backend, **opts)
+
+
+def relative_latency(arch: Arch | str, backend: str = "cpu", threads: int = 1, input_size: int = 224, **opts) -> float:
+    """LAT(arch) / LAT(reference), both deployment networks timed interleaved in one run: drift-free, so
+    a search can use it as LAT(m) / T in Eq. 2 with the target T set to the reference's latency."""
+    got = measure_interleaved({"arch": build_model(arch), "reference": build_model(REFERENCE)}, input_size, threads, backend, **opts)
+    return ratio(got["arch"], got["reference"])
+
+
+# ----------------------------------------------------------------------------- the per-layer table
+
+
+class _Tail(nn.Module):
+    """The head as in models.MnasNet: 1x1 conv + BN + ReLU, global average pool, dropout, FC."""
+
+    def __init__(self, cin: int, head: int, num_classes: int):
+        super().__init__()
+        self.head, self.classifier = conv_bn(cin, head), nn.Sequential(nn.Dropout(0.2), nn.Linear(head, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.head(x).mean((2, 3)))
+
+
+def layer_key(s: LayerSpec, res: int) -> str:
+    """A layer's identity for latency. The skip is the shortcut the layer really gets, so descriptions
+    that build the same module (an identity skip where channels change adds nothing) share one entry."""
+    same = s.cin == s.cout
+    skip = "identity" if s.skip == "identity" and same and s.stride == 1 else "pool" if s.skip == "pool" and same else "none"
+    return f"{s.op} e{s.expansion} k{s.kernel} s{s.stride} se{s.se_ratio:g} {skip} {s.cin}->{s.cout} @{res}"
+
+
+def _down(res: int, stride: int) -> int:
+    return (res + stride - 1) // stride  # 'same' padding: ceil(res / stride)
+
+
+def arch_entries(arch: Arch, input_size: int = 224, num_classes: int = 1000) -> list[tuple[str, object, int]]:
+    """The deployment network's pieces in order, repeats included: (table key, what it is, input resolution)."""
+    res, last = _down(input_size, 2), arch.stem
+    out = [(f"stem 3->{arch.stem} k3 s2 @{input_size}", ("stem", arch.stem), input_size)]
+    for layers in block_layer_specs(arch):
+        for s in layers:
+            out.append((layer_key(s, res), s, res))
+            res, last = _down(res, s.stride), s.cout
+    return out + [(f"head {last}->{arch.head} fc{num_classes} @{res}", ("head", last, arch.head, num_classes), res)]
+
+
+def space_entries(block_options: list[list[BlockArgs]], input_size: int = 224, stem: int = 32, head: int = 1280,
+                  num_classes: int = 1000) -> dict[str, tuple[object, int]]:
+    """Every distinct layer a factorized space (Sec. 4.1) can produce, plus stem and heads: key -> (what,
+    input resolution). A block's input channels come from the nearest earlier block that is not empty
+    (repeats may be 0) or from the stem; its layers after the first are all alike, so two suffice."""
+    pieces = arch_entries(Arch((), stem, head), input_size, num_classes)[:1]  # the stem
+    cins, res = {stem}, _down(input_size, 2)
+    for i, options in enumerate(block_options):
+        strides = {b.stride for b in options}
+        if len(strides) != 1:
+            raise ValueError(f"block {i}: every option must have the same stride, got {sorted(strides)}")
+        for b in (b for b in options if b.repeats):
+            for cin in sorted(cins):  # a one-block network whose stem gives cin channels at resolution res
+                pieces += arch_entries(Arch((replace(b, repeats=min(b.repeats, 2)),), cin, head), 2 * res, num_classes)[1:-1]
+        cins = (cins if any(b.repeats == 0 for b in options) else set()) | {b.out for b in options if b.repeats}
+        res = _down(res, strides.pop())
+    for cin in sorted(cins):
+        pieces += arch_entries(Arch((), cin, head), 2 * res, num_classes)[-1:]  # the heads
+    return {key: (what, r) for key, what, r in pieces}
+
+
+def _entry_job(entry: tuple) -> tuple[nn.Module, torch.Tensor]:
+    what, res = entry
+    if isinstance(what, LayerSpec):
+        return Layer(what), torch.randn(1, what.cin, res, res)
+    if what[0] == "stem":
+        return conv_bn(3, what[1], 3, 2), torch.randn(1, 3, res, res)
+    _, cin, head, num_classes = what
+    return _Tail(cin, head, num_classes), torch.randn(1, cin, res, res)
+
+
+def _machine() -> str:
+    cpu = re.search(r"model name\s*:\s*(.*)", Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else "")
+    return f"{platform.node()}: {cpu[1] if cpu else platform.machine()}, {os.cpu_count()} cores"
+
+
+@dataclass
+class LatencyTable:
+    """Per-layer latencies of one backend, in the time units of one moment: the reference network took
+    `reference_ms` then. Every chunk of layers is timed interleaved with the reference and rescaled to
+    that moment, so the machine's drift during a long build cancels. A prediction is
+
+        predict(arch) = scale * (a * sum of the arch's stem, layers and head + b),
+
+    where a, b are fitted on whole networks measured at build time (a corrects for the caches and the
+    per-call overheads a layer timed alone does not share, b for what is in no layer), and `scale` is
+    (reference now) / reference_ms from `retime_reference()`, or 1 for build-time units."""
+
+    backend: str
+    threads: int
+    input_size: int
+    reference_ms: float
+    layers: dict[str, float] = field(default_factory=dict)
+    fit: list[float] | None = None  # [a, b]
+    info: dict = field(default_factory=dict)  # torch version, machine, date, calibration points
+    num_classes: int = 1000
+    scale: float = 1.0
+
+    def save(self, path: str | Path) -> None:
+        data = {k: v for k, v in self.__dict__.items() if k != "scale"}
+        tmp = Path(f"{path}.tmp")
+        tmp.write_text(json.dumps(data, indent=1) + "\n")
+        os.replace(tmp, path)  # a build killed mid-write keeps the previous file
+
+    @classmethod
+    def load(cls, path: str | Path) -> LatencyTable:
+        try:
+            return cls(**json.loads(Path(path).read_text()))
+        except OSError as e:
+            raise ValueError(f"cannot read {path}: {e.strerror}") from None
+        except (json.JSONDecodeError, TypeError) as e:
+            raise ValueError(f"{path} is not a latency table: {e}") from None
+
+    def layer_sum(self, arch: Arch) -> float:
+        try:
+            return sum(self.layers[k] for k, _, _ in arch_entries(arch, self.input_size, self.num_classes))
+        except KeyError as e:
+            raise ValueError(f"layer {e.args[0]} is not in the table (built for another space or input size?)") from None
+
+    def predict(self, arch: Arch, scale: float | None = None) -> float:
+        a, b = self.fit or (1.0, 0.0)
+        return (self.scale if scale is None else scale) * (a * self.layer_sum(arch) + b)
+
+    def retime_reference(self, **opts) -> float:
+        """Re-time the reference now and scale predictions by now / build time (the drift)."""
+        ref = measure_arch(REFERENCE, self.backend, self.threads, self.input_size, **opts)
+        self.scale = ref.median_ms / self.reference_ms
+        return self.scale
+
+    def measure_normalized(self, archs: list[Arch], rounds: int | None = None, group: int = 10, **opts) -> list[float]:
+        """Whole networks, each interleaved with the reference in groups, in build-time units."""
+        ref = build_model(REFERENCE, self.num_classes)
+        x, out = torch.randn(1, 3, self.input_size, self.input_size), []
+        for i in tqdm(range(0, len(archs), group), desc="networks", unit="group"):
+            jobs = {"reference": (ref, x)} | {str(j): (build_model(a, self.num_classes), x) for j, a in enumerate(archs[i:i + group])}
+            got = _time(jobs, self.backend, self.threads, rounds, **opts)
+            ref_now = got.pop("reference")
+            out += [ratio(m, ref_now) * self.reference_ms for m in got.values()]
+        return out
+
+    @classmethod
+    def build(cls, path: str | Path, block_options: list[list[BlockArgs]], backend: str = "cpu", threads: int = 1,
+              input_size: int = 224, stem: int = 32, head: int = 1280, num_classes: int = 1000, chunk: int = 40,
+              rounds: int | None = None, calibration: int = 16, seed: int = 0, **opts) -> LatencyTable:
+        """Time every layer of the space, then fit the calibration. Resumable: an existing file at `path`
+        is continued (its layers are kept), so an interrupted build is re-run with the same command."""
+        if Path(path).exists():
+            table = cls.load(path)
+            if (table.backend, table.threads, table.input_size, table.num_classes) != (backend, threads, input_size, num_classes):
+                raise ValueError(f"{path} was built for {table.backend}, {table.threads} thread(s), {table.input_size} px: "
+                                 "choose another file to build a new table")
+        else:
+            ref = measure_arch(REFERENCE, backend, threads, input_size, rounds=2 * (rounds or DEFAULT_ROUNDS[backend]), **opts)
+            info = {"torch": torch.__version__, "machine": _machine(), "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+                    "reference": REFERENCE, "clock": "thread CPU time" if threads == 1 and backend != "adb" else "wall"}
+            table = cls(backend, threads, input_size, ref.median_ms, info=info, num_classes=num_classes)
+            table.save(path)
+        entries = space_entries(block_options, input_size, stem, head, num_classes)
+        todo = [k for k in entries if k not in table.layers]
+        ref = (build_model(REFERENCE, num_classes), torch.randn(1, 3, input_size, input_size))
+        with tqdm(total=len(entries), initial=len(entries) - len(todo), desc="layers") as bar:
+            for i in range(0, len(todo), chunk):
+                keys = todo[i:i + chunk]
+                got = _time({"reference": ref} | {k: _entry_job(entries[k]) for k in keys}, backend, threads, rounds, **opts)
+                # In reference units, times reference_ms: back to the speed of the build's start.
+                table.layers.update({k: ratio(got[k], got["reference"]) * table.reference_ms for k in keys})
+                table.save(path)
+                bar.update(len(keys))
+        if table.fit is None:
+            rng = random.Random(seed)
+            archs = [Arch(tuple(rng.choice(o) for o in block_options), stem, head) for _ in range(calibration)]
+            measured, sums = table.measure_normalized(archs, rounds, **opts), [table.layer_sum(a) for a in archs]
+            # Weighted by 1/measured: each network's relative error counts the same.
+            table.fit = [float(v) for v in np.polyfit(sums, measured, 1, w=1 / np.array(measured))] if len(archs) > 1 else [1.0, 0.0]
+            table.info["calibration"] = [[round(s, 4), round(m, 4)] for s, m in zip(sums, measured)]
+            table.save(path)
+        return table
+
+
+def check_table(table: LatencyTable, archs: list[Arch], rounds: int | None = None, **opts) -> dict:
+    """Predicted vs measured on `archs`, both in the table's build-time units (drift cancelled by the
+    reference measured in the same run): share within +-10%, mean abs. % error, Spearman rank correlation."""
+    measured = np.array(table.measure_normalized(archs, rounds, **opts))
+    predicted = np.array([table.predict(a, scale=1.0) for a in archs])
+    err = predicted / measured - 1
+    ranks = [np.argsort(np.argsort(v)) for v in (predicted, measured)]
+    spearman = float(np.corrcoef(*ranks)[0, 1]) if len(archs) > 1 else float("nan")
+    return {"within10": 100 * float(np.mean(np.abs(err) <= 0.10)), "mape": 100 * float(np.mean(np.abs(err))),
+            "spearman": spearman, "predicted": predicted.tolist(), "measured": measured.tolist()}
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, no usage block: main() prints it as 'error: ...'
+        raise ValueError(message)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = _Parser(description="Measure a network's latency, or build / check a per-layer latency table.")
+    p.add_argument("arch", nargs="?", metavar="NAME_OR_JSON", help=f"one of {', '.join(REFERENCE_ARCHS)}, or an architecture .json")
+    p.add_argument("--backend", choices=BACKENDS, default="cpu")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--input-size", type=int, default=224)
+    p.add_argument("--detector", choices=["ssdlite"], help="time NAME as SSDLite backbone + head (Sec. 6.3; e.g. --input-size 320)")
+    p.add_argument("--rounds", type=int, default=None, help="samples per network (default: 50; adb: 3 runner calls)")
+    p.add_argument("--build-table", metavar="FILE", help="time every layer of the MnasNet search space into FILE (resumable)")
+    p.add_argument("--check-table", metavar="FILE", help="compare FILE's predictions with measurements")
+    p.add_argument("--samples", type=int, default=20, help="random architectures for --check-table")
+    p.add_argument("--seed", type=int, default=0)
+    adb = p.add_argument_group("adb backend")
+    adb.add_argument("--serial", help="the phone, when several are connected")
+    adb.add_argument("--device-dir", default="/data/local/tmp/mnasnet", help="where .pte files are pushed")
+    adb.add_argument("--runner", default="/data/local/tmp/executor_runner", help="executor_runner on the phone")
+    adb.add_argument("--taskset", metavar="MASK", help="CPU mask to pin the runner, e.g. 80 for core 7 (a big core on many phones)")
+    adb.add_argument("--num-executions", type=int, default=10)
+    try:
+        args = p.parse_args(argv)
+        if sum(x is not None for x in (args.arch, args.build_table, args.check_table)) != 1:
+            raise ValueError("give one of NAME_OR_JSON, --build-table FILE or --check-table FILE")
+        if args.threads < 1 or args.input_size < 32 or (args.rounds is not None and args.rounds < 1):
+            raise ValueError("--threads and --rounds must be >= 1 and --input-size >= 32")
+        if args.samples < 2 or args.num_executions < 2:
+            raise ValueError("--samples and --num-executions must be >= 2")
+        adb_opts = {"serial": args.serial, "device_dir": args.device_dir, "runner": args.runner,
+                    "taskset": args.taskset, "num_executions": args.num_executions}
+        opts = adb_opts if args.backend == "adb" else {}
+        if args.arch is not None:
+            arch = load_arch(args.arch)
+            if args.detector:  # backbone + head as one tensor program; SSD's resize and NMS are not timed
+                from models import DetectorCore, build_detector
+
+                core = DetectorCore(build_detector(arch, input_size=args.input_size))
+                m = measure(core, args.input_size, args.threads, args.backend, rounds=args.rounds, **opts)
+            else:
+                m = measure_arch(arch, args.backend, args.threads, args.input_size, rounds=args.rounds, **opts)
+            print(f"{args.arch}{' + ' + args.detector if args.detector else ''}: {args.backend}, {args.threads} thread(s), "
+                  f"{args.input_size}x{args.input_size}, {len(m.samples)} samples")
+            print(f"median_ms={m.median_ms:.3f} iqr_ms={m.iqr_ms:.3f}")
+            return 0
+        from mnas import SearchSpace  # the command line enumerates the paper's space; the library takes any block options
+
+        space = SearchSpace()
+        if args.build_table:
+            Path(args.build_table).parent.mkdir(parents=True, exist_ok=True)
+            options = [space.block_options(i) for i in range(len(space.skeleton))]
+            t = LatencyTable.build(args.build_table, options, args.backend, args.threads, args.input_size,
+                                   space.stem, space.head, rounds=args.rounds, seed=args.seed, **opts)
+            print(f"{args.build_table}: {len(t.layers)} entries, reference {t.reference_ms:.3f} ms, fit a={t.fit[0]:.4f} b={t.fit[1]:.3f}")
+            return 0
+        table = LatencyTable.load(args.check_table)
+        opts = adb_opts if table.backend == "adb" else {}  # a table is checked on its own backend
+        rng = random.Random(args.seed + 1)  # not the calibration's draws
+        archs = [space.decode(space.sample(rng)) for _ in range(args.samples)]
+        r = check_table(table, archs, args.rounds, **opts)
+        print(f"within10={r['within10']:.1f} mape={r['mape']:.2f} spearman={r['spearman']:.4f}")
+        return 0
+    except (ValueError, LatencyError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2 if isinstance(e, ValueError) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
