@@ -179,17 +179,17 @@ class Child:
 
 class SearchLog:
     """search.jsonl: one JSON line per finished child, appended and fsynced, so a crash loses at most
-    the children in flight. A truncated last line (a crash mid-write) is dropped on open."""
+    the children in flight. A truncated last line (a crash mid-write) is ignored, and cut off when
+    the log is opened to write (`repair=True`, as the search does)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, repair: bool = False):
         self.path = Path(path)
         self.children: list[Child] = []
         if self.path.exists():
             data = self.path.read_bytes()
             good = data[:data.rfind(b"\n") + 1]  # everything up to the last complete line
-            for line in good.decode().splitlines():
-                self.children.append(Child(**json.loads(line)))
-            if len(good) != len(data):
+            self.children = [Child(**json.loads(line)) for line in good.decode().splitlines()]
+            if repair and len(good) != len(data):
                 self.path.write_bytes(good)
 
     def append(self, child: Child) -> None:
@@ -289,7 +289,7 @@ def search(space: SearchSpace, controller, evaluate: Callable[[Arch], dict], lat
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    log = SearchLog(run_dir / "search.jsonl")
+    log = SearchLog(run_dir / "search.jsonl", repair=True)
     state_path = run_dir / "controller.pt"
     state = {"consumed": 0, "pending": []}
     if state_path.exists():

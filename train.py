@@ -174,21 +174,31 @@ def make_model(arch: Arch, splits: dict[str, Dataset], dropout: float) -> torch.
     return build_model(arch, classes, small_input=size < 64, dropout=dropout, in_channels=channels)
 
 
-def train_steps(model: torch.nn.Module, data: Dataset, cfg: TrainConfig, progress: bool = False) -> None:
-    """`cfg.steps` SGD steps on shuffled batches; raises FloatingPointError if the loss diverges."""
+def classification_loss(model: torch.nn.Module, batch) -> torch.Tensor:
+    x, y = batch
+    return F.cross_entropy(model(x), y)
+
+
+def train_steps(model: torch.nn.Module, data: Dataset, cfg: TrainConfig, progress: bool = False,
+                loss_fn=classification_loss, collate_fn=None) -> None:
+    """`cfg.steps` steps of SGD (Nesterov momentum, one-cycle schedule) on batches drawn with
+    replacement, so every batch is full; raises FloatingPointError if the loss diverges."""
     g = torch.Generator().manual_seed(cfg.seed)
     opt = torch.optim.SGD(model.parameters(), cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.steps, pct_start=0.15)
-    loader = DataLoader(data, cfg.batch_size, sampler=torch.utils.data.RandomSampler(data, True, cfg.steps * cfg.batch_size, g))
+    sampler = torch.utils.data.RandomSampler(data, True, cfg.steps * cfg.batch_size, g)
+    bar = tqdm(DataLoader(data, cfg.batch_size, sampler=sampler, collate_fn=collate_fn), total=cfg.steps,
+               disable=not progress, desc="train", unit="step")
     model.train()
-    for x, y in tqdm(loader, total=cfg.steps, disable=not progress, desc="train", unit="step"):
-        loss = F.cross_entropy(model(x), y)
+    for batch in bar:
+        loss = loss_fn(model, batch)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss became {loss.item()}")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
+        bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
 
 
 @torch.inference_mode()
@@ -295,8 +305,12 @@ def run_search(args: argparse.Namespace) -> int:
         t0 = time.time()
         t_ref = make_latency(config["latency"], config["latency_table"])(REFERENCE_ARCHS["mobilenetv2"])
         measure = make_latency(config["latency"], config["latency_table"], t_ref)
-        run = {"references": {name: round(measure(arch), 3) if name != "mobilenetv2" else round(t_ref, 3)
-                              for name, arch in REFERENCE_ARCHS.items()}}
+        run = {"references": {"mobilenetv2": round(t_ref, 3)}}
+        for name, arch in REFERENCE_ARCHS.items():
+            try:
+                run["references"].setdefault(name, round(measure(arch), 3))
+            except ValueError:  # a table only knows the layers of the search space: MnasNet-A1's are not all in it
+                pass
         t_lat = (time.time() - t0) / len(REFERENCE_ARCHS)
         # The paper's T was "similar to MobileNetV2": by default, MobileNetV2's latency on the same platform.
         run["target_ms"] = config["target_ms"] or run["references"]["mobilenetv2"]
@@ -327,17 +341,18 @@ def run_search(args: argparse.Namespace) -> int:
               f"({child.seconds:.0f} s, ETA {_fmt_time(eta)})", flush=True)
 
     ctrl = controllers.make_controller(config["controller"], space.decisions, seed=config["seed"])
-    evaluate = partial(proxy_train, data=data, cfg=cfg)
-    if scheduler:
-        make_executor = partial(_dask_executor, scheduler)
+    if scheduler:  # as many children in flight as the cluster has worker threads; each uses its machine's cores
+        client = _dask_client(scheduler)
+        make_executor, in_flight, cfg = client.get_executor, sum(client.nthreads().values()), replace(cfg, threads=0)
     elif workers > 1:
         make_executor = partial(ProcessPoolExecutor, workers, mp_context=torch.multiprocessing.get_context("spawn"))
+        in_flight = workers
     else:
-        make_executor = mnas.InlineExecutor
+        make_executor, in_flight = mnas.InlineExecutor, 1
+    evaluate = partial(proxy_train, data=data, cfg=cfg)
     try:
         children = mnas.search(space, ctrl, evaluate, measure, run["target_ms"], constraint, samples, config["batch"],
-                               out, make_executor, max_in_flight=max(1, workers if not scheduler else workers or 8),
-                               on_child=on_child)
+                               out, make_executor, in_flight, on_child)
     except KeyboardInterrupt:
         children = mnas.SearchLog(log_path).children
         write_results(children, run, out)
@@ -357,8 +372,9 @@ def run_search(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dask_executor(address: str):
-    """An existing Dask cluster as a concurrent.futures.Executor (requirements-dask.txt)."""
+def _dask_client(address: str):
+    """A client of an existing Dask cluster (requirements-dask.txt); client.get_executor() is a
+    concurrent.futures.Executor, all the search needs."""
     try:
         from distributed import Client
     except ImportError:
@@ -367,7 +383,7 @@ def _dask_executor(address: str):
         client = Client(address, timeout=10)
     except OSError as e:
         raise UsageError(f"cannot reach the Dask scheduler at {address}: {e}") from None
-    return client.get_executor()
+    return client
 
 
 # ----------------------------------------------------------------------------- final training
@@ -480,6 +496,15 @@ def coco_map(model: torch.nn.Module, data: Dataset, coco_gt, batch_size: int = 1
     return float(ev.stats[0]), float(ev.stats[1])
 
 
+def detection_loss(model: torch.nn.Module, batch) -> torch.Tensor:
+    """SSD's loss (smooth L1 on boxes + classification with hard negatives), after random flips."""
+    images, targets = batch
+    for i in (torch.rand(len(images)) < 0.5).nonzero().flatten().tolist():  # the one augmentation
+        w, b = images[i].shape[-1], targets[i]["boxes"]
+        images[i], targets[i]["boxes"] = images[i].flip(-1), torch.stack([w - b[:, 2], b[:, 1], w - b[:, 0], b[:, 3]], 1)
+    return sum(model(images, targets).values())
+
+
 def run_detection(args: argparse.Namespace) -> int:
     """SSDLite with an architecture as backbone (Sec. 6.3, Table 3), trained with SGD on COCO-format data; COCO mAP."""
     arch = load_arch(args.arch)
@@ -491,26 +516,9 @@ def run_detection(args: argparse.Namespace) -> int:
     steps = args.epochs * math.ceil(len(train) / args.batch_size)
     print(f"training {args.arch} + SSDLite on {args.data_dir}: {len(train)} images ({len(val)} for evaluation), {num_classes} "
           f"classes with background, {args.input_size} px, {args.epochs} epochs, {steps} steps of {args.batch_size}")
-    opt = torch.optim.SGD(model.parameters(), args.lr, momentum=0.9, weight_decay=4e-5)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, args.lr, total_steps=steps, pct_start=0.1)
-    # Full batches only, drawn with replacement: BatchNorm on the 1x1 last map needs two images or more.
-    sampler = torch.utils.data.RandomSampler(train, True, steps * args.batch_size, torch.Generator().manual_seed(args.seed))
-    model.train()
-    bar = tqdm(DataLoader(train, args.batch_size, sampler=sampler, collate_fn=_detection_batch), total=steps, desc="train", unit="step")
-    for images, targets in bar:
-        flip = torch.rand(len(images)) < 0.5  # the one augmentation: horizontal flips, boxes mirrored
-        for i in flip.nonzero().flatten().tolist():
-            w, b = images[i].shape[-1], targets[i]["boxes"]
-            images[i], targets[i]["boxes"] = images[i].flip(-1), torch.stack([w - b[:, 2], b[:, 1], w - b[:, 0], b[:, 3]], 1)
-        losses = model(images, targets)  # {"bbox_regression": smooth L1, "classification": CE with hard negatives}
-        loss = sum(losses.values())
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss became {loss.item()}")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        bar.set_postfix(loss=f"{loss.item():.3f}")
+    # Full batches (drawn with replacement): BatchNorm on the 1x1 last map needs two images or more.
+    train_steps(model, train, TrainConfig(steps=steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed),
+                progress=True, loss_fn=detection_loss, collate_fn=_detection_batch)
     box_map, map50 = coco_map(model, val, coco_gt, verbose=True)
     out = Path(args.out or f"runs/detect-{datetime.now():%Y%m%d-%H%M%S}")
     out.mkdir(parents=True, exist_ok=True)
