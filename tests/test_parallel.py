@@ -86,7 +86,8 @@ def test_search_on_a_real_dask_cluster(tmp_path):
 
 
 DRIVER = """
-import sys, time
+import signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C, even where a shell started us ignoring SIGINT
 sys.path.insert(0, {root!r})
 import controller, mnas
 space = mnas.SearchSpace()
@@ -114,9 +115,9 @@ def wait_for_lines(run_dir, n, timeout=60):
 
 
 def test_driver_killed_with_sigkill_then_resumed_loses_and_duplicates_nothing(tmp_path):
-    samples = 14
+    samples = 10
     # Kill at different phases: right after a line, mid-training, and around a batch's update.
-    for lines, extra in ((2, 0.0), (5, 0.07), (8, 0.14)):
+    for lines, extra in ((2, 0.0), (4, 0.07), (7, 0.14)):
         proc = start_driver(tmp_path / "killed", samples)
         wait_for_lines(tmp_path / "killed", lines)
         time.sleep(extra)
@@ -133,14 +134,14 @@ def test_driver_killed_with_sigkill_then_resumed_loses_and_duplicates_nothing(tm
 
 
 def test_ctrl_c_stops_cleanly_and_resumes(tmp_path):
-    proc = start_driver(tmp_path, 40)
+    proc = start_driver(tmp_path, 20)
     wait_for_lines(tmp_path, 3)
     proc.send_signal(signal.SIGINT)
     proc.wait(timeout=30)
     done = steps(tmp_path)
-    assert 0 < len(done) < 40 and done == list(range(len(done)))
-    assert start_driver(tmp_path, 40).wait(timeout=120) == 0
-    assert steps(tmp_path) == list(range(40))
+    assert 0 < len(done) < 20 and done == list(range(len(done)))
+    assert start_driver(tmp_path, 20).wait(timeout=120) == 0
+    assert steps(tmp_path) == list(range(20))
 
 
 def stand_in_table(path):
@@ -155,9 +156,9 @@ def stand_in_table(path):
 
 def test_train_py_search_with_two_worker_processes(tmp_path):
     table = stand_in_table(tmp_path / "table.json")
-    result = subprocess.run([sys.executable, str(ROOT / "train.py"), "--search", "--dataset", "synthetic", "--samples", "4",
-                             "--batch", "4", "--proxy-steps", "5", "--workers", "2", "--latency-table", str(table),
+    result = subprocess.run([sys.executable, str(ROOT / "train.py"), "--search", "--dataset", "synthetic", "--samples", "2",
+                             "--batch", "2", "--proxy-steps", "3", "--workers", "2", "--latency-table", str(table),
                              "--out", str(tmp_path / "run")], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert result.returncode == 0, result.stderr
-    assert sorted(steps(tmp_path / "run")) == [0, 1, 2, 3]
+    assert sorted(steps(tmp_path / "run")) == [0, 1]
     assert "best: child" in result.stdout

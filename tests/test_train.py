@@ -104,7 +104,7 @@ def test_real_fashion_mnist_loads(tmp_path):
 def test_synthetic_images_are_seeded_and_learnable_shapes():
     x1, y1 = train.synthetic_images(50, seed=3)
     x2, y2 = train.synthetic_images(50, seed=3)
-    assert x1.shape == (50, 3, 32, 32) and y1.max() < 10
+    assert x1.shape == (50, 3, 16, 16) and y1.max() < 10
     assert (x1 == x2).all() and (y1 == y2).all()
 
 
