@@ -92,7 +92,7 @@ sys.path.insert(0, {root!r})
 import controller, mnas
 space = mnas.SearchSpace()
 def evaluate(arch):
-    time.sleep(0.15)
+    time.sleep(0.05)
     return {{"accuracy": sum(b.out for b in arch.blocks) / 1000, "params": 1, "macs": 1}}
 ctrl = controller.make_controller("ppo", space.decisions, seed=0)
 mnas.search(space, ctrl, evaluate, lambda a: 10.0 + a.blocks[0].repeats, 20.0, mnas.SOFT,
@@ -115,9 +115,9 @@ def wait_for_lines(run_dir, n, timeout=60):
 
 
 def test_driver_killed_with_sigkill_then_resumed_loses_and_duplicates_nothing(tmp_path):
-    samples = 10
+    samples = 9
     # Kill at different phases: right after a line, mid-training, and around a batch's update.
-    for lines, extra in ((2, 0.0), (6, 0.1)):
+    for lines, extra in ((2, 0.0), (5, 0.1)):
         proc = start_driver(tmp_path / "killed", samples)
         wait_for_lines(tmp_path / "killed", lines)
         time.sleep(extra)
@@ -134,14 +134,14 @@ def test_driver_killed_with_sigkill_then_resumed_loses_and_duplicates_nothing(tm
 
 
 def test_ctrl_c_stops_cleanly_and_resumes(tmp_path):
-    proc = start_driver(tmp_path, 20)
+    proc = start_driver(tmp_path, 16)
     wait_for_lines(tmp_path, 3)
     proc.send_signal(signal.SIGINT)
     proc.wait(timeout=30)
     done = steps(tmp_path)
-    assert 0 < len(done) < 20 and done == list(range(len(done)))
-    assert start_driver(tmp_path, 20).wait(timeout=120) == 0
-    assert steps(tmp_path) == list(range(20))
+    assert 0 < len(done) < 16 and done == list(range(len(done)))
+    assert start_driver(tmp_path, 16).wait(timeout=120) == 0
+    assert steps(tmp_path) == list(range(16))
 
 
 def stand_in_table(path):

@@ -1,6 +1,7 @@
 """train.py end to end: `python train.py --search` on synthetic data, resume, final training, bad input."""
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -42,23 +43,22 @@ def test_search_writes_log_best_and_plots(search_run):
     assert stdout.count("child ") >= 4
 
 
-def test_resume_adds_exactly_the_missing_children(search_run, tmp_path):
+def test_resume_adds_exactly_the_missing_children(search_run, tmp_path, capsys):
     out, _ = search_run
     copy = tmp_path / "copy"
-    subprocess.run(["cp", "-r", str(out), str(copy)], check=True)
+    shutil.copytree(out, copy)
     before = (copy / "search.jsonl").read_text()
-    result = cli("--search", "--resume", str(copy), "--samples", "6")
-    assert result.returncode == 0, result.stderr
+    assert train.main(["--search", "--resume", str(copy), "--samples", "6"]) == 0  # as the command line does
     after = (copy / "search.jsonl").read_text()
     assert after.startswith(before) and len(after.splitlines()) == 6
+    assert "search: 6 children (4 done)" in capsys.readouterr().out
 
 
-def test_final_training_reports_and_saves_weights(tmp_path):
+def test_final_training_reports_and_saves_weights(tmp_path, capsys):
     import torch
 
-    result = cli("--arch", "mnasnet-small", "--dataset", "synthetic", "--epochs", "1", "--out", str(tmp_path))
-    assert result.returncode == 0, result.stderr
-    last = result.stdout.strip().splitlines()[-1]
+    assert train.main(["--arch", "mnasnet-small", "--dataset", "synthetic", "--epochs", "1", "--out", str(tmp_path)]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith("test_accuracy=") and "latency_ms=" in last and "params=2030264" in last
     state = torch.load(tmp_path / "model.pt", weights_only=True)
     model = models.build_model("mnasnet-small", num_classes=10, small_input=True)
