@@ -24,7 +24,7 @@ from typing import Callable
 
 import torch
 
-from models import MOBILENETV2_BLOCKS, Arch, BlockArgs, arch_from_dict, arch_to_dict  # noqa: F401 (re-exported)
+from models import MOBILENETV2_BLOCKS, Arch, BlockArgs, arch_to_dict
 
 # ----------------------------------------------------------------------------- Sec. 3: the objective
 

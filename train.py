@@ -68,7 +68,7 @@ class DataSpec:
     seed: int = 0
 
 
-def _fashion_mnist_root(data_dir: Path) -> Path:
+def _fashion_mnist_root(data_dir: Path) -> None:
     """torchvision's FashionMNIST reads <root>/FashionMNIST/raw/; fill it from Debian's package if needed."""
     raw = data_dir / "FashionMNIST" / "raw"
     names = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
@@ -77,7 +77,6 @@ def _fashion_mnist_root(data_dir: Path) -> Path:
         for n in names:
             with gzip.open(DEBIAN_FASHION_MNIST / f"{n}.gz") as src, open(raw / n, "wb") as dst:
                 shutil.copyfileobj(src, dst)
-    return data_dir
 
 
 def synthetic_images(n: int, seed: int, size: int = 16) -> tuple[torch.Tensor, torch.Tensor]:

@@ -7,7 +7,7 @@ from PIL import Image
 
 import figures
 import mnas
-from models import REFERENCE_ARCHS, arch_to_dict
+from models import arch_to_dict
 
 SPACE = mnas.SearchSpace()
 

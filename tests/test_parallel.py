@@ -20,6 +20,7 @@ import pytest
 
 import controller
 import mnas
+import models
 
 ROOT = Path(__file__).resolve().parent.parent
 SPACE = mnas.SearchSpace()
@@ -32,7 +33,7 @@ def evaluate(arch, pause=0.0):
 
 def dies_once(arch, marker_dir):
     """Kills its own worker process the first time it sees an architecture, succeeds the second time."""
-    marker = Path(marker_dir) / hashlib.sha1(json.dumps(mnas.arch_to_dict(arch)).encode()).hexdigest()
+    marker = Path(marker_dir) / hashlib.sha1(json.dumps(models.arch_to_dict(arch)).encode()).hexdigest()
     if not marker.exists():
         marker.touch()
         os.kill(os.getpid(), signal.SIGKILL)

@@ -9,6 +9,7 @@ import pytest
 
 import controller
 import mnas
+import models
 from models import build_model, count_params
 
 SPACE = mnas.SearchSpace()
@@ -53,7 +54,7 @@ def test_search_logs_every_child_with_its_reward(tmp_path):
     for c in lines:
         assert c["status"] == "ok"
         arch = SPACE.decode(c["tokens"])
-        assert c["arch"] == json.loads(json.dumps(mnas.arch_to_dict(arch)))
+        assert c["arch"] == json.loads(json.dumps(models.arch_to_dict(arch)))
         assert c["reward"] == pytest.approx(mnas.reward(c["accuracy"], c["latency_ms"], 20.0))
 
 
@@ -108,4 +109,4 @@ def test_every_controller_drives_the_search(tmp_path, kind):
 
 def test_search_log_children_rebuild(tmp_path):
     child = run(tmp_path, samples=1)[0]
-    assert count_params(build_model(mnas.arch_from_dict(child.arch))) > 0
+    assert count_params(build_model(models.arch_from_dict(child.arch))) > 0
