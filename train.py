@@ -235,7 +235,7 @@ def proxy_train(arch: Arch, data: DataSpec, cfg: TrainConfig) -> dict:
 # ----------------------------------------------------------------------------- latency
 
 
-def make_latency(backend: str, table: str | None, reference_ms: float | None = None):
+def make_latency(backend: str, table: latency.LatencyTable | None, reference_ms: float):
     """LAT(m) as a plain callable: a lookup table's prediction, or a measurement on the backend.
 
     A measured child is timed interleaved with MobileNetV2 in one run, and its latency reported as
@@ -243,18 +243,18 @@ def make_latency(backend: str, table: str | None, reference_ms: float | None = N
     by tens of percent over minutes, a ratio measured in one run does not. 20 rounds put the ratio
     within a few percent, which moves a soft reward (w = -0.07) by a few tenths of a percent."""
     if table:
-        return latency.LatencyTable.load(table).predict
+        return table.predict
     return lambda arch: latency.relative_latency(arch, backend=backend, rounds=20) * reference_ms
 
 
-def reference_latencies(backend: str, table: str | None) -> dict[str, float]:
+def reference_latencies(backend: str, table: latency.LatencyTable | None) -> dict[str, float]:
     """LAT of the reference models: from the table where it knows their layers, or measured on the
     backend interleaved in one run, as MobileNetV2's median and the others' ratios to it."""
     if table:
-        lookup, refs = latency.LatencyTable.load(table), {}
+        refs = {}
         for name, arch in REFERENCE_ARCHS.items():
             try:
-                refs[name] = lookup.predict(arch)
+                refs[name] = table.predict(arch)
             except ValueError:  # a table knows only the search space's layers; MnasNet-A1's are not all in it
                 pass
         return refs
@@ -315,20 +315,21 @@ def run_search(args: argparse.Namespace) -> int:
     cfg = TrainConfig(steps=config["proxy_steps"], batch_size=config["proxy_batch"], lr=config["proxy_lr"],
                       seed=config["seed"], threads=threads)
 
+    table = latency.LatencyTable.load(config["latency_table"]) if config["latency_table"] else None
     run_path = out / "run.json"  # the target and the reference latencies, measured once per run
     if run_path.exists():
         run = json.loads(run_path.read_text())
     else:
         print(f"measuring reference latencies ({config['latency_table'] or config['latency']}, 224 px, batch 1)...", flush=True)
         t0 = time.time()
-        run = {"references": {k: round(v, 3) for k, v in reference_latencies(config["latency"], config["latency_table"]).items()}}
+        run = {"references": {k: round(v, 3) for k, v in reference_latencies(config["latency"], table).items()}}
         t_lat = (time.time() - t0) / len(REFERENCE_ARCHS)
         # The paper's T was "similar to MobileNetV2": by default, MobileNetV2's latency on the same platform.
         run["target_ms"] = config["target_ms"] or run["references"]["mobilenetv2"]
         t_probe = _time_steps(REFERENCE_ARCHS["mobilenetv2"], splits, cfg, steps=3)
         run["seconds_per_child"] = round(t_probe / 3 * cfg.steps * 1.2 / max(1, workers) + t_lat, 1)  # +20%: evaluation
         run_path.write_text(json.dumps(run, indent=1) + "\n")
-    measure = make_latency(config["latency"], config["latency_table"], run["references"]["mobilenetv2"])
+    measure = make_latency(config["latency"], table, run["references"]["mobilenetv2"])
     constraint = mnas.Constraint(config["alpha"], config["beta"])
     print(f"target T = {run['target_ms']:.2f} ms (alpha={constraint.alpha}, beta={constraint.beta}); references: "
           + ", ".join(f"{k} {v:.1f} ms" for k, v in run["references"].items()))
