@@ -156,56 +156,109 @@ def data_shape(splits: dict[str, Dataset]) -> tuple[int, int, int]:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimization of one network. The proxy defaults fit a 30-child search in 30 minutes on a
-    2-core CPU: 70 steps of SGD (Nesterov momentum, one-cycle lr 0.01) took the sampled networks
-    we tried to 45-73% on Fashion-MNIST; lr 0.1 left some of them at chance."""
+    """Optimization of one network: SGD with Nesterov momentum under a one-cycle schedule (a warm-up
+    to `lr` over the first 15% of the steps, then cosine decay), as torchvision's reference recipes
+    do. The defaults are the proxy's (a few dozen steps per child); `FINAL` is the recipe of a full
+    training run."""
 
     steps: int = 70
     batch_size: int = 64
     lr: float = 0.01
     weight_decay: float = 4e-5
+    norm_weight_decay: bool = False  # decay BatchNorm weights and biases too (torchvision: --norm-weight-decay 0)
+    label_smoothing: float = 0.0
+    clip_grad_norm: float | None = None  # clip the gradient's global norm: a guard against one bad batch
     dropout: float = 0.0  # no dropout in a proxy run this short
     seed: int = 0
     threads: int = 0  # torch intra-op threads; 0 = all cores
+    device: str = "cpu"  # "cpu" or "cuda" (resolve "auto" with `pick_device` first)
 
 
-def make_model(arch: Arch, splits: dict[str, Dataset], dropout: float) -> torch.nn.Module:
+# The final-training recipe (the reference panel and `--arch`). Trained for one epoch with lr 0.1 and
+# no guards, some sampled networks' loss jumped from ~0.8 to 5-8 midway; a peak lr of 0.05, label
+# smoothing 0.1 (torchvision's recipes), no decay on BatchNorm and biases and a clipped gradient
+# norm train them all smoothly (benchmarks/results/panel.json compares the two recipes).
+FINAL = TrainConfig(steps=0, batch_size=128, lr=0.05, label_smoothing=0.1, clip_grad_norm=5.0, dropout=0.2)
+
+
+def pick_device(name: str = "auto") -> str:
+    """"auto": the GPU when there is one, else the CPU."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: no CUDA GPU is visible to torch here")
+    if name not in ("cpu", "cuda"):
+        raise UsageError(f"unknown device '{name}' (choose from auto, cpu, cuda)")
+    return name
+
+
+def make_model(arch: Arch, splits: dict[str, Dataset], dropout: float, width_mult: float = 1.0) -> torch.nn.Module:
     """The training network for a dataset: small-input strides below 64 px, its channels and classes."""
     channels, size, classes = data_shape(splits)
-    return build_model(arch, classes, small_input=size < 64, dropout=dropout, in_channels=channels)
+    return build_model(arch, classes, width_mult, small_input=size < 64, dropout=dropout, in_channels=channels)
 
 
-def classification_loss(model: torch.nn.Module, batch) -> torch.Tensor:
+def classification_loss(model: torch.nn.Module, batch, label_smoothing: float = 0.0) -> torch.Tensor:
     x, y = batch
-    return F.cross_entropy(model(x), y)
+    return F.cross_entropy(model(x), y, label_smoothing=label_smoothing)
+
+
+def to_device(batch, device: str):
+    """Tensors anywhere inside a batch (tuples, lists, dicts) moved to `device`; images to channels-last."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, memory_format=torch.channels_last) if batch.ndim == 4 else batch.to(device)
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(to_device(b, device) for b in batch)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    return batch
+
+
+def param_groups(model: torch.nn.Module, cfg: TrainConfig) -> list[dict]:
+    """Weight decay on conv and linear weights; on BatchNorm weights and biases only if asked."""
+    decay, no_decay = [], []
+    for p in model.parameters():
+        (decay if p.ndim > 1 or cfg.norm_weight_decay else no_decay).append(p)
+    return [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
 def train_steps(model: torch.nn.Module, data: Dataset, cfg: TrainConfig, progress: bool = False,
-                loss_fn=classification_loss, collate_fn=None) -> None:
+                loss_fn=None, collate_fn=None) -> list[float]:
     """`cfg.steps` steps of SGD (Nesterov momentum, one-cycle schedule) on batches drawn with
-    replacement, so every batch is full; raises FloatingPointError if the loss diverges."""
+    replacement, so every batch is full; raises FloatingPointError if the loss diverges.
+
+    The model moves to `cfg.device` in channels-last memory format (faster convolutions on CPUs
+    and GPUs alike: the same arithmetic in another layout). Returns the loss of every step."""
+    loss_fn = loss_fn or partial(classification_loss, label_smoothing=cfg.label_smoothing)
     g = torch.Generator().manual_seed(cfg.seed)
-    opt = torch.optim.SGD(model.parameters(), cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay)
+    model.to(cfg.device, memory_format=torch.channels_last)
+    opt = torch.optim.SGD(param_groups(model, cfg), cfg.lr, momentum=0.9, nesterov=True)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.steps, pct_start=0.15)
     sampler = torch.utils.data.RandomSampler(data, True, cfg.steps * cfg.batch_size, g)
     bar = tqdm(DataLoader(data, cfg.batch_size, sampler=sampler, collate_fn=collate_fn), total=cfg.steps,
-               disable=not progress, desc="train", unit="step")
+               disable=not progress, desc="train", unit="step", mininterval=2)
     model.train()
+    losses = []
     for batch in bar:
-        loss = loss_fn(model, batch)
+        loss = loss_fn(model, to_device(batch, cfg.device))
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss became {loss.item()}")
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        if cfg.clip_grad_norm:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
         opt.step()
         sched.step()
-        bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+        losses.append(loss.item())
+        bar.set_postfix(loss=f"{losses[-1]:.3f}", refresh=False)
+    return losses
 
 
 @torch.inference_mode()
 def accuracy(model: torch.nn.Module, data: Dataset, batch_size: int = 500) -> float:
     model.eval()
-    correct = sum((model(x).argmax(1) == y).sum().item() for x, y in DataLoader(data, batch_size))
+    device = next(model.parameters()).device.type
+    correct = sum((model(to_device(x, device)).argmax(1).cpu() == y).sum().item() for x, y in DataLoader(data, batch_size))
     return correct / len(data)
 
 
@@ -401,20 +454,28 @@ def _dask_client(address: str):
 # ----------------------------------------------------------------------------- final training
 
 
+def final_train(arch: Arch, data: DataSpec, cfg: TrainConfig, epochs: float,
+                progress: bool = False) -> tuple[torch.nn.Module, float, list[float]]:
+    """Train `arch` stand-alone for `epochs` on every training image (the search's held-out ones
+    too) and score it on the test set: (model, test accuracy, loss of every step)."""
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    splits = load_splits(data)
+    train = torch.utils.data.ConcatDataset([splits["train"], splits["val"]])
+    cfg = replace(cfg, steps=math.ceil(epochs * len(train) / cfg.batch_size))
+    model = make_model(arch, splits, cfg.dropout)
+    losses = train_steps(model, train, cfg, progress)
+    return model, accuracy(model, splits["test"]), losses
+
+
 def run_train(args: argparse.Namespace) -> int:
     """Train an architecture to convergence (--epochs) and report test accuracy, latency, params, MACs."""
     arch = load_arch(args.arch)
-    data = DataSpec(args.dataset, args.data_dir, args.val_size, args.seed)
-    splits = load_splits(data)
-    torch.manual_seed(args.seed)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    train = torch.utils.data.ConcatDataset([splits["train"], splits["val"]])  # the final model sees all of it
-    steps = args.epochs * math.ceil(len(train) / args.batch_size)
-    model = make_model(arch, splits, dropout=0.2)
-    print(f"training {args.arch} on {args.dataset}: {args.epochs} epochs, {steps} steps of {args.batch_size}")
-    train_steps(model, train, TrainConfig(steps=steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed), progress=True)
-    acc = accuracy(model, splits["test"])
+    cfg = replace(FINAL, batch_size=args.batch_size, lr=args.lr, seed=args.seed, threads=args.threads,
+                  device=pick_device(args.device))
+    print(f"training {args.arch} on {args.dataset}: {args.epochs} epochs of batches of {args.batch_size} on {cfg.device}")
+    model, acc, _ = final_train(arch, DataSpec(args.dataset, args.data_dir, args.val_size, args.seed), cfg, args.epochs, True)
     deploy = build_model(arch)
     lat = latency.measure_arch(arch, backend=args.latency)
     out = Path(args.out or f"runs/train-{datetime.now():%Y%m%d-%H%M%S}")
@@ -487,9 +548,9 @@ def coco_map(model: torch.nn.Module, data: Dataset, coco_gt, batch_size: int = 1
     """COCO box mAP@[.5:.95] and mAP@.5 of `model` on `data` by pycocotools' COCOeval (-1: no boxes to find)."""
     COCOeval = _coco_eval_class()
     model.eval()
-    results, ids = [], []
+    results, ids, device = [], [], next(model.parameters()).device.type
     for images, targets in DataLoader(data, batch_size, collate_fn=_detection_batch):
-        for det, t in zip(model(images), targets):  # boxes (N, 4) x1 y1 x2 y2 in the image's pixels
+        for det, t in zip(to_device(model(to_device(images, device)), "cpu"), targets):  # boxes (N, 4) x1 y1 x2 y2 in the image's pixels
             ids.append(t["image_id"])
             xywh = torch.cat([det["boxes"][:, :2], det["boxes"][:, 2:] - det["boxes"][:, :2]], 1)  # COCO's x, y, w, h
             results += [{"image_id": t["image_id"], "category_id": int(c), "bbox": b, "score": float(s)}
@@ -529,7 +590,8 @@ def run_detection(args: argparse.Namespace) -> int:
     print(f"training {args.arch} + SSDLite on {args.data_dir}: {len(train)} images ({len(val)} for evaluation), {num_classes} "
           f"classes with background, {args.input_size} px, {args.epochs} epochs, {steps} steps of {args.batch_size}")
     # Full batches (drawn with replacement): BatchNorm on the 1x1 last map needs two images or more.
-    train_steps(model, train, TrainConfig(steps=steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed),
+    train_steps(model, train, TrainConfig(steps=steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                                          device=pick_device(args.device)),
                 progress=True, loss_fn=detection_loss, collate_fn=_detection_batch)
     box_map, map50 = coco_map(model, val, coco_gt, verbose=True)
     out = Path(args.out or f"runs/detect-{datetime.now():%Y%m%d-%H%M%S}")
@@ -556,6 +618,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", help="output directory (default runs/<timestamp>)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch threads for training (default: cores / workers)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where to train (default: the GPU if any)")
     s = p.add_argument_group("search")
     s.add_argument("--samples", type=int, help="children to sample in total (default 30)")
     s.add_argument("--batch", type=int, default=6, help="children per controller update")
@@ -574,7 +637,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     t = p.add_argument_group("final training")
     t.add_argument("--epochs", type=int, default=10)
     t.add_argument("--batch-size", type=int, help="default 128; 16 for detection")
-    t.add_argument("--lr", type=float, default=0.1)
+    t.add_argument("--lr", type=float, help=f"peak learning rate (default {FINAL.lr}; detection 0.1)")
     d = p.add_argument_group("detection (SSDLite, Sec. 6.3)")
     d.add_argument("--task", choices=["classification", "detection"], default="classification",
                    help="detection: --arch as SSDLite backbone on --data-dir/images/ + annotations.json (COCO format)")
@@ -582,7 +645,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     d.add_argument("--val-ann", metavar="FILE", help="COCO annotations to evaluate on (default: --val-size held-out images, 10%%)")
     args = p.parse_args(argv)
     if args.batch_size is None:
-        args.batch_size = 16 if args.task == "detection" else 128
+        args.batch_size = 16 if args.task == "detection" else FINAL.batch_size
+    if args.lr is None:
+        args.lr = 0.1 if args.task == "detection" else FINAL.lr
     if args.task == "detection" and args.search:
         raise UsageError("--task detection trains one --arch; the search runs on classification")
     if args.task == "detection" and (args.batch_size < 2 or args.input_size < 32):

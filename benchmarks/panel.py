@@ -1,0 +1,167 @@
+"""The reference panel: how architectures rank after real training, the ground truth for a proxy.
+
+The search ranks children by a proxy (ACC(m) after a few dozen training steps, Sec. 4.2). Whether
+that ranking is worth anything is measured against this panel: the four reference architectures
+and `--sampled` architectures drawn from `mnas.SearchSpace`, each trained stand-alone with the
+final-training recipe (`train.FINAL`) on all 60,000 Fashion-MNIST training images and scored on
+the 10,000 test images. `--repeat` of them are trained with a second seed as well, so that the
+panel's own noise is known (a ranking is only as good as the gaps between its entries).
+
+Budget: `--epochs 1` by default, the least the issue allows and what 2 CPU cores afford for 20
+networks in a few hours (about 4-8 minutes a network here). One epoch already separates the
+panel (roughly 85-91% test accuracy); it remains a short-training ranking, and `--epochs 3` on a
+lent GPU is the natural way to check it (records carry their epochs, and panels of different
+budgets are kept apart).
+
+Sampled members are spread over the space's range of MACs: a pool of 256 architectures from a
+fixed seed is sorted by MACs, and member k takes the pool's quantile given by the k-th term of the
+van der Corput sequence (1/2, 1/4, 3/4, 1/8, ...), so the panel covers the range at every size
+and grows without changing its earlier members.
+
+Every trained network is appended to benchmarks/results/panel.json at once, with its provenance;
+running the command again skips what is there, so it resumes, and grows the panel when given more
+members, seeds or another device:
+
+    python benchmarks/panel.py [--sampled 12] [--repeat 3] [--epochs 1] [--device auto] [--threads 0]
+    python benchmarks/panel.py --recipe v0 --only mobilenetv2,sampled-00,sampled-01   # the old recipe, compared
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see train.py
+
+import argparse  # noqa: E402
+import random  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from dataclasses import asdict, replace  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # flat modules live in the repo root
+import torch  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+import latency  # noqa: E402
+import mnas  # noqa: E402
+import records  # noqa: E402
+import train  # noqa: E402
+from models import REFERENCE_ARCHS, Arch, arch_to_dict, build_model, count_macs, count_params  # noqa: E402
+
+PANEL = records.RESULTS / "panel.json"
+POOL = 256  # architectures sampled to choose the panel's members from
+
+# The final-training recipe, and the one it replaced (kept to show why it was replaced).
+RECIPES = {
+    "final": train.FINAL,
+    "v0": replace(train.FINAL, lr=0.1, label_smoothing=0.0, clip_grad_norm=None, norm_weight_decay=True),
+}
+
+
+def van_der_corput(k: int) -> float:
+    """The k-th term (k >= 1) of the base-2 van der Corput sequence: 1/2, 1/4, 3/4, 1/8, 5/8, ..."""
+    q, denominator = 0.0, 1
+    while k:
+        denominator *= 2
+        k, bit = divmod(k, 2)
+        q += bit / denominator
+    return q
+
+
+def sampled_archs(n: int, seed: int = 0) -> dict[str, Arch]:
+    """`n` architectures of the search space spread over its MACs (see the module's docstring)."""
+    space, rng = mnas.SearchSpace(), random.Random(seed)
+    pool = [space.decode(space.sample(rng)) for _ in range(POOL)]
+    by_macs = sorted(pool, key=lambda a: count_macs(build_model(a, 10, small_input=True, in_channels=1), 28, 1))
+    return {f"sampled-{k:02d}": by_macs[int(van_der_corput(k + 1) * POOL)] for k in range(n)}
+
+
+def panel_archs(sampled: int, seed: int = 0) -> dict[str, Arch]:
+    """The panel's members by name: the reference architectures, then the sampled ones."""
+    return {**REFERENCE_ARCHS, **sampled_archs(sampled, seed)}
+
+
+def jobs(names: list[str], repeat: int, recipe: str, epochs: float) -> list[dict]:
+    """Every (member, seed) to train: seed 0 for all, seed 1 for the first `repeat` sampled members
+    (the median, lower and upper quartile of MACs, ...) and MobileNetV2."""
+    sampled = [n for n in names if n.startswith("sampled-")]
+    second = (["mobilenetv2"] if "mobilenetv2" in names and repeat else []) + sampled[:max(0, repeat - 1)]
+    return ([{"name": n, "seed": 0, "recipe": recipe, "epochs": epochs} for n in names]
+            + [{"name": n, "seed": 1, "recipe": recipe, "epochs": epochs} for n in second])
+
+
+def key(record: dict) -> tuple:
+    return record["name"], record["seed"], record["recipe"], record["epochs"], record.get("device", "cpu")
+
+
+def train_member(job: dict, arch: Arch, data: train.DataSpec, cfg: train.TrainConfig, latency_ratio: float | None) -> dict:
+    """Train one member, score it on the test set, time its deployment network: one record."""
+    started = time.time()
+    _, acc, losses = train.final_train(arch, data, replace(cfg, seed=job["seed"]), job["epochs"], progress=True)
+    if latency_ratio is None:  # 224 px deployment network vs MobileNetV2, interleaved in one run, 1 thread
+        latency_ratio = latency.relative_latency(arch, rounds=20)
+    deploy = build_model(arch)
+    chunk = max(1, len(losses) // 20)
+    return {**job, "arch": arch_to_dict(arch), "test_accuracy": acc, "params": count_params(deploy),
+            "macs": count_macs(deploy), "latency_ratio": round(latency_ratio, 4),
+            "loss_curve": [round(sum(losses[i:i + chunk]) / len(losses[i:i + chunk]), 4) for i in range(0, len(losses), chunk)],
+            "max_loss_after_warmup": round(max(losses[int(0.15 * len(losses)):]), 4),
+            "recipe_config": asdict(replace(cfg, seed=job["seed"], steps=len(losses))),
+            **records.provenance(started, cfg.device)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sampled", type=int, default=12, help="sampled members (default 12; more grows the panel)")
+    p.add_argument("--repeat", type=int, default=3, help="members trained with a second seed (default 3)")
+    p.add_argument("--epochs", type=float, default=1.0)
+    p.add_argument("--recipe", choices=sorted(RECIPES), default="final")
+    p.add_argument("--only", help="comma-separated member names (default: the whole panel)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores)")
+    p.add_argument("--data-dir", default="data")
+    p.add_argument("--out", default=str(PANEL))
+    args = p.parse_args(argv)
+    try:
+        if args.sampled < 0 or args.repeat < 0 or args.epochs <= 0:
+            raise train.UsageError("--sampled and --repeat must be >= 0 and --epochs positive")
+        archs = panel_archs(args.sampled)
+        names = list(archs)
+        if args.only:
+            names = args.only.split(",")
+            unknown = [n for n in names if n not in archs]
+            if unknown:
+                raise train.UsageError(f"--only: unknown member(s) {', '.join(unknown)} (members: {', '.join(archs)})")
+        device = train.pick_device(args.device)
+        data = train.DataSpec("fashion-mnist", args.data_dir)
+        train.load_splits(data)  # fail early, in one line, if the data is missing
+    except train.UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    cfg = replace(RECIPES[args.recipe], threads=args.threads, device=device)
+    done = records.load(args.out)
+    have = {key(r) for r in done}
+    todo = [j for j in jobs(names, args.repeat, args.recipe, args.epochs) if key({**j, "device": device}) not in have]
+    ratios = {r["name"]: r["latency_ratio"] for r in done}  # a member's latency does not depend on its training
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    seconds = train._time_steps(REFERENCE_ARCHS["mobilenetv2"], train.load_splits(data), replace(cfg, steps=3), steps=5) / 5
+    steps = args.epochs * 60_000 / cfg.batch_size
+    print(f"panel: {len(names)} members, {len(todo)} of {len(todo) + len(have)} trainings to do, {args.epochs:g} epoch(s) "
+          f"each ({steps:.0f} steps of {cfg.batch_size}, recipe {args.recipe}) on {device}; MobileNetV2 trains at "
+          f"{cfg.batch_size / seconds:.0f} images/s, so expect about {train._fmt_time(len(todo) * steps * seconds * 1.1)} "
+          f"(h:m:s) -> {args.out}", flush=True)
+    for job in tqdm(todo, desc="panel", unit="net"):
+        record = train_member(job, archs[job["name"]], data, cfg, ratios.get(job["name"]))
+        record["device"] = device
+        ratios[job["name"]] = record["latency_ratio"]
+        records.append(args.out, record)
+        tqdm.write(f"{job['name']:<14} seed {job['seed']}  test accuracy {record['test_accuracy']:.4f}  "
+                   f"latency {record['latency_ratio']:.3f}x MobileNetV2  {record['wall_seconds']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
