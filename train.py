@@ -169,6 +169,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     clip_grad_norm: float | None = None  # clip the gradient's global norm: a guard against one bad batch
     dropout: float = 0.0  # no dropout in a proxy run this short
+    width_mult: float = 1.0  # train a narrower (cheaper) version of the network: a proxy's option
     seed: int = 0
     threads: int = 0  # torch intra-op threads; 0 = all cores
     device: str = "cpu"  # "cpu" or "cuda" (resolve "auto" with `pick_device` first)
@@ -192,7 +193,7 @@ def pick_device(name: str = "auto") -> str:
     return name
 
 
-def make_model(arch: Arch, splits: dict[str, Dataset], dropout: float, width_mult: float = 1.0) -> torch.nn.Module:
+def make_model(arch: Arch, splits: dict[str, Dataset], dropout: float = 0.0, width_mult: float = 1.0) -> torch.nn.Module:
     """The training network for a dataset: small-input strides below 64 px, its channels and classes."""
     channels, size, classes = data_shape(splits)
     return build_model(arch, classes, width_mult, small_input=size < 64, dropout=dropout, in_channels=channels)
@@ -264,7 +265,7 @@ def accuracy(model: torch.nn.Module, data: Dataset, batch_size: int = 500) -> fl
 
 def _time_steps(arch: Arch, splits: dict[str, Dataset], cfg: TrainConfig, steps: int) -> float:
     """Seconds for `steps` training steps (after one warm-up step), to estimate a search's duration."""
-    model = make_model(arch, splits, cfg.dropout)
+    model = make_model(arch, splits, cfg.dropout, cfg.width_mult)
     train_steps(model, splits["train"], replace(cfg, steps=1))
     t0 = time.time()
     train_steps(model, splits["train"], replace(cfg, steps=steps))
@@ -279,7 +280,7 @@ def proxy_train(arch: Arch, data: DataSpec, cfg: TrainConfig) -> dict:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     splits = load_splits(data)
-    model = make_model(arch, splits, cfg.dropout)
+    model = make_model(arch, splits, cfg.dropout, cfg.width_mult)
     train_steps(model, splits["train"], cfg)
     deploy = build_model(arch)  # params and MACs of the deployment network, as in the paper's tables
     return {"accuracy": accuracy(model, splits["val"]), "params": count_params(deploy), "macs": count_macs(deploy)}
@@ -464,7 +465,7 @@ def final_train(arch: Arch, data: DataSpec, cfg: TrainConfig, epochs: float,
     splits = load_splits(data)
     train = torch.utils.data.ConcatDataset([splits["train"], splits["val"]])
     cfg = replace(cfg, steps=math.ceil(epochs * len(train) / cfg.batch_size))
-    model = make_model(arch, splits, cfg.dropout)
+    model = make_model(arch, splits, cfg.dropout, cfg.width_mult)
     losses = train_steps(model, train, cfg, progress)
     return model, accuracy(model, splits["test"]), losses
 

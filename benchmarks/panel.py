@@ -82,17 +82,18 @@ def panel_archs(sampled: int, seed: int = 0) -> dict[str, Arch]:
     return {**REFERENCE_ARCHS, **sampled_archs(sampled, seed)}
 
 
-def jobs(names: list[str], repeat: int, recipe: str, epochs: float) -> list[dict]:
+def jobs(names: list[str], repeat: int, recipe: str, epochs: float, dataset: str = "fashion-mnist") -> list[dict]:
     """Every (member, seed) to train: seed 0 for all, seed 1 for the first `repeat` sampled members
     (the median, lower and upper quartile of MACs, ...) and MobileNetV2."""
     sampled = [n for n in names if n.startswith("sampled-")]
     second = (["mobilenetv2"] if "mobilenetv2" in names and repeat else []) + sampled[:max(0, repeat - 1)]
-    return ([{"name": n, "seed": 0, "recipe": recipe, "epochs": epochs} for n in names]
-            + [{"name": n, "seed": 1, "recipe": recipe, "epochs": epochs} for n in second])
+    return [{"name": n, "seed": seed, "recipe": recipe, "epochs": epochs, "dataset": dataset}
+            for seed, members in ((0, names), (1, second)) for n in members]
 
 
 def key(record: dict) -> tuple:
-    return record["name"], record["seed"], record["recipe"], record["epochs"], record.get("device", "cpu")
+    """What makes two trainings the same: a record with this key is not trained again."""
+    return tuple(record[k] for k in ("name", "seed", "recipe", "epochs", "dataset", "device"))
 
 
 def train_member(job: dict, arch: Arch, data: train.DataSpec, cfg: train.TrainConfig, latency_ratio: float | None) -> dict:
@@ -120,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", help="comma-separated member names (default: the whole panel)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores)")
+    p.add_argument("--dataset", default="fashion-mnist", choices=train.DATASETS[:2] + ("synthetic",))
     p.add_argument("--data-dir", default="data")
     p.add_argument("--out", default=str(PANEL))
     args = p.parse_args(argv)
@@ -134,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             if unknown:
                 raise train.UsageError(f"--only: unknown member(s) {', '.join(unknown)} (members: {', '.join(archs)})")
         device = train.pick_device(args.device)
-        data = train.DataSpec("fashion-mnist", args.data_dir)
+        data = train.DataSpec(args.dataset, args.data_dir)
         train.load_splits(data)  # fail early, in one line, if the data is missing
     except train.UsageError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -142,13 +144,13 @@ def main(argv: list[str] | None = None) -> int:
     cfg = replace(RECIPES[args.recipe], threads=args.threads, device=device)
     done = records.load(args.out)
     have = {key(r) for r in done}
-    todo = [j for j in jobs(names, args.repeat, args.recipe, args.epochs) if key({**j, "device": device}) not in have]
+    todo = [j for j in jobs(names, args.repeat, args.recipe, args.epochs, args.dataset) if key({**j, "device": device}) not in have]
     ratios = {r["name"]: r["latency_ratio"] for r in done}  # a member's latency does not depend on its training
 
     if args.threads:
         torch.set_num_threads(args.threads)
     seconds = train._time_steps(REFERENCE_ARCHS["mobilenetv2"], train.load_splits(data), replace(cfg, steps=3), steps=5) / 5
-    steps = args.epochs * 60_000 / cfg.batch_size
+    steps = args.epochs * sum(len(train.load_splits(data)[k]) for k in ("train", "val")) / cfg.batch_size
     print(f"panel: {len(names)} members, {len(todo)} of {len(todo) + len(have)} trainings to do, {args.epochs:g} epoch(s) "
           f"each ({steps:.0f} steps of {cfg.batch_size}, recipe {args.recipe}) on {device}; MobileNetV2 trains at "
           f"{cfg.batch_size / seconds:.0f} images/s, so expect about {train._fmt_time(len(todo) * steps * seconds * 1.1)} "
