@@ -138,8 +138,6 @@ def main(argv: list[str] | None = None) -> int:
         unknown = [s for s in settings if s not in SETTINGS]
         if unknown:
             raise train.UsageError(f"--settings: unknown {', '.join(unknown)} (choose from {', '.join(SETTINGS)})")
-        if not Path(args.panel).exists():
-            raise train.UsageError(f"{args.panel} does not exist: train the panel first (python benchmarks/panel.py)")
         device = train.pick_device(args.device)
         data = train.DataSpec()  # the search's default: Fashion-MNIST, 2,000 training images held out
         if not args.report:
@@ -156,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
             run_setting(setting, archs, data, args.threads, device, Path(args.out), have)
 
     truth, proxy_records = panel_truth(records.load(args.panel)), records.load(args.out)
+    if not truth:
+        print(f"error: {args.panel} holds no panel yet: train it first (python benchmarks/panel.py)", file=sys.stderr)
+        return 2
     scores = [s for s in (score(name, proxy_records, truth) for name in settings) if s]
     if not scores:
         print("no setting has results for 4 or more panel members yet")
