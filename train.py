@@ -263,7 +263,7 @@ def accuracy(model: torch.nn.Module, data: Dataset, batch_size: int = 500) -> fl
     return correct / len(data)
 
 
-def _time_steps(arch: Arch, splits: dict[str, Dataset], cfg: TrainConfig, steps: int) -> float:
+def time_steps(arch: Arch, splits: dict[str, Dataset], cfg: TrainConfig, steps: int) -> float:
     """Seconds for `steps` training steps (after one warm-up step), to estimate a search's duration."""
     model = make_model(arch, splits, cfg.dropout, cfg.width_mult)
     train_steps(model, splits["train"], replace(cfg, steps=1))
@@ -332,7 +332,7 @@ def write_results(children: list[mnas.Child], run: dict, out: Path) -> mnas.Chil
 # ----------------------------------------------------------------------------- the search command
 
 
-def _fmt_time(seconds: float) -> str:
+def fmt_time(seconds: float) -> str:
     return time.strftime("%H:%M:%S", time.gmtime(max(0, seconds)))
 
 
@@ -380,7 +380,7 @@ def run_search(args: argparse.Namespace) -> int:
         t_lat = (time.time() - t0) / len(REFERENCE_ARCHS)
         # The paper's T was "similar to MobileNetV2": by default, MobileNetV2's latency on the same platform.
         run["target_ms"] = config["target_ms"] or run["references"]["mobilenetv2"]
-        t_probe = _time_steps(REFERENCE_ARCHS["mobilenetv2"], splits, cfg, steps=3)
+        t_probe = time_steps(REFERENCE_ARCHS["mobilenetv2"], splits, cfg, steps=3)
         run["seconds_per_child"] = round(t_probe / 3 * cfg.steps * 1.2 / max(1, workers) + t_lat, 1)  # +20%: evaluation
         run_path.write_text(json.dumps(run, indent=1) + "\n")
     measure = make_latency(config["latency"], table, run["references"]["mobilenetv2"])
@@ -392,7 +392,7 @@ def run_search(args: argparse.Namespace) -> int:
     already = len(mnas.SearchLog(log_path).children) if log_path.exists() else 0
     print(f"search: {samples} children ({already} done), {config['controller']}, batch {config['batch']}, "
           f"{config['proxy_steps']} proxy steps on {config['dataset']}; expected about "
-          f"{_fmt_time((samples - already) * run['seconds_per_child'])} (h:m:s) -> {out}", flush=True)
+          f"{fmt_time((samples - already) * run['seconds_per_child'])} (h:m:s) -> {out}", flush=True)
 
     started, count, best = time.time(), [0], [None]
 
@@ -404,7 +404,7 @@ def run_search(args: argparse.Namespace) -> int:
         what = (f"acc {child.accuracy:.4f}  lat {child.latency_ms:7.2f} ms  reward {child.reward:.4f}"
                 if child.status == "ok" else child.status)
         print(f"child {child.step + 1:>4}/{samples}  {what}  best {best[0].reward if best[0] else 0:.4f}  "
-              f"({child.seconds:.0f} s, ETA {_fmt_time(eta)})", flush=True)
+              f"({child.seconds:.0f} s, ETA {fmt_time(eta)})", flush=True)
 
     ctrl = controllers.make_controller(config["controller"], space.decisions, seed=config["seed"])
     if scheduler:  # as many children in flight as the cluster has worker threads; each uses its machine's cores
@@ -425,7 +425,7 @@ def run_search(args: argparse.Namespace) -> int:
         print(f"\ninterrupted: {len(children)} children saved; continue with: python train.py --search --resume {out}")
         return 130
     best_child = write_results(children, run, out)
-    print(f"\ndone: {len(children)} children in {_fmt_time(time.time() - started)}; "
+    print(f"\ndone: {len(children)} children in {fmt_time(time.time() - started)}; "
           f"{sum(c.status != 'ok' for c in children)} failed")
     if best_child:
         ref = run["references"]["mobilenetv2"]

@@ -77,8 +77,13 @@ def sampled_archs(n: int, seed: int = 0) -> dict[str, Arch]:
     return {f"sampled-{k:02d}": by_macs[int(van_der_corput(k + 1) * POOL)] for k in range(n)}
 
 
+def member_names(sampled: int) -> list[str]:
+    """The panel's members: the reference architectures, then the sampled ones."""
+    return list(REFERENCE_ARCHS) + [f"sampled-{k:02d}" for k in range(sampled)]
+
+
 def panel_archs(sampled: int, seed: int = 0) -> dict[str, Arch]:
-    """The panel's members by name: the reference architectures, then the sampled ones."""
+    """The panel's members by name (`member_names`) and their architectures."""
     return {**REFERENCE_ARCHS, **sampled_archs(sampled, seed)}
 
 
@@ -96,7 +101,8 @@ def key(record: dict) -> tuple:
     return tuple(record[k] for k in ("name", "seed", "recipe", "epochs", "dataset", "device"))
 
 
-def train_member(job: dict, arch: Arch, data: train.DataSpec, cfg: train.TrainConfig, latency_ratio: float | None) -> dict:
+def train_member(job: dict, arch: Arch, data: train.DataSpec, cfg: train.TrainConfig, latency_ratio: float | None,
+                 command: str) -> dict:
     """Train one member, score it on the test set, time its deployment network: one record."""
     started = time.time()
     _, acc, losses = train.final_train(arch, data, replace(cfg, seed=job["seed"]), job["epochs"], progress=True)
@@ -109,7 +115,7 @@ def train_member(job: dict, arch: Arch, data: train.DataSpec, cfg: train.TrainCo
             "loss_curve": [round(sum(losses[i:i + chunk]) / len(losses[i:i + chunk]), 4) for i in range(0, len(losses), chunk)],
             "max_loss_after_warmup": round(max(losses[int(0.15 * len(losses)):]), 4),
             "recipe_config": asdict(replace(cfg, seed=job["seed"], steps=len(losses))),
-            **records.provenance(started, cfg.device)}
+            **records.provenance(started, command, cfg.device)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,38 +131,39 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir", default="data")
     p.add_argument("--out", default=str(PANEL))
     args = p.parse_args(argv)
+    command = records.command(__file__, argv)
     try:
         if args.sampled < 0 or args.repeat < 0 or args.epochs <= 0:
             raise train.UsageError("--sampled and --repeat must be >= 0 and --epochs positive")
-        archs = panel_archs(args.sampled)
-        names = list(archs)
+        names = members = member_names(args.sampled)
         if args.only:
             names = args.only.split(",")
-            unknown = [n for n in names if n not in archs]
+            unknown = [n for n in names if n not in members]
             if unknown:
-                raise train.UsageError(f"--only: unknown member(s) {', '.join(unknown)} (members: {', '.join(archs)})")
+                raise train.UsageError(f"--only: unknown member(s) {', '.join(unknown)} (members: {', '.join(members)})")
         device = train.pick_device(args.device)
         data = train.DataSpec(args.dataset, args.data_dir)
-        train.load_splits(data)  # fail early, in one line, if the data is missing
+        splits = train.load_splits(data)  # fail early, in one line, if the data is missing
     except train.UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     cfg = replace(RECIPES[args.recipe], threads=args.threads, device=device)
     done = records.load(args.out)
     have = {key(r) for r in done}
-    todo = [j for j in jobs(names, args.repeat, args.recipe, args.epochs, args.dataset) if key({**j, "device": device}) not in have]
+    planned = jobs(names, args.repeat, args.recipe, args.epochs, args.dataset)
+    todo = [j for j in planned if key({**j, "device": device}) not in have]
     ratios = {r["name"]: r["latency_ratio"] for r in done}  # a member's latency does not depend on its training
-
     if args.threads:
         torch.set_num_threads(args.threads)
-    seconds = train._time_steps(REFERENCE_ARCHS["mobilenetv2"], train.load_splits(data), replace(cfg, steps=3), steps=5) / 5
-    steps = args.epochs * sum(len(train.load_splits(data)[k]) for k in ("train", "val")) / cfg.batch_size
-    print(f"panel: {len(names)} members, {len(todo)} of {len(todo) + len(have)} trainings to do, {args.epochs:g} epoch(s) "
-          f"each ({steps:.0f} steps of {cfg.batch_size}, recipe {args.recipe}) on {device}; MobileNetV2 trains at "
-          f"{cfg.batch_size / seconds:.0f} images/s, so expect about {train._fmt_time(len(todo) * steps * seconds * 1.1)} "
-          f"(h:m:s) -> {args.out}", flush=True)
+    seconds = train.time_steps(REFERENCE_ARCHS["mobilenetv2"], splits, replace(cfg, steps=3), steps=5) / 5 if todo else 0
+    steps = args.epochs * (len(splits["train"]) + len(splits["val"])) / cfg.batch_size
+    print(f"panel: {len(names)} members, {len(todo)} of {len(planned)} trainings to do, {args.epochs:g} epoch(s) each "
+          f"({steps:.0f} steps of {cfg.batch_size}, recipe {args.recipe}) on {device}"
+          + (f"; MobileNetV2 trains at {cfg.batch_size / seconds:.0f} images/s, so expect about "
+             f"{train.fmt_time(len(todo) * steps * seconds * 1.1)} (h:m:s)" if todo else "") + f" -> {args.out}", flush=True)
+    archs = panel_archs(args.sampled) if todo else {}
     for job in tqdm(todo, desc="panel", unit="net"):
-        record = train_member(job, archs[job["name"]], data, cfg, ratios.get(job["name"]))
+        record = train_member(job, archs[job["name"]], data, cfg, ratios.get(job["name"]), command)
         record["device"] = device
         ratios[job["name"]] = record["latency_ratio"]
         records.append(args.out, record)

@@ -71,8 +71,8 @@ def spearman(a, b) -> float:
 def bootstrap(fn, a, b, n: int = 2000, seed: int = 0) -> tuple[float, float]:
     """95% percentile interval of fn(a, b) over members resampled with replacement."""
     a, b, rng = np.asarray(a), np.asarray(b), np.random.default_rng(seed)
-    values = [fn(a[i], b[i]) for i in (rng.integers(0, len(a), len(a)) for _ in range(n))]
-    values = [v for v in values if np.isfinite(v)]  # a resample of identical members has no ranking
+    resamples = (rng.integers(0, len(a), len(a)) for _ in range(n))
+    values = [fn(a[i], b[i]) for i in resamples if np.ptp(a[i]) > 0 and np.ptp(b[i]) > 0]  # else: no ranking
     return float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))
 
 
@@ -111,7 +111,8 @@ def best(scores: list[dict], budget: float) -> dict | None:
     return max(within, key=lambda s: s["kendall_tau"]) if within else None
 
 
-def run_setting(setting: str, archs: dict, data: train.DataSpec, threads: int, device: str, out: Path, have: set) -> None:
+def run_setting(setting: str, archs: dict, data: train.DataSpec, threads: int, device: str, out: Path, have: set,
+                command: str) -> None:
     cfg = replace(train.TrainConfig(), **SETTINGS[setting], threads=threads, device=device)
     todo = [(n, s) for s in SEEDS for n in archs if (setting, n, s) not in have]
     for name, seed in tqdm(todo, desc=setting, unit="child"):
@@ -119,7 +120,7 @@ def run_setting(setting: str, archs: dict, data: train.DataSpec, threads: int, d
         got = train.proxy_train(archs[name], data, replace(cfg, seed=seed))
         records.append(out, {"setting": setting, "name": name, "seed": seed, "accuracy": got["accuracy"],
                              "seconds": round(time.time() - started, 2), "threads": torch.get_num_threads(),
-                             "config": asdict(replace(cfg, seed=seed)), **records.provenance(started, device)})
+                             "config": asdict(replace(cfg, seed=seed)), **records.provenance(started, command, device)})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--panel", default=str(panel.PANEL))
     p.add_argument("--out", default=str(PROXY))
     args = p.parse_args(argv)
+    command = records.command(__file__, argv)
     settings = args.settings.split(",")
     try:
         unknown = [s for s in settings if s not in SETTINGS]
@@ -151,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         archs = panel.panel_archs(args.sampled)
         for setting in settings:
             have = {(r["setting"], r["name"], r["seed"]) for r in records.load(args.out)}
-            run_setting(setting, archs, data, args.threads, device, Path(args.out), have)
+            run_setting(setting, archs, data, args.threads, device, Path(args.out), have, command)
 
     truth, proxy_records = panel_truth(records.load(args.panel)), records.load(args.out)
     if not truth:

@@ -42,12 +42,18 @@ def git_commit() -> str:
     return commit + ("+dirty" if dirty else "")
 
 
-def provenance(started: float, device: str = "cpu") -> dict:
+def command(script: str, argv: list[str] | None) -> str:
+    """The command line that ran `script` with `argv` (default: this process's), from the repository root."""
+    path = Path(script).resolve().relative_to(Path(__file__).resolve().parent.parent)
+    return shlex.join(["python", str(path), *(sys.argv[1:] if argv is None else argv)])
+
+
+def provenance(started: float, command: str, device: str = "cpu") -> dict:
     """Where a record came from: the command, the git commit, the date, the machine and the wall time."""
     import torch
 
     gpu = f", {torch.cuda.get_device_name()}" if device == "cuda" else ""
-    return {"command": shlex.join(["python", *sys.argv]), "commit": git_commit(),
+    return {"command": command, "commit": git_commit(),
             "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": machine() + gpu,
             "wall_seconds": round(time.time() - started, 1)}
 

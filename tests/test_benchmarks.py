@@ -1,0 +1,123 @@
+"""The reference panel and the proxy benchmark: resuming, growing, and rank correlations on known rankings."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+import panel  # noqa: E402
+import proxy  # noqa: E402
+import records  # noqa: E402
+
+
+def test_van_der_corput_spreads_members_and_keeps_earlier_ones():
+    assert [panel.van_der_corput(k) for k in range(1, 8)] == [0.5, 0.25, 0.75, 0.125, 0.625, 0.375, 0.875]
+
+
+def test_sampled_members_are_spread_over_macs_and_grow_as_a_prefix(monkeypatch):
+    monkeypatch.setattr(panel, "POOL", 16)
+    four, six = panel.sampled_archs(4), panel.sampled_archs(6)
+    assert list(six) == [f"sampled-{k:02d}" for k in range(6)]
+    assert all(six[name] == arch for name, arch in four.items())  # growing the panel keeps its members
+    assert len(set(six.values())) == 6
+
+
+def test_second_seeds_go_to_mobilenetv2_and_the_first_sampled_members():
+    names = ["mobilenetv2", "mnasnet-a1", "sampled-00", "sampled-01", "sampled-02"]
+    got = [(j["name"], j["seed"]) for j in panel.jobs(names, repeat=3, recipe="final", epochs=1)]
+    assert got == [(n, 0) for n in names] + [("mobilenetv2", 1), ("sampled-00", 1), ("sampled-01", 1)]
+
+
+def test_panel_appends_each_member_with_provenance_and_resumes(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(panel, "POOL", 8)
+    out = tmp_path / "panel.json"
+    argv = ["--dataset", "synthetic", "--epochs", "0.2", "--sampled", "1", "--threads", "1",
+            "--only", "mnasnet-small,sampled-00", "--out", str(out), "--repeat"]
+    assert panel.main(argv + ["0"]) == 0
+    first = records.load(out)
+    assert [(r["name"], r["seed"]) for r in first] == [("mnasnet-small", 0), ("sampled-00", 0)]
+    for r in first:
+        assert r["recipe_config"]["steps"] == 3  # 0.2 epochs of 1,500 synthetic images in batches of 128, rounded up
+        assert 0 < r["latency_ratio"] < 2 and r["params"] > 0 and r["macs"] > 0 and 0 <= r["test_accuracy"] <= 1
+        assert {"command", "commit", "date", "machine", "wall_seconds"} <= set(r) 
+        assert r["command"].startswith("python benchmarks/panel.py --dataset synthetic")
+    assert "expect about" in capsys.readouterr().out
+
+    assert panel.main(argv + ["0"]) == 0  # resumes: nothing left to do
+    assert records.load(out) == first
+    assert panel.main(argv + ["2"]) == 0
+    grown = records.load(out)  # grows: the second seed of the first sampled member, nothing else
+    assert grown[:2] == first and [(r["name"], r["seed"]) for r in grown[2:]] == [("sampled-00", 1)]
+    assert grown[2]["latency_ratio"] == first[1]["latency_ratio"]  # a member is timed once
+
+
+def test_panel_rejects_unknown_members_in_one_line(tmp_path, capsys):
+    assert panel.main(["--only", "mobilenetv3", "--out", str(tmp_path / "p.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --only: unknown member(s) mobilenetv3") and err.count("\n") == 1
+
+
+def test_records_append_keeps_earlier_records(tmp_path):
+    path = tmp_path / "r.json"
+    records.append(path, {"a": 1})
+    records.append(path, {"a": 2})
+    assert json.loads(path.read_text()) == {"records": [{"a": 1}, {"a": 2}]}
+
+
+# ----------------------------------------------------------------------------- rank correlations
+
+def panel_record(name, acc, seed=0, macs=100, params=10, recipe="final"):
+    return {"name": name, "seed": seed, "recipe": recipe, "epochs": 1.0, "dataset": "fashion-mnist",
+            "test_accuracy": acc, "macs": macs, "params": params}
+
+
+def proxy_record(setting, name, seed, acc, seconds=10.0):
+    return {"setting": setting, "name": name, "seed": seed, "accuracy": acc, "seconds": seconds}
+
+
+def test_kendall_and_spearman_on_known_rankings():
+    assert proxy.kendall([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert proxy.kendall([1, 2, 3, 4], [40, 30, 20, 10]) == pytest.approx(-1.0)
+    assert proxy.kendall([1, 2, 3, 4], [1, 2, 4, 3]) == pytest.approx(4 / 6)  # 5 concordant pairs, 1 discordant
+    assert proxy.spearman([1, 2, 3, 4], [1, 2, 4, 3]) == pytest.approx(1 - 6 * 2 / (4 * 15))  # 1 - 6 sum(d^2) / n(n^2-1)
+
+
+def test_panel_truth_averages_seeds_and_ignores_other_recipes():
+    truth = proxy.panel_truth([panel_record("a", 0.80), panel_record("a", 0.90, seed=1),
+                               panel_record("a", 0.10, recipe="v0"), panel_record("b", 0.70)])
+    assert truth["a"]["accuracy"] == pytest.approx(0.85) and truth["b"]["accuracy"] == 0.70
+
+
+def test_score_pairs_each_member_with_its_own_panel_accuracy():
+    names = ["m0", "m1", "m2", "m3", "m4"]
+    panel_acc = [0.90, 0.80, 0.85, 0.70, 0.75]  # ranks: m0 > m2 > m1 > m4 > m3
+    truth = proxy.panel_truth([panel_record(n, a, macs=1000 - 100 * i, params=i) for i, (n, a) in enumerate(zip(names, panel_acc))])
+    # Seed 0 ranks exactly as the panel; seed 1 swaps m1 and m2 (one discordant pair of 10).
+    recs = [proxy_record("p", n, 0, a / 2) for n, a in zip(names, panel_acc)]
+    recs += [proxy_record("p", n, 1, a) for n, a in zip(names, [0.90, 0.86, 0.85, 0.70, 0.75])]
+    recs = list(reversed(recs))  # the order of the results file does not matter
+    s = proxy.score("p", recs, truth)
+    assert s["panel"] == 5
+    assert s["kendall_tau"] == pytest.approx((1.0 + 0.8) / 2)
+    assert s["seed_tau"] == pytest.approx(0.8)
+    assert s["macs_tau"] == pytest.approx(proxy.kendall([5, 4, 3, 2, 1], panel_acc))
+    assert s["params_tau"] == pytest.approx(-s["macs_tau"])
+    assert s["seconds_per_child"] == 10.0
+    lo, hi = s["tau_interval"]
+    assert -1 <= lo <= 1.0 <= hi + 1e-9
+
+
+def test_score_needs_both_seeds_of_a_member():
+    truth = proxy.panel_truth([panel_record(f"m{i}", 0.5 + i / 10) for i in range(5)])
+    recs = [proxy_record("p", f"m{i}", 0, 0.5) for i in range(5)] + [proxy_record("p", f"m{i}", 1, 0.5) for i in range(3)]
+    assert proxy.score("p", recs, truth) is None  # only 3 members have both seeds
+
+
+def test_best_setting_is_the_highest_tau_within_the_budget():
+    scores = [{"setting": "slow", "kendall_tau": 0.9, "seconds_per_child": 40},
+              {"setting": "a", "kendall_tau": 0.5, "seconds_per_child": 10},
+              {"setting": "b", "kendall_tau": 0.6, "seconds_per_child": 14}]
+    assert proxy.best(scores, 15)["setting"] == "b"
+    assert proxy.best(scores, 5) is None
