@@ -48,12 +48,12 @@ PROXY = records.RESULTS / "proxy.json"
 # "guards" are the final recipe's label smoothing and gradient clipping; "w0.5" trains the child
 # at half width (the ranking is of the full-width architectures).
 GUARDS = {"label_smoothing": 0.1, "clip_grad_norm": 5.0}
-SETTINGS = {
+SETTINGS = {  # in the order they are trained
     "s70-b64-lr0.01": {"steps": 70, "batch_size": 64, "lr": 0.01},  # the search's proxy before this benchmark
-    "s70-b64-lr0.05": {"steps": 70, "batch_size": 64, "lr": 0.05, **GUARDS},
     "s35-b64-lr0.05": {"steps": 35, "batch_size": 64, "lr": 0.05, **GUARDS},
-    "s35-b128-lr0.1": {"steps": 35, "batch_size": 128, "lr": 0.1, **GUARDS},
     "s70-b64-lr0.05-w0.5": {"steps": 70, "batch_size": 64, "lr": 0.05, "width_mult": 0.5, **GUARDS},
+    "s70-b64-lr0.05": {"steps": 70, "batch_size": 64, "lr": 0.05, **GUARDS},
+    "s35-b128-lr0.1": {"steps": 35, "batch_size": 128, "lr": 0.1, **GUARDS},
     "s140-b64-lr0.05-w0.5": {"steps": 140, "batch_size": 64, "lr": 0.05, "width_mult": 0.5, **GUARDS},
 }
 SEEDS = (0, 1)
