@@ -102,7 +102,7 @@ def key(record: dict) -> tuple:
 
 
 def train_member(job: dict, arch: Arch, data: train.DataSpec, cfg: train.TrainConfig, latency_ratio: float | None,
-                 command: str) -> dict:
+                 origin: dict) -> dict:
     """Train one member, score it on the test set, time its deployment network: one record."""
     started = time.time()
     _, acc, losses = train.final_train(arch, data, replace(cfg, seed=job["seed"]), job["epochs"], progress=True)
@@ -115,7 +115,7 @@ def train_member(job: dict, arch: Arch, data: train.DataSpec, cfg: train.TrainCo
             "loss_curve": [round(sum(losses[i:i + chunk]) / len(losses[i:i + chunk]), 4) for i in range(0, len(losses), chunk)],
             "max_loss_after_warmup": round(max(losses[int(0.15 * len(losses)):]), 4),
             "recipe_config": asdict(replace(cfg, seed=job["seed"], steps=len(losses))),
-            **records.provenance(started, command, cfg.device)}
+            **records.provenance(started, origin, cfg.device)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir", default="data")
     p.add_argument("--out", default=str(PANEL))
     args = p.parse_args(argv)
-    command = records.command(__file__, argv)
+    origin = records.origin(__file__, argv)
     try:
         if args.sampled < 0 or args.repeat < 0 or args.epochs <= 0:
             raise train.UsageError("--sampled and --repeat must be >= 0 and --epochs positive")
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
              f"{train.fmt_time(len(todo) * steps * seconds * 1.1)} (h:m:s)" if todo else "") + f" -> {args.out}", flush=True)
     archs = panel_archs(args.sampled) if todo else {}
     for job in tqdm(todo, desc="panel", unit="net"):
-        record = train_member(job, archs[job["name"]], data, cfg, ratios.get(job["name"]), command)
+        record = train_member(job, archs[job["name"]], data, cfg, ratios.get(job["name"]), origin)
         record["device"] = device
         ratios[job["name"]] = record["latency_ratio"]
         records.append(args.out, record)

@@ -112,7 +112,7 @@ def best(scores: list[dict], budget: float) -> dict | None:
 
 
 def run_setting(setting: str, archs: dict, data: train.DataSpec, threads: int, device: str, out: Path, have: set,
-                command: str) -> None:
+                origin: dict) -> None:
     cfg = replace(train.TrainConfig(), **SETTINGS[setting], threads=threads, device=device)
     todo = [(n, s) for s in SEEDS for n in archs if (setting, n, s) not in have]
     for name, seed in tqdm(todo, desc=setting, unit="child"):
@@ -120,7 +120,7 @@ def run_setting(setting: str, archs: dict, data: train.DataSpec, threads: int, d
         got = train.proxy_train(archs[name], data, replace(cfg, seed=seed))
         records.append(out, {"setting": setting, "name": name, "seed": seed, "accuracy": got["accuracy"],
                              "seconds": round(time.time() - started, 2), "threads": torch.get_num_threads(),
-                             "config": asdict(replace(cfg, seed=seed)), **records.provenance(started, command, device)})
+                             "config": asdict(replace(cfg, seed=seed)), **records.provenance(started, origin, device)})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--panel", default=str(panel.PANEL))
     p.add_argument("--out", default=str(PROXY))
     args = p.parse_args(argv)
-    command = records.command(__file__, argv)
+    origin = records.origin(__file__, argv)
     settings = args.settings.split(",")
     try:
         unknown = [s for s in settings if s not in SETTINGS]
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         archs = panel.panel_archs(args.sampled)
         for setting in settings:
             have = {(r["setting"], r["name"], r["seed"]) for r in records.load(args.out)}
-            run_setting(setting, archs, data, args.threads, device, Path(args.out), have, command)
+            run_setting(setting, archs, data, args.threads, device, Path(args.out), have, origin)
 
     truth, proxy_records = panel_truth(records.load(args.panel)), records.load(args.out)
     if not truth:

@@ -42,19 +42,19 @@ def git_commit() -> str:
     return commit + ("+dirty" if dirty else "")
 
 
-def command(script: str, argv: list[str] | None) -> str:
-    """The command line that ran `script` with `argv` (default: this process's), from the repository root."""
+def origin(script: str, argv: list[str] | None) -> dict:
+    """What produced a run, read when it starts: the command line that ran `script` with `argv`
+    (default: this process's), from the repository root, and the commit of the code it loaded."""
     path = Path(script).resolve().relative_to(Path(__file__).resolve().parent.parent)
-    return shlex.join(["python", str(path), *(sys.argv[1:] if argv is None else argv)])
+    return {"command": shlex.join(["python", str(path), *(sys.argv[1:] if argv is None else argv)]), "commit": git_commit()}
 
 
-def provenance(started: float, command: str, device: str = "cpu") -> dict:
-    """Where a record came from: the command, the git commit, the date, the machine and the wall time."""
+def provenance(started: float, origin: dict, device: str = "cpu") -> dict:
+    """Where a record came from: the command and commit (`origin`), the date, the machine and the wall time."""
     import torch
 
     gpu = f", {torch.cuda.get_device_name()}" if device == "cuda" else ""
-    return {"command": command, "commit": git_commit(),
-            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": machine() + gpu,
+    return {**origin, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": machine() + gpu,
             "wall_seconds": round(time.time() - started, 1)}
 
 

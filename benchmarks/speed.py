@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=8, help="timed training steps per setting and round")
     p.add_argument("--out", default=str(SPEED))
     args = p.parse_args(argv)
-    command = records.command(__file__, argv)
+    origin = records.origin(__file__, argv)
     archs = args.archs.split(",")
     if any(a not in REFERENCE_ARCHS for a in archs):
         print(f"error: --archs takes reference names ({', '.join(REFERENCE_ARCHS)})", file=sys.stderr)
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         records.append(args.out, {"arch": arch, "channels_last": channels_last, "batch_size": batch, "threads": t,
                                   "images_per_second": round(images, 1), "gflops": round(gflops, 2),
                                   "peak_gflops": round(peak[t], 1), "rounds": args.rounds, "steps": args.steps,
-                                  **records.provenance(started, command)})
+                                  **records.provenance(started, origin)})
     return 0
 
 

@@ -1,0 +1,142 @@
+"""README tables from the benchmark results files, so that the README never disagrees with the data.
+
+Each table is a function of benchmarks/results/*.json returning Markdown. The README marks where
+each one goes with a pair of comments, and this script rewrites what is between them:
+
+    <!-- table:panel -->
+    ...generated...
+    <!-- /table:panel -->
+
+    python benchmarks/tables.py                 # print every table
+    python benchmarks/tables.py --readme README.md   # rewrite the marked tables in place
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # flat modules live in the repo root
+import numpy as np  # noqa: E402
+
+import records  # noqa: E402
+
+
+def _provenance(rs: list[dict]) -> str:
+    """One line under a table: the commands, the dates, the machines and the total wall time."""
+    commands = sorted({r["command"] for r in rs})
+    dates = sorted(r["date"][:10] for r in rs)
+    machines = sorted({r["machine"] for r in rs})
+    hours = sum(r["wall_seconds"] for r in rs) / 3600
+    span = dates[0] if dates[0] == dates[-1] else f"{dates[0]} to {dates[-1]}"
+    return (f"\n*{len(rs)} runs, {hours:.1f} h of wall time, {span}, {'; '.join(machines)}; commit "
+            f"{', '.join(sorted({r['commit'][:7] for r in rs}))}; " + "; ".join(f"`{c}`" for c in commands) + "*\n")
+
+
+def panel_table(results: Path) -> str:
+    """The reference panel: one row per member, test accuracy per seed."""
+    rs = [r for r in records.load(results / "panel.json") if r["recipe"] == "final"]
+    if not rs:
+        return "*(no panel results yet: `python benchmarks/panel.py`)*\n"
+    by_name: dict[str, list[dict]] = {}
+    for r in rs:
+        by_name.setdefault(r["name"], []).append(r)
+    rows = ["| member | test accuracy (seed 0 / 1) | params | MACs | CPU latency / MobileNetV2 | minutes |",
+            "|---|---|---|---|---|---|"]
+    for name, runs in sorted(by_name.items(), key=lambda kv: -np.mean([r["test_accuracy"] for r in kv[1]])):
+        accs = " / ".join(f"{r['test_accuracy']:.4f}" for r in sorted(runs, key=lambda r: r["seed"]))
+        r = runs[0]
+        rows.append(f"| {name} | {accs} | {r['params'] / 1e6:.2f}M | {r['macs'] / 1e6:.0f}M | {r['latency_ratio']:.3f} "
+                    f"| {np.mean([r['wall_seconds'] for r in runs]) / 60:.1f} |")
+    gaps = [abs(a["test_accuracy"] - b["test_accuracy"]) for runs in by_name.values() if len(runs) > 1
+            for a, b in [sorted(runs, key=lambda r: r["seed"])[:2]]]
+    noise = (f"\nSeed-to-seed difference of the {len(gaps)} members trained twice: "
+             f"{', '.join(f'{100 * g:.2f}' for g in gaps)} points.\n") if gaps else ""
+    return "\n".join(rows) + "\n" + noise + _provenance(rs)
+
+
+def recipe_table(results: Path) -> str:
+    """The final recipe against the one it replaced, on the members trained with both."""
+    rs = records.load(results / "panel.json")
+    old = {r["name"]: r for r in rs if r["recipe"] == "v0" and r["seed"] == 0}
+    new = {r["name"]: r for r in rs if r["recipe"] == "final" and r["seed"] == 0}
+    both = [n for n in old if n in new]
+    if not both:
+        return "*(no member trained with both recipes yet)*\n"
+    rows = ["| member | v0: test accuracy | v0: worst loss after warm-up | final: test accuracy | final: worst loss after warm-up |",
+            "|---|---|---|---|---|"]
+    rows += [f"| {n} | {old[n]['test_accuracy']:.4f} | {old[n]['max_loss_after_warmup']:.2f} | {new[n]['test_accuracy']:.4f} "
+             f"| {new[n]['max_loss_after_warmup']:.2f} |" for n in both]
+    return "\n".join(rows) + "\n" + _provenance([old[n] for n in both] + [new[n] for n in both])
+
+
+def proxy_table(results: Path) -> str:
+    """Rank fidelity of each proxy setting against the panel, and of MACs and params."""
+    import proxy  # scipy, for the rank correlations
+
+    truth = proxy.panel_truth(records.load(results / "panel.json"))
+    rs = records.load(results / "proxy.json")
+    scores = [s for s in (proxy.score(name, rs, truth) for name in proxy.SETTINGS) if s]
+    if not scores:
+        return "*(no proxy results yet: `python benchmarks/proxy.py`)*\n"
+    rows = ["| proxy setting | Kendall tau (95% interval) | Spearman (95% interval) | seed-to-seed tau | seconds per child | members |",
+            "|---|---|---|---|---|---|"]
+    for s in scores:
+        (tl, th), (sl, sh) = s["tau_interval"], s["spearman_interval"]
+        rows.append(f"| `{s['setting']}` | {s['kendall_tau']:.3f} ({tl:.2f} to {th:.2f}) | {s['spearman']:.3f} "
+                    f"({sl:.2f} to {sh:.2f}) | {s['seed_tau']:.3f} | {s['seconds_per_child']:.1f} | {s['panel']} |")
+    rows.append(f"| MACs (zero cost) | {scores[0]['macs_tau']:.3f} | | | 0 | {scores[0]['panel']} |")
+    rows.append(f"| params (zero cost) | {scores[0]['params_tau']:.3f} | | | 0 | {scores[0]['panel']} |")
+    used = [r for r in rs if r["setting"] in {s["setting"] for s in scores}]
+    return "\n".join(rows) + "\n" + _provenance(used)
+
+
+def speed_table(results: Path) -> str:
+    """Training images/s by layout, batch and threads, against the matrix-product peak."""
+    rs = records.load(results / "speed.json")
+    if not rs:
+        return "*(no speed results yet: `python benchmarks/speed.py`)*\n"
+    rows = ["| network | layout | batch | threads | images/s | GFLOP/s | share of matmul peak |", "|---|---|---|---|---|---|---|"]
+    rows += [f"| {r['arch']} | {'channels-last' if r['channels_last'] else 'contiguous'} | {r['batch_size']} | {r['threads']} "
+             f"| {r['images_per_second']:.0f} | {r['gflops']:.1f} | {100 * r['gflops'] / r['peak_gflops']:.1f}% "
+             f"(of {r['peak_gflops']:.0f}) |" for r in rs]
+    return "\n".join(rows) + "\n" + _provenance(rs[-1:])
+
+
+TABLES = {"panel": panel_table, "recipe": recipe_table, "proxy": proxy_table, "speed": speed_table}
+
+
+def fill(readme: str, results: Path) -> str:
+    """`readme` with every marked table regenerated."""
+    def table(match: re.Match) -> str:
+        name = match[1]
+        if name not in TABLES:
+            raise ValueError(f"unknown table '{name}' in the README (tables: {', '.join(TABLES)})")
+        return f"<!-- table:{name} -->\n{TABLES[name](results)}<!-- /table:{name} -->"
+
+    return re.sub(r"<!-- table:(\w+) -->\n.*?<!-- /table:\1 -->", table, readme, flags=re.S)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--readme", help="rewrite the marked tables of this file in place")
+    p.add_argument("--results", default=str(records.RESULTS))
+    args = p.parse_args(argv)
+    results = Path(args.results)
+    if args.readme:
+        path = Path(args.readme)
+        try:
+            path.write_text(fill(path.read_text(), results))
+        except (OSError, ValueError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        return 0
+    for name, fn in TABLES.items():
+        print(f"## {name}\n\n{fn(results)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
