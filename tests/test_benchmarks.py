@@ -121,3 +121,46 @@ def test_best_setting_is_the_highest_tau_within_the_budget():
               {"setting": "b", "kendall_tau": 0.6, "seconds_per_child": 14}]
     assert proxy.best(scores, 15)["setting"] == "b"
     assert proxy.best(scores, 5) is None
+
+
+# ----------------------------------------------------------------------------- README tables
+
+def with_provenance(record, date="2026-11-29 01:00:00 UTC"):
+    return {**record, "command": "python benchmarks/x.py", "commit": "abcdef0123", "date": date, "machine": "test cpu",
+            "wall_seconds": 60.0}
+
+
+def test_tables_fill_only_the_marked_regions(tmp_path):
+    import tables
+
+    for i, (name, acc) in enumerate([("mobilenetv2", 0.88), ("sampled-00", 0.86), ("sampled-01", 0.90), ("sampled-02", 0.80)]):
+        records.append(tmp_path / "panel.json", with_provenance({**panel_record(name, acc, macs=100 + i), "latency_ratio": 1.0,
+                                                                 "max_loss_after_warmup": 1.5}))
+    records.append(tmp_path / "panel.json", with_provenance({**panel_record("mobilenetv2", 0.87, seed=1), "latency_ratio": 1.0,
+                                                             "max_loss_after_warmup": 1.2}))
+    records.append(tmp_path / "panel.json", with_provenance({**panel_record("mobilenetv2", 0.85, recipe="v0"), "latency_ratio": 1.0,
+                                                             "max_loss_after_warmup": 6.5}))
+    for seed in proxy.SEEDS:
+        for name, acc in [("mobilenetv2", 0.7), ("sampled-00", 0.6), ("sampled-01", 0.8), ("sampled-02", 0.5)]:
+            records.append(tmp_path / "proxy.json", with_provenance(proxy_record("s70-b64-lr0.01", name, seed, acc)))
+    readme = ("# Title\n\nkept\n<!-- table:panel -->\nstale\n<!-- /table:panel -->\nkept too\n"
+              "<!-- table:recipe -->\n<!-- /table:recipe -->\n<!-- table:proxy -->\n<!-- /table:proxy -->\nend\n")
+    out = tables.fill(readme, tmp_path)
+    assert out.startswith("# Title\n\nkept\n<!-- table:panel -->\n| member |") and out.endswith("<!-- /table:proxy -->\nend\n")
+    assert "stale" not in out and "kept too" in out
+    rows = [line for line in out.splitlines() if line.startswith("| ")]
+    assert rows[1].startswith("| sampled-01 | 0.9000 |")  # best first (rows[0] is the header)
+    assert "| mobilenetv2 | 0.8800 / 0.8700 |" in out and "1.00 points" in out  # both seeds, and their gap
+    assert "| mobilenetv2 | 0.8500 | 6.50 | 0.8800 | 1.50 |" in out  # v0 beside final
+    assert "| `s70-b64-lr0.01` | 1.000 (" in out  # ranks exactly as the panel
+    assert "`python benchmarks/x.py`" in out and "test cpu" in out
+    assert tables.fill(out, tmp_path) == out  # regenerating changes nothing
+
+
+def test_tables_command_rejects_an_unknown_table(tmp_path, capsys):
+    import tables
+
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- table:nonsense -->\n<!-- /table:nonsense -->\n")
+    assert tables.main(["--readme", str(readme), "--results", str(tmp_path)]) == 2
+    assert "unknown table 'nonsense'" in capsys.readouterr().err

@@ -108,3 +108,65 @@ def test_synthetic_images_are_seeded_and_learnable_shapes():
     assert (x1 == x2).all() and (y1 == y2).all()
 
 
+
+
+# ----------------------------------------------------------------------------- the training recipe
+
+
+def test_a_new_classifier_starts_at_chance_for_ten_classes():
+    import math
+
+    import torch
+
+    torch.manual_seed(0)
+    model = models.build_model("mobilenetv2", num_classes=10, small_input=True, in_channels=1).eval()
+    loss = torch.nn.functional.cross_entropy(model(torch.randn(64, 1, 28, 28)), torch.randint(0, 10, (64,)))
+    assert abs(loss.item() - math.log(10)) < 0.1  # the first loss of training is ln 10, not ~9
+
+
+def test_weight_decay_spares_batchnorm_and_biases_unless_asked():
+    model = models.build_model("mnasnet-small", num_classes=10)
+    decay, no_decay = train.param_groups(model, train.FINAL)
+    assert decay["weight_decay"] == train.FINAL.weight_decay and no_decay["weight_decay"] == 0
+    assert all(p.ndim > 1 for p in decay["params"]) and all(p.ndim == 1 for p in no_decay["params"])
+    assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
+    everything, nothing = train.param_groups(model, train.replace(train.FINAL, norm_weight_decay=True))
+    assert len(everything["params"]) == len(list(model.parameters())) and not nothing["params"]
+
+
+def ten_steps(**recipe):
+    """(loss of the first step, distance the weights moved) of mnasnet-small trained 10 steps on synthetic data."""
+    import torch
+
+    splits = train.load_splits(train.DataSpec("synthetic"))
+    torch.manual_seed(0)
+    model = train.make_model(models.REFERENCE_ARCHS["mnasnet-small"], splits)
+    before = torch.cat([p.detach().flatten().clone() for p in model.parameters()])
+    cfg = train.TrainConfig(steps=10, batch_size=32, lr=0.5, weight_decay=0.0, **recipe)
+    losses = train.train_steps(model, splits["train"], cfg)
+    after = torch.cat([p.detach().flatten() for p in model.parameters()])
+    return losses[0], float((after - before).norm())
+
+
+def test_clipping_bounds_every_update():
+    _, free = ten_steps()
+    _, clipped = ten_steps(clip_grad_norm=1e-4)
+    # Each clipped gradient has norm <= c, so a momentum-0.9 velocity stays <= 10c and a Nesterov
+    # step (gradient + 0.9 velocity) moves <= lr * 10c: at most 10 steps * 0.5 * 10 * 1e-4 in all.
+    assert clipped <= 10 * 0.5 * 10 * 1e-4 < free
+
+
+def test_label_smoothing_reaches_the_loss():
+    plain, _ = ten_steps()
+    smoothed, _ = ten_steps(label_smoothing=0.5)
+    assert abs(smoothed - plain) > 0.01  # the same first logits, scored against softened targets
+
+
+def test_device_choice(capsys):
+    import torch
+
+    assert train.pick_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert train.pick_device("cpu") == "cpu"
+    if not torch.cuda.is_available():
+        assert train.main(["--arch", "mnasnet-small", "--dataset", "synthetic", "--device", "cuda"]) == 2
+        assert "no CUDA GPU" in capsys.readouterr().err
