@@ -40,9 +40,10 @@ def test_panel_appends_each_member_with_provenance_and_resumes(tmp_path, monkeyp
     assert [(r["name"], r["seed"]) for r in first] == [("mnasnet-small", 0), ("sampled-00", 0)]
     for r in first:
         assert r["recipe_config"]["steps"] == 3  # 0.2 epochs of 1,500 synthetic images in batches of 128, rounded up
-        assert 0 < r["latency_ratio"] < 2 and r["params"] > 0 and r["macs"] > 0 and 0 <= r["test_accuracy"] <= 1
+        assert r["params"] > 0 and r["macs"] > 0 and 0 <= r["test_accuracy"] <= 1
         assert {"command", "commit", "date", "machine", "wall_seconds"} <= set(r) 
         assert r["command"].startswith("python benchmarks/panel.py --dataset synthetic")
+    assert first[0]["latency_ratio"] < 0.8  # mnasnet-small runs in about half MobileNetV2's time
     assert "expect about" in capsys.readouterr().out
 
     assert panel.main(argv + ["0"]) == 0  # resumes: nothing left to do
@@ -98,6 +99,7 @@ def test_score_pairs_each_member_with_its_own_panel_accuracy():
     recs = [proxy_record("p", n, 0, a / 2) for n, a in zip(names, panel_acc)]
     recs += [proxy_record("p", n, 1, a) for n, a in zip(names, [0.90, 0.86, 0.85, 0.70, 0.75])]
     recs = list(reversed(recs))  # the order of the results file does not matter
+    recs += [proxy_record("q", n, s, -a, seconds=99) for n, a in zip(names, panel_acc) for s in proxy.SEEDS]  # another setting
     s = proxy.score("p", recs, truth)
     assert s["panel"] == 5
     assert s["kendall_tau"] == pytest.approx((1.0 + 0.8) / 2)
