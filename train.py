@@ -339,17 +339,17 @@ def fmt_time(seconds: float) -> str:
 
 
 def _search_config(args: argparse.Namespace) -> dict:
-    """The run's settings, saved as config.json; --resume reads them back (only --samples, --workers
-    and --scheduler may change on resume: the rest defines the search)."""
+    """The run's settings, saved as config.json; --resume reads them back (only --samples, --workers,
+    --scheduler and --device may change on resume: the rest defines the search)."""
     keys = ["dataset", "data_dir", "val_size", "seed", "proxy_steps", "proxy_batch", "proxy_lr", "controller", "batch",
-            "samples", "latency", "latency_table", "threads", "alpha", "beta", "target_ms", "workers", "scheduler"]
+            "samples", "latency", "latency_table", "threads", "alpha", "beta", "target_ms", "workers", "scheduler", "device"]
     config = {k: getattr(args, k) for k in keys}
     if args.resume:
         path = Path(args.resume) / "config.json"
         if not path.exists():
             raise UsageError(f"--resume {args.resume}: no config.json there (not a search run directory)")
         saved = json.loads(path.read_text())
-        config = {**saved, **{k: config[k] for k in ("samples", "workers", "scheduler") if config[k] is not None}}
+        config = {**saved, **{k: config[k] for k in ("samples", "workers", "scheduler", "device") if config[k] is not None}}
     return {**config, "samples": config["samples"] or 30, "workers": config["workers"] or 1}
 
 
@@ -369,7 +369,7 @@ def run_search(args: argparse.Namespace) -> int:
     (out / "config.json").write_text(json.dumps(config, indent=1) + "\n")
     threads = config["threads"] or max(1, (os.cpu_count() or 1) // max(1, workers))
     cfg = TrainConfig(steps=config["proxy_steps"], batch_size=config["proxy_batch"], lr=config["proxy_lr"],
-                      seed=config["seed"], threads=threads)
+                      seed=config["seed"], threads=threads, device=pick_device(config["device"]))
 
     table = latency.LatencyTable.load(config["latency_table"]) if config["latency_table"] else None
     run_path = out / "run.json"  # the target and the reference latencies, measured once per run
@@ -664,6 +664,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     for name in ("target_ms", "proxy_lr", "lr"):
         if getattr(args, name) is not None and getattr(args, name) <= 0:
             raise UsageError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    pick_device(args.device)  # fail now, in one line, if there is no GPU for --device cuda
     if args.resume and not Path(args.resume).is_dir():
         raise UsageError(f"--resume {args.resume}: no such run directory")
     if args.latency_table and not Path(args.latency_table).is_file():

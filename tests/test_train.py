@@ -168,5 +168,6 @@ def test_device_choice(capsys):
     assert train.pick_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
     assert train.pick_device("cpu") == "cpu"
     if not torch.cuda.is_available():
-        assert train.main(["--arch", "mnasnet-small", "--dataset", "synthetic", "--device", "cuda"]) == 2
-        assert "no CUDA GPU" in capsys.readouterr().err
+        for mode in (["--arch", "mnasnet-small"], ["--search"]):
+            assert train.main([*mode, "--dataset", "synthetic", "--device", "cuda"]) == 2
+            assert "no CUDA GPU" in capsys.readouterr().err
