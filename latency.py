@@ -543,7 +543,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.arch is not None:
             arch = load_arch(args.arch)
             if args.detector:  # backbone + head as one tensor program; SSD's resize and NMS are not timed
-                from models import DetectorCore, build_detector
+                from detection import DetectorCore, build_detector
 
                 core = DetectorCore(build_detector(arch, input_size=args.input_size))
                 m = measure(core, args.input_size, args.threads, args.backend, rounds=args.rounds, **opts)

@@ -358,125 +358,6 @@ def count_macs(model: nn.Module, input_size: int = 224, in_channels: int = 3, by
     return macs, per_module
 
 
-# ----------------------------------------------------------------------------- detection (Sec. 6.3)
-
-
-class SSDLiteFeatures(nn.Module):
-    """A network of this project as the backbone of SSDLite (paper Sec. 6.3, Table 3; SSDLite: Sandler
-    et al. 2018, MobileNetV2 Sec. 6.2; SSD: Liu et al. 2016). Six feature maps, at 320 px:
-
-      "0"  C4: output of the 1x1 expansion (conv + BN + ReLU) of the first layer that takes the network
-           from stride 16 to 32 (MobileNetV2: 576 ch, 20x20). If that layer has no expansion (conv, dconv
-           or e = 1), its input is tapped instead: the last stride-16 features.
-      "1"  C5: the last layer, the 1x1 head conv (1280 ch, 10x10), as torchvision's SSDLite taps MobileNetV3's last conv.
-      "2"-"5"  four extra layers of 512, 256, 256, 128 channels (5x5, 3x3, 2x2, 1x1), each a 1x1 conv to half
-           the channels, a 3x3 depthwise with stride 2 and a 1x1 conv (SSDLite's extra layers; ReLU, as here).
-
-    The MnasNet stays whole under `.net` (minus its classifier), so a trained classifier's weights load
-    with `features.net.load_state_dict(state, strict=False)`."""
-
-    def __init__(self, net: MnasNet):
-        super().__init__()
-        del net.classifier  # no pooling or FC for detection
-        self.net = net
-        self.layers = [layer for block in net.blocks for layer in block]  # a plain list: registered once, in net
-        specs = [s for layers in block_layer_specs(net.arch) for s in layers]  # strides and ops; repeats=0 blocks vanish
-        stride = net.stem[0].stride[0]
-        for i, s in enumerate(specs):  # find the layer that takes the total stride from 16 to 32
-            if stride < 32 <= stride * s.stride:
-                break
-            stride *= s.stride
-        else:
-            raise ValueError(f"SSDLite taps strides 16 and 32, but this backbone downsamples only {stride}x")
-        self.tap = i
-        tap = self.layers[i]
-        self.expands = s.op == "mbconv" and s.expansion > 1  # then tap.body[0] is the 1x1 expansion conv_bn
-        c4 = tap.body[0][0].out_channels if self.expands else tap.body[0][0].in_channels
-        widths = [512, 256, 256, 128]
-        self.out_channels = [c4, net.head[0].out_channels] + widths
-        self.extra = nn.ModuleList(
-            nn.Sequential(conv_bn(cin, cout // 2), conv_bn(cout // 2, cout // 2, 3, 2, groups=cout // 2), conv_bn(cout // 2, cout))
-            for cin, cout in zip(self.out_channels[1:], widths))
-        for m in self.extra.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        x = self.net.stem(x)
-        for layer in self.layers[:self.tap]:
-            x = layer(x)  # (B, C, H/16, W/16)
-        tap = self.layers[self.tap]
-        if self.expands:
-            c4 = tap.body[0](x)  # (B, e*C, H/16, W/16)
-            y = tap.body[1:](c4)  # depthwise stride 2, SE, projection: (B, C', H/32, W/32)
-            x = y if tap.shortcut is None else y + tap.shortcut(x)
-        else:
-            c4, x = x, tap(x)
-        for layer in self.layers[self.tap + 1:]:
-            x = layer(x)
-        features = [c4, self.net.head(x)]  # C5: (B, 1280, H/32, W/32)
-        for block in self.extra:
-            features.append(block(features[-1]))  # halves the resolution each time
-        return {str(i): f for i, f in enumerate(features)}
-
-
-def _ssdlite_boxes(min_scale: float = 0.2, max_scale: float = 0.95) -> nn.Module:
-    """Default boxes of the TF SSDLite configuration: scales from 0.2 to 0.95 over the 6 maps; 6 boxes per
-    location (scale s_k with ratios 1, 2, 1/2, 3, 1/3, and sqrt(s_k s_k+1) with ratio 1), but only 3 on the
-    lowest map (reduce_boxes_in_lowest_layer: scale 0.1 ratio 1, scale s_0 ratios 2 and 1/2).
-
-    torchvision's DefaultBoxGenerator always puts two square boxes (s_k, sqrt(s_k s_k+1)) before 2 per
-    extra ratio, so its counts are even: ratios [2] give 4. The subclass swaps the lowest map's two squares
-    for one of scale 0.1. (Defined here so that importing models does not import torchvision, ~3 s.)"""
-    from torchvision.models.detection.anchor_utils import DefaultBoxGenerator
-
-    class SSDLiteBoxes(DefaultBoxGenerator):
-        def _generate_wh_pairs(self, num_outputs, dtype=torch.float32, device=torch.device("cpu")):
-            pairs = super()._generate_wh_pairs(num_outputs, dtype, device)  # per map: (boxes, 2) widths, heights
-            pairs[0] = torch.cat([torch.full((1, 2), 0.1, dtype=dtype, device=device), pairs[0][2:]])
-            return pairs
-
-        def num_anchors_per_location(self) -> list[int]:
-            return [3] + super().num_anchors_per_location()[1:]
-
-    return SSDLiteBoxes([[2]] + [[2, 3]] * 5, min_scale, max_scale)
-
-
-def build_detector(arch: Arch | str, num_classes: int = 91, width_mult: float = 1.0, input_size: int = 320,
-                   **ssd_kwargs) -> nn.Module:
-    """SSDLite with `arch` as backbone (Sec. 6.3, Table 3), from torchvision's SSD, SSDLiteHead and default
-    boxes. num_classes counts the background (COCO: 91 ids). Images are resized to input_size x input_size.
-    Train mode: model(images, targets) -> losses; eval mode: model(images) -> [{"boxes" (N, 4) x1 y1 x2 y2
-    in input pixels, "scores", "labels"}]. `ssd_kwargs` go to torchvision's SSD (score_thresh, ...)."""
-    from functools import partial
-
-    from torchvision.models.detection.ssd import SSD
-    from torchvision.models.detection.ssdlite import SSDLiteHead
-
-    backbone = SSDLiteFeatures(build_model(arch, width_mult=width_mult))
-    boxes = _ssdlite_boxes()
-    # Depthwise 3x3 + BN + ReLU6 then 1x1 conv per map, for classes and for box offsets (SSDLite's head).
-    head = SSDLiteHead(backbone.out_channels, boxes.num_anchors_per_location(), num_classes,
-                       partial(nn.BatchNorm2d, eps=1e-3, momentum=0.03))
-    defaults = {"score_thresh": 0.001, "nms_thresh": 0.55, "detections_per_img": 300, "topk_candidates": 300}  # torchvision's ssdlite320
-    return SSD(backbone, boxes, (input_size, input_size), num_classes, head=head, **(defaults | ssd_kwargs))
-
-
-class DetectorCore(nn.Module):
-    """A detector's backbone + head as tensor -> tensor: (B, 3, H, W) -> (B, boxes, 4 + num_classes), box
-    offsets then class logits. This is what MACs and latency count here; SSD's resize and normalization,
-    box decoding and NMS are left out (NMS time depends on how many boxes trained weights let through)."""
-
-    def __init__(self, detector: nn.Module):
-        super().__init__()
-        self.backbone, self.head = detector.backbone, detector.head
-        self.train(detector.training)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.head(list(self.backbone(x).values()))
-        return torch.cat([out["bbox_regression"], out["cls_logits"]], dim=-1)
-
-
 # ----------------------------------------------------------------------------- command line
 
 
@@ -500,42 +381,18 @@ def describe(arch: Arch, width_mult: float = 1.0, input_size: int = 224, num_cla
     return "\n".join(rows)
 
 
-def describe_detector(arch: Arch, width_mult: float = 1.0, input_size: int = 320, num_classes: int = 91) -> str:
-    """SSDLite on `arch` (Sec. 6.3): its six feature maps, params and MACs of backbone + extras and of the head.
-    MACs count one image through backbone and head (DetectorCore); resizing, box decoding and NMS have none."""
-    model = build_detector(arch, num_classes, width_mult, input_size).eval()
-    core = DetectorCore(model)
-    macs, per_module = count_macs(core, input_size, by_module=True)
-    with torch.no_grad():
-        maps = core.backbone(torch.zeros(1, 3, input_size, input_size)).values()
-    names = ["C4 (expansion, stride 16)" if model.backbone.expands else "C4 (stride 16)", "C5 (head conv)"] + ["extra"] * 4
-    rows = [f"{'map':<5}{'source':<27}{'channels':>9}{'res':>6}{'boxes':>7}"]
-    for i, (name, f, boxes) in enumerate(zip(names, maps, model.anchor_generator.num_anchors_per_location())):
-        rows.append(f"{i:<5}{name:<27}{f.shape[1]:>9}{f.shape[-1]:>6}{boxes:>7}")
-    rows.append(f"{'part':<32}{'params':>11}{'MACs':>14}")
-    for name, part in (("backbone", model.backbone), ("head", model.head)):
-        label = "backbone + extras" if name == "backbone" else "SSDLite head"
-        rows.append(f"{label:<32}{count_params(part):>11,}{per_module.get(f'DetectorCore.{name}', 0):>14,}")
-    rows.append(f"params={count_params(model)} macs={macs}")
-    return "\n".join(rows)
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Print a network's per-block table, parameters and multiply-adds.")
     p.add_argument("arch", metavar="NAME_OR_JSON", help=f"one of {', '.join(REFERENCE_ARCHS)}, or an architecture .json file")
     p.add_argument("--width-mult", type=float, default=1.0)
-    p.add_argument("--input-size", type=int, help="default 224; 320 with --detector")
-    p.add_argument("--num-classes", type=int, help="default 1000; 91 (COCO ids + background) with --detector")
-    p.add_argument("--detector", choices=["ssdlite"], help="the network as the backbone of SSDLite (Sec. 6.3, Table 3)")
+    p.add_argument("--input-size", type=int, default=224)
+    p.add_argument("--num-classes", type=int, default=1000)
     args = p.parse_args(argv)
-    args.input_size = args.input_size or (320 if args.detector else 224)
-    args.num_classes = args.num_classes or (91 if args.detector else 1000)
     try:
         if args.width_mult <= 0 or args.input_size < 8 or args.num_classes < 1:
             raise ValueError("--width-mult must be > 0, --input-size >= 8 and --num-classes >= 1")
         arch = load_arch(args.arch)
-        describe_fn = describe_detector if args.detector else describe
-        print(describe_fn(arch, args.width_mult, args.input_size, args.num_classes))
+        print(describe(arch, args.width_mult, args.input_size, args.num_classes))
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -20,9 +20,7 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse  # noqa: E402 (after the environment is set)
-import contextlib
 import gzip
-import io
 import json
 import math
 import shutil
@@ -44,8 +42,7 @@ import controller as controllers
 import figures
 import latency
 import mnas
-from models import (REFERENCE_ARCHS, Arch, DetectorCore, arch_from_dict, build_detector, build_model, count_macs, count_params,
-                    load_arch, save_arch)
+from models import REFERENCE_ARCHS, Arch, arch_from_dict, build_model, count_macs, count_params, load_arch, save_arch
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 DATASETS = ("fashion-mnist", "cifar10", "imagefolder", "synthetic")
@@ -490,122 +487,6 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-# ----------------------------------------------------------------------------- detection (Sec. 6.3)
-
-
-def _coco_eval_class():
-    """pycocotools' COCOeval, imported on first use: an optional requirement (requirements-detection.txt)."""
-    try:
-        from pycocotools.cocoeval import COCOeval
-    except ImportError:
-        raise UsageError("--task detection needs pycocotools: pip install -r requirements-detection.txt") from None
-    return COCOeval
-
-
-def load_coco(data_dir: str, val_size: int | None = None, seed: int = 0,
-              val_ann: str | None = None) -> tuple[Dataset, Dataset, object, int]:
-    """COCO-format data: <data_dir>/images/ and <data_dir>/annotations.json; category ids are the labels (0 is
-    background). Evaluation: the images of --val-ann FILE (also in images/), else --val-size images held out
-    of annotations.json (default 10%). Returns (train, val, COCO index of val, number of classes)."""
-    import torchvision
-    from torchvision.transforms import v2
-
-    _coco_eval_class()  # fail early, in one line, without pycocotools
-    root, ann = Path(data_dir), Path(data_dir) / "annotations.json"
-    for path in [root / "images", ann] + ([Path(val_ann)] if val_ann else []):
-        if not path.exists():
-            raise UsageError(f"--task detection needs {root}/images/ and {ann} (COCO format); {path} not found")
-
-    def coco(path: Path) -> Dataset:  # samples: (float image (3, H, W) in [0, 1], {"image_id", "boxes" x1 y1 x2 y2, "labels"})
-        to_float = v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True)])
-        with contextlib.redirect_stdout(io.StringIO()):  # pycocotools announces each step
-            ds = torchvision.datasets.CocoDetection(root / "images", str(path), transforms=to_float)
-        return torchvision.datasets.wrap_dataset_for_transforms_v2(ds)
-
-    data = coco(ann)
-    val = coco(Path(val_ann)) if val_ann else None
-    num_classes = 1 + max(c for d in (data, val) if d is not None for c in d.coco.getCatIds())
-    if val is not None:
-        return data, val, val.coco, num_classes
-    val_size = val_size or max(1, len(data) // 10)
-    if not 0 < val_size < len(data):
-        raise UsageError(f"--val-size must be between 1 and {len(data) - 1} for {ann}")
-    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed)).tolist()
-    return torch.utils.data.Subset(data, order[val_size:]), torch.utils.data.Subset(data, order[:val_size]), data.coco, num_classes
-
-
-def _detection_batch(batch: list) -> tuple[list[torch.Tensor], list[dict]]:
-    """Images stay a list (SSD resizes each one); targets get the keys SSD needs, also for images without boxes."""
-    images, targets = [], []
-    for image, t in batch:
-        boxes = torch.as_tensor(t.get("boxes", torch.zeros(0, 4)), dtype=torch.float32).reshape(-1, 4)
-        labels = torch.as_tensor(t.get("labels", []), dtype=torch.int64)
-        keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])  # SSD rejects boxes without area
-        images.append(image)
-        targets.append({"boxes": boxes[keep], "labels": labels[keep], "image_id": t["image_id"]})
-    return images, targets
-
-
-@torch.inference_mode()
-def coco_map(model: torch.nn.Module, data: Dataset, coco_gt, batch_size: int = 16, verbose: bool = False) -> tuple[float, float]:
-    """COCO box mAP@[.5:.95] and mAP@.5 of `model` on `data` by pycocotools' COCOeval (-1: no boxes to find)."""
-    COCOeval = _coco_eval_class()
-    model.eval()
-    results, ids, device = [], [], next(model.parameters()).device.type
-    for images, targets in DataLoader(data, batch_size, collate_fn=_detection_batch):
-        for det, t in zip(to_device(model(to_device(images, device)), "cpu"), targets):  # boxes (N, 4) x1 y1 x2 y2 in the image's pixels
-            ids.append(t["image_id"])
-            xywh = torch.cat([det["boxes"][:, :2], det["boxes"][:, 2:] - det["boxes"][:, :2]], 1)  # COCO's x, y, w, h
-            results += [{"image_id": t["image_id"], "category_id": int(c), "bbox": b, "score": float(s)}
-                        for b, c, s in zip(xywh.tolist(), det["labels"], det["scores"])]
-    if not results:
-        return 0.0, 0.0
-    log = io.StringIO()
-    with contextlib.redirect_stdout(log):  # pycocotools prints each step, then its summary
-        ev = COCOeval(coco_gt, coco_gt.loadRes(results), "bbox")
-        ev.params.imgIds = ids
-        ev.evaluate()
-        ev.accumulate()
-        ev.summarize()
-    if verbose:  # the 12-line COCO table: AP, AP50, AP75, small/medium/large, AR
-        print("".join(line for line in log.getvalue().splitlines(True) if line.lstrip().startswith("Average")), end="")
-    return float(ev.stats[0]), float(ev.stats[1])
-
-
-def detection_loss(model: torch.nn.Module, batch) -> torch.Tensor:
-    """SSD's loss (smooth L1 on boxes + classification with hard negatives), after random flips."""
-    images, targets = batch
-    for i in (torch.rand(len(images)) < 0.5).nonzero().flatten().tolist():  # the one augmentation
-        w, b = images[i].shape[-1], targets[i]["boxes"]
-        images[i], targets[i]["boxes"] = images[i].flip(-1), torch.stack([w - b[:, 2], b[:, 1], w - b[:, 0], b[:, 3]], 1)
-    return sum(model(images, targets).values())
-
-
-def run_detection(args: argparse.Namespace) -> int:
-    """SSDLite with an architecture as backbone (Sec. 6.3, Table 3), trained with SGD on COCO-format data; COCO mAP."""
-    arch = load_arch(args.arch)
-    train, val, coco_gt, num_classes = load_coco(args.data_dir, args.val_size, args.seed, args.val_ann)
-    torch.manual_seed(args.seed)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    model = build_detector(arch, num_classes, input_size=args.input_size)
-    steps = args.epochs * math.ceil(len(train) / args.batch_size)
-    print(f"training {args.arch} + SSDLite on {args.data_dir}: {len(train)} images ({len(val)} for evaluation), {num_classes} "
-          f"classes with background, {args.input_size} px, {args.epochs} epochs, {steps} steps of {args.batch_size}")
-    # Full batches (drawn with replacement): BatchNorm on the 1x1 last map needs two images or more.
-    train_steps(model, train, TrainConfig(steps=steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                                          device=pick_device(args.device)),
-                progress=True, loss_fn=detection_loss, collate_fn=_detection_batch)
-    box_map, map50 = coco_map(model, val, coco_gt, verbose=True)
-    out = Path(args.out or f"runs/detect-{datetime.now():%Y%m%d-%H%M%S}")
-    out.mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), out / "model.pt")
-    save_arch(arch, out / "arch.json", task="detection", map=box_map, map50=map50, num_classes=num_classes, input_size=args.input_size)
-    print(f"map={box_map:.4f} map50={map50:.4f} params={count_params(model)} "
-          f"macs={count_macs(DetectorCore(model), args.input_size)}  (weights: {out / 'model.pt'})")
-    return 0
-
-
 # ----------------------------------------------------------------------------- command line
 
 
@@ -639,22 +520,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     s.add_argument("--scheduler", metavar="ADDRESS", help="a running Dask scheduler, e.g. tcp://10.0.0.1:8786")
     t = p.add_argument_group("final training")
     t.add_argument("--epochs", type=int, default=10)
-    t.add_argument("--batch-size", type=int, help="default 128; 16 for detection")
-    t.add_argument("--lr", type=float, help=f"peak learning rate (default {FINAL.lr}; detection 0.1)")
-    d = p.add_argument_group("detection (SSDLite, Sec. 6.3)")
-    d.add_argument("--task", choices=["classification", "detection"], default="classification",
-                   help="detection: --arch as SSDLite backbone on --data-dir/images/ + annotations.json (COCO format)")
-    d.add_argument("--input-size", type=int, default=320, help="detector input, images resized to it (default 320)")
-    d.add_argument("--val-ann", metavar="FILE", help="COCO annotations to evaluate on (default: --val-size held-out images, 10%%)")
+    t.add_argument("--batch-size", type=int, default=FINAL.batch_size)
+    t.add_argument("--lr", type=float, default=FINAL.lr, help=f"peak learning rate (default {FINAL.lr})")
     args = p.parse_args(argv)
-    if args.batch_size is None:
-        args.batch_size = 16 if args.task == "detection" else FINAL.batch_size
-    if args.lr is None:
-        args.lr = 0.1 if args.task == "detection" else FINAL.lr
-    if args.task == "detection" and args.search:
-        raise UsageError("--task detection trains one --arch; the search runs on classification")
-    if args.task == "detection" and (args.batch_size < 2 or args.input_size < 32):
-        raise UsageError("--task detection needs --batch-size >= 2 (BatchNorm on 1x1 maps) and --input-size >= 32")
     preset = mnas.HARD if args.constraint == "hard" else mnas.SOFT
     args.alpha = preset.alpha if args.alpha is None else args.alpha
     args.beta = preset.beta if args.beta is None else args.beta
@@ -675,8 +543,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = parse_args(argv)
-        if args.task == "detection":
-            return run_detection(args)
         return run_search(args) if args.search else run_train(args)
     except (UsageError, ValueError, latency.LatencyError) as e:
         print(f"error: {e}", file=sys.stderr)

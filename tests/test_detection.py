@@ -7,24 +7,24 @@ import random
 import pytest
 import torch
 
+import detection
 import latency
 import models
-import train
 from mnas import SearchSpace
 
 
 @pytest.mark.parametrize("name,params", [("mnasnet-a1", 4.9e6), ("mobilenetv2", 4.3e6)])
 def test_reference_detectors_match_table3(name, params):
     # Table 3: A1 + SSDLite 4.9M params, 0.8B MACs; MobileNetV2 + SSDLite 4.3M, 0.8B (91 classes, 320 px).
-    det = models.build_detector(name)
+    det = detection.build_detector(name)
     assert det.anchor_generator.num_anchors_per_location() == [3, 6, 6, 6, 6, 6]
     assert det.backbone.out_channels[1:] == [1280, 512, 256, 256, 128]
     assert abs(models.count_params(det) / params - 1) < 0.10
-    assert abs(models.count_macs(models.DetectorCore(det), 320) / 0.8e9 - 1) < 0.10
+    assert abs(models.count_macs(detection.DetectorCore(det), 320) / 0.8e9 - 1) < 0.10
 
 
 def test_cli_prints_detector_totals(capsys):
-    assert models.main(["mnasnet-a1", "--detector", "ssdlite", "--input-size", "320"]) == 0
+    assert detection.main(["mnasnet-a1", "--input-size", "320"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[-1] == "params=4912181 macs=837819232"
     assert lines[1].split()[:2] == ["0", "C4"] and lines[1].split()[-3:] == ["672", "20", "3"]  # expansion of 112 x 6
@@ -47,7 +47,7 @@ mbv2 = models.REFERENCE_ARCHS["mobilenetv2"]
     (models.replace_block(mbv2, 4, repeats=0), 64 * 6),  # an empty block before the tap
 ])
 def test_any_architecture_is_a_backbone(arch, c4):
-    det = models.build_detector(arch, num_classes=3, input_size=96).eval()
+    det = detection.build_detector(arch, num_classes=3, input_size=96).eval()
     features = det.backbone
     if c4:
         assert features.out_channels[0] == c4
@@ -63,7 +63,7 @@ def test_any_architecture_is_a_backbone(arch, c4):
 
 def test_backbone_must_reach_stride_32():
     with pytest.raises(ValueError, match="downsamples only 16x"):
-        models.build_detector(models.replace_block(mbv2, 5, repeats=0))
+        detection.build_detector(models.replace_block(mbv2, 5, repeats=0))
 
 
 def write_shapes_coco(root, n: int = 10, size: int = 96, seed: int = 0) -> None:
@@ -94,33 +94,34 @@ def test_train_and_coco_eval_on_tiny_shapes(tmp_path, capsys):
     pytest.importorskip("pycocotools")
     write_shapes_coco(tmp_path / "shapes")
     out = tmp_path / "run"
-    argv = ["--task", "detection", "--arch", "mnasnet-small", "--data-dir", str(tmp_path / "shapes"), "--epochs", "2",
+    argv = ["mnasnet-small", "--data-dir", str(tmp_path / "shapes"), "--epochs", "2",
             "--batch-size", "4", "--input-size", "96", "--val-size", "3", "--lr", "0.02", "--out", str(out)]
-    assert train.main(argv) == 0
+    assert detection.main(argv) == 0
     stdout = capsys.readouterr().out
     assert "Average Precision  (AP) @[ IoU=0.50:0.95" in stdout  # pycocotools' own summary
     last = dict(kv.split("=") for kv in stdout.strip().splitlines()[-1].split()[:4])
     assert 0 <= float(last["map"]) <= 1 and 0 <= float(last["map50"]) <= 1
     assert json.loads((out / "arch.json").read_text())["num_classes"] == 3  # background + 2 categories
 
-    det = models.build_detector("mnasnet-small", num_classes=3, input_size=96)
+    det = detection.build_detector("mnasnet-small", num_classes=3, input_size=96)
     det.load_state_dict(torch.load(out / "model.pt", weights_only=True))
-    trainset, val, coco_gt, _ = train.load_coco(str(tmp_path / "shapes"), val_size=3)
+    trainset, val, coco_gt, _ = detection.load_coco(str(tmp_path / "shapes"), val_size=3)
     image, target = val[0]
     with torch.no_grad():
         _boxes_ok(det.eval()([image])[0], *image.shape[-2:])
     assert len(trainset) == 7 and set(target) >= {"boxes", "labels", "image_id"}
-    box_map, map50 = train.coco_map(det, val, coco_gt)
+    box_map, map50 = detection.coco_map(det, val, coco_gt)
     assert 0 <= box_map <= map50 <= 1
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["--task", "detection", "--arch", "mnasnet-a1", "--data-dir", "/nonexistent"], "annotations.json"),
-    (["--task", "detection", "--search"], "--task detection trains one --arch"),
-    (["--task", "detection", "--arch", "mnasnet-a1", "--batch-size", "1"], "--batch-size >= 2"),
+    (["mnasnet-a1", "--data-dir", "/nonexistent"], "annotations.json"),
+    (["mnasnet-a1", "--data-dir", "/nonexistent", "--batch-size", "1"], "--batch-size must be >= 2"),
+    (["mnasnet-a1", "--input-size", "16"], "--input-size >= 32"),
+    (["resnet50"], "unknown architecture 'resnet50'"),
 ])
 def test_bad_detection_input_exits_2_with_one_line(argv, message, capsys):
-    assert train.main(argv) == 2
+    assert detection.main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
 
