@@ -12,7 +12,7 @@ COCO: 23.0 mAP at 4.9M parameters and 0.8B MACs, beside MobileNetV2 + SSDLite's 
     python detection.py runs/<ts>/best.json --data-dir coco-like/ --epochs 50   # train; prints COCO mAP
     python latency.py mnasnet-a1 --detector ssdlite --input-size 320  # latency of backbone + head
 
-It depends on models.py and the training loop of train.py; nothing depends on it but the latency
+It depends on models.py and the training loop of training.py; nothing depends on it but the latency
 command line's --detector option.
 """
 
@@ -32,7 +32,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from models import Arch, MnasNet, block_layer_specs, build_model, conv_bn, count_macs, count_params, load_arch, save_arch
-from train import TrainConfig, UsageError, pick_device, to_device, train_steps
+from training import TrainConfig, UsageError, pick_device, to_device, train_steps
 
 # ----------------------------------------------------------------------------- the detector
 

@@ -213,7 +213,7 @@ class InlineExecutor(Executor):
         return future
 
 
-def _save_atomic(obj, path: Path) -> None:
+def save_atomic(obj, path: Path) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(obj, tmp)
     os.replace(tmp, path)  # a crash leaves either the old file or the new one, never half of one
@@ -300,7 +300,7 @@ def search(space: SearchSpace, controller, evaluate: Callable[[Arch], dict], lat
         while state["consumed"] < samples:
             if not state["pending"]:  # propose the next batch, and record it before training anything
                 state["pending"] = controller.propose(min(batch, samples - state["consumed"]))
-                _save_atomic({**state, "controller": controller.state_dict()}, state_path)
+                save_atomic({**state, "controller": controller.state_dict()}, state_path)
             first, pending = state["consumed"], state["pending"]
             done = {c.step: c for c in log.children if c.step >= first}
             jobs = [(first + j, space.decode(t)) for j, t in enumerate(pending) if first + j not in done]
@@ -313,7 +313,7 @@ def search(space: SearchSpace, controller, evaluate: Callable[[Arch], dict], lat
             children = [done[first + j] for j in range(len(pending))]
             controller.update([c.tokens for c in children], [c.reward for c in children])
             state = {"consumed": first + len(children), "pending": []}
-            _save_atomic({**state, "controller": controller.state_dict()}, state_path)
+            save_atomic({**state, "controller": controller.state_dict()}, state_path)
     finally:
         runner.shutdown()
     return log.children

@@ -282,6 +282,25 @@ class Layer(nn.Module):
         return y if self.shortcut is None else y + self.shortcut(x)
 
 
+def init_weights(model: nn.Module) -> None:
+    """Initialize every conv, BatchNorm and linear layer as torchvision's MNASNet does, but the classifier."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            # torchvision's MNASNet draws the classifier with bounds sqrt(3 / num_classes): 0.05
+            # for ImageNet, but 0.55 for 10 classes, where the first logits are ~10x too large
+            # (a first loss of 9 instead of ln 10 = 2.3). Its MobileNetV2 does not depend on
+            # the class count: N(0, 0.01).
+            nn.init.normal_(m.weight, 0, 0.01)
+            nn.init.zeros_(m.bias)
+
+
 class MnasNet(nn.Module):
     """stem -> 7 blocks of layers -> head 1x1 conv -> global average pool -> dropout -> FC."""
 
@@ -299,24 +318,7 @@ class MnasNet(nn.Module):
         self.blocks = nn.Sequential(*(nn.Sequential(*(Layer(s) for s in layers)) for layers in specs))
         self.head = conv_bn(last, arch.head)
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(arch.head, num_classes))
-        self._init_weights()
-
-    def _init_weights(self) -> None:  # as torchvision's MNASNet, but for the classifier
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                # torchvision's MNASNet draws the classifier with bounds sqrt(3 / num_classes): 0.05
-                # for ImageNet, but 0.55 for 10 classes, where the first logits are ~10x too large
-                # (a first loss of 9 instead of ln 10 = 2.3). Its MobileNetV2 does not depend on
-                # the class count: N(0, 0.01).
-                nn.init.normal_(m.weight, 0, 0.01)
-                nn.init.zeros_(m.bias)
+        init_weights(self)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.blocks(self.stem(x)))  # (B, head, H/32, W/32)

@@ -1,13 +1,12 @@
-"""The command line: data, proxy training and the search loop of the paper (Sec. 4.2, Fig. 1), and final training.
+"""The command line: the search loop of the paper (Sec. 4.2, Fig. 1) and the final training of its result.
 
     python train.py --search                       # search on Fashion-MNIST, latency on this CPU
     python train.py --arch runs/<ts>/best.json --epochs 10   # train a result, report test accuracy
 
 The search samples models from the controller (controller.py), trains each briefly on a proxy
-task for ACC (here: `proxy_train`), measures LAT of its 224 px deployment network on the target
-platform (latency.py) and rewards the controller with Eq. 2 (mnas.py). The paper's proxy task was
-5 epochs of ImageNet with 50K training images held out for validation; ours is a few hundred
-steps of Fashion-MNIST with images held out of the training set the same way.
+task for ACC (`training.proxy_train`), measures LAT of its 224 px deployment network on the target
+platform (latency.py) and rewards the controller with Eq. 2 (mnas.py). This module ties those
+together; data and training live in training.py.
 """
 
 from __future__ import annotations
@@ -20,269 +19,25 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse  # noqa: E402 (after the environment is set)
-import gzip
 import json
-import math
-import shutil
 import signal
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from datetime import datetime
-from functools import lru_cache, partial
+from functools import partial
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset, TensorDataset
-from tqdm import tqdm
 
 import controller as controllers
 import figures
 import latency
 import mnas
-from models import REFERENCE_ARCHS, Arch, arch_from_dict, build_model, count_macs, count_params, load_arch, save_arch
-
-DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
-DATASETS = ("fashion-mnist", "cifar10", "imagefolder", "synthetic")
-
-
-class UsageError(Exception):
-    """Bad input from the user: printed as one line, exit status 2."""
-
-
-# ----------------------------------------------------------------------------- data
-
-
-@dataclass(frozen=True)
-class DataSpec:
-    """Where the images come from; small and picklable, so worker processes can load it themselves."""
-
-    dataset: str = "fashion-mnist"
-    data_dir: str = "data"
-    val_size: int | None = None  # images held out of the training set for the search's ACC (None: 2000, 500 synthetic)
-    seed: int = 0
-
-
-def _fashion_mnist_root(data_dir: Path) -> None:
-    """torchvision's FashionMNIST reads <root>/FashionMNIST/raw/; fill it from Debian's package if needed."""
-    raw = data_dir / "FashionMNIST" / "raw"
-    names = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
-    if not all((raw / n).exists() for n in names) and all((DEBIAN_FASHION_MNIST / f"{n}.gz").exists() for n in names):
-        raw.mkdir(parents=True, exist_ok=True)
-        for n in names:
-            with gzip.open(DEBIAN_FASHION_MNIST / f"{n}.gz") as src, open(raw / n, "wb") as dst:
-                shutil.copyfileobj(src, dst)
-
-
-def synthetic_images(n: int, seed: int, size: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
-    """A seeded, learnable 10-class set for tests and offline runs: class k is a sine grating at
-    angle k*18 degrees with a random phase and frequency, plus noise (3 x size x size; small, so
-    that tests train fast)."""
-    g = torch.Generator().manual_seed(seed)
-    labels = torch.randint(0, 10, (n,), generator=g)
-    angle = labels.float() * math.pi / 10
-    freq = 0.6 + 0.6 * torch.rand(n, generator=g)  # a period of 5-10 pixels
-    phase = 2 * math.pi * torch.rand(n, generator=g)
-    ys, xs = torch.meshgrid(torch.arange(size).float(), torch.arange(size).float(), indexing="ij")
-    proj = xs * torch.cos(angle)[:, None, None] + ys * torch.sin(angle)[:, None, None]  # (n, size, size)
-    img = torch.sin(freq[:, None, None] * proj + phase[:, None, None])
-    colour = 0.5 + torch.rand(n, 3, 1, 1, generator=g)  # random tint per image
-    img = img[:, None] * colour + 0.3 * torch.randn(n, 3, size, size, generator=g)
-    return img, labels
-
-
-def _to_float(x: torch.Tensor) -> torch.Tensor:
-    """uint8 images (N, H, W) or (N, H, W, C) -> float (N, C, H, W) in [0, 1]."""
-    x = x.float().div(255)
-    return x[:, None] if x.ndim == 3 else x.permute(0, 3, 1, 2)
-
-
-@lru_cache(maxsize=2)
-def load_splits(spec: DataSpec) -> dict[str, Dataset]:
-    """{"train", "val", "test"}: val is held out of the training set (seeded); test only for final training."""
-    import torchvision  # imported here: only the data needs it
-
-    root = Path(spec.data_dir)
-    val_size = spec.val_size or (500 if spec.dataset == "synthetic" else 2000)
-    if spec.dataset == "synthetic":
-        x, y = synthetic_images(1000 + val_size, spec.seed)
-        train, test = TensorDataset(x, y), TensorDataset(*synthetic_images(1000, spec.seed + 1))
-    elif spec.dataset in ("fashion-mnist", "cifar10"):
-        cls = torchvision.datasets.FashionMNIST if spec.dataset == "fashion-mnist" else torchvision.datasets.CIFAR10
-        if spec.dataset == "fashion-mnist":
-            _fashion_mnist_root(root)
-        try:
-            sets = [cls(str(root), train=t, download=True) for t in (True, False)]
-        except (RuntimeError, OSError) as e:  # not on disk, and the download failed (offline)
-            raise UsageError(
-                f"cannot find or download {spec.dataset} in {root} ({str(e).splitlines()[0][:80]}); fixes: "
-                f"'apt-get install dataset-fashion-mnist' (Debian), pass --data-dir with the files, "
-                f"or use --dataset synthetic") from None
-        (x, y), (x_test, y_test) = ((_to_float(torch.as_tensor(s.data)), torch.as_tensor(s.targets)) for s in sets)
-        mean, std = x.mean((0, 2, 3), keepdim=True), x.std((0, 2, 3), keepdim=True)  # per channel, of the training set
-        train, test = TensorDataset((x - mean) / std, y), TensorDataset((x_test - mean) / std, y_test)
-    elif spec.dataset == "imagefolder":  # ImageNet-style: <data-dir>/train/<class>/*.jpg and <data-dir>/val/
-        from torchvision import transforms as T
-
-        norm = T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
-        tf = T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor(), norm])
-        if not (root / "train").is_dir() or not (root / "val").is_dir():
-            raise UsageError(f"--dataset imagefolder needs {root}/train/<class>/ and {root}/val/<class>/ image folders")
-        train, test = torchvision.datasets.ImageFolder(root / "train", tf), torchvision.datasets.ImageFolder(root / "val", tf)
-    else:
-        raise UsageError(f"unknown dataset '{spec.dataset}' (choose from {', '.join(DATASETS)})")
-    if not 0 < val_size < len(train):
-        raise UsageError(f"--val-size must be between 1 and {len(train) - 1} for {spec.dataset}")
-    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(spec.seed)).tolist()
-    val = torch.utils.data.Subset(train, order[:val_size])
-    return {"train": torch.utils.data.Subset(train, order[val_size:]), "val": val, "test": test}
-
-
-def data_shape(splits: dict[str, Dataset]) -> tuple[int, int, int]:
-    """(channels, image size, number of classes) of a dataset."""
-    x, _ = splits["test"][0]
-    labels = getattr(splits["test"], "tensors", [None, None])[1]
-    classes = int(labels.max()) + 1 if labels is not None else len(splits["test"].classes)
-    return x.shape[0], x.shape[-1], classes
-
-
-# ----------------------------------------------------------------------------- training
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Optimization of one network: SGD with Nesterov momentum under a one-cycle schedule (a warm-up
-    to `lr` over the first 15% of the steps, then cosine decay), as torchvision's reference recipes
-    do. The defaults are the proxy's (a few dozen steps per child); `FINAL` is the recipe of a full
-    training run."""
-
-    steps: int = 70
-    batch_size: int = 64
-    lr: float = 0.01
-    weight_decay: float = 4e-5
-    norm_weight_decay: bool = False  # decay BatchNorm weights and biases too (torchvision: --norm-weight-decay 0)
-    label_smoothing: float = 0.0
-    clip_grad_norm: float | None = None  # clip the gradient's global norm: a guard against one bad batch
-    dropout: float = 0.0  # no dropout in a proxy run this short
-    width_mult: float = 1.0  # train a narrower (cheaper) version of the network: a proxy's option
-    seed: int = 0
-    threads: int = 0  # torch intra-op threads; 0 = all cores
-    device: str = "cpu"  # "cpu" or "cuda" (resolve "auto" with `pick_device` first)
-    channels_last: bool = True  # NHWC memory format: the same arithmetic, faster convolutions (benchmarks/speed.py)
-
-
-# The final-training recipe (the reference panel and `--arch`). Trained for one epoch with lr 0.1 and
-# no guards, some sampled networks' loss jumped from ~0.8 to 5-8 midway; a peak lr of 0.05, label
-# smoothing 0.1 (torchvision's recipes), no decay on BatchNorm and biases and a clipped gradient
-# norm train them all smoothly (benchmarks/results/panel.json compares the two recipes).
-FINAL = TrainConfig(steps=0, batch_size=128, lr=0.05, label_smoothing=0.1, clip_grad_norm=5.0, dropout=0.2)
-
-
-def pick_device(name: str = "auto") -> str:
-    """"auto": the GPU when there is one, else the CPU."""
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda: no CUDA GPU is visible to torch here")
-    if name not in ("cpu", "cuda"):
-        raise UsageError(f"unknown device '{name}' (choose from auto, cpu, cuda)")
-    return name
-
-
-def make_model(arch: Arch, splits: dict[str, Dataset], dropout: float = 0.0, width_mult: float = 1.0) -> torch.nn.Module:
-    """The training network for a dataset: small-input strides below 64 px, its channels and classes."""
-    channels, size, classes = data_shape(splits)
-    return build_model(arch, classes, width_mult, small_input=size < 64, dropout=dropout, in_channels=channels)
-
-
-def classification_loss(model: torch.nn.Module, batch, label_smoothing: float = 0.0) -> torch.Tensor:
-    x, y = batch
-    return F.cross_entropy(model(x), y, label_smoothing=label_smoothing)
-
-
-def to_device(batch, device: str, channels_last: bool = True):
-    """Tensors anywhere inside a batch (tuples, lists, dicts) moved to `device`; image batches to channels-last."""
-    if isinstance(batch, torch.Tensor):
-        return batch.to(device, memory_format=torch.channels_last) if batch.ndim == 4 and channels_last else batch.to(device)
-    if isinstance(batch, (list, tuple)):
-        return type(batch)(to_device(b, device, channels_last) for b in batch)
-    if isinstance(batch, dict):
-        return {k: to_device(v, device, channels_last) for k, v in batch.items()}
-    return batch
-
-
-def param_groups(model: torch.nn.Module, cfg: TrainConfig) -> list[dict]:
-    """Weight decay on conv and linear weights; on BatchNorm weights and biases only if asked."""
-    decay, no_decay = [], []
-    for p in model.parameters():
-        (decay if p.ndim > 1 or cfg.norm_weight_decay else no_decay).append(p)
-    return [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-
-
-def train_steps(model: torch.nn.Module, data: Dataset, cfg: TrainConfig, progress: bool = False,
-                loss_fn=None, collate_fn=None) -> list[float]:
-    """`cfg.steps` steps of SGD (Nesterov momentum, one-cycle schedule) on batches drawn with
-    replacement, so every batch is full; raises FloatingPointError if the loss diverges.
-
-    The model moves to `cfg.device`, in channels-last memory format unless `cfg.channels_last` is
-    off (the same arithmetic in another layout: faster convolutions on this CPU, 1.1-1.3x, and on
-    GPUs). Returns the loss of every step."""
-    loss_fn = loss_fn or partial(classification_loss, label_smoothing=cfg.label_smoothing)
-    g = torch.Generator().manual_seed(cfg.seed)
-    model.to(cfg.device, memory_format=torch.channels_last if cfg.channels_last else torch.contiguous_format)
-    opt = torch.optim.SGD(param_groups(model, cfg), cfg.lr, momentum=0.9, nesterov=True)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.steps, pct_start=0.15)
-    sampler = torch.utils.data.RandomSampler(data, True, cfg.steps * cfg.batch_size, g)
-    bar = tqdm(DataLoader(data, cfg.batch_size, sampler=sampler, collate_fn=collate_fn), total=cfg.steps,
-               disable=not progress, desc="train", unit="step", mininterval=2)
-    model.train()
-    losses = []
-    for batch in bar:
-        loss = loss_fn(model, to_device(batch, cfg.device, cfg.channels_last))
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss became {loss.item()}")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.clip_grad_norm:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
-        opt.step()
-        sched.step()
-        losses.append(loss.item())
-        bar.set_postfix(loss=f"{losses[-1]:.3f}", refresh=False)
-    return losses
-
-
-@torch.inference_mode()
-def accuracy(model: torch.nn.Module, data: Dataset, batch_size: int = 500) -> float:
-    model.eval()
-    device = next(model.parameters()).device.type
-    correct = sum((model(to_device(x, device)).argmax(1).cpu() == y).sum().item() for x, y in DataLoader(data, batch_size))
-    return correct / len(data)
-
-
-def time_steps(arch: Arch, splits: dict[str, Dataset], cfg: TrainConfig, steps: int) -> float:
-    """Seconds for `steps` training steps (after one warm-up step), to estimate a search's duration."""
-    model = make_model(arch, splits, cfg.dropout, cfg.width_mult)
-    train_steps(model, splits["train"], replace(cfg, steps=1))
-    t0 = time.time()
-    train_steps(model, splits["train"], replace(cfg, steps=steps))
-    return time.time() - t0
-
-
-def proxy_train(arch: Arch, data: DataSpec, cfg: TrainConfig) -> dict:
-    """ACC(m) for the search: train `arch` briefly, score it on the held-out split (Sec. 4.2).
-
-    A plain function of picklable arguments, so it runs the same inline, in a process pool or on Dask."""
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
-    splits = load_splits(data)
-    model = make_model(arch, splits, cfg.dropout, cfg.width_mult)
-    train_steps(model, splits["train"], cfg)
-    deploy = build_model(arch)  # params and MACs of the deployment network, as in the paper's tables
-    return {"accuracy": accuracy(model, splits["val"]), "params": count_params(deploy), "macs": count_macs(deploy)}
+from models import REFERENCE_ARCHS, arch_from_dict, build_model, count_macs, count_params, load_arch, save_arch
+from training import (DATASETS, FINAL, DataSpec, TrainConfig, UsageError, final_train, fmt_time, load_splits, pick_device,
+                      proxy_train, time_steps)
 
 
 # ----------------------------------------------------------------------------- latency
@@ -329,10 +84,6 @@ def write_results(children: list[mnas.Child], run: dict, out: Path) -> mnas.Chil
 
 
 # ----------------------------------------------------------------------------- the search command
-
-
-def fmt_time(seconds: float) -> str:
-    return time.strftime("%H:%M:%S", time.gmtime(max(0, seconds)))
 
 
 def _search_config(args: argparse.Namespace) -> dict:
@@ -452,21 +203,6 @@ def _dask_client(address: str):
 
 
 # ----------------------------------------------------------------------------- final training
-
-
-def final_train(arch: Arch, data: DataSpec, cfg: TrainConfig, epochs: float,
-                progress: bool = False) -> tuple[torch.nn.Module, float, list[float]]:
-    """Train `arch` stand-alone for `epochs` on every training image (the search's held-out ones
-    too) and score it on the test set: (model, test accuracy, loss of every step)."""
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
-    splits = load_splits(data)
-    train = torch.utils.data.ConcatDataset([splits["train"], splits["val"]])
-    cfg = replace(cfg, steps=math.ceil(epochs * len(train) / cfg.batch_size))
-    model = make_model(arch, splits, cfg.dropout, cfg.width_mult)
-    losses = train_steps(model, train, cfg, progress)
-    return model, accuracy(model, splits["test"]), losses
 
 
 def run_train(args: argparse.Namespace) -> int:

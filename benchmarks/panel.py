@@ -3,7 +3,7 @@
 The search ranks children by a proxy (ACC(m) after a few dozen training steps, Sec. 4.2). Whether
 that ranking is worth anything is measured against this panel: the four reference architectures
 and `--sampled` architectures drawn from `mnas.SearchSpace`, each trained stand-alone with the
-final-training recipe (`train.FINAL`) on all 60,000 Fashion-MNIST training images and scored on
+final-training recipe (`training.FINAL`) on all 60,000 Fashion-MNIST training images and scored on
 the 10,000 test images. `--repeat` of them are trained with a second seed as well, so that the
 panel's own noise is known (a ranking is only as good as the gaps between its entries).
 
@@ -46,7 +46,7 @@ from tqdm import tqdm  # noqa: E402
 import latency  # noqa: E402
 import mnas  # noqa: E402
 import records  # noqa: E402
-import train  # noqa: E402
+import training  # noqa: E402
 from models import REFERENCE_ARCHS, Arch, arch_to_dict, build_model, count_macs, count_params  # noqa: E402
 
 PANEL = records.RESULTS / "panel.json"
@@ -54,8 +54,8 @@ POOL = 256  # architectures sampled to choose the panel's members from
 
 # The final-training recipe, and the one it replaced (kept to show why it was replaced).
 RECIPES = {
-    "final": train.FINAL,
-    "v0": replace(train.FINAL, lr=0.1, label_smoothing=0.0, clip_grad_norm=None, norm_weight_decay=True),
+    "final": training.FINAL,
+    "v0": replace(training.FINAL, lr=0.1, label_smoothing=0.0, clip_grad_norm=None, norm_weight_decay=True),
 }
 
 
@@ -101,11 +101,11 @@ def key(record: dict) -> tuple:
     return tuple(record[k] for k in ("name", "seed", "recipe", "epochs", "dataset", "device"))
 
 
-def train_member(job: dict, arch: Arch, data: train.DataSpec, cfg: train.TrainConfig, latency_ratio: float | None,
+def train_member(job: dict, arch: Arch, data: training.DataSpec, cfg: training.TrainConfig, latency_ratio: float | None,
                  origin: dict) -> dict:
     """Train one member, score it on the test set, time its deployment network: one record."""
     started = time.time()
-    _, acc, losses = train.final_train(arch, data, replace(cfg, seed=job["seed"]), job["epochs"], progress=True)
+    _, acc, losses = training.final_train(arch, data, replace(cfg, seed=job["seed"]), job["epochs"], progress=True)
     if latency_ratio is None:  # 224 px deployment network vs MobileNetV2, interleaved in one run, 1 thread
         latency_ratio = latency.relative_latency(arch, rounds=20)
     deploy = build_model(arch)
@@ -127,24 +127,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", help="comma-separated member names (default: the whole panel)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores)")
-    p.add_argument("--dataset", default="fashion-mnist", choices=train.DATASETS[:2] + ("synthetic",))
+    p.add_argument("--dataset", default="fashion-mnist", choices=training.DATASETS[:2] + ("synthetic",))
     p.add_argument("--data-dir", default="data")
     p.add_argument("--out", default=str(PANEL))
     args = p.parse_args(argv)
     origin = records.origin(__file__, argv)
     try:
         if args.sampled < 0 or args.repeat < 0 or args.epochs <= 0:
-            raise train.UsageError("--sampled and --repeat must be >= 0 and --epochs positive")
+            raise training.UsageError("--sampled and --repeat must be >= 0 and --epochs positive")
         names = members = member_names(args.sampled)
         if args.only:
             names = args.only.split(",")
             unknown = [n for n in names if n not in members]
             if unknown:
-                raise train.UsageError(f"--only: unknown member(s) {', '.join(unknown)} (members: {', '.join(members)})")
-        device = train.pick_device(args.device)
-        data = train.DataSpec(args.dataset, args.data_dir)
-        splits = train.load_splits(data)  # fail early, in one line, if the data is missing
-    except train.UsageError as e:
+                raise training.UsageError(f"--only: unknown member(s) {', '.join(unknown)} (members: {', '.join(members)})")
+        device = training.pick_device(args.device)
+        data = training.DataSpec(args.dataset, args.data_dir)
+        splits = training.load_splits(data)  # fail early, in one line, if the data is missing
+    except training.UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     cfg = replace(RECIPES[args.recipe], threads=args.threads, device=device)
@@ -155,12 +155,12 @@ def main(argv: list[str] | None = None) -> int:
     ratios = {r["name"]: r["latency_ratio"] for r in done}  # a member's latency does not depend on its training
     if args.threads:
         torch.set_num_threads(args.threads)
-    seconds = train.time_steps(REFERENCE_ARCHS["mobilenetv2"], splits, replace(cfg, steps=3), steps=5) / 5 if todo else 0
+    seconds = training.time_steps(REFERENCE_ARCHS["mobilenetv2"], splits, replace(cfg, steps=3), steps=5) / 5 if todo else 0
     steps = args.epochs * (len(splits["train"]) + len(splits["val"])) / cfg.batch_size
     print(f"panel: {len(names)} members, {len(todo)} of {len(planned)} trainings to do, {args.epochs:g} epoch(s) each "
           f"({steps:.0f} steps of {cfg.batch_size}, recipe {args.recipe}) on {device}"
           + (f"; MobileNetV2 trains at {cfg.batch_size / seconds:.0f} images/s, so expect about "
-             f"{train.fmt_time(len(todo) * steps * seconds * 1.1)} (h:m:s)" if todo else "") + f" -> {args.out}", flush=True)
+             f"{training.fmt_time(len(todo) * steps * seconds * 1.1)} (h:m:s)" if todo else "") + f" -> {args.out}", flush=True)
     archs = panel_archs(args.sampled) if todo else {}
     for job in tqdm(todo, desc="panel", unit="net"):
         record = train_member(job, archs[job["name"]], data, cfg, ratios.get(job["name"]), origin)

@@ -1,6 +1,6 @@
 """Does the proxy rank architectures as real training does? Rank fidelity of proxy settings.
 
-The search's ACC(m) comes from a short proxy training run (Sec. 4.2; `train.proxy_train`). Each
+The search's ACC(m) comes from a short proxy training run (Sec. 4.2; `training.proxy_train`). Each
 candidate setting below trains every member of the reference panel (benchmarks/panel.py) the
 way the search trains a child, with two seeds on the same held-out split, and is scored by:
 
@@ -40,11 +40,11 @@ from tqdm import tqdm  # noqa: E402
 
 import panel  # noqa: E402
 import records  # noqa: E402
-import train  # noqa: E402
+import training  # noqa: E402
 
 PROXY = records.RESULTS / "proxy.json"
 
-# Candidate proxies: TrainConfig fields on top of the search's defaults (train.TrainConfig).
+# Candidate proxies: TrainConfig fields on top of the search's defaults (training.TrainConfig).
 # "guards" are the final recipe's label smoothing and gradient clipping; "w0.5" trains the child
 # at half width (the ranking is of the full-width architectures).
 GUARDS = {"label_smoothing": 0.1, "clip_grad_norm": 5.0}
@@ -111,13 +111,13 @@ def best(scores: list[dict], budget: float) -> dict | None:
     return max(within, key=lambda s: s["kendall_tau"]) if within else None
 
 
-def run_setting(setting: str, archs: dict, data: train.DataSpec, threads: int, device: str, out: Path, have: set,
+def run_setting(setting: str, archs: dict, data: training.DataSpec, threads: int, device: str, out: Path, have: set,
                 origin: dict) -> None:
-    cfg = replace(train.TrainConfig(), **SETTINGS[setting], threads=threads, device=device)
+    cfg = replace(training.TrainConfig(), **SETTINGS[setting], threads=threads, device=device)
     todo = [(n, s) for s in SEEDS for n in archs if (setting, n, s) not in have]
     for name, seed in tqdm(todo, desc=setting, unit="child"):
         started = time.time()
-        got = train.proxy_train(archs[name], data, replace(cfg, seed=seed))
+        got = training.proxy_train(archs[name], data, replace(cfg, seed=seed))
         records.append(out, {"setting": setting, "name": name, "seed": seed, "accuracy": got["accuracy"],
                              "seconds": round(time.time() - started, 2), "threads": torch.get_num_threads(),
                              "config": asdict(replace(cfg, seed=seed)), **records.provenance(started, origin, device)})
@@ -139,12 +139,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         unknown = [s for s in settings if s not in SETTINGS]
         if unknown:
-            raise train.UsageError(f"--settings: unknown {', '.join(unknown)} (choose from {', '.join(SETTINGS)})")
-        device = train.pick_device(args.device)
-        data = train.DataSpec()  # the search's default: Fashion-MNIST, 2,000 training images held out
+            raise training.UsageError(f"--settings: unknown {', '.join(unknown)} (choose from {', '.join(SETTINGS)})")
+        device = training.pick_device(args.device)
+        data = training.DataSpec()  # the search's default: Fashion-MNIST, 2,000 training images held out
         if not args.report:
-            train.load_splits(data)
-    except train.UsageError as e:
+            training.load_splits(data)
+    except training.UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if args.threads:

@@ -1,7 +1,7 @@
 """How fast does a child train here, and how far is that from what this CPU can compute?
 
 The search's cost is dominated by proxy training (Sec. 4.2: every sampled model is trained). This
-benchmark times `train.train_steps` (the search's own training step) on Fashion-MNIST-sized input
+benchmark times `training.train_steps` (the search's own training step) on Fashion-MNIST-sized input
 for a few networks under the settings that change speed but not what is computed: memory format
 (channels-last or not), batch size, torch threads. All settings are timed interleaved, round by
 round, so the machine's drift hits them alike; the median of the rounds is reported.
@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import records  # noqa: E402
-import train  # noqa: E402
+import training  # noqa: E402
 from models import REFERENCE_ARCHS, build_model, count_macs  # noqa: E402
 
 SPEED = records.RESULTS / "speed.json"
@@ -70,20 +70,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --archs takes reference names ({', '.join(REFERENCE_ARCHS)})", file=sys.stderr)
         return 2
     started = time.time()
-    splits = train.load_splits(train.DataSpec())
+    splits = training.load_splits(training.DataSpec())
     threads = [int(t) for t in args.threads.split(",")]
     peak = {t: matmul_gflops(t) for t in threads}
     print("matrix-product peak: " + ", ".join(f"{peak[t]:.0f} GFLOP/s on {t} thread(s)" for t in threads))
     settings = list(itertools.product(archs, [True, False], [int(b) for b in args.batches.split(",")], threads))
-    models = {a: train.make_model(REFERENCE_ARCHS[a], splits) for a in archs}
+    models = {a: training.make_model(REFERENCE_ARCHS[a], splits) for a in archs}
     seconds = {s: [] for s in settings}
     for r in range(args.rounds):
         for arch, channels_last, batch, t in settings[r % len(settings):] + settings[:r % len(settings)]:
             torch.set_num_threads(t)
-            cfg = replace(train.TrainConfig(), batch_size=batch, channels_last=channels_last)
-            train.train_steps(models[arch], splits["train"], replace(cfg, steps=1))  # the layout's first step
+            cfg = replace(training.TrainConfig(), batch_size=batch, channels_last=channels_last)
+            training.train_steps(models[arch], splits["train"], replace(cfg, steps=1))  # the layout's first step
             seconds[arch, channels_last, batch, t].append(
-                _seconds(lambda: train.train_steps(models[arch], splits["train"], replace(cfg, steps=args.steps))))
+                _seconds(lambda: training.train_steps(models[arch], splits["train"], replace(cfg, steps=args.steps))))
         print(f"round {r + 1}/{args.rounds} done", flush=True)
     print(f"{'network':<12} {'layout':<14} {'batch':>5} {'threads':>7} {'images/s':>9} {'GFLOP/s':>8} {'of peak':>7}")
     for arch, channels_last, batch, t in settings:

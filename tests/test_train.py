@@ -10,6 +10,7 @@ import pytest
 
 import models
 import train
+import training
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -85,25 +86,25 @@ def test_bad_input_from_the_shell_is_one_line_not_a_traceback():
 
 
 def test_missing_dataset_names_the_three_fixes(tmp_path, monkeypatch):
-    monkeypatch.setattr(train, "DEBIAN_FASHION_MNIST", tmp_path / "absent")
+    monkeypatch.setattr(training, "DEBIAN_FASHION_MNIST", tmp_path / "absent")
     monkeypatch.setattr("torchvision.datasets.FashionMNIST.mirrors", ["http://127.0.0.1:9/"])  # offline
-    with pytest.raises(train.UsageError, match="apt-get install dataset-fashion-mnist.*--data-dir.*--dataset synthetic"):
-        train.load_splits(train.DataSpec("fashion-mnist", str(tmp_path / "data")))
+    with pytest.raises(training.UsageError, match="apt-get install dataset-fashion-mnist.*--data-dir.*--dataset synthetic"):
+        training.load_splits(training.DataSpec("fashion-mnist", str(tmp_path / "data")))
 
 
-@pytest.mark.skipif(not train.DEBIAN_FASHION_MNIST.exists(), reason="Debian's dataset-fashion-mnist is not installed")
+@pytest.mark.skipif(not training.DEBIAN_FASHION_MNIST.exists(), reason="Debian's dataset-fashion-mnist is not installed")
 def test_real_fashion_mnist_loads(tmp_path):
-    splits = train.load_splits(train.DataSpec("fashion-mnist", str(tmp_path), val_size=5000))
+    splits = training.load_splits(training.DataSpec("fashion-mnist", str(tmp_path), val_size=5000))
     assert (len(splits["train"]), len(splits["val"]), len(splits["test"])) == (55000, 5000, 10000)
-    assert train.data_shape(splits) == (1, 28, 10)  # channels, size, classes
+    assert training.data_shape(splits) == (1, 28, 10)  # channels, size, classes
     x, y = splits["val"][0]
     assert x.shape == (1, 28, 28) and 0 <= int(y) < 10
     assert abs(float(splits["train"].dataset.tensors[0].mean())) < 1e-3  # standardized
 
 
 def test_synthetic_images_are_seeded_and_learnable_shapes():
-    x1, y1 = train.synthetic_images(50, seed=3)
-    x2, y2 = train.synthetic_images(50, seed=3)
+    x1, y1 = training.synthetic_images(50, seed=3)
+    x2, y2 = training.synthetic_images(50, seed=3)
     assert x1.shape == (50, 3, 16, 16) and y1.max() < 10
     assert (x1 == x2).all() and (y1 == y2).all()
 
@@ -126,11 +127,11 @@ def test_a_new_classifier_starts_at_chance_for_ten_classes():
 
 def test_weight_decay_spares_batchnorm_and_biases_unless_asked():
     model = models.build_model("mnasnet-small", num_classes=10)
-    decay, no_decay = train.param_groups(model, train.FINAL)
-    assert decay["weight_decay"] == train.FINAL.weight_decay and no_decay["weight_decay"] == 0
+    decay, no_decay = training.param_groups(model, training.FINAL)
+    assert decay["weight_decay"] == training.FINAL.weight_decay and no_decay["weight_decay"] == 0
     assert all(p.ndim > 1 for p in decay["params"]) and all(p.ndim == 1 for p in no_decay["params"])
     assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
-    everything, nothing = train.param_groups(model, train.replace(train.FINAL, norm_weight_decay=True))
+    everything, nothing = training.param_groups(model, train.replace(training.FINAL, norm_weight_decay=True))
     assert len(everything["params"]) == len(list(model.parameters())) and not nothing["params"]
 
 
@@ -138,12 +139,12 @@ def ten_steps(**recipe):
     """(loss of the first step, distance the weights moved) of mnasnet-small trained 10 steps on synthetic data."""
     import torch
 
-    splits = train.load_splits(train.DataSpec("synthetic"))
+    splits = training.load_splits(training.DataSpec("synthetic"))
     torch.manual_seed(0)
-    model = train.make_model(models.REFERENCE_ARCHS["mnasnet-small"], splits)
+    model = training.make_model(models.REFERENCE_ARCHS["mnasnet-small"], splits)
     before = torch.cat([p.detach().flatten().clone() for p in model.parameters()])
-    cfg = train.TrainConfig(steps=10, batch_size=32, lr=0.5, weight_decay=0.0, **recipe)
-    losses = train.train_steps(model, splits["train"], cfg)
+    cfg = training.TrainConfig(steps=10, batch_size=32, lr=0.5, weight_decay=0.0, **recipe)
+    losses = training.train_steps(model, splits["train"], cfg)
     after = torch.cat([p.detach().flatten() for p in model.parameters()])
     return losses[0], float((after - before).norm())
 
@@ -165,8 +166,8 @@ def test_label_smoothing_reaches_the_loss():
 def test_device_choice(capsys):
     import torch
 
-    assert train.pick_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
-    assert train.pick_device("cpu") == "cpu"
+    assert training.pick_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert training.pick_device("cpu") == "cpu"
     if not torch.cuda.is_available():
         for mode in (["--arch", "mnasnet-small"], ["--search"]):
             assert train.main([*mode, "--dataset", "synthetic", "--device", "cuda"]) == 2
