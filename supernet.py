@@ -183,6 +183,26 @@ def score(supernet: Supernet, arch: Arch, val: Dataset, batches: list[torch.Tens
     return {"accuracy": training.accuracy(child, val), "params": count_params(deploy), "macs": count_macs(deploy)}
 
 
+@lru_cache(maxsize=2)
+def _loaded(checkpoint: str, data: training.DataSpec, device: str) -> tuple[Supernet, list[torch.Tensor], Dataset]:
+    """A trained supernet, the BatchNorm calibration batches and the held-out split, once per process."""
+    splits = training.load_splits(data)
+    return load(Path(checkpoint), data, device), calibration_batches(splits["train"], seed=data.seed, device=device), splits["val"]
+
+
+def evaluate(arch: Arch, checkpoint: str, data: training.DataSpec, device: str = "cpu", threads: int = 0) -> dict:
+    """ACC(m) for the search from the shared weights: `training.proxy_train`'s counterpart, a plain
+    function of picklable arguments, so it runs the same inline, in a process pool or on Dask."""
+    if threads:
+        torch.set_num_threads(threads)
+    net, batches, val = _loaded(checkpoint, data, device)
+    return score(net, arch, val, batches)
+
+
+# The supernet's training: the proxy's optimizer with the final recipe's guards, 2,000 steps of 64.
+TRAIN = training.TrainConfig(steps=2000, batch_size=64, lr=0.05, label_smoothing=0.1, clip_grad_norm=5.0)
+
+
 def train_supernet(data: training.DataSpec, cfg: training.TrainConfig, checkpoint: Path, progress: bool = True) -> Supernet:
     """Train a supernet on `data` with the proxy's optimizer (one path per step, `cfg.steps` steps),
     checkpointed to `checkpoint` and resumed from it; return it."""
@@ -210,9 +230,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="runs/supernet.pt", help="the checkpoint: written as it trains, resumed if it exists")
     p.add_argument("--dataset", default="fashion-mnist", choices=training.DATASETS)
     p.add_argument("--data-dir", default="data")
-    p.add_argument("--steps", type=int, default=2000)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=0.05)
+    p.add_argument("--steps", type=int, default=TRAIN.steps)
+    p.add_argument("--batch-size", type=int, default=TRAIN.batch_size)
+    p.add_argument("--lr", type=float, default=TRAIN.lr)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
@@ -222,8 +242,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.steps < 1 or args.batch_size < 2 or args.lr <= 0:
             raise training.UsageError("--steps must be >= 1, --batch-size >= 2 and --lr > 0")
         data = training.DataSpec(args.dataset, args.data_dir, seed=args.seed)
-        cfg = replace(training.TrainConfig(), steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                      threads=args.threads, device=training.pick_device(args.device), label_smoothing=0.1, clip_grad_norm=5.0)
+        cfg = replace(TRAIN, steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                      threads=args.threads, device=training.pick_device(args.device))
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         supernet = train_supernet(data, cfg, Path(args.out))
     except training.UsageError as e:

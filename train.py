@@ -20,6 +20,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse  # noqa: E402 (after the environment is set)
 import json
+import random
 import signal
 import sys
 import time
@@ -35,6 +36,7 @@ import controller as controllers
 import figures
 import latency
 import mnas
+import supernet
 from models import REFERENCE_ARCHS, arch_from_dict, build_model, count_macs, count_params, load_arch, save_arch
 from training import (DATASETS, FINAL, DataSpec, TrainConfig, UsageError, final_train, fmt_time, load_splits, pick_device,
                       proxy_train, time_steps)
@@ -90,7 +92,8 @@ def _search_config(args: argparse.Namespace) -> dict:
     """The run's settings, saved as config.json; --resume reads them back (only --samples, --workers,
     --scheduler and --device may change on resume: the rest defines the search)."""
     keys = ["dataset", "data_dir", "val_size", "seed", "proxy_steps", "proxy_batch", "proxy_lr", "controller", "batch",
-            "samples", "latency", "latency_table", "threads", "alpha", "beta", "target_ms", "workers", "scheduler", "device"]
+            "samples", "latency", "latency_table", "threads", "alpha", "beta", "target_ms", "workers", "scheduler", "device",
+            "evaluator", "supernet", "supernet_steps"]
     config = {k: getattr(args, k) for k in keys}
     if args.resume:
         path = Path(args.resume) / "config.json"
@@ -119,6 +122,7 @@ def run_search(args: argparse.Namespace) -> int:
     cfg = TrainConfig(steps=config["proxy_steps"], batch_size=config["proxy_batch"], lr=config["proxy_lr"],
                       seed=config["seed"], threads=threads, device=pick_device(config["device"]))
 
+    evaluate = make_evaluator(config, data, cfg, out)
     table = latency.LatencyTable.load(config["latency_table"]) if config["latency_table"] else None
     run_path = out / "run.json"  # the target and the reference latencies, measured once per run
     if run_path.exists():
@@ -130,8 +134,13 @@ def run_search(args: argparse.Namespace) -> int:
         t_lat = (time.time() - t0) / len(REFERENCE_ARCHS)
         # The paper's T was "similar to MobileNetV2": by default, MobileNetV2's latency on the same platform.
         run["target_ms"] = config["target_ms"] or run["references"]["mobilenetv2"]
-        t_probe = time_steps(REFERENCE_ARCHS["mobilenetv2"], splits, cfg, steps=3)
-        run["seconds_per_child"] = round(t_probe / 3 * cfg.steps * 1.2 / max(1, workers) + t_lat, 1)  # +20%: evaluation
+        if config["evaluator"] == "supernet":  # one child scored
+            t0 = time.time()
+            evaluate(space.decode(space.sample(random.Random(config["seed"]))))
+            t_eval = time.time() - t0
+        else:  # a few training steps of MobileNetV2, +20% for the held-out evaluation
+            t_eval = time_steps(REFERENCE_ARCHS["mobilenetv2"], splits, cfg, steps=3) / 3 * cfg.steps * 1.2
+        run["seconds_per_child"] = round(t_eval / max(1, workers) + t_lat, 1)
         run_path.write_text(json.dumps(run, indent=1) + "\n")
     measure = make_latency(config["latency"], table, run["references"]["mobilenetv2"])
     constraint = mnas.Constraint(config["alpha"], config["beta"])
@@ -141,7 +150,8 @@ def run_search(args: argparse.Namespace) -> int:
     log_path = out / "search.jsonl"
     already = len(mnas.SearchLog(log_path).children) if log_path.exists() else 0
     print(f"search: {samples} children ({already} done), {config['controller']}, batch {config['batch']}, "
-          f"{config['proxy_steps']} proxy steps on {config['dataset']}; expected about "
+          f"{config['proxy_steps']} proxy steps" if config["evaluator"] == "proxy" else "scored by the supernet"
+          f" on {config['dataset']}; expected about "
           f"{fmt_time((samples - already) * run['seconds_per_child'])} (h:m:s) -> {out}", flush=True)
 
     started, count, best = time.time(), [0], [None]
@@ -165,7 +175,6 @@ def run_search(args: argparse.Namespace) -> int:
         in_flight = workers
     else:
         make_executor, in_flight = mnas.InlineExecutor, 1
-    evaluate = partial(proxy_train, data=data, cfg=cfg)
     try:
         children = mnas.search(space, ctrl, evaluate, measure, run["target_ms"], constraint, samples, config["batch"],
                                out, make_executor, in_flight, on_child)
@@ -186,6 +195,19 @@ def run_search(args: argparse.Namespace) -> int:
             print(f"  {out / name}")
     print(f"train it: python train.py --arch {out / 'best.json'} --dataset {config['dataset']} --epochs 3")
     return 0
+
+
+def make_evaluator(config: dict, data: DataSpec, cfg: TrainConfig, out: Path):
+    """ACC(m) as a plain callable of picklable arguments: `training.proxy_train` (the paper's proxy:
+    each child trained briefly), or a child scored with a supernet's shared weights (trained first,
+    resumable; a finished checkpoint is loaded)."""
+    if config["evaluator"] == "proxy":
+        return partial(proxy_train, data=data, cfg=cfg)
+    checkpoint = Path(config["supernet"] or out / "supernet.pt")
+    print(f"supernet: {checkpoint}, {config['supernet_steps']} steps (resumes a partial one, loads a finished one)", flush=True)
+    supernet.train_supernet(data, replace(supernet.TRAIN, steps=config["supernet_steps"], seed=config["seed"],
+                                          threads=cfg.threads, device=cfg.device), checkpoint)
+    return partial(supernet.evaluate, checkpoint=str(checkpoint), data=data, device=cfg.device, threads=cfg.threads)
 
 
 def _dask_client(address: str):
@@ -243,6 +265,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     s.add_argument("--samples", type=int, help="children to sample in total (default 30)")
     s.add_argument("--batch", type=int, default=6, help="children per controller update")
     s.add_argument("--controller", default="reinforce", choices=["reinforce", "ppo", "random"])
+    s.add_argument("--evaluator", choices=["proxy", "supernet"], default="proxy",
+                   help="ACC(m): train each child briefly (the paper's proxy) or score it with a supernet's shared weights")
+    s.add_argument("--supernet", metavar="FILE", help="the supernet checkpoint to train or load (default RUN_DIR/supernet.pt)")
+    s.add_argument("--supernet-steps", type=int, default=2000, help="training steps of the supernet (default 2000)")
     s.add_argument("--proxy-steps", type=int, default=70, help="training steps per child")
     s.add_argument("--proxy-batch", type=int, default=64)
     s.add_argument("--proxy-lr", type=float, default=0.01)
@@ -262,7 +288,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     preset = mnas.HARD if args.constraint == "hard" else mnas.SOFT
     args.alpha = preset.alpha if args.alpha is None else args.alpha
     args.beta = preset.beta if args.beta is None else args.beta
-    for name in ("samples", "batch", "proxy_steps", "proxy_batch", "val_size", "workers", "epochs", "batch_size"):
+    for name in ("samples", "batch", "proxy_steps", "proxy_batch", "val_size", "workers", "epochs", "batch_size", "supernet_steps"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     for name in ("target_ms", "proxy_lr", "lr"):

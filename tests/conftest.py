@@ -3,9 +3,24 @@ import sys
 from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see train.py: before torch loads OpenMP
+import pytest  # noqa: E402
 import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the flat top-level modules
 # One intra-op thread: on a small shared machine, OpenMP threads that spin-wait for a busy core
 # make small models 10-50x slower; one thread is also what the paper's latency is measured on.
 torch.set_num_threads(1)
+
+
+@pytest.fixture
+def stand_in_table(tmp_path):
+    """A latency table for every layer of the space with made-up times (0.1 ms each): what a
+    search needs to run without timing on this CPU. Real tables come from latency.py --build-table."""
+    import latency
+    from mnas import SearchSpace
+
+    space = SearchSpace()
+    entries = latency.space_entries([space.block_options(i) for i in range(len(space.skeleton))])
+    path = tmp_path / "stand-in-table.json"
+    latency.LatencyTable("cpu", 1, 224, reference_ms=20.0, layers={k: 0.1 for k in entries}, fit=[1.0, 0.0]).save(path)
+    return path

@@ -145,18 +145,8 @@ def test_ctrl_c_stops_cleanly_and_resumes(tmp_path):
     assert steps(tmp_path) == list(range(16))
 
 
-def stand_in_table(path):
-    """A latency table for every layer of the space with made-up times (0.1 ms each): what the
-    search needs to run without timing on this CPU. Real tables come from latency.py --build-table."""
-    import latency
-
-    entries = latency.space_entries([SPACE.block_options(i) for i in range(len(SPACE.skeleton))])
-    latency.LatencyTable("cpu", 1, 224, reference_ms=20.0, layers={k: 0.1 for k in entries}, fit=[1.0, 0.0]).save(path)
-    return path
-
-
-def test_train_py_search_with_two_worker_processes(tmp_path):
-    table = stand_in_table(tmp_path / "table.json")
+def test_train_py_search_with_two_worker_processes(tmp_path, stand_in_table):
+    table = stand_in_table
     result = subprocess.run([sys.executable, str(ROOT / "train.py"), "--search", "--dataset", "synthetic", "--samples", "2",
                              "--batch", "2", "--proxy-steps", "3", "--workers", "2", "--latency-table", str(table),
                              "--out", str(tmp_path / "run")], capture_output=True, text=True, timeout=300, cwd=ROOT)
