@@ -9,7 +9,9 @@ way the search trains a child, with two seeds on the same held-out split, and is
                two proxy seeds; with a 95% bootstrap interval over the members
   spearman     Spearman's rho, likewise
   seed_tau     tau between the proxy's two seeds: its noise ceiling
-  seconds      wall seconds per child (training and held-out evaluation), at --threads
+  seconds      wall seconds per child (training and held-out evaluation), at --threads; for the
+               supernet settings, scoring a child (BatchNorm re-estimation and evaluation), the
+               supernet's own training apart
 
 and beside them the zero-cost baselines: the tau of MACs and of parameter count with the panel.
 Every (setting, member, seed) is appended to benchmarks/results/proxy.json as it finishes, so the
@@ -38,8 +40,10 @@ import torch  # noqa: E402
 from scipy import stats  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
+import mnas  # noqa: E402
 import panel  # noqa: E402
 import records  # noqa: E402
+import supernet  # noqa: E402
 import training  # noqa: E402
 
 PROXY = records.RESULTS / "proxy.json"
@@ -55,6 +59,10 @@ SETTINGS = {  # in the order they are trained
     "s70-b64-lr0.05": {"steps": 70, "batch_size": 64, "lr": 0.05, **GUARDS},
     "s35-b128-lr0.1": {"steps": 35, "batch_size": 128, "lr": 0.1, **GUARDS},
     "s140-b64-lr0.05-w0.5": {"steps": 140, "batch_size": 64, "lr": 0.05, "width_mult": 0.5, **GUARDS},
+    # Weight sharing (supernet.py): one supernet per seed trained for this many steps, then each
+    # member that the search space can express scored with the shared weights.
+    "supernet-1000": {"supernet_steps": 1000},
+    "supernet-3000": {"supernet_steps": 3000},
 }
 SEEDS = (0, 1)
 
@@ -113,6 +121,8 @@ def best(scores: list[dict], budget: float) -> dict | None:
 
 def run_setting(setting: str, archs: dict, data: training.DataSpec, threads: int, device: str, out: Path, have: set,
                 origin: dict) -> None:
+    if "supernet_steps" in SETTINGS[setting]:
+        return run_supernet(setting, archs, data, threads, device, out, have, origin)
     cfg = replace(training.TrainConfig(), **SETTINGS[setting], threads=threads, device=device)
     todo = [(n, s) for s in SEEDS for n in archs if (setting, n, s) not in have]
     for name, seed in tqdm(todo, desc=setting, unit="child"):
@@ -121,6 +131,39 @@ def run_setting(setting: str, archs: dict, data: training.DataSpec, threads: int
         records.append(out, {"setting": setting, "name": name, "seed": seed, "accuracy": got["accuracy"],
                              "seconds": round(time.time() - started, 2), "threads": torch.get_num_threads(),
                              "config": asdict(replace(cfg, seed=seed)), **records.provenance(started, origin, device)})
+
+
+def run_supernet(setting: str, archs: dict, data: training.DataSpec, threads: int, device: str, out: Path, have: set,
+                 origin: dict) -> None:
+    """A supernet setting: train (or resume) one supernet per seed, then score the members it can express.
+    `seconds` is the scoring time of a child; the supernet's training time is `supernet_seconds`."""
+    space = mnas.SearchSpace()
+    members = {}
+    for name, arch in archs.items():
+        try:
+            space.encode(arch)
+            members[name] = arch
+        except ValueError:  # e.g. MnasNet-A1's 112-wide block 5 is not one of the space's filter choices
+            pass
+    splits = training.load_splits(data)
+    for seed in SEEDS:
+        todo = [n for n in members if (setting, n, seed) not in have]
+        if not todo:
+            continue
+        started = time.time()
+        cfg = replace(supernet.TRAIN, steps=SETTINGS[setting]["supernet_steps"], seed=seed, threads=threads, device=device)
+        checkpoint = out.parent / "supernets" / f"{setting}-seed{seed}.pt"
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        net = supernet.train_supernet(data, cfg, checkpoint).eval()
+        trained = round(time.time() - started, 1)
+        batches = supernet.calibration_batches(splits["train"], seed=seed, device=device)
+        for name in tqdm(todo, desc=f"{setting} seed {seed}", unit="child"):
+            t0 = time.time()
+            got = supernet.score(net, members[name], splits["val"], batches)
+            records.append(out, {"setting": setting, "name": name, "seed": seed, "accuracy": got["accuracy"],
+                                 "seconds": round(time.time() - t0, 2), "supernet_seconds": trained,
+                                 "threads": torch.get_num_threads(), "config": asdict(cfg),
+                                 **records.provenance(t0, origin, device)})
 
 
 def main(argv: list[str] | None = None) -> int:

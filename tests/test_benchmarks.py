@@ -166,3 +166,17 @@ def test_tables_command_rejects_an_unknown_table(tmp_path, capsys):
     readme.write_text("<!-- table:nonsense -->\n<!-- /table:nonsense -->\n")
     assert tables.main(["--readme", str(readme), "--results", str(tmp_path)]) == 2
     assert "unknown table 'nonsense'" in capsys.readouterr().err
+
+
+def test_supernet_setting_scores_the_members_the_space_can_express(tmp_path, monkeypatch):
+    from models import REFERENCE_ARCHS
+
+    monkeypatch.setitem(proxy.SETTINGS, "supernet-2", {"supernet_steps": 2})
+    archs = {name: REFERENCE_ARCHS[name] for name in ("mobilenetv2", "mnasnet-a1")}
+    out = tmp_path / "proxy.json"
+    origin = {"command": "test", "commit": "abc"}
+    proxy.run_setting("supernet-2", archs, proxy.training.DataSpec("synthetic"), 1, "cpu", out, set(), origin)
+    got = records.load(out)
+    assert [(r["name"], r["seed"]) for r in got] == [("mobilenetv2", 0), ("mobilenetv2", 1)]  # A1 is outside the space
+    assert all(0 <= r["accuracy"] <= 1 and r["supernet_seconds"] > 0 and r["config"]["steps"] == 2 for r in got)
+    assert (tmp_path / "supernets" / "supernet-2-seed1.pt").exists()
