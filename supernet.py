@@ -146,7 +146,7 @@ class Supernet(nn.Module):
         """`models.build_model(arch)` carrying the inherited weights: the same outputs as the path."""
         child = build_model(arch, **self.child_args)
         child.load_state_dict({name: t.detach().clone() for name, t in self.path(arch).items()})
-        return child.to(next(self.parameters()).device)
+        return child.to(next(self.parameters()).device, memory_format=torch.channels_last)  # as training.train_steps
 
 
 def layer_has_se(layer: Layer) -> bool:
