@@ -146,7 +146,7 @@ class Supernet(nn.Module):
         """`models.build_model(arch)` carrying the inherited weights: the same outputs as the path."""
         child = build_model(arch, **self.child_args)
         child.load_state_dict({name: t.detach().clone() for name, t in self.path(arch).items()})
-        return child.to(next(self.parameters()).device, memory_format=torch.channels_last)  # as training.train_steps
+        return child.to(next(self.parameters()).device)
 
 
 def layer_has_se(layer: Layer) -> bool:
@@ -178,7 +178,7 @@ def calibration_batches(data: Dataset, n: int = 4, batch_size: int = 128, seed: 
 
 def score(supernet: Supernet, arch: Arch, val: Dataset, batches: list[torch.Tensor]) -> dict:
     """ACC(m) from shared weights: the extracted child, its BatchNorm re-estimated, on held-out data."""
-    child = recalibrate_bn(supernet.extract(arch), batches)
+    child = recalibrate_bn(supernet.extract(arch).to(memory_format=torch.channels_last), batches)  # as training does
     deploy = build_model(arch)  # params and MACs of the deployment network, as proxy_train reports them
     return {"accuracy": training.accuracy(child, val), "params": count_params(deploy), "macs": count_macs(deploy)}
 

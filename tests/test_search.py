@@ -110,3 +110,55 @@ def test_every_controller_drives_the_search(tmp_path, kind):
 def test_search_log_children_rebuild(tmp_path):
     child = run(tmp_path, samples=1)[0]
     assert count_params(build_model(models.arch_from_dict(child.arch))) > 0
+
+
+# ----------------------------------------------------------------------------- the bookkeeping of rewards
+
+
+class Recorder(controller.Searcher):
+    """Proposes fixed batches and records every update: what the controller is told."""
+
+    def __init__(self, batches):
+        super().__init__(SPACE.decisions)
+        self.batches, self.updates = [list(b) for b in batches], []
+
+    def propose(self, n):
+        return self.batches[self.step][:n]
+
+    def update(self, tokens, rewards):
+        self.updates.append((tokens, rewards))
+        self.step += 1
+        return {}
+
+    def state_dict(self):
+        return {"step": self.step}
+
+    def load_state_dict(self, state):
+        self.step = state["step"]
+
+
+def test_each_reward_reaches_the_controller_with_its_own_tokens(tmp_path):
+    import random
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = random.Random(0)
+    batches = [[SPACE.sample(rng) for _ in range(4)] for _ in range(2)]
+
+    def evaluate(arch):  # children finish out of order: the slowest is proposed first
+        tokens = SPACE.encode(arch)
+        time.sleep(0.05 * (sum(tokens) % 4))
+        return {"accuracy": 0.3 + sum(tokens) / 1000, "params": 1, "macs": 1}
+
+    def latency(arch):
+        return 11.0 + (sum(SPACE.encode(arch)) % 4) * 0.5  # 11-12.5 ms: below, at and above T = 12 ms
+
+    ctrl = Recorder(batches)
+    mnas.search(SPACE, ctrl, evaluate, latency, target_ms=12.0, constraint=mnas.HARD, samples=8, batch=4,
+                run_dir=tmp_path, make_executor=lambda: ThreadPoolExecutor(4), max_in_flight=4)
+    assert [tokens for tokens, _ in ctrl.updates] == batches  # in the order proposed
+    assert {11.0 + (sum(t) % 4) * 0.5 for b in batches for t in b} >= {12.0, 12.5}  # at T and above it
+    for tokens, rewards in ctrl.updates:
+        for t, r in zip(tokens, rewards):
+            acc, lat = 0.3 + sum(t) / 1000, 11.0 + (sum(t) % 4) * 0.5
+            assert r == pytest.approx(acc if lat <= 12.0 else acc * 12.0 / lat)  # Eq. 2 with the hard constraint

@@ -172,3 +172,35 @@ def test_device_choice(capsys):
         for mode in (["--arch", "mnasnet-small"], ["--search"]):
             assert train.main([*mode, "--dataset", "synthetic", "--device", "cuda"]) == 2
             assert "no CUDA GPU" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- the objective's settings reach the reward
+
+
+def slow_machine_table(path, stand_in_table):
+    """The stand-in table as if built on a machine 50x slower: MobileNetV2 took 1000 ms then."""
+    data = json.loads(stand_in_table.read_text())
+    path.write_text(json.dumps({**data, "reference_ms": 1000.0}))
+    return path
+
+
+@pytest.mark.parametrize("flags,target_ms,w_below,w_above", [
+    (["--constraint", "hard"], 1e-4, 0.0, -1.0),  # every child above T
+    (["--alpha", "-0.5", "--beta", "-0.3"], 1e4, -0.5, -0.3),  # every child below T
+])
+def test_constraint_and_target_reach_each_childs_reward(tmp_path, stand_in_table, flags, target_ms, w_below, w_above):
+    import latency
+
+    table = slow_machine_table(tmp_path / "table.json", stand_in_table)
+    out = tmp_path / "run"
+    argv = ["--search", "--dataset", "synthetic", "--samples", "2", "--batch", "2", "--proxy-steps", "2", "--threads", "1",
+            "--latency-table", str(table), "--target-ms", str(target_ms), "--out", str(out), *flags]
+    assert train.main(argv) == 0
+    run = json.loads((out / "run.json").read_text())
+    assert run["target_ms"] == target_ms and run["table_scale"] < 0.2  # the table is rescaled to today's milliseconds
+    for child in (json.loads(line) for line in (out / "search.jsonl").read_text().splitlines()):
+        arch = models.arch_from_dict(child["arch"])
+        assert child["latency_ms"] == pytest.approx(latency.LatencyTable.load(table).predict(arch, run["table_scale"]))
+        w = w_below if child["latency_ms"] <= target_ms else w_above
+        assert child["reward"] == pytest.approx(child["accuracy"] * (child["latency_ms"] / target_ms) ** w)
+        assert (child["latency_ms"] > target_ms) == (target_ms < 1)
