@@ -129,3 +129,15 @@ def test_bad_input_is_rejected():
         searcher.update([[0, 1, 3]], [1.0])  # choice 3 of a 3-way decision
     with pytest.raises(ValueError):
         searcher.update([[0, 1, 2], [0, 0, 0]], [1.0])  # two archs, one reward
+
+
+def test_ppo_clipping_limits_how_far_one_batch_moves_the_policy():
+    def moved(clip):  # p(token 0) after / before one update of 20 epochs that favours token 0
+        ppo = PPO([("d", 2)], lr=0.003, clip=clip, epochs=20, entropy_weight=0.0, seed=0)
+        token = torch.tensor([[0]])
+        before = ppo.controller.log_prob(token)[0].exp().item()
+        ppo.update([[0], [0], [1], [1]], [1.0, 1.0, 0.0, 0.0])
+        return ppo.controller.log_prob(token)[0].exp().item() / before
+
+    clipped, unclipped = moved(0.2), moved(1e9)
+    assert 1.0 < clipped < unclipped - 0.1

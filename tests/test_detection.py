@@ -130,3 +130,42 @@ def test_latency_cli_times_the_detector(capsys):
     assert latency.main(["mnasnet-small", "--detector", "ssdlite", "--input-size", "64", "--rounds", "2"]) == 0
     out = capsys.readouterr().out
     assert "mnasnet-small + ssdlite" in out and out.splitlines()[-1].startswith("median_ms=")
+
+
+class Oracle(torch.nn.Module):
+    """A 'detector' that returns each image's true boxes (in the evaluation order) with score 1."""
+
+    def __init__(self, data):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(1))  # coco_map asks the model for its device
+        self.answers = [data[i][1] for i in range(len(data))]
+
+    def forward(self, images):
+        answers, self.answers = self.answers[:len(images)], self.answers[len(images):]
+        return [{"boxes": t["boxes"], "labels": t["labels"], "scores": torch.ones(len(t["labels"]))} for t in answers]
+
+
+def test_perfect_detections_score_map_1(tmp_path):
+    pytest.importorskip("pycocotools")
+    write_shapes_coco(tmp_path / "shapes")
+    _, val, coco_gt, _ = detection.load_coco(str(tmp_path / "shapes"), val_size=4)
+    assert detection.coco_map(Oracle(val), val, coco_gt) == (1.0, 1.0)  # x1 y1 x2 y2 -> COCO's x y w h is right
+
+
+def test_flip_moves_the_boxes_with_the_image():
+    image = torch.zeros(3, 40, 100)
+    image[:, 10:20, 5:30] = 1.0  # an object at x 5-30, y 10-20
+    seen = []
+
+    def model(images, targets):
+        seen.append((images, targets))
+        return {"loss": torch.tensor(0.0)}
+
+    torch.manual_seed(0)
+    for _ in range(8):  # each image is flipped with probability 1/2
+        detection.detection_loss(model, ([image.clone()], [{"boxes": torch.tensor([[5.0, 10.0, 30.0, 20.0]]), "labels": torch.tensor([1])}]))
+    flipped = [(imgs[0], t[0]["boxes"][0].tolist()) for imgs, t in seen if not torch.equal(imgs[0], image)]
+    assert 0 < len(flipped) < 8
+    for img, (x1, y1, x2, y2) in flipped:
+        assert torch.equal(img, image.flip(-1)) and [x1, y1, x2, y2] == [70.0, 10.0, 95.0, 20.0]
+        assert img[:, 10:20, 70:95].min() == 1.0  # the box still frames the object
