@@ -204,3 +204,10 @@ def test_constraint_and_target_reach_each_childs_reward(tmp_path, stand_in_table
         w = w_below if child["latency_ms"] <= target_ms else w_above
         assert child["reward"] == pytest.approx(child["accuracy"] * (child["latency_ms"] / target_ms) ** w)
         assert (child["latency_ms"] > target_ms) == (target_ms < 1)
+
+
+def test_proxy_training_learns_far_above_chance():
+    got = training.proxy_train(models.REFERENCE_ARCHS["mnasnet-small"], training.DataSpec("synthetic"),
+                               training.TrainConfig(steps=60, batch_size=64, lr=0.05, threads=1))
+    assert got["accuracy"] > 0.5  # 10 classes: chance is 0.1; 0.90 here
+    assert got["params"] == 2030264  # of the deployment network, as the paper's tables count
