@@ -307,3 +307,18 @@ def test_cli_adb_error_is_one_line(capsys, tmp_path, monkeypatch):
 def test_cli_subprocess_no_traceback():
     done = subprocess.run([sys.executable, "latency.py", "nosuch.json"], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 2 and done.stderr.startswith("error: ") and "Traceback" not in done.stderr
+
+
+def test_every_architecture_the_space_samples_has_its_layers_in_a_table():
+    import random
+
+    from mnas import SearchSpace
+
+    space = SearchSpace()
+    keys = set(latency.space_entries([space.block_options(i) for i in range(len(space.skeleton))]))
+    rng = random.Random(0)
+    for _ in range(300):  # a missing key would fail the child: reward 0, silently
+        arch = space.decode(space.sample(rng))
+        assert {key for key, _, _ in latency.arch_entries(arch)} <= keys
+    emptied = space.decode([0] * len(space.decisions))  # every block at its fewest layers: blocks 1 and 7 vanish
+    assert {key for key, _, _ in latency.arch_entries(emptied)} <= keys

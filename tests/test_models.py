@@ -170,3 +170,30 @@ def test_cli_bad_json_is_one_line(tmp_path, capsys):
     path.write_text("{not json")
     code, _, err = run_cli(capsys, str(path))
     assert code == 2 and "is not valid JSON" in err
+
+
+def load_in_order(ours: torch.nn.Module, theirs: torch.nn.Module) -> None:
+    """Copy `theirs`' weights and statistics into `ours`, tensor by tensor in definition order."""
+    pairs = list(zip(ours.state_dict().items(), theirs.state_dict().values()))
+    assert len(pairs) == len(theirs.state_dict()) and all(a.shape == b.shape for (_, a), b in pairs)
+    ours.load_state_dict({name: b for (name, _), b in pairs})
+
+
+@pytest.mark.parametrize("name,reference", [("mnasnet-b1", "mnasnet1_0"), ("mobilenetv2", "mobilenet_v2")])
+def test_outputs_equal_torchvision_with_the_same_weights(name, reference):
+    torch.manual_seed(0)
+    ours, theirs = build_model(name).eval(), getattr(torchvision.models, reference)().eval()
+    for m in theirs.modules():  # give BatchNorm statistics that are not the identity
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    load_in_order(ours, theirs)
+    x = 4 * torch.randn(2, 3, 224, 224)  # large enough that some activations pass 6
+    with torch.no_grad():
+        if name == "mobilenetv2":  # torchvision's MobileNetV2 uses ReLU6; the paper's models and ours use ReLU
+            assert not torch.allclose(ours(x), theirs(x))
+            for parent in theirs.modules():
+                for child_name, child in parent.named_children():
+                    if isinstance(child, torch.nn.ReLU6):
+                        setattr(parent, child_name, torch.nn.ReLU())
+        torch.testing.assert_close(ours(x), theirs(x))
