@@ -211,3 +211,25 @@ def test_proxy_training_learns_far_above_chance():
                                training.TrainConfig(steps=60, batch_size=64, lr=0.05, threads=1))
     assert got["accuracy"] > 0.5  # 10 classes: chance is 0.1; 0.90 here
     assert got["params"] == 2030264  # of the deployment network, as the paper's tables count
+
+
+def test_ctrl_c_saves_everything_and_prints_the_resume_command(tmp_path, stand_in_table):
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, str(ROOT / "train.py"), "--search", "--dataset", "synthetic", "--samples", "50",
+                             "--batch", "2", "--proxy-steps", "2", "--threads", "1", "--latency-table", str(stand_in_table),
+                             "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    log, deadline = out / "search.jsonl", time.time() + 120
+    while not (log.exists() and len(log.read_text().splitlines()) >= 3) and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    done = len(log.read_text().splitlines())
+    assert f"interrupted: {done} children saved; continue with: python train.py --search --resume {out}" in stdout
+    assert (out / "best.json").exists() and (out / "pareto.png").exists() and "Traceback" not in stderr
+    resume = stdout.strip().splitlines()[-1].split("continue with: python train.py ")[1].split()  # the printed arguments
+    assert train.main([*resume, "--samples", str(done + 1)]) == 0
+    assert len(log.read_text().splitlines()) == done + 1
