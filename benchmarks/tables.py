@@ -24,14 +24,15 @@ import numpy as np  # noqa: E402
 import records  # noqa: E402
 
 
-def _provenance(rs: list[dict]) -> str:
-    """One line under a table: the commands, the dates, the machines and the total wall time."""
+def _provenance(rs: list[dict], one_run: bool = False) -> str:
+    """One line under a table: the commands, the dates, the machines and the total wall time (of
+    each record, or with `one_run` of the run that wrote them all)."""
     commands = sorted({r["command"] for r in rs})
     dates = sorted(r["date"][:10] for r in rs)
     machines = sorted({r["machine"] for r in rs})
-    hours = sum(r["wall_seconds"] for r in rs) / 3600
+    hours = (max if one_run else sum)(r["wall_seconds"] for r in rs) / 3600
     span = dates[0] if dates[0] == dates[-1] else f"{dates[0]} to {dates[-1]}"
-    return (f"\n*{len(rs)} runs, {hours:.1f} h of wall time, {span}, {'; '.join(machines)}; commit "
+    return (f"\n*{len(rs)} {'record' if len(rs) == 1 else 'records'}, {hours:.1f} h of wall time, {span}, {'; '.join(machines)}; commit "
             f"{', '.join(sorted({r['commit'][:7] for r in rs}))}; " + "; ".join(f"`{c}`" for c in commands) + "*\n")
 
 
@@ -94,15 +95,23 @@ def proxy_table(results: Path) -> str:
 
 
 def speed_table(results: Path) -> str:
-    """Training images/s by layout, batch and threads, against the matrix-product peak."""
+    """Training images/s by network, layout and batch, on 1 and 2 threads, against the matrix-product peak."""
     rs = records.load(results / "speed.json")
     if not rs:
         return "*(no speed results yet: `python benchmarks/speed.py`)*\n"
-    rows = ["| network | layout | batch | threads | images/s | GFLOP/s | share of matmul peak |", "|---|---|---|---|---|---|---|"]
-    rows += [f"| {r['arch']} | {'channels-last' if r['channels_last'] else 'contiguous'} | {r['batch_size']} | {r['threads']} "
-             f"| {r['images_per_second']:.0f} | {r['gflops']:.1f} | {100 * r['gflops'] / r['peak_gflops']:.1f}% "
-             f"(of {r['peak_gflops']:.0f}) |" for r in rs]
-    return "\n".join(rows) + "\n" + _provenance(rs[-1:])
+    last = [r for r in rs if (r["command"], r["commit"]) == (rs[-1]["command"], rs[-1]["commit"])]  # the latest run
+    threads = sorted({r["threads"] for r in last})
+    cells: dict[tuple, dict[int, dict]] = {}
+    for r in last:
+        cells.setdefault((r["arch"], r["channels_last"], r["batch_size"]), {})[r["threads"]] = r
+    rows = ["| network | layout | batch | " + " | ".join(f"images/s, {t} thread{'s' if t > 1 else ''} (share of peak)" for t in threads)
+            + " |", "|---|---|---|" + "---|" * len(threads)]
+    for (arch, channels_last, batch), by_threads in cells.items():
+        rows.append(f"| {arch} | {'channels-last' if channels_last else 'contiguous'} | {batch} | " + " | ".join(
+            f"{by_threads[t]['images_per_second']:.0f} ({100 * by_threads[t]['gflops'] / by_threads[t]['peak_gflops']:.0f}%)"
+            if t in by_threads else "" for t in threads) + " |")
+    peaks = ", ".join(f"{r['peak_gflops']:.0f} GFLOP/s on {r['threads']} thread(s)" for r in {r["threads"]: r for r in last}.values())
+    return "\n".join(rows) + f"\n\nMatrix-product peak: {peaks}.\n" + _provenance(last, one_run=True)
 
 
 TABLES = {"panel": panel_table, "recipe": recipe_table, "proxy": proxy_table, "speed": speed_table}
