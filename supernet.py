@@ -53,9 +53,6 @@ import training  # noqa: E402
 from models import (Arch, Layer, LayerSpec, MnasNet, SqueezeExcite, build_model, conv_bn, count_macs, count_params,  # noqa: E402
                     init_weights)
 
-OPS = [(op, e) for op, e in mnas.CONV_OPS]  # ConvOp as (op, expansion)
-
-
 def slice_to(wide: torch.Tensor, shape: torch.Size) -> torch.Tensor:
     """The part of a wide tensor a child uses: the first entries of every dimension, and the centre
     of a convolution kernel's two spatial dimensions (a 3x3 kernel is the middle of the 5x5)."""
@@ -85,7 +82,7 @@ class Supernet(nn.Module):
             out, depth = max(space.block_filters(i)), max(space.block_layers(i))
             for j in range(depth):
                 cin = max(widths) if j == 0 else out
-                for op, e in OPS:
+                for op, e in mnas.CONV_OPS:
                     spec = LayerSpec(op, cin, out, max(mnas.KERNELS), stride if j == 0 else 1, e, max(mnas.SE_RATIOS), "none")
                     self.layers[self._key(i, j, op, e)] = Layer(spec)
             widths = set(space.block_filters(i)) | (widths if 0 in space.block_layers(i) else set())
@@ -93,13 +90,13 @@ class Supernet(nn.Module):
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(space.head, num_classes))
         self.register_buffer("paths_taken", torch.zeros((), dtype=torch.long))
         init_weights(self)
+        self._skeleton = lru_cache(maxsize=64)(self._build_skeleton)  # per supernet; a path is rebuilt when evicted
 
     @staticmethod
     def _key(i: int, j: int, op: str, e: int) -> str:
         return f"block{i + 1}_layer{j + 1}_{op}{e if op == 'mbconv' else ''}"
 
-    @lru_cache(maxsize=64)
-    def _skeleton(self, arch: Arch) -> tuple[MnasNet, dict[str, str]]:
+    def _build_skeleton(self, arch: Arch) -> tuple[MnasNet, dict[str, str]]:
         """The child network without memory (meta device), and for each of its tensors the shared tensor it slices."""
         with torch.device("meta"):
             child = build_model(arch, **self.child_args)
@@ -113,7 +110,8 @@ class Supernet(nn.Module):
             for j, layer in enumerate(block):
                 key = self._key(i, j, arch.blocks[i].op, arch.blocks[i].expansion)
                 # The child's body is the wide body without its SE when the child's SERatio is 0.
-                wide = [w for w, m in enumerate(self.layers[key].body) if layer_has_se(layer) or not isinstance(m, SqueezeExcite)]
+                has_se = any(isinstance(m, SqueezeExcite) for m in layer.body)
+                wide = [w for w, m in enumerate(self.layers[key].body) if has_se or not isinstance(m, SqueezeExcite)]
                 for k, w in enumerate(wide):
                     pair(f"blocks.{i}.{j}.body.{k}", layer.body[k], f"layers.{key}.body.{w}")
         for part in ("stem", "head", "classifier"):
@@ -147,10 +145,6 @@ class Supernet(nn.Module):
         child = build_model(arch, **self.child_args)
         child.load_state_dict({name: t.detach().clone() for name, t in self.path(arch).items()})
         return child.to(next(self.parameters()).device)
-
-
-def layer_has_se(layer: Layer) -> bool:
-    return any(isinstance(m, SqueezeExcite) for m in layer.body)
 
 
 @torch.no_grad()
