@@ -180,3 +180,25 @@ def test_supernet_setting_scores_the_members_the_space_can_express(tmp_path, mon
     assert [(r["name"], r["seed"]) for r in got] == [("mobilenetv2", 0), ("mobilenetv2", 1)]  # A1 is outside the space
     assert all(0 <= r["accuracy"] <= 1 and r["supernet_seconds"] > 0 and r["config"]["steps"] == 2 for r in got)
     assert (tmp_path / "supernets" / "supernet-2-seed1.pt").exists()
+
+
+def test_controller_benchmark_latency_is_the_decoded_architectures_macs():
+    import random
+
+    import importlib.util
+    from dataclasses import replace
+
+    from models import build_model, count_macs
+
+    path = Path(panel.__file__).with_name("controller.py")  # not the top-level controller.py of the same name
+    spec = importlib.util.spec_from_file_location("controller_benchmark", path)
+    controller_benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(controller_benchmark)
+
+    rng = random.Random(0)
+    for tokens in [controller_benchmark.SPACE.sample(rng) for _ in range(3)]:
+        arch = controller_benchmark.SPACE.decode(tokens)
+        arch = replace(arch, blocks=tuple(replace(b, se_ratio=0.0) for b in arch.blocks))  # the benchmark leaves SE out
+        tokens = controller_benchmark.SPACE.encode(arch)
+        _, per_module = count_macs(build_model(arch), by_module=True)
+        assert controller_benchmark.macs(tokens) == sum(v for k, v in per_module.items() if k.count(".") == 2 and ".blocks." in k)
