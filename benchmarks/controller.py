@@ -24,7 +24,6 @@ its noise-free score; a win means that score beats random search's best for the 
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -32,6 +31,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # flat modules live in the repo root
+import records  # noqa: E402
 from controller import make_controller  # noqa: E402
 from mnas import SearchSpace  # noqa: E402
 from models import LayerSpec, block_layer_specs  # noqa: E402
@@ -88,14 +88,8 @@ def run(kind: str, decisions: list[tuple[str, int]], target: torch.Tensor, seed:
     return {"best_obs": best_obs, "best": best_true, "last50": sum(trues[-50:]) / len(trues[-50:])}
 
 
-class OneLineParser(argparse.ArgumentParser):
-    def error(self, message: str):  # bad input: one line on stderr, exit status 2 (no usage dump)
-        print(f"error: {message}", file=sys.stderr)
-        sys.exit(2)
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = OneLineParser(description=__doc__.splitlines()[0])
+    parser = records.Parser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10, help="number of seeds (targets), >= 1")
     parser.add_argument("--budget", type=int, default=500, help="sampled architectures per search, >= 1")
     parser.add_argument("--batch", type=int, default=10, help="architectures per controller update, >= 1")

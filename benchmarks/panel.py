@@ -32,7 +32,6 @@ import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see train.py
 
-import argparse  # noqa: E402
 import random  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -119,7 +118,7 @@ def train_member(job: dict, arch: Arch, data: training.DataSpec, cfg: training.T
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = records.Parser(description=__doc__.splitlines()[0])
     p.add_argument("--sampled", type=int, default=12, help="sampled members (default 12; more grows the panel)")
     p.add_argument("--repeat", type=int, default=3, help="members trained with a second seed (default 3)")
     p.add_argument("--epochs", type=float, default=1.0)

@@ -28,7 +28,6 @@ import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see train.py
 
-import argparse  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from dataclasses import asdict, replace  # noqa: E402
@@ -167,7 +166,7 @@ def run_supernet(setting: str, archs: dict, data: training.DataSpec, threads: in
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = records.Parser(description=__doc__.splitlines()[0])
     p.add_argument("--settings", default=",".join(SETTINGS), help=f"comma-separated (default all: {', '.join(SETTINGS)})")
     p.add_argument("--sampled", type=int, default=12, help="the panel's sampled members to train (default 12)")
     p.add_argument("--budget", type=float, default=15.0, help="seconds per child the chosen setting may take (default 15)")

@@ -8,6 +8,7 @@ and atomically under a lock, so two benchmark processes may append to the same f
 
 from __future__ import annotations
 
+import argparse
 import fcntl
 import json
 import os
@@ -21,6 +22,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but bad input is one line on stderr and exit status 2 (no usage dump), as everywhere here."""
+
+    def error(self, message: str):
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(2)
 
 
 def machine() -> str:

@@ -22,7 +22,6 @@ import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see train.py
 
-import argparse  # noqa: E402
 import itertools  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -56,7 +55,7 @@ def _seconds(fn) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = records.Parser(description=__doc__.splitlines()[0])
     p.add_argument("--archs", default="mobilenetv2,mnasnet-a1", help="reference names, comma-separated")
     p.add_argument("--batches", default="32,64,128,256")
     p.add_argument("--threads", default="1,2")

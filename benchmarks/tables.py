@@ -13,7 +13,6 @@ each one goes with a pair of comments, and this script rewrites what is between 
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 from pathlib import Path
@@ -129,7 +128,7 @@ def fill(readme: str, results: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = records.Parser(description=__doc__.splitlines()[0])
     p.add_argument("--readme", help="rewrite the marked tables of this file in place")
     p.add_argument("--results", default=str(records.RESULTS))
     args = p.parse_args(argv)
