@@ -383,9 +383,10 @@ def _entry_job(entry: tuple) -> tuple[nn.Module, torch.Tensor]:
     return _Tail(cin, head, num_classes), torch.randn(1, cin, res, res)
 
 
-def _machine() -> str:
+def machine() -> str:
+    """"<cpu model>, <n> cores": which machine a table or a benchmark's figures come from."""
     cpu = re.search(r"model name\s*:\s*(.*)", Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else "")
-    return f"{platform.node()}: {cpu[1] if cpu else platform.machine()}, {os.cpu_count()} cores"
+    return f"{cpu[1].strip() if cpu else platform.machine()}, {os.cpu_count()} cores"
 
 
 @dataclass
@@ -465,7 +466,7 @@ class LatencyTable:
                                  "choose another file to build a new table")
         else:
             ref = measure_arch(REFERENCE, backend, threads, input_size, rounds=2 * (rounds or DEFAULT_ROUNDS[backend]), **opts)
-            info = {"torch": torch.__version__, "machine": _machine(), "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+            info = {"torch": torch.__version__, "machine": machine(), "created": time.strftime("%Y-%m-%d %H:%M:%S"),
                     "reference": REFERENCE, "clock": "thread CPU time" if threads == 1 and backend != "adb" else "wall"}
             table = cls(backend, threads, input_size, ref.median_ms, info=info, num_classes=num_classes)
             table.save(path)
