@@ -217,6 +217,8 @@ def test_ctrl_c_saves_everything_and_prints_the_resume_command(tmp_path, stand_i
     import signal
     import time
 
+    import latency
+
     out = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, str(ROOT / "train.py"), "--search", "--dataset", "synthetic", "--samples", "50",
                              "--batch", "2", "--proxy-steps", "2", "--threads", "1", "--latency-table", str(stand_in_table),
@@ -232,4 +234,7 @@ def test_ctrl_c_saves_everything_and_prints_the_resume_command(tmp_path, stand_i
     assert (out / "best.json").exists() and (out / "pareto.png").exists() and "Traceback" not in stderr
     resume = stdout.strip().splitlines()[-1].split("continue with: python train.py ")[1].split()  # the printed arguments
     assert train.main([*resume, "--samples", str(done + 1)]) == 0
-    assert len(log.read_text().splitlines()) == done + 1
+    lines = log.read_text().splitlines()
+    assert len(lines) == done + 1  # and the resumed child is predicted in the units the run started with
+    last, scale = json.loads(lines[-1]), json.loads((out / "run.json").read_text())["table_scale"]
+    assert last["latency_ms"] == pytest.approx(latency.LatencyTable.load(stand_in_table).predict(models.arch_from_dict(last["arch"]), scale))
