@@ -38,8 +38,8 @@ import latency
 import mnas
 import supernet
 from models import REFERENCE_ARCHS, arch_from_dict, build_model, count_macs, count_params, load_arch, save_arch
-from training import (DATASETS, FINAL, DataSpec, TrainConfig, UsageError, final_train, fmt_time, load_splits, pick_device,
-                      proxy_train, time_steps)
+from training import (DATASETS, FINAL, PROXY, DataSpec, TrainConfig, UsageError, final_train, fmt_time, load_splits,
+                      pick_device, proxy_train, time_steps)
 
 
 # ----------------------------------------------------------------------------- latency
@@ -119,8 +119,8 @@ def run_search(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(config, indent=1) + "\n")
     threads = config["threads"] or max(1, (os.cpu_count() or 1) // max(1, workers))
-    cfg = TrainConfig(steps=config["proxy_steps"], batch_size=config["proxy_batch"], lr=config["proxy_lr"],
-                      seed=config["seed"], threads=threads, device=pick_device(config["device"]))
+    cfg = replace(PROXY, steps=config["proxy_steps"], batch_size=config["proxy_batch"], lr=config["proxy_lr"],
+                  seed=config["seed"], threads=threads, device=pick_device(config["device"]))
 
     evaluate = make_evaluator(config, data, cfg, out)
     table = latency.LatencyTable.load(config["latency_table"]) if config["latency_table"] else None
@@ -274,9 +274,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="ACC(m): train each child briefly (the paper's proxy) or score it with a supernet's shared weights")
     s.add_argument("--supernet", metavar="FILE", help="the supernet checkpoint to train or load (default RUN_DIR/supernet.pt)")
     s.add_argument("--supernet-steps", type=int, default=2000, help="training steps of the supernet (default 2000)")
-    s.add_argument("--proxy-steps", type=int, default=70, help="training steps per child")
-    s.add_argument("--proxy-batch", type=int, default=64)
-    s.add_argument("--proxy-lr", type=float, default=0.01)
+    s.add_argument("--proxy-steps", type=int, default=PROXY.steps, help=f"training steps per child (default {PROXY.steps})")
+    s.add_argument("--proxy-batch", type=int, default=PROXY.batch_size)
+    s.add_argument("--proxy-lr", type=float, default=PROXY.lr)
     s.add_argument("--latency", default="cpu", choices=["cpu", "executorch", "adb"], help="where LAT(m) is measured")
     s.add_argument("--latency-table", metavar="FILE", help="predict LAT(m) from a per-layer table (latency.py --build-table)")
     s.add_argument("--target-ms", type=float, help="T of Eq. 2 (default: MobileNetV2's latency on the same backend)")
