@@ -101,7 +101,7 @@ def _search_config(args: argparse.Namespace) -> dict:
             raise UsageError(f"--resume {args.resume}: no config.json there (not a search run directory)")
         saved = json.loads(path.read_text())
         config = {**saved, **{k: config[k] for k in ("samples", "workers", "scheduler", "device") if config[k] is not None}}
-    return {**config, "samples": config["samples"] or 30, "workers": config["workers"] or 1}
+    return {**config, "samples": config["samples"] or 100, "workers": config["workers"] or 1}
 
 
 def run_search(args: argparse.Namespace) -> int:
@@ -267,7 +267,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=0, help="torch threads for training (default: cores / workers)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where to train (default: the GPU if any)")
     s = p.add_argument_group("search")
-    s.add_argument("--samples", type=int, help="children to sample in total (default 30)")
+    s.add_argument("--samples", type=int, help="children to sample in total (default 100)")
     s.add_argument("--batch", type=int, default=6, help="children per controller update")
     s.add_argument("--controller", default="reinforce", choices=["reinforce", "ppo", "random"])
     s.add_argument("--evaluator", choices=["proxy", "supernet"], default="proxy",
