@@ -81,14 +81,15 @@ def proxy_table(results: Path) -> str:
     scores = [s for s in (proxy.score(name, rs, truth) for name in proxy.SETTINGS) if s]
     if not scores:
         return "*(no proxy results yet: `python benchmarks/proxy.py`)*\n"
-    rows = ["| proxy setting | Kendall tau (95% interval) | Spearman (95% interval) | seed-to-seed tau | seconds per child | members |",
-            "|---|---|---|---|---|---|"]
+    rows = ["| proxy setting | Kendall tau (95% interval) | Spearman (95% interval) | seed-to-seed tau | children at chance "
+            "| seconds per child | members |", "|---|---|---|---|---|---|---|"]
     for s in scores:
         (tl, th), (sl, sh) = s["tau_interval"], s["spearman_interval"]
         rows.append(f"| `{s['setting']}` | {s['kendall_tau']:.3f} ({tl:.2f} to {th:.2f}) | {s['spearman']:.3f} "
-                    f"({sl:.2f} to {sh:.2f}) | {s['seed_tau']:.3f} | {s['seconds_per_child']:.1f} | {s['panel']} |")
-    rows.append(f"| MACs (zero cost) | {scores[0]['macs_tau']:.3f} | | | 0 | {scores[0]['panel']} |")
-    rows.append(f"| params (zero cost) | {scores[0]['params_tau']:.3f} | | | 0 | {scores[0]['panel']} |")
+                    f"({sl:.2f} to {sh:.2f}) | {s['seed_tau']:.3f} | {100 * s['at_chance']:.0f}% | {s['seconds_per_child']:.1f} "
+                    f"| {s['panel']} |")
+    rows.append(f"| MACs (zero cost) | {scores[0]['macs_tau']:.3f} | | | | 0 | {scores[0]['panel']} |")
+    rows.append(f"| params (zero cost) | {scores[0]['params_tau']:.3f} | | | | 0 | {scores[0]['panel']} |")
     used = [r for r in rs if r["setting"] in {s["setting"] for s in scores}]
     return "\n".join(rows) + "\n" + _provenance(used)
 

@@ -106,7 +106,7 @@ def test_score_pairs_each_member_with_its_own_panel_accuracy():
     assert s["seed_tau"] == pytest.approx(0.8)
     assert s["macs_tau"] == pytest.approx(proxy.kendall([5, 4, 3, 2, 1], panel_acc))
     assert s["params_tau"] == pytest.approx(-s["macs_tau"])
-    assert s["seconds_per_child"] == 10.0
+    assert s["seconds_per_child"] == 10.0 and s["at_chance"] == 0.0
     lo, hi = s["tau_interval"]
     assert -1 <= lo <= 1.0 <= hi + 1e-9
 
@@ -118,9 +118,10 @@ def test_score_needs_both_seeds_of_a_member():
 
 
 def test_best_setting_is_the_highest_tau_within_the_budget():
-    scores = [{"setting": "slow", "kendall_tau": 0.9, "seconds_per_child": 40},
-              {"setting": "a", "kendall_tau": 0.5, "seconds_per_child": 10},
-              {"setting": "b", "kendall_tau": 0.6, "seconds_per_child": 14}]
+    scores = [{"setting": "slow", "kendall_tau": 0.9, "seconds_per_child": 40, "at_chance": 0.0},
+              {"setting": "stuck", "kendall_tau": 0.8, "seconds_per_child": 5, "at_chance": 0.75},  # ranks ties
+              {"setting": "a", "kendall_tau": 0.5, "seconds_per_child": 10, "at_chance": 0.0},
+              {"setting": "b", "kendall_tau": 0.6, "seconds_per_child": 14, "at_chance": 0.1}]
     assert proxy.best(scores, 15)["setting"] == "b"
     assert proxy.best(scores, 5) is None
 
