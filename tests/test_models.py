@@ -114,7 +114,7 @@ def test_invalid_json_names_block_and_field(field, value, message):
 def test_random_search_space_archs_build_and_run():
     space, rng = SearchSpace(), random.Random(0)
     with torch.no_grad():
-        for _ in range(50):
+        for _ in range(25):
             arch = space.decode(space.sample(rng))
             assert build_model(arch).eval()(torch.zeros(1, 3, 224, 224)).shape == (1, 1000)
             small = build_model(arch, num_classes=10, small_input=True).eval()
