@@ -50,7 +50,7 @@ from torch.utils.data import DataLoader, Dataset  # noqa: E402
 
 import mnas  # noqa: E402
 import training  # noqa: E402
-from models import (Arch, Layer, LayerSpec, MnasNet, SqueezeExcite, build_model, conv_bn, count_macs, count_params,  # noqa: E402
+from models import (Arch, Layer, LayerSpec, MnasNet, SqueezeExcite, build_model, conv_bn, count_params,  # noqa: E402
                     init_weights)
 
 def slice_to(wide: torch.Tensor, shape: torch.Size) -> torch.Tensor:
@@ -173,8 +173,7 @@ def calibration_batches(data: Dataset, n: int = 4, batch_size: int = 128, seed: 
 def score(supernet: Supernet, arch: Arch, val: Dataset, batches: list[torch.Tensor]) -> dict:
     """ACC(m) from shared weights: the extracted child, its BatchNorm re-estimated, on held-out data."""
     child = recalibrate_bn(supernet.extract(arch).to(memory_format=torch.channels_last), batches)  # as training does
-    deploy = build_model(arch)  # params and MACs of the deployment network, as proxy_train reports them
-    return {"accuracy": training.accuracy(child, val), "params": count_params(deploy), "macs": count_macs(deploy)}
+    return {"accuracy": training.accuracy(child, val), **training.deployment_size(arch)}
 
 
 @lru_cache(maxsize=2)
@@ -197,24 +196,26 @@ def evaluate(arch: Arch, checkpoint: str, data: training.DataSpec, device: str =
 TRAIN = training.TrainConfig(steps=2000, batch_size=64, lr=0.05, label_smoothing=0.1, clip_grad_norm=5.0)
 
 
+def for_data(data: training.DataSpec, dropout: float = 0.0, seed: int = 0) -> Supernet:
+    """A supernet over mnas.SearchSpace shaped for a dataset (channels, classes, small-input stem), as training.make_model."""
+    channels, size, classes = training.data_shape(training.load_splits(data))
+    return Supernet(mnas.SearchSpace(), classes, size < 64, channels, dropout, seed)
+
+
 def train_supernet(data: training.DataSpec, cfg: training.TrainConfig, checkpoint: Path, progress: bool = True) -> Supernet:
     """Train a supernet on `data` with the proxy's optimizer (one path per step, `cfg.steps` steps),
     checkpointed to `checkpoint` and resumed from it; return it."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    splits = training.load_splits(data)
-    channels, size, classes = training.data_shape(splits)
-    supernet = Supernet(mnas.SearchSpace(), classes, size < 64, channels, cfg.dropout, cfg.seed)
-    training.train_steps(supernet, splits["train"], cfg, progress, checkpoint=checkpoint)
+    supernet = for_data(data, cfg.dropout, cfg.seed)
+    training.train_steps(supernet, training.load_splits(data)["train"], cfg, progress, checkpoint=checkpoint)
     return supernet
 
 
 def load(checkpoint: Path, data: training.DataSpec, device: str = "cpu") -> Supernet:
     """A trained supernet from its checkpoint (the model part of train_steps' file)."""
-    splits = training.load_splits(data)
-    channels, size, classes = training.data_shape(splits)
-    supernet = Supernet(mnas.SearchSpace(), classes, size < 64, channels)
+    supernet = for_data(data)
     supernet.load_state_dict(torch.load(checkpoint, weights_only=True, map_location=device)["model"])
     return supernet.to(device).eval()
 

@@ -277,6 +277,12 @@ def fmt_time(seconds: float) -> str:
     return time.strftime("%H:%M:%S", time.gmtime(max(0, seconds)))
 
 
+def deployment_size(arch: Arch) -> dict:
+    """Params and MACs of the deployment network (224 px, 1000 classes), as the paper's tables count them."""
+    deploy = build_model(arch)
+    return {"params": count_params(deploy), "macs": count_macs(deploy)}
+
+
 def proxy_train(arch: Arch, data: DataSpec, cfg: TrainConfig) -> dict:
     """ACC(m) for the search: train `arch` briefly, score it on the held-out split (Sec. 4.2).
 
@@ -287,8 +293,7 @@ def proxy_train(arch: Arch, data: DataSpec, cfg: TrainConfig) -> dict:
     splits = load_splits(data)
     model = make_model(arch, splits, cfg.dropout, cfg.width_mult)
     train_steps(model, splits["train"], cfg)
-    deploy = build_model(arch)  # params and MACs of the deployment network, as in the paper's tables
-    return {"accuracy": accuracy(model, splits["val"]), "params": count_params(deploy), "macs": count_macs(deploy)}
+    return {"accuracy": accuracy(model, splits["val"]), **deployment_size(arch)}
 
 
 def final_train(arch: Arch, data: DataSpec, cfg: TrainConfig, epochs: float,
