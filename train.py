@@ -91,7 +91,7 @@ def write_results(children: list[mnas.Child], run: dict, out: Path) -> mnas.Chil
 def _search_config(args: argparse.Namespace) -> dict:
     """The run's settings, saved as config.json; --resume reads them back (only --samples, --workers,
     --scheduler and --device may change on resume: the rest defines the search)."""
-    keys = ["dataset", "data_dir", "val_size", "seed", "proxy_steps", "proxy_batch", "proxy_lr", "controller", "batch",
+    keys = ["dataset", "data_dir", "val_size", "seed", "proxy_steps", "proxy_batch", "proxy_lr", "proxy_width", "controller", "batch",
             "samples", "latency", "latency_table", "threads", "alpha", "beta", "target_ms", "workers", "scheduler", "device",
             "evaluator", "supernet", "supernet_steps"]
     config = {k: getattr(args, k) for k in keys}
@@ -100,6 +100,7 @@ def _search_config(args: argparse.Namespace) -> dict:
         if not path.exists():
             raise UsageError(f"--resume {args.resume}: no config.json there (not a search run directory)")
         saved = json.loads(path.read_text())
+        saved.setdefault("proxy_width", 1.0)  # runs from before the proxy trained at half width
         config = {**saved, **{k: config[k] for k in ("samples", "workers", "scheduler", "device") if config[k] is not None}}
     return {**config, "samples": config["samples"] or 100, "workers": config["workers"] or 1}
 
@@ -120,7 +121,7 @@ def run_search(args: argparse.Namespace) -> int:
     (out / "config.json").write_text(json.dumps(config, indent=1) + "\n")
     threads = config["threads"] or max(1, (os.cpu_count() or 1) // max(1, workers))
     cfg = replace(PROXY, steps=config["proxy_steps"], batch_size=config["proxy_batch"], lr=config["proxy_lr"],
-                  seed=config["seed"], threads=threads, device=pick_device(config["device"]))
+                  width_mult=config["proxy_width"], seed=config["seed"], threads=threads, device=pick_device(config["device"]))
 
     evaluate = make_evaluator(config, data, cfg, out)
     table = latency.LatencyTable.load(config["latency_table"]) if config["latency_table"] else None
@@ -277,6 +278,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     s.add_argument("--proxy-steps", type=int, default=PROXY.steps, help=f"training steps per child (default {PROXY.steps})")
     s.add_argument("--proxy-batch", type=int, default=PROXY.batch_size)
     s.add_argument("--proxy-lr", type=float, default=PROXY.lr)
+    s.add_argument("--proxy-width", type=float, default=PROXY.width_mult,
+                   help=f"width multiplier of the child while it trains (default {PROXY.width_mult:g})")
     s.add_argument("--latency", default="cpu", choices=["cpu", "executorch", "adb"], help="where LAT(m) is measured")
     s.add_argument("--latency-table", metavar="FILE", help="predict LAT(m) from a per-layer table (latency.py --build-table)")
     s.add_argument("--target-ms", type=float, help="T of Eq. 2 (default: MobileNetV2's latency on the same backend)")
@@ -296,7 +299,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     for name in ("samples", "batch", "proxy_steps", "proxy_batch", "val_size", "workers", "epochs", "batch_size", "supernet_steps"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
-    for name in ("target_ms", "proxy_lr", "lr"):
+    for name in ("target_ms", "proxy_lr", "proxy_width", "lr"):
         if getattr(args, name) is not None and getattr(args, name) <= 0:
             raise UsageError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
     pick_device(args.device)  # fail now, in one line, if there is no GPU for --device cuda

@@ -11,9 +11,10 @@ way the search trains a child, with two seeds on the same held-out split, and is
   seed_tau     tau between the proxy's two seeds: its noise ceiling
   at_chance    the share of children left at chance level (held-out accuracy < 0.15): a proxy
                whose children mostly stay there ranks ties and noise, so it is never chosen
-  seconds      wall seconds per child (training and held-out evaluation), at --threads; for the
-               supernet settings, scoring a child (BatchNorm re-estimation and evaluation), the
-               supernet's own training apart
+  seconds      wall seconds per child (training and held-out evaluation) as a search pays them:
+               from `--time N` runs (N members, every core, nothing else running) where they exist,
+               else from the fidelity runs at --threads; for the supernet settings, scoring a child
+               (BatchNorm re-estimation and evaluation), the supernet's own training apart
 
 and beside them the zero-cost baselines: the tau of MACs and of parameter count with the panel.
 Every (setting, member, seed) is appended to benchmarks/results/proxy.json as it finishes, so the
@@ -22,6 +23,7 @@ command resumes. It ends with one line for the best setting within the time budg
     proxy=<setting> kendall_tau=<t> seconds_per_child=<s> macs_tau=<m> panel=<n>
 
     python benchmarks/proxy.py [--settings NAME,...] [--budget 15] [--threads 0] [--report]
+    python benchmarks/proxy.py --time 4       # seconds per child on the whole, quiet machine
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ import supernet  # noqa: E402
 import training  # noqa: E402
 
 PROXY = records.RESULTS / "proxy.json"
+TIMING = records.RESULTS / "proxy_timing.json"
 
 # Candidate proxies: TrainConfig fields on top of the search's defaults (training.TrainConfig).
 # "guards" are the final recipe's label smoothing and gradient clipping; "w0.5" trains the child
@@ -96,15 +99,17 @@ def panel_truth(panel_records: list[dict], epochs: float = 1.0) -> dict[str, dic
                    "params": rs[0]["params"]} for name, rs in by_name.items()}
 
 
-def score(setting: str, proxy_records: list[dict], truth: dict[str, dict]) -> dict | None:
-    """The fidelity of one setting over the members it and the panel both have (both proxy seeds)."""
+def score(setting: str, proxy_records: list[dict], truth: dict[str, dict], timing: list[dict] = ()) -> dict | None:
+    """The fidelity of one setting over the members it and the panel both have (both proxy seeds),
+    and its seconds per child: from the quiet `timing` records where the setting has some."""
     acc = {(r["name"], r["seed"]): r["accuracy"] for r in proxy_records if r["setting"] == setting}
     names = [n for n in truth if all((n, s) in acc for s in SEEDS)]
     if len(names) < 4:
         return None
     target = [truth[n]["accuracy"] for n in names]
     per_seed = [[acc[n, s] for n in names] for s in SEEDS]
-    seconds = [r["seconds"] for r in proxy_records if r["setting"] == setting and r["name"] in names]
+    seconds = [r["seconds"] for r in timing if r["setting"] == setting] or \
+        [r["seconds"] for r in proxy_records if r["setting"] == setting and r["name"] in names]
     at_chance = np.mean([a < CHANCE for accs in per_seed for a in accs])
     return {"setting": setting, "panel": len(names), "at_chance": float(at_chance),
             "kendall_tau": float(np.mean([kendall(p, target) for p in per_seed])),
@@ -137,18 +142,23 @@ def run_setting(setting: str, archs: dict, data: training.DataSpec, threads: int
                              "config": asdict(replace(cfg, seed=seed)), **records.provenance(started, origin, device)})
 
 
-def run_supernet(setting: str, archs: dict, data: training.DataSpec, threads: int, device: str, out: Path, have: set,
-                 origin: dict) -> None:
-    """A supernet setting: train (or resume) one supernet per seed, then score the members it can express.
-    `seconds` is the scoring time of a child; the supernet's training time is `supernet_seconds`."""
-    space = mnas.SearchSpace()
-    members = {}
+def expressible(archs: dict) -> dict:
+    """The members a supernet over mnas.SearchSpace has a path for."""
+    space, members = mnas.SearchSpace(), {}
     for name, arch in archs.items():
         try:
             space.encode(arch)
             members[name] = arch
         except ValueError:  # e.g. MnasNet-A1's 112-wide block 5 is not one of the space's filter choices
             pass
+    return members
+
+
+def run_supernet(setting: str, archs: dict, data: training.DataSpec, threads: int, device: str, out: Path, have: set,
+                 origin: dict) -> None:
+    """A supernet setting: train (or resume) one supernet per seed, then score the members it can express.
+    `seconds` is the scoring time of a child; the supernet's training time is `supernet_seconds`."""
+    members = expressible(archs)
     splits = training.load_splits(data)
     for seed in SEEDS:
         todo = [n for n in members if (setting, n, seed) not in have]
@@ -170,6 +180,36 @@ def run_supernet(setting: str, archs: dict, data: training.DataSpec, threads: in
                                  **records.provenance(t0, origin, device)})
 
 
+def time_setting(setting: str, archs: dict, data: training.DataSpec, count: int, device: str, out: Path,
+                 origin: dict) -> None:
+    """Seconds per child as a search pays them: `count` members spread over the panel, each trained
+    (or, for a supernet setting, scored with the seed-0 supernet) on every core. Run it with nothing
+    else on the machine: these are the figures the time budget is checked against."""
+    names = list(archs)[::max(1, len(archs) // count)][:count]
+    if "supernet_steps" in SETTINGS[setting]:
+        checkpoint = out.parent / "supernets" / f"{setting}-seed0.pt"
+        if not checkpoint.exists():
+            print(f"{setting}: no trained supernet yet ({checkpoint}); run the setting first")
+            return
+        net, splits = supernet.load(checkpoint, data, device), training.load_splits(data)
+        batches = supernet.calibration_batches(splits["train"], device=device)
+        names = [n for n in names if n in expressible(archs)]
+
+        def child(name: str) -> dict:
+            return supernet.score(net, archs[name], splits["val"], batches)
+    else:
+        cfg = replace(training.TrainConfig(), **SETTINGS[setting], device=device)
+
+        def child(name: str) -> dict:
+            return training.proxy_train(archs[name], data, cfg)
+    child(names[0])  # warm-up: first-call costs (data loading, thread pools) are not a child's
+    for name in tqdm(names, desc=f"timing {setting}", unit="child"):
+        started = time.time()
+        child(name)
+        records.append(out, {"setting": setting, "name": name, "seconds": round(time.time() - started, 2),
+                             "threads": torch.get_num_threads(), **records.provenance(started, origin, device)})
+
+
 def main(argv: list[str] | None = None) -> int:
     p = records.Parser(description=__doc__.splitlines()[0])
     p.add_argument("--settings", default=",".join(SETTINGS), help=f"comma-separated (default all: {', '.join(SETTINGS)})")
@@ -178,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores, as the search)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--report", action="store_true", help="train nothing: score what the results files hold")
+    p.add_argument("--time", type=int, default=0, metavar="N",
+                   help="time N members per setting on every core (run on a quiet machine), then report")
     p.add_argument("--panel", default=str(panel.PANEL))
     p.add_argument("--out", default=str(PROXY))
     args = p.parse_args(argv)
@@ -189,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
             raise training.UsageError(f"--settings: unknown {', '.join(unknown)} (choose from {', '.join(SETTINGS)})")
         device = training.pick_device(args.device)
         data = training.DataSpec()  # the search's default: Fashion-MNIST, 2,000 training images held out
+        if args.time < 0:
+            raise training.UsageError("--time must be >= 1 members")
         if not args.report:
             training.load_splits(data)
     except training.UsageError as e:
@@ -196,17 +240,22 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.threads:
         torch.set_num_threads(args.threads)
-    if not args.report:
+    if args.time:
+        archs = panel.panel_archs(args.sampled)
+        for setting in settings:
+            time_setting(setting, archs, data, args.time, device, Path(args.out).with_name(TIMING.name), origin)
+    elif not args.report:
         archs = panel.panel_archs(args.sampled)
         for setting in settings:
             have = {(r["setting"], r["name"], r["seed"]) for r in records.load(args.out)}
             run_setting(setting, archs, data, args.threads, device, Path(args.out), have, origin)
 
     truth, proxy_records = panel_truth(records.load(args.panel)), records.load(args.out)
+    timing = records.load(Path(args.out).with_name(TIMING.name))
     if not truth:
         print(f"error: {args.panel} holds no panel yet: train it first (python benchmarks/panel.py)", file=sys.stderr)
         return 2
-    scores = [s for s in (score(name, proxy_records, truth) for name in settings) if s]
+    scores = [s for s in (score(name, proxy_records, truth, timing) for name in settings) if s]
     if not scores:
         print("no setting has results for 4 or more panel members yet")
         return 1

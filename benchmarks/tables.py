@@ -78,7 +78,8 @@ def proxy_table(results: Path) -> str:
 
     truth = proxy.panel_truth(records.load(results / "panel.json"))
     rs = records.load(results / "proxy.json")
-    scores = [s for s in (proxy.score(name, rs, truth) for name in proxy.SETTINGS) if s]
+    timing = records.load(results / proxy.TIMING.name)
+    scores = [s for s in (proxy.score(name, rs, truth, timing) for name in proxy.SETTINGS) if s]
     if not scores:
         return "*(no proxy results yet: `python benchmarks/proxy.py`)*\n"
     rows = ["| proxy setting | Kendall tau (95% interval) | Spearman (95% interval) | seed-to-seed tau | children at chance "
@@ -90,7 +91,7 @@ def proxy_table(results: Path) -> str:
                     f"| {s['panel']} |")
     rows.append(f"| MACs (zero cost) | {scores[0]['macs_tau']:.3f} | | | | 0 | {scores[0]['panel']} |")
     rows.append(f"| params (zero cost) | {scores[0]['params_tau']:.3f} | | | | 0 | {scores[0]['panel']} |")
-    used = [r for r in rs if r["setting"] in {s["setting"] for s in scores}]
+    used = [r for r in rs + timing if r["setting"] in {s["setting"] for s in scores}]
     return "\n".join(rows) + "\n" + _provenance(used)
 
 

@@ -111,6 +111,15 @@ def test_score_pairs_each_member_with_its_own_panel_accuracy():
     assert -1 <= lo <= 1.0 <= hi + 1e-9
 
 
+def test_seconds_per_child_come_from_the_quiet_timing_runs_when_there_are_some():
+    truth = proxy.panel_truth([panel_record(f"m{i}", 0.5 + i / 10) for i in range(5)])
+    recs = [proxy_record("p", f"m{i}", s, 0.5 + i / 10, seconds=30) for i in range(5) for s in proxy.SEEDS]
+    assert proxy.score("p", recs, truth)["seconds_per_child"] == 30  # no timing runs: the fidelity runs' own
+    timing = [{"setting": "p", "name": "m0", "seconds": 11}, {"setting": "p", "name": "m3", "seconds": 13},
+              {"setting": "q", "name": "m0", "seconds": 99}]
+    assert proxy.score("p", recs, truth, timing)["seconds_per_child"] == 12
+
+
 def test_score_needs_both_seeds_of_a_member():
     truth = proxy.panel_truth([panel_record(f"m{i}", 0.5 + i / 10) for i in range(5)])
     recs = [proxy_record("p", f"m{i}", 0, 0.5) for i in range(5)] + [proxy_record("p", f"m{i}", 1, 0.5) for i in range(3)]

@@ -206,6 +206,22 @@ def test_constraint_and_target_reach_each_childs_reward(tmp_path, stand_in_table
         assert (child["latency_ms"] > target_ms) == (target_ms < 1)
 
 
+def test_proxy_settings_reach_each_childs_training(tmp_path, stand_in_table, monkeypatch):
+    seen = []  # the training config each search hands its evaluator
+    real = train.make_evaluator
+    monkeypatch.setattr(train, "make_evaluator", lambda config, data, cfg, out: seen.append(cfg) or real(config, data, cfg, out))
+    out = tmp_path / "run"
+    argv = ["--search", "--dataset", "synthetic", "--samples", "1", "--batch", "1", "--threads", "1", "--latency-table",
+            str(stand_in_table), "--out", str(out), "--proxy-steps", "3", "--proxy-lr", "0.02", "--proxy-width", "0.25"]
+    assert train.main(argv) == 0
+    assert (seen[0].steps, seen[0].lr, seen[0].width_mult) == (3, 0.02, 0.25)
+    config = json.loads((out / "config.json").read_text())
+    del config["proxy_width"]  # a run from before --proxy-width existed ...
+    (out / "config.json").write_text(json.dumps(config))
+    assert train.main(["--search", "--resume", str(out), "--samples", "2"]) == 0
+    assert seen[1].width_mult == 1.0  # ... resumes at the full width its children were trained at
+
+
 def test_proxy_training_learns_far_above_chance():
     got = training.proxy_train(models.REFERENCE_ARCHS["mnasnet-small"], training.DataSpec("synthetic"),
                                training.TrainConfig(steps=60, batch_size=64, lr=0.05, threads=1))
