@@ -115,7 +115,28 @@ def speed_table(results: Path) -> str:
     return "\n".join(rows) + f"\n\nMatrix-product peak: {peaks}.\n" + _provenance(last, one_run=True)
 
 
-TABLES = {"panel": panel_table, "recipe": recipe_table, "proxy": proxy_table, "speed": speed_table}
+def table1_table(results: Path) -> str:
+    """Table 1 at laptop scale: test accuracy over seeds (mean and range), size, latency vs MobileNetV2."""
+    rs = records.load(results / "table1.json")
+    if not rs:
+        return "*(no Table 1 results yet: `python benchmarks/table1.py`)*\n"
+    by_name: dict[str, list[dict]] = {}
+    for r in rs:
+        by_name.setdefault(r["name"], []).append(r)
+    base = by_name.get("mobilenetv2")
+    base_acc = np.mean([r["test_accuracy"] for r in base]) if base else None
+    rows = ["| architecture | test accuracy: mean (min-max), seeds | vs MobileNetV2 | params | MACs "
+            "| CPU latency / MobileNetV2 | ExecuTorch latency / MobileNetV2 |", "|---|---|---|---|---|---|---|"]
+    for name, runs in sorted(by_name.items(), key=lambda kv: -np.mean([r["test_accuracy"] for r in kv[1]])):
+        accs, r = [x["test_accuracy"] for x in runs], runs[0]
+        vs = f"{100 * (np.mean(accs) - base_acc):+.2f} points" if base_acc is not None and name != "mobilenetv2" else ""
+        et = f"{r['executorch_ratio']:.3f}" if r.get("executorch_ratio") else ""
+        rows.append(f"| {name} | {np.mean(accs):.4f} ({min(accs):.4f}-{max(accs):.4f}), {len(accs)} | {vs} "
+                    f"| {r['params'] / 1e6:.2f}M | {r['macs'] / 1e6:.0f}M | {r['latency_ratio']:.3f} | {et} |")
+    return "\n".join(rows) + "\n" + _provenance(rs)
+
+
+TABLES = {"panel": panel_table, "recipe": recipe_table, "proxy": proxy_table, "speed": speed_table, "table1": table1_table}
 
 
 def fill(readme: str, results: Path) -> str:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+import models
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 import panel  # noqa: E402
 import proxy  # noqa: E402
@@ -212,3 +214,46 @@ def test_controller_benchmark_latency_is_the_decoded_architectures_macs():
         tokens = controller_benchmark.SPACE.encode(arch)
         _, per_module = count_macs(build_model(arch), by_module=True)
         assert controller_benchmark.macs(tokens) == sum(v for k, v in per_module.items() if k.count(".") == 2 and ".blocks." in k)
+
+
+# ----------------------------------------------------------------------------- Table 1 (Sec. 6.1)
+
+def test_table1_trains_a_runs_best_children_beside_references_and_resumes(tmp_path, capsys):
+    import mnas
+    import table1
+
+    run = tmp_path / "search-a"
+    run.mkdir()
+    log, space = mnas.SearchLog(run / "search.jsonl"), mnas.SearchSpace()
+    for step, reward in enumerate([0.5, 0.9, 0.7, 0.0]):
+        tokens = [step % 2] * len(space.decisions)
+        log.append(mnas.Child(step, tokens, models.arch_to_dict(space.decode(tokens)), reward=reward,
+                              status="ok" if reward else "failed: x"))
+    out = tmp_path / "table1.json"
+    argv = [str(run), "mnasnet-small", "--top", "2", "--seeds", "2", "--epochs", "0.1", "--dataset", "synthetic",
+            "--threads", "1", "--out", str(out)]
+    assert table1.main(argv) == 0
+    got = records.load(out)
+    assert [(r["name"], r["seed"]) for r in got] == [(n, s) for s in (0, 1) for n in ("search-a/child-1", "search-a/child-2",
+                                                                                      "mnasnet-small")]
+    assert got[0]["arch"] == log.children[1].arch and got[1]["arch"] == log.children[2].arch  # best reward first
+    assert {"command", "commit", "date", "machine", "wall_seconds", "latency_ratio", "test_accuracy"} <= set(got[0])
+    assert got[3]["latency_ratio"] == got[0]["latency_ratio"]  # each network is timed once
+    assert table1.main(argv) == 0 and records.load(out) == got  # resumes: nothing left to do
+    capsys.readouterr()
+    assert table1.main(["no-such-net", "--out", str(out)]) == 2
+    assert capsys.readouterr().err.startswith("error: unknown architecture 'no-such-net'")
+
+
+def test_table1_table_reports_mean_range_and_gap_to_mobilenetv2(tmp_path):
+    import tables
+
+    for name, accs, ratio in [("mobilenetv2", (0.88, 0.86), 1.0), ("run/child-3", (0.90, 0.89), 0.7)]:
+        for seed, acc in enumerate(accs):
+            records.append(tmp_path / "table1.json", with_provenance({
+                "name": name, "seed": seed, "test_accuracy": acc, "params": 3_500_000, "macs": 300_000_000,
+                "latency_ratio": ratio, "executorch_ratio": None}))
+    out = tables.table1_table(tmp_path)
+    rows = [line for line in out.splitlines() if line.startswith("| ")]
+    assert rows[1] == "| run/child-3 | 0.8950 (0.8900-0.9000), 2 | +2.50 points | 3.50M | 300M | 0.700 |  |"
+    assert rows[2].startswith("| mobilenetv2 | 0.8700 (0.8600-0.8800), 2 |  |")

@@ -1,0 +1,108 @@
+"""Table 1 at laptop scale (Sec. 6.1): searched architectures against the references, one recipe.
+
+The paper's headline is a searched model more accurate than MobileNetV2 at lower latency on the
+target platform. This command trains every architecture it is given with the final-training
+recipe (`training.FINAL`), the same epochs and `--seeds` seeds each, scores them on the test set,
+and times each deployment network (224 px, 1000 classes) against MobileNetV2, interleaved in one
+run on this CPU, and through ExecuTorch with `--executorch`. An architecture is a reference name, a
+JSON file (`best.json`), or a search run directory, which stands for its `--top` children by reward.
+
+Every training is appended to benchmarks/results/table1.json as it finishes, with its provenance,
+so the command resumes; `python benchmarks/tables.py --readme README.md` turns the file into the
+README's table.
+
+    python benchmarks/table1.py runs/<search> mobilenetv2 mnasnet-a1 mnasnet-b1 --top 3 --epochs 1 --seeds 2
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see train.py
+
+import sys  # noqa: E402
+from dataclasses import replace  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # flat modules live in the repo root
+import torch  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+import latency  # noqa: E402
+import panel  # noqa: E402
+import records  # noqa: E402
+import training  # noqa: E402
+from figures import read_run  # noqa: E402
+from models import Arch, arch_from_dict, load_arch  # noqa: E402
+
+TABLE1 = records.RESULTS / "table1.json"
+
+
+def contenders(specs: list[str], top: int) -> dict[str, Arch]:
+    """{name: arch} for reference names, JSON files and search run directories (their `top` children by reward)."""
+    archs = {}
+    for spec in specs:
+        if Path(spec).is_dir():
+            children, _ = read_run(spec)
+            ok = sorted((c for c in children if c.status == "ok"), key=lambda c: c.reward, reverse=True)
+            if not ok:
+                raise training.UsageError(f"{spec}: the run has no finished child yet")
+            for c in ok[:top]:
+                archs[f"{Path(spec).name}/child-{c.step}"] = arch_from_dict(c.arch)
+        else:
+            try:
+                archs[Path(spec).stem if spec.endswith(".json") else spec] = load_arch(spec)
+            except ValueError as e:
+                raise training.UsageError(str(e)) from None
+    return archs
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = records.Parser(description=__doc__.splitlines()[0])
+    p.add_argument("archs", nargs="+", metavar="NAME|JSON|RUN_DIR")
+    p.add_argument("--top", type=int, default=3, help="children of each run directory, by reward (default 3)")
+    p.add_argument("--epochs", type=float, default=1.0)
+    p.add_argument("--seeds", type=int, default=2)
+    p.add_argument("--executorch", action="store_true", help="also time each network through ExecuTorch")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--threads", type=int, default=0, help="torch threads for training (default: all cores)")
+    p.add_argument("--dataset", default="fashion-mnist", choices=training.DATASETS[:2] + ("synthetic",))
+    p.add_argument("--data-dir", default="data")
+    p.add_argument("--out", default=str(TABLE1))
+    args = p.parse_args(argv)
+    origin = records.origin(__file__, argv)
+    try:
+        if args.top < 1 or args.seeds < 1 or args.epochs <= 0:
+            raise training.UsageError("--top and --seeds must be >= 1 and --epochs positive")
+        archs = contenders(args.archs, args.top)
+        device = training.pick_device(args.device)
+        data = training.DataSpec(args.dataset, args.data_dir)
+        training.load_splits(data)  # fail early, in one line, if the data is missing
+    except training.UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = replace(training.FINAL, threads=args.threads, device=device)
+    done = records.load(args.out)
+    have = {(r["name"], r["seed"], r["epochs"], r["dataset"], r["device"]) for r in done}
+    ratios = {(r["name"], "cpu"): r["latency_ratio"] for r in done}
+    ratios |= {(r["name"], "executorch"): r["executorch_ratio"] for r in done if r.get("executorch_ratio")}
+    todo = [(n, s) for s in range(args.seeds) for n in archs if (n, s, args.epochs, args.dataset, device) not in have]
+    print(f"table 1: {len(archs)} architectures x {args.seeds} seeds, {len(todo)} trainings to do, "
+          f"{args.epochs:g} epoch(s) each on {device} -> {args.out}", flush=True)
+    for name, seed in tqdm(todo, desc="table 1", unit="net"):
+        job = {"name": name, "seed": seed, "recipe": "final", "epochs": args.epochs, "dataset": args.dataset}
+        record = panel.train_member(job, archs[name], data, cfg, ratios.get((name, "cpu")), origin)
+        if args.executorch and (name, "executorch") not in ratios:
+            ratios[name, "executorch"] = round(latency.relative_latency(archs[name], backend="executorch", rounds=20), 4)
+        record |= {"device": device, "executorch_ratio": ratios.get((name, "executorch"))}
+        ratios[name, "cpu"] = record["latency_ratio"]
+        records.append(args.out, record)
+        tqdm.write(f"{name:<28} seed {seed}  test accuracy {record['test_accuracy']:.4f}  "
+                   f"latency {record['latency_ratio']:.3f}x MobileNetV2  {record['wall_seconds']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
