@@ -153,6 +153,19 @@ def reward_curve(children: list[mnas.Child], out: Path, window: int = 10) -> Non
     _save(fig, out)
 
 
+def rl_vs_random(runs: dict[str, list[list[float]]], out: Path, window: int = 30) -> None:
+    """Running mean of the reward per child for each method (Sec. 4.2): one line per seed."""
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    for (method, seeds), colour in zip(runs.items(), ("tab:blue", "tab:orange", "tab:green")):
+        for k, rewards in enumerate(seeds):
+            r = np.array(rewards, dtype=float)
+            avg = [r[max(0, i - window + 1):i + 1].mean() for i in range(len(r))]
+            ax.plot(avg, color=colour, alpha=0.8, lw=1.2, label=method if k == 0 else None)
+    ax.set(xlabel="child", ylabel=f"reward, running mean of {window}", title="RL vs random search, same budget")
+    ax.legend(fontsize=8)
+    _save(fig, out)
+
+
 def _save(fig, out: Path) -> None:
     fig.tight_layout()
     fig.savefig(out, dpi=120)

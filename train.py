@@ -85,6 +85,20 @@ def write_results(children: list[mnas.Child], run: dict, out: Path) -> mnas.Chil
     return ok[0] if ok else None
 
 
+def write_greedy(ctrl, space: mnas.SearchSpace, evaluate, measure, run: dict, constraint: mnas.Constraint,
+                 out: Path) -> dict | None:
+    """greedy.json: the controller's most likely architecture (what its policy has learned), evaluated
+    as a child is. Random search has no policy: None."""
+    if not hasattr(ctrl, "controller"):
+        return None
+    tokens = ctrl.controller.greedy()
+    arch = space.decode(tokens)
+    got = {**evaluate(arch), "latency_ms": measure(arch)}
+    got["reward"] = mnas.reward(got["accuracy"], got["latency_ms"], run["target_ms"], constraint.alpha, constraint.beta)
+    save_arch(arch, out / "greedy.json", tokens=tokens, **got)
+    return got
+
+
 # ----------------------------------------------------------------------------- the search command
 
 
@@ -192,11 +206,19 @@ def run_search(args: argparse.Namespace) -> int:
     best_child = write_results(children, run, out)
     print(f"\ndone: {len(children)} children in {fmt_time(time.time() - started)}; "
           f"{sum(c.status != 'ok' for c in children)} failed")
+    try:
+        greedy = write_greedy(ctrl, space, evaluate, measure, run, constraint, out)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: all {len(children)} children are saved; only greedy.json was not written")
+        return 130
+    if greedy:
+        print(f"greedy (the controller's most likely architecture): reward {greedy['reward']:.4f}, "
+              f"accuracy {greedy['accuracy']:.4f}, latency {greedy['latency_ms']:.2f} ms")
     if best_child:
         ref = run["references"]["mobilenetv2"]
         print(f"best: child {best_child.step + 1}, reward {best_child.reward:.4f}, accuracy {best_child.accuracy:.4f}, "
               f"latency {best_child.latency_ms:.2f} ms ({best_child.latency_ms / ref:.2f}x MobileNetV2)")
-    for name in ("search.jsonl", "best.json", "top5.json", "pareto.png", "reward.png", "controller.pt"):
+    for name in ("search.jsonl", "best.json", "top5.json", "greedy.json", "pareto.png", "reward.png", "controller.pt"):
         if (out / name).exists():
             print(f"  {out / name}")
     print(f"train it: python train.py --arch {out / 'best.json'} --dataset {config['dataset']} --epochs 3")

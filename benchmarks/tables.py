@@ -136,7 +136,54 @@ def table1_table(results: Path) -> str:
     return "\n".join(rows) + "\n" + _provenance(rs)
 
 
-TABLES = {"panel": panel_table, "recipe": recipe_table, "proxy": proxy_table, "speed": speed_table, "table1": table1_table}
+def sharing_table(results: Path) -> str:
+    """The supernet's training loss as more paths share its weights, and its children's accuracy."""
+    rs = records.load(results / "sharing.json")
+    if not rs:
+        return "*(no results yet: `python benchmarks/sharing.py`)*\n"
+    rows = ["| paths sharing the weights | steps | training loss, mean per tenth of the run | held-out accuracy of children |",
+            "|---|---|---|---|"]
+    for r in sorted(rs, key=lambda r: (r["steps"], r["paths"] or 10**9)):
+        who = f"{r['paths']} fixed" if r["paths"] else "uniform (SPOS)"
+        rows.append(f"| {who} | {r['steps']} | {' '.join(f'{x:.2f}' for x in r['loss_curve'])} "
+                    f"| {', '.join(f'{a:.3f}' for a in r['child_accuracy'])} |")
+    return "\n".join(rows) + "\n" + _provenance(rs)
+
+
+def rl_vs_random_table(results: Path) -> str:
+    """RL vs random search (Sec. 4.2): per run, and how often the controller's last quarter wins."""
+    rs = records.load(results / "rl-vs-random.json")
+    if not rs:
+        return "*(no results yet: `python benchmarks/searches.py rl-vs-random`)*\n"
+    rows = ["| method | seed | children | best reward | mean reward, last quarter | within 10% below T "
+            "| greedy architecture's reward |", "|---|---|---|---|---|---|---|"]
+    by_seed: dict[str, dict[str, float]] = {}
+    for r in sorted(rs, key=lambda r: (r["flags"][1], r["flags"][3])):
+        method, seed = r["flags"][1], r["flags"][3]
+        by_seed.setdefault(seed, {})[method] = r["last_quarter_mean_reward"]
+        greedy = f"{r['greedy_reward']:.4f}" if r["greedy_reward"] is not None else "(none)"
+        rows.append(f"| {method} | {seed} | {r['children']} | {r['best_reward']:.4f} | {r['last_quarter_mean_reward']:.4f} "
+                    f"| {100 * r['within_10pct_below_t']:.0f}% | {greedy} |")
+    pairs = [v for v in by_seed.values() if {"reinforce", "random"} <= set(v)]
+    wins = sum(v["reinforce"] > v["random"] for v in pairs)
+    return ("\n".join(rows) + f"\n\nREINFORCE's last-quarter mean reward is above random search's in {wins} of "
+            f"{len(pairs)} seeds.\n" + _provenance(rs))
+
+
+def fig6_table(results: Path) -> str:
+    """Soft vs hard constraint (Fig. 6): how the second half's samples crowd below T."""
+    rs = records.load(results / "fig6.json")
+    if not rs:
+        return "*(no results yet: `python benchmarks/searches.py fig6`)*\n"
+    rows = ["| constraint | children | T (ms) | second half within [0.8 T, T] | second half's latency IQR (ms) | best reward |",
+            "|---|---|---|---|---|---|"]
+    rows += [f"| {r['run']} | {r['children']} | {r['target_ms']:.2f} | {100 * r['second_half_in_0.8t_t']:.0f}% "
+             f"| {r['second_half_latency_iqr_ms']:.2f} | {r['best_reward']:.4f} |" for r in rs]
+    return "\n".join(rows) + "\n" + _provenance(rs)
+
+
+TABLES = {"panel": panel_table, "recipe": recipe_table, "proxy": proxy_table, "speed": speed_table,
+          "sharing": sharing_table, "table1": table1_table, "rl_vs_random": rl_vs_random_table, "fig6": fig6_table}
 
 
 def fill(readme: str, results: Path) -> str:

@@ -257,3 +257,75 @@ def test_table1_table_reports_mean_range_and_gap_to_mobilenetv2(tmp_path):
     rows = [line for line in out.splitlines() if line.startswith("| ")]
     assert rows[1] == "| run/child-3 | 0.8950 (0.8900-0.9000), 2 | +2.50 points | 3.50M | 300M | 0.700 |  |"
     assert rows[2].startswith("| mobilenetv2 | 0.8700 (0.8600-0.8800), 2 |  |")
+
+
+def test_sharing_records_each_regime_once(tmp_path):
+    import sharing
+
+    out = tmp_path / "sharing.json"
+    argv = ["--paths", "2", "--steps", "10", "--threads", "1", "--dataset", "synthetic", "--out", str(out)]
+    assert sharing.main(argv) == 0
+    (r,) = records.load(out)
+    assert r["paths"] == 2 and len(r["loss_curve"]) == 10 and len(r["child_accuracy"]) == 2
+    assert all(0 <= a <= 1 for a in r["child_accuracy"]) and r["command"].startswith("python benchmarks/sharing.py")
+    assert sharing.main(argv) == 0 and records.load(out) == [r]  # resumes: nothing left to do
+    assert sharing.main(["--paths", "two", "--out", str(out)]) == 2
+
+
+# ----------------------------------------------------------------------------- the search claims (Sec. 4.2, Fig. 6)
+
+def write_run(run_dir, latencies, rewards, target_ms=10.0):
+    """A finished search run directory with the given children (what train.py --search leaves)."""
+    import mnas
+
+    run_dir.mkdir(parents=True)
+    (run_dir / "run.json").write_text(json.dumps({"target_ms": target_ms, "references": {}}))
+    log = mnas.SearchLog(run_dir / "search.jsonl")
+    for step, (lat, r) in enumerate(zip(latencies, rewards)):
+        log.append(mnas.Child(step, [0], {}, accuracy=0.5, latency_ms=lat, reward=r))
+
+
+def test_search_summary_measures_what_the_paper_claims(tmp_path):
+    import searches
+
+    # 8 children, T = 10 ms. Second half: 8.5, 9.5, 12, 20 ms -> 2 of 4 in [0.8 T, T]; IQR of the four.
+    write_run(tmp_path / "run", [5, 9.2, 11, 7, 8.5, 9.5, 12, 20], [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8])
+    s = searches.summarize(tmp_path / "run")
+    assert s["best_reward"] == 0.8 and s["last_quarter_mean_reward"] == pytest.approx(0.75)  # children 7 and 8
+    assert s["within_10pct_below_t"] == pytest.approx(2 / 8)  # 9.2 and 9.5 ms
+    assert s["second_half_in_0.8t_t"] == pytest.approx(0.5)
+    assert s["second_half_latency_iqr_ms"] == pytest.approx(14.0 - 9.25)  # numpy's linear quartiles of 8.5 9.5 12 20
+    assert s["greedy_reward"] is None  # no greedy.json: random search
+    (tmp_path / "run" / "greedy.json").write_text(json.dumps({"reward": 0.77}))
+    assert searches.summarize(tmp_path / "run")["greedy_reward"] == 0.77
+
+
+def test_fig6_runs_both_constraints_then_resumes_without_rerunning(tmp_path, stand_in_table):
+    import searches
+
+    out = tmp_path / "fig6.json"
+    argv = ["fig6", "--samples", "2", "--runs", str(tmp_path / "runs"), "--out", str(out), "--latency-table",
+            str(stand_in_table), "--extra=--dataset synthetic --proxy-steps 2 --threads 1 --batch 2"]
+    assert searches.main(argv) == 0
+    got = records.load(out)
+    assert [(r["run"], r["children"]) for r in got] == [("soft", 2), ("hard", 2)]
+    hard = json.loads((tmp_path / "runs" / "fig6" / "hard" / "config.json").read_text())
+    assert (hard["alpha"], hard["beta"], hard["dataset"]) == (0.0, -1.0, "synthetic")  # the flags reached train.py
+    assert got[0]["greedy_reward"] is not None and {"command", "commit", "wall_seconds"} <= set(got[0])
+    assert searches.main(argv) == 0 and records.load(out) == got  # finished runs are not run again
+    with pytest.raises(SystemExit) as stop:  # one line on stderr, status 2, as argparse does
+        searches.main(["fig6", "--latency-table", str(tmp_path / "missing.json")])
+    assert stop.value.code == 2
+
+
+def test_rl_vs_random_table_counts_the_seeds_where_the_controller_wins(tmp_path):
+    import tables
+
+    for method, seed, last in [("reinforce", 0, 0.80), ("random", 0, 0.75), ("reinforce", 1, 0.70), ("random", 1, 0.72)]:
+        records.append(tmp_path / "rl-vs-random.json", with_provenance({
+            "run": f"{method}-seed{seed}", "flags": ["--controller", method, "--seed", str(seed)], "children": 300,
+            "best_reward": 0.9, "last_quarter_mean_reward": last, "within_10pct_below_t": 0.25,
+            "greedy_reward": 0.85 if method == "reinforce" else None}))
+    out = tables.rl_vs_random_table(tmp_path)
+    assert "above random search's in 1 of 2 seeds" in out
+    assert "| reinforce | 0 | 300 | 0.9000 | 0.8000 | 25% | 0.8500 |" in out and "| random | 1 | 300 | 0.9000 | 0.7200 | 25% | (none) |" in out

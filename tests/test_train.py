@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import mnas
 import models
 import train
 import training
@@ -38,6 +39,10 @@ def test_search_writes_log_best_and_plots(search_run):
     best = json.loads((out / "best.json").read_text())
     assert best["reward"] == max(c["reward"] for c in lines)
     assert models.main([str(out / "best.json")]) == 0  # models.py accepts the result
+    greedy = json.loads((out / "greedy.json").read_text())  # the controller's most likely architecture, evaluated
+    target_ms = json.loads((out / "run.json").read_text())["target_ms"]
+    assert greedy["reward"] == pytest.approx(greedy["accuracy"] * (greedy["latency_ms"] / target_ms) ** -0.07)  # Eq. 2, soft
+    assert mnas.SearchSpace().encode(models.arch_from_dict(greedy["arch"])) == greedy["tokens"]
     for png in ("pareto.png", "reward.png"):
         assert (out / png).stat().st_size > 10_000
     assert "target T =" in stdout and "expected about" in stdout and "best: child" in stdout

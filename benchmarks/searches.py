@@ -1,0 +1,125 @@
+"""The paper's search claims at laptop scale: RL vs random search (Sec. 4.2), soft vs hard constraint (Fig. 6).
+
+Each experiment is a set of `python train.py --search` runs on real Fashion-MNIST with the same
+budget, evaluator and latency table, started (or resumed) one after another as subprocesses. Their
+directories live under benchmarks/results/searches/ (ignored by git); when a run finishes, its
+summary is appended, with provenance, to benchmarks/results/<experiment>.json, from which
+`benchmarks/tables.py` draws the README's tables. Stopped (Ctrl-C, or a session's end), the same
+command resumes each run where its log ends.
+
+  rl-vs-random  REINFORCE and random search, --seeds each. Per run: best reward, mean reward of the
+                last quarter of the children, share of children within 10% below T, and the reward of
+                the controller's greedy architecture at the end (greedy.json; random search has none).
+  fig6          the soft and the hard constraint (Eq. 3 presets), the same T. Per run: the share of
+                the second half's children with latency in [0.8 T, T], and the interquartile range
+                of their latency.
+
+`--plot` redraws docs/fig6.png from the two fig6 runs, or docs/rl_vs_random.png (reward per child,
+running mean, per method and seed) from the rl-vs-random summaries.
+
+    python latency.py --build-table runs/latency_table_cpu.json           # once, about 6 minutes
+    python benchmarks/searches.py rl-vs-random --samples 300 --seeds 0,1,2 --latency-table runs/latency_table_cpu.json
+    python benchmarks/searches.py fig6 --samples 300 --latency-table runs/latency_table_cpu.json --plot
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # flat modules live in the repo root
+import numpy as np  # noqa: E402
+
+import figures  # noqa: E402
+import mnas  # noqa: E402
+import records  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNS = records.RESULTS / "searches"
+
+
+def runs(experiment: str, seeds: list[int]) -> dict[str, list[str]]:
+    """{run name: train.py flags} of an experiment."""
+    if experiment == "rl-vs-random":
+        return {f"{c}-seed{s}": ["--controller", c, "--seed", str(s)] for s in seeds for c in ("reinforce", "random")}
+    return {c: ["--constraint", c] for c in ("soft", "hard")}
+
+
+def summarize(run_dir: Path) -> dict:
+    """What the experiments report of one finished run (see the module's docstring)."""
+    children, run = figures.read_run(run_dir)
+    ok = [c for c in children if c.status == "ok"]
+    target, rewards = run["target_ms"], [c.reward for c in children]
+    second = [c.latency_ms for c in ok[len(children) // 2:]]
+    q1, q3 = np.percentile(second, [25, 75])
+    greedy = run_dir / "greedy.json"
+    return {"children": len(children), "failed": len(children) - len(ok), "target_ms": target,
+            "best_reward": max(rewards), "last_quarter_mean_reward": float(np.mean(rewards[-max(1, len(rewards) // 4):])),
+            "within_10pct_below_t": float(np.mean([0.9 * target <= c.latency_ms <= target for c in ok])),
+            "second_half_in_0.8t_t": float(np.mean([0.8 * target <= x <= target for x in second])),
+            "second_half_latency_iqr_ms": float(q3 - q1),
+            "greedy_reward": json.loads(greedy.read_text())["reward"] if greedy.exists() else None,
+            "rewards": [round(r, 4) for r in rewards]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = records.Parser(description=__doc__.splitlines()[0])
+    p.add_argument("experiment", choices=["rl-vs-random", "fig6"])
+    p.add_argument("--samples", type=int, default=300, help="children per run (default 300)")
+    p.add_argument("--seeds", default="0,1,2", help="rl-vs-random: comma-separated seeds (default 0,1,2)")
+    p.add_argument("--latency-table", help="predict LAT(m) from this table (latency.py --build-table), as every run should")
+    p.add_argument("--plot", action="store_true", help="redraw the experiment's figure in docs/")
+    p.add_argument("--runs", default=str(RUNS), help="where the run directories live")
+    p.add_argument("--out", help="the summary file (default benchmarks/results/<experiment>.json)")
+    p.add_argument("--extra", default="", help="more train.py flags for every new run: --extra=\"--proxy-steps 40\"")
+    args = p.parse_args(argv)
+    origin = records.origin(__file__, argv)
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")]
+    except ValueError:
+        p.error(f"--seeds: expected comma-separated integers, got {args.seeds!r}")
+    if args.samples < 1:
+        p.error("--samples must be at least 1")
+    if args.latency_table and not Path(args.latency_table).is_file():
+        p.error(f"--latency-table {args.latency_table}: no such file (build one: python latency.py --build-table FILE)")
+    out = Path(args.out or records.RESULTS / f"{args.experiment}.json")
+    done = {r["run"] for r in records.load(out) if r["children"] >= args.samples}
+    for name, flags in runs(args.experiment, seeds).items():
+        if name in done:
+            continue
+        run_dir = Path(args.runs) / args.experiment / name
+        if (run_dir / "config.json").exists():
+            cmd = ["--search", "--resume", str(run_dir), "--samples", str(args.samples)]
+        else:
+            cmd = ["--search", "--out", str(run_dir), "--samples", str(args.samples), *flags, *args.extra.split()]
+            cmd += ["--latency-table", args.latency_table] if args.latency_table else []
+        print(f"{args.experiment}: {name}: python train.py {' '.join(cmd)}", flush=True)
+        started = time.time()
+        proc = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *cmd], cwd=ROOT)
+        try:
+            code = proc.wait()
+        except KeyboardInterrupt:  # train.py got the Ctrl-C too: let it save its children and print how to resume
+            code = proc.wait()
+        if code != 0:  # stopped (130: Ctrl-C, everything saved) or failed: train.py said why
+            print(f"{args.experiment}: stopped; the same command resumes", file=sys.stderr)
+            return code
+        summary = {"experiment": args.experiment, "run": name, "flags": flags, **summarize(run_dir),
+                   **records.provenance(started, origin)}
+        records.append(out, summary)
+        print(f"{name}: best reward {summary['best_reward']:.4f}, last quarter {summary['last_quarter_mean_reward']:.4f}",
+              flush=True)
+    if args.plot and args.experiment == "fig6":
+        figures.fig6(Path(args.runs) / "fig6" / "soft", Path(args.runs) / "fig6" / "hard", ROOT / "docs" / "fig6.png")
+    elif args.plot:
+        by_method: dict[str, list[list[float]]] = {}
+        for r in records.load(out):
+            by_method.setdefault(r["flags"][1], []).append(r["rewards"])
+        figures.rl_vs_random(by_method, ROOT / "docs" / "rl_vs_random.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
