@@ -141,3 +141,87 @@ def test_ppo_clipping_limits_how_far_one_batch_moves_the_policy():
 
     clipped, unclipped = moved(0.2), moved(1e9)
     assert 1.0 < clipped < unclipped - 0.1
+
+
+def policy(searcher, tokens) -> list[float]:
+    """p(tokens) under the searcher's current policy."""
+    return searcher.controller.log_prob(torch.tensor(tokens))[0].exp().tolist()
+
+
+@pytest.mark.parametrize("kind", ["reinforce", "ppo"])
+def test_each_update_moves_good_architectures_up_and_bad_ones_down(kind):
+    searcher = make_controller(kind, TINY, seed=0, entropy_weight=0.0)
+    good, bad = [[2, 0, 1], [2, 0, 0]], [[0, 1, 2], [1, 2, 2]]
+    before = policy(searcher, good + bad)
+    searcher.update(good + bad, [1.0, 1.0, 0.0, 0.0])
+    after = policy(searcher, good + bad)
+    assert all(a > b for a, b in zip(after[:2], before[:2]))  # positive advantage: more likely
+    assert all(a < b for a, b in zip(after[2:], before[2:]))  # negative advantage: less likely
+    # A batch of only bad (or only good) architectures against the moving baseline moves them by itself,
+    # not only through the probability the other direction takes away (PPO: both sides of the clip).
+    for archs, r in ((bad, 0.0), (good, 1.0)):
+        searcher = make_controller(kind, TINY, seed=0, entropy_weight=0.0)
+        searcher.update(good + bad, [1.0 - r] * 4)  # the baseline starts at 1 - r
+        before = policy(searcher, archs)
+        searcher.update(archs, [r, r])
+        moved = [a / b for a, b in zip(policy(searcher, archs), before)]
+        assert all(m < 0.99 for m in moved) if r == 0.0 else all(m > 1.01 for m in moved)
+
+
+@pytest.mark.parametrize("kind", ["reinforce", "ppo"])
+def test_the_entropy_bonus_spreads_the_policy(kind):
+    searcher = make_controller(kind, TINY, seed=0, entropy_weight=0.5)
+    tokens = searcher.propose(8)
+
+    def entropy() -> float:
+        return searcher.controller.log_prob(torch.tensor(tokens))[1].mean().item()
+
+    start = entropy()
+    for _ in range(3):
+        searcher.update(tokens, [0.5] * len(tokens))  # equal rewards: no advantage, only the bonus acts
+    assert entropy() > start
+
+
+@pytest.mark.parametrize("kind", ["reinforce", "ppo", "random"])
+def test_the_baseline_is_a_moving_average_and_updates_are_counted(kind):
+    searcher = make_controller(kind, TINY, seed=0, **({} if kind == "random" else {"baseline_decay": 0.5}))
+    first = searcher.update([[0, 0, 0], [1, 1, 1]], [1.0, 1.0])  # the first batch's mean starts the average
+    second = searcher.update([[0, 0, 0]], [0.0])
+    decay = 0.95 if kind == "random" else 0.5
+    assert first["baseline"] == 1.0 and second["baseline"] == pytest.approx(decay)
+    assert (first["step"], second["step"], searcher.state_dict()["step"]) == (1, 2, 2)
+
+
+def test_make_controller_passes_the_seed_and_the_settings_on():
+    for kind in ("reinforce", "ppo", "random"):
+        assert make_controller(kind, TINY, seed=5).propose(4) == make_controller(kind, TINY, seed=5).propose(4)
+        assert make_controller(kind, TINY, seed=5).propose(4) != make_controller(kind, TINY, seed=0).propose(4)
+    assert make_controller("reinforce", TINY, lr=0.123).optimizer.param_groups[0]["lr"] == 0.123
+    ppo = make_controller("ppo", TINY, lr=0.01, entropy_weight=0.5, clip=0.3)
+    assert (ppo.optimizer.param_groups[0]["lr"], ppo.entropy_weight, ppo.clip) == (0.01, 0.5, 0.3)
+
+
+def test_temperature_and_tanh_constant_flatten_the_policy():
+    uniform = -math.log(27)
+    for kw in ({"temperature": 1e4}, {"tanh_constant": 1e-4}):
+        searcher = Reinforce(TINY, seed=0, **kw)
+        searcher.controller.heads[0].bias.data += 5.0 * torch.tensor([1.0, 0.0, 0.0])  # a strong preference ...
+        assert searcher.controller.log_prob(torch.tensor([[0, 0, 0]]))[0].item() == pytest.approx(uniform, abs=1e-3)  # ... flattened
+
+
+def test_controller_remembers_earlier_decisions():
+    # p(c | a, b) must depend on a, not only on the previous choice b: the LSTM carries its state along.
+    ctrl = Controller([("a", 2), ("b", 2), ("c", 2)], seed=0)
+
+    def p(tokens: list[int]) -> float:
+        return ctrl.log_prob(torch.tensor([tokens]))[0].exp().item()
+
+    p_c0 = [p([a, 0, 0]) / (p([a, 0, 0]) + p([a, 0, 1])) for a in (0, 1)]  # p(c = 0 | a, b = 0)
+    assert abs(p_c0[0] - p_c0[1]) > 1e-4
+
+
+def test_decisions_need_at_least_one_choice_each():
+    assert Controller([("only", 1), ("b", 3)]).greedy()[0] == 0  # a fixed decision is allowed
+    for bad in ([], [("a", 0)], [("a", 2), ("b", 0)]):
+        with pytest.raises(ValueError, match="at least one decision, each with at least one choice"):
+            Controller(bad)

@@ -77,3 +77,29 @@ def test_sampling_is_seeded():
     space = SearchSpace()
     assert space.sample(random.Random(3)) == space.sample(random.Random(3))
     assert space.sample(random.Random(3)) != space.sample(random.Random(4))
+
+
+def test_reward_holds_for_sub_millisecond_latencies_and_names_bad_input():
+    # A latency table of tiny layers predicts fractions of a millisecond; Eq. 2 is scale-free.
+    assert reward(0.5, 0.4, 0.8) == pytest.approx(reward(0.5, 40, 80))
+    assert reward(0.5, 0.5, 0.5, HARD.alpha, HARD.beta) == 0.5
+    with pytest.raises(ValueError, match="latency and target must be positive"):
+        reward(0.5, 10.0, 0.0)
+
+
+def test_a_read_only_log_leaves_a_cut_line_for_the_writer_to_repair(tmp_path):
+    from mnas import Child, SearchLog
+
+    path = tmp_path / "search.jsonl"
+    SearchLog(path).append(Child(0, [1], {}))
+    with open(path, "a") as f:
+        f.write('{"step": 1, "tok')  # a crash mid-write
+    cut = path.read_bytes()
+    assert len(SearchLog(path).children) == 1 and path.read_bytes() == cut  # reading changes nothing
+    assert len(SearchLog(path, repair=True).children) == 1 and path.read_bytes() == cut[:cut.rfind(b"\n") + 1]
+
+
+def test_inline_executor_passes_keyword_arguments():
+    from mnas import InlineExecutor
+
+    assert InlineExecutor().submit(lambda a, b=0: a - b, 5, b=2).result() == 3

@@ -7,7 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
+import controller
 import mnas
 import models
 import train
@@ -43,6 +45,9 @@ def test_search_writes_log_best_and_plots(search_run):
     target_ms = json.loads((out / "run.json").read_text())["target_ms"]
     assert greedy["reward"] == pytest.approx(greedy["accuracy"] * (greedy["latency_ms"] / target_ms) ** -0.07)  # Eq. 2, soft
     assert mnas.SearchSpace().encode(models.arch_from_dict(greedy["arch"])) == greedy["tokens"]
+    policy = controller.make_controller("reinforce", mnas.SearchSpace().decisions)
+    policy.load_state_dict(torch.load(out / "controller.pt", weights_only=True)["controller"])
+    assert greedy["tokens"] == policy.controller.greedy()  # the final policy's argmax, not a sample
     for png in ("pareto.png", "reward.png"):
         assert (out / png).stat().st_size > 10_000
     assert "target T =" in stdout and "expected about" in stdout and "best: child" in stdout
