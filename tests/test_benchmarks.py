@@ -113,7 +113,8 @@ def test_score_pairs_each_member_with_its_own_panel_accuracy():
     assert -1 <= lo <= 1.0 <= hi + 1e-9
 
 
-def test_seconds_per_child_come_from_the_quiet_timing_runs_when_there_are_some():
+def test_seconds_per_child_come_from_the_quiet_timing_runs_when_there_are_some(monkeypatch):
+    monkeypatch.setattr(proxy, "bootstrap", lambda *args: (0.0, 0.0))  # intervals are not what this test is about
     truth = proxy.panel_truth([panel_record(f"m{i}", 0.5 + i / 10) for i in range(5)])
     recs = [proxy_record("p", f"m{i}", s, 0.5 + i / 10, seconds=30) for i in range(5) for s in proxy.SEEDS]
     assert proxy.score("p", recs, truth)["seconds_per_child"] == 30  # no timing runs: the fidelity runs' own
@@ -230,7 +231,7 @@ def test_table1_trains_a_runs_best_children_beside_references_and_resumes(tmp_pa
         log.append(mnas.Child(step, tokens, models.arch_to_dict(space.decode(tokens)), reward=reward,
                               status="ok" if reward else "failed: x"))
     out = tmp_path / "table1.json"
-    argv = [str(run), "mnasnet-small", "--top", "2", "--seeds", "2", "--epochs", "0.1", "--dataset", "synthetic",
+    argv = [str(run), "mnasnet-small", "--top", "2", "--seeds", "2", "--epochs", "0.05", "--dataset", "synthetic",
             "--threads", "1", "--out", str(out)]
     assert table1.main(argv) == 0
     got = records.load(out)
@@ -300,22 +301,31 @@ def test_search_summary_measures_what_the_paper_claims(tmp_path):
     assert searches.summarize(tmp_path / "run")["greedy_reward"] == 0.77
 
 
-def test_fig6_runs_both_constraints_then_resumes_without_rerunning(tmp_path, stand_in_table):
+def test_a_claims_run_gets_its_flags_and_is_summarized_once(tmp_path, stand_in_table, monkeypatch):
     import searches
 
+    monkeypatch.setattr(searches, "runs", lambda experiment, seeds: {"hard": ["--constraint", "hard"]})  # one run of fig6
     out = tmp_path / "fig6.json"
     argv = ["fig6", "--samples", "2", "--runs", str(tmp_path / "runs"), "--out", str(out), "--latency-table",
             str(stand_in_table), "--extra=--dataset synthetic --proxy-steps 2 --threads 1 --batch 2"]
     assert searches.main(argv) == 0
     got = records.load(out)
-    assert [(r["run"], r["children"]) for r in got] == [("soft", 2), ("hard", 2)]
+    assert [(r["run"], r["children"]) for r in got] == [("hard", 2)]
     hard = json.loads((tmp_path / "runs" / "fig6" / "hard" / "config.json").read_text())
     assert (hard["alpha"], hard["beta"], hard["dataset"]) == (0.0, -1.0, "synthetic")  # the flags reached train.py
     assert got[0]["greedy_reward"] is not None and {"command", "commit", "wall_seconds"} <= set(got[0])
-    assert searches.main(argv) == 0 and records.load(out) == got  # finished runs are not run again
+    assert searches.main(argv) == 0 and records.load(out) == got  # a finished run is not run again
     with pytest.raises(SystemExit) as stop:  # one line on stderr, status 2, as argparse does
         searches.main(["fig6", "--latency-table", str(tmp_path / "missing.json")])
     assert stop.value.code == 2
+
+
+def test_the_experiments_are_the_papers_comparisons():
+    import searches
+
+    assert searches.runs("fig6", [0]) == {"soft": ["--constraint", "soft"], "hard": ["--constraint", "hard"]}
+    assert list(searches.runs("rl-vs-random", [0, 1])) == ["reinforce-seed0", "random-seed0", "reinforce-seed1", "random-seed1"]
+    assert searches.runs("rl-vs-random", [1])["random-seed1"] == ["--controller", "random", "--seed", "1"]
 
 
 def test_rl_vs_random_table_counts_the_seeds_where_the_controller_wins(tmp_path):
