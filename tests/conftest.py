@@ -12,8 +12,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the flat top-
 torch.set_num_threads(1)
 
 
-@pytest.fixture
-def stand_in_table(tmp_path):
+@pytest.fixture(scope="session")
+def stand_in_table(tmp_path_factory):
     """A latency table for every layer of the space with made-up times (0.1 ms each): what a
     search needs to run without timing on this CPU. Real tables come from latency.py --build-table."""
     import latency
@@ -21,6 +21,6 @@ def stand_in_table(tmp_path):
 
     space = SearchSpace()
     entries = latency.space_entries([space.block_options(i) for i in range(len(space.skeleton))])
-    path = tmp_path / "stand-in-table.json"
+    path = tmp_path_factory.mktemp("table") / "stand-in-table.json"
     latency.LatencyTable("cpu", 1, 224, reference_ms=20.0, layers={k: 0.1 for k in entries}, fit=[1.0, 0.0]).save(path)
     return path

@@ -24,9 +24,10 @@ def cli(*argv, timeout=300):
 
 
 @pytest.fixture(scope="module")
-def search_run(tmp_path_factory):
+def search_run(tmp_path_factory, stand_in_table):
     out = tmp_path_factory.mktemp("run")
-    result = cli("--search", "--dataset", "synthetic", "--samples", "3", "--proxy-steps", "5", "--out", str(out))
+    result = cli("--search", "--dataset", "synthetic", "--samples", "3", "--proxy-steps", "5", "--out", str(out),
+                 "--latency-table", str(stand_in_table))
     assert result.returncode == 0, result.stderr
     return out, result.stdout
 
@@ -52,6 +53,11 @@ def test_search_writes_log_best_and_plots(search_run):
         assert (out / png).stat().st_size > 10_000
     assert "target T =" in stdout and "expected about" in stdout and "best: child" in stdout
     assert stdout.count("child ") >= 3
+
+
+def test_a_measured_latency_is_the_ratio_to_mobilenetv2_times_its_latency():
+    latency_ms = train.make_latency("cpu", None, reference_ms=10.0)  # a search without --latency-table
+    assert 3.0 < latency_ms(models.REFERENCE_ARCHS["mnasnet-small"]) < 8.0  # about half MobileNetV2's time
 
 
 def test_resume_adds_exactly_the_missing_children(search_run, tmp_path, capsys):
