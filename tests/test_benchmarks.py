@@ -35,13 +35,13 @@ def test_second_seeds_go_to_mobilenetv2_and_the_first_sampled_members():
 def test_panel_appends_each_member_with_provenance_and_resumes(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(panel, "POOL", 8)
     out = tmp_path / "panel.json"
-    argv = ["--dataset", "synthetic", "--epochs", "0.2", "--sampled", "1", "--threads", "1",
+    argv = ["--dataset", "synthetic", "--epochs", "0.1", "--sampled", "1", "--threads", "1",
             "--only", "mnasnet-small,sampled-00", "--out", str(out), "--repeat"]
     assert panel.main(argv + ["0"]) == 0
     first = records.load(out)
     assert [(r["name"], r["seed"]) for r in first] == [("mnasnet-small", 0), ("sampled-00", 0)]
     for r in first:
-        assert r["recipe_config"]["steps"] == 3  # 0.2 epochs of 1,500 synthetic images in batches of 128, rounded up
+        assert r["recipe_config"]["steps"] == 2  # 0.1 epochs of 1,500 synthetic images in batches of 128, rounded up
         assert r["params"] > 0 and r["macs"] > 0 and 0 <= r["test_accuracy"] <= 1
         assert {"command", "commit", "date", "machine", "wall_seconds"} <= set(r) 
         assert r["command"].startswith("python benchmarks/panel.py --dataset synthetic")

@@ -125,9 +125,9 @@ def test_driver_killed_with_sigkill_then_resumed_loses_and_duplicates_nothing(tm
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     proc = start_driver(tmp_path / "killed", samples)
+    reference = start_driver(tmp_path / "clean", samples)  # an uninterrupted search, run alongside
     assert proc.wait(timeout=120) == 0, proc.stderr.read()
     assert steps(tmp_path / "killed") == list(range(samples))  # nothing lost, nothing twice
-    reference = start_driver(tmp_path / "clean", samples)
     assert reference.wait(timeout=120) == 0
     strip = lambda path: [{k: v for k, v in json.loads(line).items() if k != "seconds"}  # noqa: E731
                           for line in (path / "search.jsonl").read_text().splitlines()]
