@@ -117,6 +117,14 @@ def train_member(job: dict, arch: Arch, data: training.DataSpec, cfg: training.T
             **records.provenance(started, origin, cfg.device)}
 
 
+def add_training_options(p: records.Parser) -> None:
+    """--device, --threads, --dataset and --data-dir: where and on what the benchmarks that train networks train."""
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores)")
+    p.add_argument("--dataset", default="fashion-mnist", choices=training.DATASETS[:2] + ("synthetic",))
+    p.add_argument("--data-dir", default="data")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = records.Parser(description=__doc__.splitlines()[0])
     p.add_argument("--sampled", type=int, default=12, help="sampled members (default 12; more grows the panel)")
@@ -124,10 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=float, default=1.0)
     p.add_argument("--recipe", choices=sorted(RECIPES), default="final")
     p.add_argument("--only", help="comma-separated member names (default: the whole panel)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores)")
-    p.add_argument("--dataset", default="fashion-mnist", choices=training.DATASETS[:2] + ("synthetic",))
-    p.add_argument("--data-dir", default="data")
+    add_training_options(p)
     p.add_argument("--out", default=str(PANEL))
     args = p.parse_args(argv)
     origin = records.origin(__file__, argv)

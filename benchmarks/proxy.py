@@ -193,7 +193,8 @@ def time_setting(setting: str, archs: dict, data: training.DataSpec, count: int,
             return
         net, splits = supernet.load(checkpoint, data, device), training.load_splits(data)
         batches = supernet.calibration_batches(splits["train"], device=device)
-        names = [n for n in names if n in expressible(archs)]
+        members = expressible(archs)
+        names = [n for n in names if n in members]
 
         def child(name: str) -> dict:
             return supernet.score(net, archs[name], splits["val"], batches)

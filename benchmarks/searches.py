@@ -30,14 +30,13 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # flat modules live in the repo root
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # flat modules live in the repo root
 import numpy as np  # noqa: E402
 
 import figures  # noqa: E402
-import mnas  # noqa: E402
 import records  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
 RUNS = records.RESULTS / "searches"
 
 

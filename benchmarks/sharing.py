@@ -33,6 +33,7 @@ import torch  # noqa: E402
 from torch.utils.data import Subset  # noqa: E402
 
 import mnas  # noqa: E402
+import panel  # noqa: E402
 import records  # noqa: E402
 import supernet  # noqa: E402
 import training  # noqa: E402
@@ -75,9 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     p = records.Parser(description=__doc__.splitlines()[0])
     p.add_argument("--paths", default="1,2,8,0", help="comma-separated: fixed paths taken in turn, 0 = uniform (SPOS)")
     p.add_argument("--steps", type=int, default=300)
-    p.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--dataset", default="fashion-mnist", choices=training.DATASETS[:2] + ("synthetic",))
+    panel.add_training_options(p)
     p.add_argument("--out", default=str(SHARING))
     args = p.parse_args(argv)
     origin = records.origin(__file__, argv)
@@ -86,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         if min(regimes) < 0 or args.steps < 10:
             raise training.UsageError("--paths must be >= 0 and --steps >= 10")
         device = training.pick_device(args.device)
-        data = training.DataSpec(args.dataset)
+        data = training.DataSpec(args.dataset, args.data_dir)
         training.load_splits(data)
     except ValueError as e:  # training.UsageError is one, and so is a --paths that is not a list of numbers
         print(f"error: {e}", file=sys.stderr)
