@@ -168,13 +168,15 @@ def run_search(args: argparse.Namespace) -> int:
           + ", ".join(f"{k} {v:.1f} ms" for k, v in run["references"].items()))
     samples = config["samples"]
     log_path = out / "search.jsonl"
-    already = len(mnas.SearchLog(log_path).children) if log_path.exists() else 0
+    logged = mnas.SearchLog(log_path).children if log_path.exists() else []
+    already = len(logged)
     print(f"search: {samples} children ({already} done), {config['controller']}, batch {config['batch']}, "
           + (f"{config['proxy_steps']} proxy steps" if config["evaluator"] == "proxy" else "scored by the supernet")
           + f" on {config['dataset']}; expected about "
           f"{fmt_time((samples - already) * run['seconds_per_child'])} (h:m:s) -> {out}", flush=True)
 
-    started, count, best = time.time(), [0], [None]
+    started, count = time.time(), [0]
+    best = [max((c for c in logged if c.status == "ok"), key=lambda c: c.reward, default=None)]  # a resumed run's too
 
     def on_child(child: mnas.Child) -> None:
         count[0] += 1

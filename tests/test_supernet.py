@@ -114,7 +114,7 @@ def test_supernet_training_resumes_exactly(tmp_path):
 
 def test_search_with_the_supernet_evaluator_end_to_end(tmp_path, capsys, stand_in_table):
     out = tmp_path / "run"
-    argv = ["--search", "--dataset", "synthetic", "--evaluator", "supernet", "--supernet-steps", "4", "--samples", "2",
+    argv = ["--search", "--dataset", "synthetic", "--val-size", "100", "--evaluator", "supernet", "--supernet-steps", "4", "--samples", "2",
             "--batch", "2", "--out", str(out), "--threads", "1", "--latency-table", str(stand_in_table)]
     assert train.main(argv) == 0
     children = [json.loads(line) for line in (out / "search.jsonl").read_text().splitlines()]

@@ -68,7 +68,10 @@ def test_resume_adds_exactly_the_missing_children(search_run, tmp_path, capsys):
     assert train.main(["--search", "--resume", str(copy), "--samples", "4"]) == 0  # as the command line does
     after = (copy / "search.jsonl").read_text()
     assert after.startswith(before) and len(after.splitlines()) == 4
-    assert "search: 4 children (3 done)" in capsys.readouterr().out
+    stdout = capsys.readouterr().out
+    assert "search: 4 children (3 done)" in stdout
+    best = max(json.loads(line)["reward"] for line in after.splitlines())  # the progress line counts the earlier children
+    assert f"best {best:.4f}" in stdout.split("child    4/4")[1].splitlines()[0]
 
 
 def test_final_training_reports_and_saves_weights(tmp_path, capsys):
@@ -246,6 +249,7 @@ def test_proxy_training_learns_far_above_chance():
 
 
 def test_ctrl_c_saves_everything_and_prints_the_resume_command(tmp_path, stand_in_table):
+    """Also the command-line path of --workers: children trained in two worker processes."""
     import signal
     import time
 
@@ -253,8 +257,9 @@ def test_ctrl_c_saves_everything_and_prints_the_resume_command(tmp_path, stand_i
 
     out = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, str(ROOT / "train.py"), "--search", "--dataset", "synthetic", "--samples", "50",
-                             "--batch", "2", "--proxy-steps", "2", "--threads", "1", "--latency-table", str(stand_in_table),
-                             "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+                             "--batch", "2", "--proxy-steps", "2", "--threads", "1", "--workers", "2",
+                             "--latency-table", str(stand_in_table), "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     log, deadline = out / "search.jsonl", time.time() + 120
     while not (log.exists() and len(log.read_text().splitlines()) >= 3) and time.time() < deadline:
         time.sleep(0.05)
@@ -262,11 +267,14 @@ def test_ctrl_c_saves_everything_and_prints_the_resume_command(tmp_path, stand_i
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     done = len(log.read_text().splitlines())
+    steps = lambda: sorted(json.loads(line)["step"] for line in log.read_text().splitlines())  # noqa: E731
+    assert len(set(steps())) == done  # workers finish out of order: a batch may have a gap, never a repeat
     assert f"interrupted: {done} children saved; continue with: python train.py --search --resume {out}" in stdout
     assert (out / "best.json").exists() and (out / "pareto.png").exists() and "Traceback" not in stderr
     resume = stdout.strip().splitlines()[-1].split("continue with: python train.py ")[1].split()  # the printed arguments
-    assert train.main([*resume, "--samples", str(done + 1)]) == 0
+    assert train.main([*resume, "--samples", str(done + 1), "--workers", "1"]) == 0  # workers may change on resume
     lines = log.read_text().splitlines()
-    assert len(lines) == done + 1  # and the resumed child is predicted in the units the run started with
+    assert steps() == list(range(done + 1))  # the gap, if any, is filled
+    # and the resumed child is predicted in the units the run started with
     last, scale = json.loads(lines[-1]), json.loads((out / "run.json").read_text())["table_scale"]
     assert last["latency_ms"] == pytest.approx(latency.LatencyTable.load(stand_in_table).predict(models.arch_from_dict(last["arch"]), scale))
