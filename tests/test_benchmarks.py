@@ -258,6 +258,14 @@ def test_table1_table_reports_mean_range_and_gap_to_mobilenetv2(tmp_path):
     rows = [line for line in out.splitlines() if line.startswith("| ")]
     assert rows[1] == "| run/child-3 | 0.8950 (0.8900-0.9000), 2 | +2.50 points | 3.50M | 300M | 0.700 |  |"
     assert rows[2].startswith("| mobilenetv2 | 0.8700 (0.8600-0.8800), 2 |  |")
+    assert ("at lower CPU latency: 1 of 1; the most accurate, run/child-3, by 2.50 points at 0.70x MobileNetV2's "
+            "latency, beyond the seed spread: its worst seed is above MobileNetV2's best.") in out
+    records.append(tmp_path / "table1.json", with_provenance({  # a third seed of MobileNetV2 reaches into its range
+        "name": "mobilenetv2", "seed": 2, "test_accuracy": 0.8925, "params": 1, "macs": 1, "latency_ratio": 1.0}))
+    assert "by 1.75 points at 0.70x MobileNetV2's latency, within the seed spread" in tables.table1_table(tmp_path)
+    records.append(tmp_path / "table1.json", with_provenance({  # slower than MobileNetV2: no longer counts
+        "name": "run/child-4", "seed": 0, "test_accuracy": 0.99, "params": 1, "macs": 1, "latency_ratio": 1.2}))
+    assert "at lower CPU latency: 1 of 2; the most accurate, run/child-3," in tables.table1_table(tmp_path)
 
 
 def test_sharing_records_each_regime_once(tmp_path):
