@@ -232,6 +232,23 @@ def block_layer_specs(arch: Arch, width_mult: float = 1.0) -> list[list[LayerSpe
     return specs
 
 
+def effective_skip(s: LayerSpec) -> str:
+    """The SkipOp a layer really gets: identity needs the same channels and stride 1, pooling the
+    same channels; otherwise there is nothing to add the body's output to."""
+    same_channels = s.cin == s.cout
+    if s.skip == "identity" and same_channels and s.stride == 1:
+        return "identity"
+    return "pool" if s.skip == "pool" and same_channels else "none"
+
+
+def network_key(arch: Arch) -> tuple:
+    """What the built network depends on. Distinct descriptions can build the same network (a
+    block of depth 0 has no layers for its ConvOp or filters to shape; an identity skip across a
+    change of channels adds nothing): they have the same key."""
+    layers = [replace(s, skip=effective_skip(s)) for block in block_layer_specs(arch) for s in block]
+    return arch.stem, arch.head, tuple(layers)
+
+
 # ----------------------------------------------------------------------------- modules
 
 
@@ -269,13 +286,9 @@ class Layer(nn.Module):
             expand = [conv_bn(s.cin, mid)] if mid != s.cin else []
             body = expand + [conv_bn(mid, mid, s.kernel, s.stride, groups=mid)] + se + [conv_bn(mid, s.cout, relu=False)]
         self.body = nn.Sequential(*body)
-        same_channels = s.cin == s.cout
-        if s.skip == "identity" and same_channels and s.stride == 1:
-            self.shortcut = nn.Identity()
-        elif s.skip == "pool" and same_channels:
-            self.shortcut = nn.AvgPool2d(3, s.stride, padding=1, count_include_pad=False)
-        else:
-            self.shortcut = None
+        skip = effective_skip(s)
+        self.shortcut = (nn.Identity() if skip == "identity" else
+                         nn.AvgPool2d(3, s.stride, padding=1, count_include_pad=False) if skip == "pool" else None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.body(x)

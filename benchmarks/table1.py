@@ -33,13 +33,14 @@ import panel  # noqa: E402
 import records  # noqa: E402
 import training  # noqa: E402
 from figures import read_run  # noqa: E402
-from models import Arch, arch_from_dict, load_arch  # noqa: E402
+from models import Arch, arch_from_dict, load_arch, network_key  # noqa: E402
 
 TABLE1 = records.RESULTS / "table1.json"
 
 
 def contenders(specs: list[str], top: int) -> dict[str, Arch]:
-    """{name: arch} for reference names, JSON files and search run directories (their `top` children by reward)."""
+    """{name: arch} for reference names, JSON files and search run directories (their `top` children
+    by reward that build distinct networks: a search samples some networks under several descriptions)."""
     archs = {}
     for spec in specs:
         if Path(spec).is_dir():
@@ -47,7 +48,10 @@ def contenders(specs: list[str], top: int) -> dict[str, Arch]:
             ok = sorted((c for c in children if c.status == "ok"), key=lambda c: c.reward, reverse=True)
             if not ok:
                 raise training.UsageError(f"{spec}: the run has no finished child yet")
-            for c in ok[:top]:
+            best = {}  # network -> its best child
+            for c in ok:
+                best.setdefault(network_key(arch_from_dict(c.arch)), c)
+            for c in list(best.values())[:top]:
                 archs[f"{Path(spec).name}/child-{c.step}"] = arch_from_dict(c.arch)
         else:
             try:

@@ -246,6 +246,19 @@ def test_table1_trains_a_runs_best_children_beside_references_and_resumes(tmp_pa
     assert capsys.readouterr().err.startswith("error: unknown architecture 'no-such-net'")
 
 
+def test_table1_takes_a_runs_best_distinct_networks(tmp_path):
+    import mnas
+    import table1
+
+    v2 = models.REFERENCE_ARCHS["mobilenetv2"]
+    same = models.replace_block(models.replace_block(v2, 0, repeats=0), 0, kernel=5)  # differ only in a block of depth 0
+    (tmp_path / "run").mkdir()
+    log = mnas.SearchLog(tmp_path / "run" / "search.jsonl")
+    for step, (arch, reward) in enumerate([(models.replace_block(v2, 0, repeats=0), 0.9), (same, 0.8), (v2, 0.7)]):
+        log.append(mnas.Child(step, [0], models.arch_to_dict(arch), reward=reward))
+    assert list(table1.contenders([str(tmp_path / "run")], top=2)) == ["run/child-0", "run/child-2"]
+
+
 def test_table1_table_reports_mean_range_and_gap_to_mobilenetv2(tmp_path):
     import tables
 

@@ -68,6 +68,16 @@ def test_identity_skip_only_where_shapes_match():
         assert models.Layer(models.LayerSpec(**{**spec.__dict__, **changed})).shortcut is None
 
 
+def test_descriptions_that_build_the_same_network_share_a_key():
+    v2 = REFERENCE_ARCHS["mobilenetv2"]
+    shallow = models.replace_block(v2, 0, repeats=0)  # block 1 without layers: its other choices shape nothing
+    assert models.network_key(models.replace_block(shallow, 0, kernel=5, se_ratio=0.25, skip="pool")) == models.network_key(shallow)
+    assert models.network_key(models.replace_block(v2, 0, skip="none")) == models.network_key(v2)  # 32 -> 16 channels: no identity
+    assert models.network_key(models.replace_block(v2, 1, skip="none")) != models.network_key(v2)  # 24 -> 24: a real identity
+    assert models.network_key(models.replace_block(v2, 1, kernel=5)) != models.network_key(v2)
+    assert models.network_key(shallow) != models.network_key(v2)
+
+
 def test_pool_skip_is_a_parameter_free_pooled_residual():
     # pool skip: y = body(x) + avgpool3x3(x, stride); it also bridges a stride-2 layer.
     spec = models.LayerSpec("mbconv", 16, 16, 3, 2, 3, 0.0, "pool")
