@@ -134,7 +134,7 @@ def table1_table(results: Path) -> str:
         et = f"{r['executorch_ratio']:.3f}" if r.get("executorch_ratio") else ""
         rows.append(f"| {name} | {np.mean(accs):.4f} ({min(accs):.4f}-{max(accs):.4f}), {len(accs)} | {vs} "
                     f"| {r['params'] / 1e6:.2f}M | {r['macs'] / 1e6:.0f}M | {r['latency_ratio']:.3f} | {et} |")
-    return "\n".join(rows) + "\n\n" + (_headline(by_name) + "\n\n" if base else "") + _provenance(rs)
+    return "\n".join(rows) + "\n" + ("\n" + _headline(by_name) + "\n" if base else "") + _provenance(rs)
 
 
 def _headline(by_name: dict[str, list[dict]]) -> str:
