@@ -54,6 +54,24 @@ def test_a_path_trains_only_its_own_weights(net):
     net.zero_grad()
 
 
+def test_a_paths_gradients_are_exactly_its_extracted_childs(net):
+    arch, x, y = some_archs()[-1], torch.randn(4, 1, 28, 28), torch.tensor([0, 1, 2, 3])
+    child = net.extract(arch).train()
+    net.train()
+    net.zero_grad()
+    torch.nn.functional.cross_entropy(net(x, arch), y).backward()
+    torch.nn.functional.cross_entropy(child(x), y).backward()
+    net.eval()
+    _, shared = net._skeleton(arch)
+    wide = dict(net.named_parameters())
+    for name, p in child.named_parameters():
+        grad = wide[shared[name]].grad.clone()
+        torch.testing.assert_close(supernet.slice_to(grad, p.shape), p.grad)
+        supernet.slice_to(grad, p.shape).zero_()
+        assert grad.abs().sum() == 0, name  # nothing outside the child's slice
+    net.zero_grad()
+
+
 def test_training_without_an_architecture_samples_a_new_path_each_step(net):
     copy = supernet.Supernet(SPACE, num_classes=10, small_input=True, in_channels=1, seed=3).train()
     first, second = copy.sample(), copy.sample()
