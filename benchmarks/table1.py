@@ -48,11 +48,12 @@ def contenders(specs: list[str], top: int) -> dict[str, Arch]:
             ok = sorted((c for c in children if c.status == "ok"), key=lambda c: c.reward, reverse=True)
             if not ok:
                 raise training.UsageError(f"{spec}: the run has no finished child yet")
-            best = {}  # network -> its best child
+            best = {}  # network -> (its best child, that child's arch)
             for c in ok:
-                best.setdefault(network_key(arch_from_dict(c.arch)), c)
-            for c in list(best.values())[:top]:
-                archs[f"{Path(spec).name}/child-{c.step}"] = arch_from_dict(c.arch)
+                arch = arch_from_dict(c.arch)
+                best.setdefault(network_key(arch), (c, arch))
+            for c, arch in list(best.values())[:top]:
+                archs[f"{Path(spec).name}/child-{c.step}"] = arch
         else:
             try:
                 archs[Path(spec).stem if spec.endswith(".json") else spec] = load_arch(spec)
