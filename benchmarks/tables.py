@@ -117,16 +117,23 @@ def speed_table(results: Path) -> str:
 
 
 def table1_table(results: Path) -> str:
-    """Table 1 at laptop scale: test accuracy over seeds (mean and range), size, latency vs MobileNetV2."""
+    """Table 1 at laptop scale, one table per training length: test accuracy over seeds (mean and
+    range), size, latency vs MobileNetV2, and the paper's claim checked (`_headline`)."""
     rs = records.load(results / "table1.json")
     if not rs:
         return "*(no Table 1 results yet: `python benchmarks/table1.py`)*\n"
+    return "\n".join(_table1_one_length(epochs, [r for r in rs if r["epochs"] == epochs])
+                     for epochs in sorted({r["epochs"] for r in rs}))
+
+
+def _table1_one_length(epochs: float, rs: list[dict]) -> str:
     by_name: dict[str, list[dict]] = {}
     for r in rs:
         by_name.setdefault(r["name"], []).append(r)
     base = by_name.get("mobilenetv2")
     base_acc = np.mean([r["test_accuracy"] for r in base]) if base else None
-    rows = ["| architecture | test accuracy: mean (min-max), seeds | vs MobileNetV2 | params | MACs "
+    rows = [f"**{epochs:g} {'epoch' if epochs == 1 else 'epochs'} of training**\n",
+            "| architecture | test accuracy: mean (min-max), seeds | vs MobileNetV2 | params | MACs "
             "| CPU latency / MobileNetV2 | ExecuTorch latency / MobileNetV2 |", "|---|---|---|---|---|---|---|"]
     for name, runs in sorted(by_name.items(), key=lambda kv: -np.mean([r["test_accuracy"] for r in kv[1]])):
         accs, r = [x["test_accuracy"] for x in runs], runs[0]

@@ -265,8 +265,8 @@ def test_table1_table_reports_mean_range_and_gap_to_mobilenetv2(tmp_path):
     for name, accs, ratio in [("mobilenetv2", (0.88, 0.86), 1.0), ("run/child-3", (0.90, 0.89), 0.7)]:
         for seed, acc in enumerate(accs):
             records.append(tmp_path / "table1.json", with_provenance({
-                "name": name, "seed": seed, "test_accuracy": acc, "params": 3_500_000, "macs": 300_000_000,
-                "latency_ratio": ratio, "executorch_ratio": None}))
+                "name": name, "seed": seed, "epochs": 1, "test_accuracy": acc, "params": 3_500_000,
+                "macs": 300_000_000, "latency_ratio": ratio, "executorch_ratio": None}))
     out = tables.table1_table(tmp_path)
     rows = [line for line in out.splitlines() if line.startswith("| ")]
     assert rows[1] == "| run/child-3 | 0.8950 (0.8900-0.9000), 2 | +2.50 points | 3.50M | 300M | 0.700 |  |"
@@ -274,11 +274,18 @@ def test_table1_table_reports_mean_range_and_gap_to_mobilenetv2(tmp_path):
     assert ("at lower CPU latency: 1 of 1; the most accurate, run/child-3, by 2.50 points at 0.70x MobileNetV2's "
             "latency, beyond the seed spread: its worst seed is above MobileNetV2's best.") in out
     records.append(tmp_path / "table1.json", with_provenance({  # a third seed of MobileNetV2 reaches into its range
-        "name": "mobilenetv2", "seed": 2, "test_accuracy": 0.8925, "params": 1, "macs": 1, "latency_ratio": 1.0}))
+        "name": "mobilenetv2", "seed": 2, "epochs": 1, "test_accuracy": 0.8925, "params": 1, "macs": 1, "latency_ratio": 1.0}))
     assert "by 1.75 points at 0.70x MobileNetV2's latency, within the seed spread" in tables.table1_table(tmp_path)
     records.append(tmp_path / "table1.json", with_provenance({  # slower than MobileNetV2: no longer counts
-        "name": "run/child-4", "seed": 0, "test_accuracy": 0.99, "params": 1, "macs": 1, "latency_ratio": 1.2}))
+        "name": "run/child-4", "seed": 0, "epochs": 1, "test_accuracy": 0.99, "params": 1, "macs": 1, "latency_ratio": 1.2}))
     assert "at lower CPU latency: 1 of 2; the most accurate, run/child-3," in tables.table1_table(tmp_path)
+    for name, acc in [("mobilenetv2", 0.93), ("run/child-3", 0.91)]:  # longer training: its own table and verdict
+        records.append(tmp_path / "table1.json", with_provenance({
+            "name": name, "seed": 0, "epochs": 5, "test_accuracy": acc, "params": 1, "macs": 1, "latency_ratio": 0.7}))
+    one, five = tables.table1_table(tmp_path).split("**5 epochs of training**")
+    assert "**1 epoch of training**" in one and "| run/child-3 | 0.8950 (0.8900-0.9000), 2 |" in one
+    assert "| run/child-3 | 0.9100 (0.9100-0.9100), 1 | -2.00 points |" in five
+    assert "at lower CPU latency: 0 of 1." in five
 
 
 def test_sharing_records_each_regime_once(tmp_path):
