@@ -61,6 +61,8 @@ def summarize(run_dir: Path) -> dict:
             "second_half_in_0.8t_t": float(np.mean([0.8 * target <= x <= target for x in second])),
             "second_half_latency_iqr_ms": float(q3 - q1),
             "greedy_reward": json.loads(greedy.read_text())["reward"] if greedy.exists() else None,
+            # the children's own time, over every session the run spanned (wall_seconds is this command's only)
+            "children_seconds": round(sum(c.seconds for c in children), 1),
             "rewards": [round(r, 4) for r in rewards]}
 
 

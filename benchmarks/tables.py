@@ -36,6 +36,14 @@ def _provenance(rs: list[dict], one_run: bool = False) -> str:
             f"{', '.join(sorted({r['commit'][:7] for r in rs}))}; " + "; ".join(f"`{c}`" for c in commands) + "*\n")
 
 
+def _search_time(rs: list[dict]) -> str:
+    """For search runs, which may span sessions: their children's own time in all."""
+    if not all("children_seconds" in r for r in rs):
+        return ""
+    return (f"*Children trained and scored for {sum(r['children_seconds'] for r in rs) / 3600:.1f} h in all, "
+            f"summed over every session the runs spanned.*\n")
+
+
 def panel_table(results: Path) -> str:
     """The reference panel: one row per member, test accuracy per seed."""
     rs = [r for r in records.load(results / "panel.json") if r["recipe"] == "final"]
@@ -195,7 +203,7 @@ def rl_vs_random_table(results: Path) -> str:
     pairs = [v for v in by_seed.values() if {"reinforce", "random"} <= set(v)]
     wins = sum(v["reinforce"] > v["random"] for v in pairs)
     return ("\n".join(rows) + f"\n\nREINFORCE's last-quarter mean reward is above random search's in {wins} of "
-            f"{len(pairs)} seeds.\n" + _provenance(rs))
+            f"{len(pairs)} seeds.\n" + _provenance(rs) + _search_time(rs))
 
 
 def fig6_table(results: Path) -> str:
@@ -207,7 +215,7 @@ def fig6_table(results: Path) -> str:
             "|---|---|---|---|---|---|"]
     rows += [f"| {r['run']} | {r['children']} | {r['target_ms']:.2f} | {100 * r['second_half_in_0.8t_t']:.0f}% "
              f"| {r['second_half_latency_iqr_ms']:.2f} | {r['best_reward']:.4f} |" for r in rs]
-    return "\n".join(rows) + "\n" + _provenance(rs)
+    return "\n".join(rows) + "\n" + _provenance(rs) + _search_time(rs)
 
 
 TABLES = {"panel": panel_table, "recipe": recipe_table, "proxy": proxy_table, "speed": speed_table,

@@ -311,7 +311,7 @@ def write_run(run_dir, latencies, rewards, target_ms=10.0):
     (run_dir / "run.json").write_text(json.dumps({"target_ms": target_ms, "references": {}}))
     log = mnas.SearchLog(run_dir / "search.jsonl")
     for step, (lat, r) in enumerate(zip(latencies, rewards)):
-        log.append(mnas.Child(step, [0], {}, accuracy=0.5, latency_ms=lat, reward=r))
+        log.append(mnas.Child(step, [0], {}, accuracy=0.5, latency_ms=lat, reward=r, seconds=900.0))
 
 
 def test_search_summary_measures_what_the_paper_claims(tmp_path):
@@ -325,6 +325,7 @@ def test_search_summary_measures_what_the_paper_claims(tmp_path):
     assert s["second_half_in_0.8t_t"] == pytest.approx(0.5)
     assert s["second_half_latency_iqr_ms"] == pytest.approx(14.0 - 9.25)  # numpy's linear quartiles of 8.5 9.5 12 20
     assert s["greedy_reward"] is None  # no greedy.json: random search
+    assert s["children_seconds"] == 8 * 900.0  # the log's own time, whatever sessions the run spanned
     (tmp_path / "run" / "greedy.json").write_text(json.dumps({"reward": 0.77}))
     assert searches.summarize(tmp_path / "run")["greedy_reward"] == 0.77
 
@@ -363,7 +364,8 @@ def test_rl_vs_random_table_counts_the_seeds_where_the_controller_wins(tmp_path)
         records.append(tmp_path / "rl-vs-random.json", with_provenance({
             "run": f"{method}-seed{seed}", "flags": ["--controller", method, "--seed", str(seed)], "children": 300,
             "best_reward": 0.9, "last_quarter_mean_reward": last, "within_10pct_below_t": 0.25,
-            "greedy_reward": 0.85 if method == "reinforce" else None}))
+            "greedy_reward": 0.85 if method == "reinforce" else None, "children_seconds": 2700.0}))
     out = tables.rl_vs_random_table(tmp_path)
+    assert "Children trained and scored for 3.0 h in all" in out  # 4 runs of 0.75 h, not the commands' wall time
     assert "above random search's in 1 of 2 seeds" in out
     assert "| reinforce | 0 | 300 | 0.9000 | 0.8000 | 25% | 0.8500 |" in out and "| random | 1 | 300 | 0.9000 | 0.7200 | 25% | (none) |" in out
