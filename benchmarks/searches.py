@@ -1,8 +1,8 @@
 """The paper's search claims at laptop scale: RL vs random search (Sec. 4.2), soft vs hard constraint (Fig. 6).
 
 Each experiment is a set of `python train.py --search` runs on real Fashion-MNIST with the same
-budget, evaluator and latency table, started (or resumed) one after another as subprocesses. Their
-directories live under benchmarks/results/searches/ (ignored by git); when a run finishes, its
+budget, evaluator and latency table, started (or resumed) as subprocesses, one after another or
+`--parallel N` side by side (each then on one thread: `--extra="--threads 1"`). Their directories live under benchmarks/results/searches/ (ignored by git); when a run finishes, its
 summary is appended, with provenance, to benchmarks/results/<experiment>.json, from which
 `benchmarks/tables.py` draws the README's tables. Stopped (Ctrl-C, or a session's end), the same
 command resumes each run where its log ends.
@@ -15,19 +15,22 @@ command resumes each run where its log ends.
                 of their latency.
 
 `--plot` redraws docs/fig6.png from the two fig6 runs, or docs/rl_vs_random.png (reward per child,
-running mean, per method and seed) from the rl-vs-random summaries.
+running mean, per method and seed) from the rl-vs-random summaries (named after `--out`'s file).
 
     python latency.py --build-table runs/latency_table_cpu.json           # once, about 6 minutes
     python benchmarks/searches.py rl-vs-random --samples 300 --seeds 0,1,2 --latency-table runs/latency_table_cpu.json
-    python benchmarks/searches.py fig6 --samples 300 --latency-table runs/latency_table_cpu.json --plot
+    python benchmarks/searches.py fig6 --samples 300 --latency-table runs/latency_table_cpu.json --plot \
+           --parallel 2 --extra="--threads 1"
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,6 +69,18 @@ def summarize(run_dir: Path) -> dict:
             "rewards": [round(r, 4) for r in rewards]}
 
 
+def _train(name: str, cmd: list[str]) -> tuple[int, float]:
+    """Run `python train.py *cmd`, its output lines prefixed with the run's name (runs may go side by
+    side); its exit status and when it started."""
+    print(f"{name}: python train.py {' '.join(cmd)}", flush=True)
+    started = time.time()
+    proc = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *cmd], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    for line in proc.stdout:
+        print(f"{name}: {line}", end="", flush=True)
+    return proc.wait(), started
+
+
 def main(argv: list[str] | None = None) -> int:
     p = records.Parser(description=__doc__.splitlines()[0])
     p.add_argument("experiment", choices=["rl-vs-random", "fig6"])
@@ -75,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--plot", action="store_true", help="redraw the experiment's figure in docs/")
     p.add_argument("--runs", default=str(RUNS), help="where the run directories live")
     p.add_argument("--out", help="the summary file (default benchmarks/results/<experiment>.json)")
+    p.add_argument("--parallel", type=int, default=1,
+                   help="runs side by side (default 1); give each --extra=\"--threads 1\" on 2 cores")
     p.add_argument("--extra", default="", help="more train.py flags for every new run: --extra=\"--proxy-steps 40\"")
     args = p.parse_args(argv)
     origin = records.origin(__file__, argv)
@@ -82,43 +99,53 @@ def main(argv: list[str] | None = None) -> int:
         seeds = [int(s) for s in args.seeds.split(",")]
     except ValueError:
         p.error(f"--seeds: expected comma-separated integers, got {args.seeds!r}")
-    if args.samples < 1:
-        p.error("--samples must be at least 1")
+    if args.samples < 1 or args.parallel < 1:
+        p.error("--samples and --parallel must be at least 1")
     if args.latency_table and not Path(args.latency_table).is_file():
         p.error(f"--latency-table {args.latency_table}: no such file (build one: python latency.py --build-table FILE)")
     out = Path(args.out or records.RESULTS / f"{args.experiment}.json")
     done = {r["run"] for r in records.load(out) if r["children"] >= args.samples}
-    for name, flags in runs(args.experiment, seeds).items():
+    plan, todo = runs(args.experiment, seeds), {}  # todo: run name -> (its directory, its train.py arguments)
+    for name, flags in plan.items():
         if name in done:
             continue
         run_dir = Path(args.runs) / args.experiment / name
         if (run_dir / "config.json").exists():
-            cmd = ["--search", "--resume", str(run_dir), "--samples", str(args.samples)]
+            todo[name] = run_dir, ["--search", "--resume", str(run_dir), "--samples", str(args.samples)]
         else:
             cmd = ["--search", "--out", str(run_dir), "--samples", str(args.samples), *flags, *args.extra.split()]
-            cmd += ["--latency-table", args.latency_table] if args.latency_table else []
-        print(f"{args.experiment}: {name}: python train.py {' '.join(cmd)}", flush=True)
-        started = time.time()
-        proc = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *cmd], cwd=ROOT)
+            todo[name] = run_dir, cmd + (["--latency-table", args.latency_table] if args.latency_table else [])
+    stopped = 0
+    with ThreadPoolExecutor(args.parallel) as pool:
+        running = {pool.submit(_train, name, cmd): name for name, (_, cmd) in todo.items()}
         try:
-            code = proc.wait()
-        except KeyboardInterrupt:  # train.py got the Ctrl-C too: let it save its children and print how to resume
-            code = proc.wait()
-        if code != 0:  # stopped (130: Ctrl-C, everything saved) or failed: train.py said why
-            print(f"{args.experiment}: stopped; the same command resumes", file=sys.stderr)
-            return code
-        summary = {"experiment": args.experiment, "run": name, "flags": flags, **summarize(run_dir),
-                   **records.provenance(started, origin)}
-        records.append(out, summary)
-        print(f"{name}: best reward {summary['best_reward']:.4f}, last quarter {summary['last_quarter_mean_reward']:.4f}",
-              flush=True)
+            for future in as_completed(running):
+                name, (code, began) = running[future], future.result()
+                if code != 0:  # stopped (130: Ctrl-C, everything saved) or failed: train.py said why
+                    stopped = stopped or code
+                    for f in running:  # start nothing new; the runs already going finish or stop by themselves
+                        f.cancel()
+                    continue
+                summary = {"experiment": args.experiment, "run": name, "flags": plan[name],
+                           **summarize(todo[name][0]), **records.provenance(began, origin)}
+                records.append(out, summary)
+                print(f"{name}: best reward {summary['best_reward']:.4f}, "
+                      f"last quarter {summary['last_quarter_mean_reward']:.4f}", flush=True)
+        except KeyboardInterrupt:  # each train.py got the Ctrl-C too: let them save their children
+            stopped = 130
+            for f in running:
+                f.cancel()
+    if stopped:
+        print(f"{args.experiment}: stopped; the same command resumes", file=sys.stderr)
+        return stopped
+    figure = ROOT / "docs" / f"{out.stem.replace('-', '_')}.png"  # fig6.json -> docs/fig6.png
     if args.plot and args.experiment == "fig6":
-        figures.fig6(Path(args.runs) / "fig6" / "soft", Path(args.runs) / "fig6" / "hard", ROOT / "docs" / "fig6.png")
+        figures.fig6(Path(args.runs) / "fig6" / "soft", Path(args.runs) / "fig6" / "hard", figure)
     elif args.plot:
         by_method: dict[str, list[list[float]]] = {}
         for r in records.load(out):
             by_method.setdefault(r["flags"][1], []).append(r["rewards"])
-        figures.rl_vs_random(by_method, ROOT / "docs" / "rl_vs_random.png")
+        figures.rl_vs_random(by_method, figure)
     return 0
 
 

@@ -207,8 +207,10 @@ def rl_vs_random_table(results: Path) -> str:
 
 
 def fig6_table(results: Path) -> str:
-    """Soft vs hard constraint (Fig. 6): how the second half's samples crowd below T."""
-    rs = records.load(results / "fig6.json")
+    """Soft vs hard constraint (Fig. 6): how the second half's samples crowd below T, for each pair of
+    runs (fig6.json, and fig6-<name>.json for other settings such as another T)."""
+    files = sorted(results.glob("fig6*.json"), key=lambda path: (path.name != "fig6.json", path.name))  # the main pair first
+    rs = [r for path in files for r in records.load(path)]
     if not rs:
         return "*(no results yet: `python benchmarks/searches.py fig6`)*\n"
     rows = ["| constraint | children | T (ms) | second half within [0.8 T, T] | second half's latency IQR (ms) | best reward |",

@@ -2,6 +2,7 @@
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -330,23 +331,49 @@ def test_search_summary_measures_what_the_paper_claims(tmp_path):
     assert searches.summarize(tmp_path / "run")["greedy_reward"] == 0.77
 
 
-def test_a_claims_run_gets_its_flags_and_is_summarized_once(tmp_path, stand_in_table, monkeypatch):
+def test_a_claims_runs_get_their_flags_go_side_by_side_and_are_summarized_once(tmp_path, stand_in_table, monkeypatch,
+                                                                                capsys):
     import searches
 
-    monkeypatch.setattr(searches, "runs", lambda experiment, seeds: {"hard": ["--constraint", "hard"]})  # one run of fig6
-    out = tmp_path / "fig6.json"
+    drawn = []
+    monkeypatch.setattr(searches.figures, "fig6", lambda soft, hard, out: drawn.append((soft.name, hard.name, out.name)))
+    out = tmp_path / "fig6-t8.json"
     argv = ["fig6", "--samples", "2", "--runs", str(tmp_path / "runs"), "--out", str(out), "--latency-table",
-            str(stand_in_table), "--extra=--dataset synthetic --proxy-steps 2 --threads 1 --batch 2"]
+            str(stand_in_table), "--parallel", "2", "--plot",
+            "--extra=--dataset synthetic --proxy-steps 2 --threads 1 --batch 2 --target-ms 8"]
+    started = time.time()
     assert searches.main(argv) == 0
-    got = records.load(out)
-    assert [(r["run"], r["children"]) for r in got] == [("hard", 2)]
-    hard = json.loads((tmp_path / "runs" / "fig6" / "hard" / "config.json").read_text())
-    assert (hard["alpha"], hard["beta"], hard["dataset"]) == (0.0, -1.0, "synthetic")  # the flags reached train.py
-    assert got[0]["greedy_reward"] is not None and {"command", "commit", "wall_seconds"} <= set(got[0])
+    elapsed, got = time.time() - started, records.load(out)
+    assert sorted((r["run"], r["children"]) for r in got) == [("hard", 2), ("soft", 2)]
+    for r in got:
+        config = json.loads((tmp_path / "runs" / "fig6" / r["run"] / "config.json").read_text())
+        beta = {"soft": -0.07, "hard": -1.0}[r["run"]]  # Eq. 3's presets
+        assert (config["beta"], config["dataset"]) == (beta, "synthetic")  # the flags reached train.py
+        assert r["target_ms"] == 8 and {"command", "commit", "wall_seconds", "children_seconds"} <= set(r)
+    hard = next(r for r in got if r["run"] == "hard")
+    assert hard["greedy_reward"] is not None and hard["flags"] == ["--constraint", "hard"]
+    assert elapsed < sum(r["wall_seconds"] for r in got)  # side by side, not one after the other
+    printed = capsys.readouterr().out.splitlines()  # so each run's lines carry its name
+    assert any(line.startswith("soft: child") for line in printed) and any(line.startswith("hard: child") for line in printed)
+    assert drawn == [("soft", "hard", "fig6_t8.png")]  # the figure is named after the summary file
     assert searches.main(argv) == 0 and records.load(out) == got  # a finished run is not run again
     with pytest.raises(SystemExit) as stop:  # one line on stderr, status 2, as argparse does
         searches.main(["fig6", "--latency-table", str(tmp_path / "missing.json")])
     assert stop.value.code == 2
+
+
+def test_fig6_table_shows_each_pair_of_runs_with_its_t(tmp_path):
+    import tables
+
+    for file, target in [("fig6.json", 16.4), ("fig6-t8.json", 8.0)]:
+        for run, share, iqr in [("soft", 0.01, 0.75), ("hard", 0.40, 0.5)]:
+            records.append(tmp_path / file, with_provenance({
+                "run": run, "children": 300, "target_ms": target, "second_half_in_0.8t_t": share,
+                "second_half_latency_iqr_ms": iqr, "best_reward": 0.8, "children_seconds": 1800.0}))
+    rows = [line for line in tables.fig6_table(tmp_path).splitlines() if line.startswith("| ")]
+    assert rows[1:] == ["| soft | 300 | 16.40 | 1% | 0.75 | 0.8000 |", "| hard | 300 | 16.40 | 40% | 0.50 | 0.8000 |",
+                        "| soft | 300 | 8.00 | 1% | 0.75 | 0.8000 |", "| hard | 300 | 8.00 | 40% | 0.50 | 0.8000 |"]
+    assert "Children trained and scored for 2.0 h in all" in tables.fig6_table(tmp_path)
 
 
 def test_the_experiments_are_the_papers_comparisons():
