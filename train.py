@@ -106,7 +106,7 @@ def _search_config(args: argparse.Namespace) -> dict:
     """The run's settings, saved as config.json; --resume reads them back (only --samples, --workers,
     --scheduler and --device may change on resume: the rest defines the search)."""
     keys = ["dataset", "data_dir", "val_size", "seed", "proxy_steps", "proxy_batch", "proxy_lr", "proxy_width", "controller", "batch",
-            "samples", "latency", "latency_table", "threads", "alpha", "beta", "target_ms", "workers", "scheduler", "device",
+            "samples", "latency", "latency_table", "threads", "alpha", "beta", "target_ms", "target_ratio", "workers", "scheduler", "device",
             "evaluator", "supernet", "supernet_steps"]
     config = {k: getattr(args, k) for k in keys}
     if args.resume:
@@ -153,7 +153,8 @@ def run_search(args: argparse.Namespace) -> int:
         run["references"] = {k: round(v, 3) for k, v in reference_latencies(config["latency"], table).items()}
         t_lat = (time.time() - t0) / len(REFERENCE_ARCHS)
         # The paper's T was "similar to MobileNetV2": by default, MobileNetV2's latency on the same platform.
-        run["target_ms"] = config["target_ms"] or run["references"]["mobilenetv2"]
+        # A multiple of it (--target-ratio) stays in the run's own milliseconds, whatever the table's scale today.
+        run["target_ms"] = config["target_ms"] or (config.get("target_ratio") or 1.0) * run["references"]["mobilenetv2"]
         if config["evaluator"] == "supernet":  # one child scored
             t0 = time.time()
             evaluate(space.decode(space.sample(random.Random(config["seed"]))))
@@ -307,6 +308,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     s.add_argument("--latency", default="cpu", choices=["cpu", "executorch", "adb"], help="where LAT(m) is measured")
     s.add_argument("--latency-table", metavar="FILE", help="predict LAT(m) from a per-layer table (latency.py --build-table)")
     s.add_argument("--target-ms", type=float, help="T of Eq. 2 (default: MobileNetV2's latency on the same backend)")
+    s.add_argument("--target-ratio", type=float,
+                   help="T as a multiple of MobileNetV2's latency on the same backend (default 1; or --target-ms)")
     s.add_argument("--constraint", choices=["soft", "hard"], default="soft", help="Eq. 3 presets: soft (-0.07, -0.07), hard (0, -1)")
     s.add_argument("--alpha", type=float, help="exponent below T (overrides --constraint)")
     s.add_argument("--beta", type=float, help="exponent above T (overrides --constraint)")
@@ -323,7 +326,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     for name in ("samples", "batch", "proxy_steps", "proxy_batch", "val_size", "workers", "epochs", "batch_size", "supernet_steps"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
-    for name in ("target_ms", "proxy_lr", "proxy_width", "lr"):
+    if args.target_ms and args.target_ratio:
+        raise UsageError("give T as --target-ms or as --target-ratio, not both")
+    for name in ("target_ms", "target_ratio", "proxy_lr", "proxy_width", "lr"):
         if getattr(args, name) is not None and getattr(args, name) <= 0:
             raise UsageError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
     pick_device(args.device)  # fail now, in one line, if there is no GPU for --device cuda

@@ -87,6 +87,8 @@ def test_final_training_reports_and_saves_weights(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv,message", [
     (["--search", "--target-ms", "-5"], "--target-ms must be positive"),
+    (["--search", "--target-ratio", "0"], "--target-ratio must be positive"),
+    (["--search", "--target-ms", "8", "--target-ratio", "0.5"], "--target-ms or as --target-ratio, not both"),
     (["--arch", "resnet"], "unknown architecture 'resnet'"),
     (["--search", "--resume", "/nonexistent/run"], "no such run directory"),
     (["--search", "--latency-table", "/nonexistent.json"], "no such file"),
@@ -223,6 +225,17 @@ def test_constraint_and_target_reach_each_childs_reward(tmp_path, stand_in_table
         w = w_below if child["latency_ms"] <= target_ms else w_above
         assert child["reward"] == pytest.approx(child["accuracy"] * (child["latency_ms"] / target_ms) ** w)
         assert (child["latency_ms"] > target_ms) == (target_ms < 1)
+
+
+def test_target_ratio_sets_t_as_a_multiple_of_mobilenetv2s_latency(tmp_path, stand_in_table):
+    out = tmp_path / "run"
+    argv = ["--search", "--dataset", "synthetic", "--samples", "1", "--batch", "1", "--proxy-steps", "1", "--threads", "1",
+            "--latency-table", str(slow_machine_table(tmp_path / "table.json", stand_in_table)), "--target-ratio", "0.5",
+            "--out", str(out)]
+    assert train.main(argv) == 0
+    run = json.loads((out / "run.json").read_text())  # MobileNetV2 re-timed today, in the same scale as every child
+    assert run["target_ms"] == pytest.approx(0.5 * run["references"]["mobilenetv2"])
+    assert json.loads((out / "config.json").read_text())["target_ratio"] == 0.5  # kept for --resume
 
 
 def test_proxy_settings_reach_each_childs_training(tmp_path, stand_in_table, monkeypatch):
