@@ -11,8 +11,9 @@ command resumes each run where its log ends.
                 last quarter of the children, share of children within 10% below T, and the reward of
                 the controller's greedy architecture at the end (greedy.json; random search has none).
   fig6          the soft and the hard constraint (Eq. 3 presets), the same T. Per run: the share of
-                the second half's children with latency in [0.8 T, T], and the interquartile range
-                of their latency.
+                the second half's children with latency in [0.8 T, T], the interquartile range of
+                their latency, and, in the paper's words ("hard focuses on fast models; soft samples
+                around T"), their median latency over T and the share above T.
 
 `--plot` redraws docs/fig6.png from the two fig6 runs, or docs/rl_vs_random.png (reward per child,
 running mean, per method and seed) from the rl-vs-random summaries (named after `--out`'s file).
@@ -63,6 +64,8 @@ def summarize(run_dir: Path) -> dict:
             "within_10pct_below_t": float(np.mean([0.9 * target <= c.latency_ms <= target for c in ok])),
             "second_half_in_0.8t_t": float(np.mean([0.8 * target <= x <= target for x in second])),
             "second_half_latency_iqr_ms": float(q3 - q1),
+            "second_half_median_over_t": float(np.median(second) / target),
+            "second_half_above_t": float(np.mean([x > target for x in second])),
             "greedy_reward": json.loads(greedy.read_text())["reward"] if greedy.exists() else None,
             # the children's own time, over every session the run spanned (wall_seconds is this command's only)
             "children_seconds": round(sum(c.seconds for c in children), 1),

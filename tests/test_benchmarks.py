@@ -325,6 +325,7 @@ def test_search_summary_measures_what_the_paper_claims(tmp_path):
     assert s["within_10pct_below_t"] == pytest.approx(2 / 8)  # 9.2 and 9.5 ms
     assert s["second_half_in_0.8t_t"] == pytest.approx(0.5)
     assert s["second_half_latency_iqr_ms"] == pytest.approx(14.0 - 9.25)  # numpy's linear quartiles of 8.5 9.5 12 20
+    assert s["second_half_median_over_t"] == pytest.approx(1.075) and s["second_half_above_t"] == 0.5  # (9.5+12)/2/10
     assert s["greedy_reward"] is None  # no greedy.json: random search
     assert s["children_seconds"] == 8 * 900.0  # the log's own time, whatever sessions the run spanned
     (tmp_path / "run" / "greedy.json").write_text(json.dumps({"reward": 0.77}))
@@ -369,10 +370,12 @@ def test_fig6_table_shows_each_pair_of_runs_with_its_t(tmp_path):
         for run, share, iqr in [("soft", 0.01, 0.75), ("hard", 0.40, 0.5)]:
             records.append(tmp_path / file, with_provenance({
                 "run": run, "children": 300, "target_ms": target, "second_half_in_0.8t_t": share,
-                "second_half_latency_iqr_ms": iqr, "best_reward": 0.8, "children_seconds": 1800.0}))
+                "second_half_latency_iqr_ms": iqr, "second_half_median_over_t": 0.9, "second_half_above_t": 0.05,
+                "best_reward": 0.8, "children_seconds": 1800.0}))
     rows = [line for line in tables.fig6_table(tmp_path).splitlines() if line.startswith("| ")]
-    assert rows[1:] == ["| soft | 300 | 16.40 | 1% | 0.75 | 0.8000 |", "| hard | 300 | 16.40 | 40% | 0.50 | 0.8000 |",
-                        "| soft | 300 | 8.00 | 1% | 0.75 | 0.8000 |", "| hard | 300 | 8.00 | 40% | 0.50 | 0.8000 |"]
+    assert [row.split(" | ")[:3] for row in rows[1:]] == [["| soft", "300", "16.40"], ["| hard", "300", "16.40"],
+                                                          ["| soft", "300", "8.00"], ["| hard", "300", "8.00"]]
+    assert rows[2] == "| hard | 300 | 16.40 | 40% | 0.50 | 0.90 | 5% | 0.8000 |"
     assert "Children trained and scored for 2.0 h in all" in tables.fig6_table(tmp_path)
 
 
