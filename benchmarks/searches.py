@@ -2,8 +2,9 @@
 
 Each experiment is a set of `python train.py --search` runs on real Fashion-MNIST with the same
 budget, evaluator and latency table, started (or resumed) as subprocesses, one after another or
-`--parallel N` side by side (each then on one thread: `--extra="--threads 1"`). Their directories live under benchmarks/results/searches/ (ignored by git); when a run finishes, its
-summary is appended, with provenance, to benchmarks/results/<experiment>.json, from which
+`--parallel N` side by side (each then on one thread: `--extra="--threads 1"`). Their directories
+live under benchmarks/results/searches/ (ignored by git); when a run finishes, its summary is
+appended, with provenance, to benchmarks/results/<experiment>.json, from which
 `benchmarks/tables.py` draws the README's tables. Stopped (Ctrl-C, or a session's end), the same
 command resumes each run where its log ends.
 
