@@ -363,6 +363,19 @@ def test_a_claims_runs_get_their_flags_go_side_by_side_and_are_summarized_once(t
     assert stop.value.code == 2
 
 
+def test_a_failing_run_stops_the_experiment_with_its_status_and_records_nothing(tmp_path, capsys):
+    import searches
+
+    out = tmp_path / "fig6.json"
+    argv = ["fig6", "--samples", "2", "--runs", str(tmp_path / "runs"), "--out", str(out), "--parallel", "2",
+            "--extra=--proxy-steps 0"]
+    assert searches.main(argv) == 2 and records.load(out) == []  # train.py's own status for bad input
+    captured = capsys.readouterr()
+    assert {"soft: error: --proxy-steps must be at least 1, got 0", "hard: error: --proxy-steps must be at least 1, got 0"} \
+        <= set(captured.out.splitlines())  # each run's one-line error, under its name
+    assert captured.err.strip() == "fig6: stopped; the same command resumes"
+
+
 def test_fig6_table_shows_each_pair_of_runs_with_its_t(tmp_path):
     import tables
 
