@@ -65,6 +65,9 @@ def fig6(soft_run: Path, hard_run: Path, out: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 3.6))
     runs = [(name, *read_run(run_dir), colour) for name, run_dir, colour in
             [("soft", soft_run, "tab:blue"), ("hard", hard_run, "tab:orange")]]
+    for (_, _, run, _), run_dir in zip(runs, (soft_run, hard_run)):
+        if not run["target_ms"]:
+            raise ValueError(f"{run_dir}: no run.json with the run's T (is it a train.py --search run directory?)")
     lats = [[c.latency_ms / run["target_ms"] for c in children if c.status == "ok"] for _, children, run, _ in runs]
     bins = np.linspace(min(map(min, lats)) * 0.95, max(map(max, lats)) * 1.02, 41)  # the same bins for both
     for (name, _, run, colour), lat in zip(runs, lats):

@@ -106,8 +106,8 @@ def _search_config(args: argparse.Namespace) -> dict:
     """The run's settings, saved as config.json; --resume reads them back (only --samples, --workers,
     --scheduler and --device may change on resume: the rest defines the search)."""
     keys = ["dataset", "data_dir", "val_size", "seed", "proxy_steps", "proxy_batch", "proxy_lr", "proxy_width", "controller", "batch",
-            "samples", "latency", "latency_table", "threads", "alpha", "beta", "target_ms", "target_ratio", "workers", "scheduler", "device",
-            "evaluator", "supernet", "supernet_steps"]
+            "samples", "latency", "latency_table", "threads", "alpha", "beta", "target_ms", "target_ratio", "workers",
+            "scheduler", "device", "evaluator", "supernet", "supernet_steps"]
     config = {k: getattr(args, k) for k in keys}
     if args.resume:
         path = Path(args.resume) / "config.json"

@@ -42,6 +42,8 @@ def test_fig6_from_two_runs(tmp_path):
     soft, hard = fake_run(tmp_path / "soft", 30, 30), fake_run(tmp_path / "hard", 30, 20)
     assert figures.main(["fig6", str(soft), str(hard), "--out", str(tmp_path / "fig6.png")]) == 0
     check_png(tmp_path / "fig6.png")
+    (hard / "run.json").unlink()  # latency is drawn in units of each run's T: without it, one line and status 2
+    assert figures.main(["fig6", str(soft), str(hard), "--out", str(tmp_path / "fig6.png")]) == 2
 
 
 @pytest.mark.parametrize("arch", ["mnasnet-a1", "best.json"])
