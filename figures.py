@@ -63,15 +63,16 @@ def fig6(soft_run: Path, hard_run: Path, out: Path) -> None:
     it. Latency is in units of each run's T: a latency table is re-timed at the start of every run,
     so two runs' milliseconds may differ by a few percent; their ratios to T do not."""
     fig, ax = plt.subplots(figsize=(7, 3.6))
-    runs = [(name, *read_run(run_dir), colour) for name, run_dir, colour in
-            [("soft", soft_run, "tab:blue"), ("hard", hard_run, "tab:orange")]]
-    for (_, _, run, _), run_dir in zip(runs, (soft_run, hard_run)):
+    lats, targets = {}, {}  # constraint -> each sampled model's latency / T, and T in ms
+    for name, run_dir in [("soft", soft_run), ("hard", hard_run)]:
+        children, run = read_run(run_dir)
         if not run["target_ms"]:
             raise ValueError(f"{run_dir}: no run.json with the run's T (is it a train.py --search run directory?)")
-    lats = [[c.latency_ms / run["target_ms"] for c in children if c.status == "ok"] for _, children, run, _ in runs]
-    bins = np.linspace(min(map(min, lats)) * 0.95, max(map(max, lats)) * 1.02, 41)  # the same bins for both
-    for (name, _, run, colour), lat in zip(runs, lats):
-        ax.hist(lat, bins=bins, alpha=0.55, color=colour, label=f"{name} ({len(lat)} models, T = {run['target_ms']:.1f} ms)")
+        targets[name] = run["target_ms"]
+        lats[name] = [c.latency_ms / run["target_ms"] for c in children if c.status == "ok"]
+    bins = np.linspace(min(map(min, lats.values())) * 0.95, max(map(max, lats.values())) * 1.02, 41)  # shared
+    for (name, lat), colour in zip(lats.items(), ("tab:blue", "tab:orange")):
+        ax.hist(lat, bins=bins, alpha=0.55, color=colour, label=f"{name} ({len(lat)} models, T = {targets[name]:.1f} ms)")
     ax.axvline(1.0, color="k", ls="--", lw=1, label="T")
     ax.set(xlabel="latency of sampled model / T", ylabel="count", title="Fig. 6: sampled models, soft vs hard")
     ax.legend(fontsize=8)
