@@ -1,4 +1,4 @@
-"""The paper's search claims at laptop scale: RL vs random search (Sec. 4.2), soft vs hard constraint (Fig. 6).
+"""The paper's search claims at laptop scale: RL vs random search and PPO (Sec. 4.2), soft vs hard (Fig. 6).
 
 Each experiment is a set of `python train.py --search` runs on real Fashion-MNIST with the same
 budget, evaluator and latency table, started (or resumed) as subprocesses, one after another or
@@ -11,6 +11,8 @@ command resumes each run where its log ends.
   rl-vs-random  REINFORCE and random search, --seeds each. Per run: best reward, mean reward of the
                 last quarter of the children, share of children within 10% below T, and the reward of
                 the controller's greedy architecture at the end (greedy.json; random search has none).
+  ppo           PPO, the paper's learning rule, --seeds each, with the same settings and summary as
+                rl-vs-random (its rows join that table).
   fig6          the soft and the hard constraint (Eq. 3 presets), the same T. Per run: the share of
                 the second half's children with latency in [0.8 T, T], the interquartile range of
                 their latency, and, in the paper's words ("hard focuses on fast models; soft samples
@@ -47,8 +49,9 @@ RUNS = records.RESULTS / "searches"
 
 def runs(experiment: str, seeds: list[int]) -> dict[str, list[str]]:
     """{run name: train.py flags} of an experiment."""
-    if experiment == "rl-vs-random":
-        return {f"{c}-seed{s}": ["--controller", c, "--seed", str(s)] for s in seeds for c in ("reinforce", "random")}
+    if experiment in ("rl-vs-random", "ppo"):
+        methods = ("reinforce", "random") if experiment == "rl-vs-random" else ("ppo",)
+        return {f"{c}-seed{s}": ["--controller", c, "--seed", str(s)] for s in seeds for c in methods}
     return {c: ["--constraint", c] for c in ("soft", "hard")}
 
 
@@ -87,9 +90,9 @@ def _train(name: str, cmd: list[str]) -> tuple[int, float]:
 
 def main(argv: list[str] | None = None) -> int:
     p = records.Parser(description=__doc__.splitlines()[0])
-    p.add_argument("experiment", choices=["rl-vs-random", "fig6"])
+    p.add_argument("experiment", choices=["rl-vs-random", "ppo", "fig6"])
     p.add_argument("--samples", type=int, default=300, help="children per run (default 300)")
-    p.add_argument("--seeds", default="0,1,2", help="rl-vs-random: comma-separated seeds (default 0,1,2)")
+    p.add_argument("--seeds", default="0,1,2", help="rl-vs-random, ppo: comma-separated seeds (default 0,1,2)")
     p.add_argument("--latency-table", help="predict LAT(m) from this table (latency.py --build-table), as every run should")
     p.add_argument("--plot", action="store_true", help="redraw the experiment's figure in docs/")
     p.add_argument("--runs", default=str(RUNS), help="where the run directories live")

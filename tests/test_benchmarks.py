@@ -398,6 +398,8 @@ def test_the_experiments_are_the_papers_comparisons():
     assert searches.runs("fig6", [0]) == {"soft": ["--constraint", "soft"], "hard": ["--constraint", "hard"]}
     assert list(searches.runs("rl-vs-random", [0, 1])) == ["reinforce-seed0", "random-seed0", "reinforce-seed1", "random-seed1"]
     assert searches.runs("rl-vs-random", [1])["random-seed1"] == ["--controller", "random", "--seed", "1"]
+    assert searches.runs("ppo", [0, 1]) == {"ppo-seed0": ["--controller", "ppo", "--seed", "0"],
+                                            "ppo-seed1": ["--controller", "ppo", "--seed", "1"]}
 
 
 def test_rl_vs_random_table_counts_the_seeds_where_the_controller_wins(tmp_path):
