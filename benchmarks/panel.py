@@ -87,10 +87,12 @@ def panel_archs(sampled: int, seed: int = 0) -> dict[str, Arch]:
 
 
 def jobs(names: list[str], repeat: int, recipe: str, epochs: float, dataset: str = "fashion-mnist") -> list[dict]:
-    """Every (member, seed) to train: seed 0 for all, seed 1 for the first `repeat` sampled members
-    (the median, lower and upper quartile of MACs, ...) and MobileNetV2."""
+    """Every (member, seed) to train: seed 0 for all, seed 1 for the first `repeat` of MobileNetV2,
+    the sampled members (the median, lower and upper quartile of MACs, ...) and the other
+    reference networks, in that order (`--repeat 16` gives the whole default panel two seeds)."""
     sampled = [n for n in names if n.startswith("sampled-")]
-    second = (["mobilenetv2"] if "mobilenetv2" in names and repeat else []) + sampled[:max(0, repeat - 1)]
+    others = [n for n in names if n != "mobilenetv2" and n not in sampled]
+    second = ([n for n in names if n == "mobilenetv2"] + sampled + others)[:repeat]
     return [{"name": n, "seed": seed, "recipe": recipe, "epochs": epochs, "dataset": dataset}
             for seed, members in ((0, names), (1, second)) for n in members]
 
@@ -135,7 +137,6 @@ def main(argv: list[str] | None = None) -> int:
     add_training_options(p)
     p.add_argument("--out", default=str(PANEL))
     args = p.parse_args(argv)
-    origin = records.origin(__file__, argv)
     try:
         if args.sampled < 0 or args.repeat < 0 or args.epochs <= 0:
             raise training.UsageError("--sampled and --repeat must be >= 0 and --epochs positive")
@@ -151,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     except training.UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    origin = records.origin(__file__, argv)  # after the checks: a rejected command prints one line
     cfg = replace(RECIPES[args.recipe], threads=args.threads, device=device)
     done = records.load(args.out)
     have = {key(r) for r in done}

@@ -6,9 +6,13 @@ way the search trains a child, with two seeds on the same held-out split, and is
 
   kendall_tau  Kendall's tau-b between the proxy's held-out accuracy (one seed: what the search
                sees) and the panel's test accuracy (mean over the panel's seeds), averaged over the
-               two proxy seeds; with a 95% bootstrap interval over the members
+               two proxy seeds, with each seed's own tau beside it (seed_taus); its 95% bootstrap
+               interval resamples the members (the same ones for both seeds and the panel) and the
+               seeds, recomputing the mean every time (`bootstrap`); p_value: a permutation test
+               of it against no association (`permutation_p`)
+  vs_macs      kendall_tau minus the tau of MACs, with a paired interval (the same resamples)
   spearman     Spearman's rho, likewise
-  seed_tau     tau between the proxy's two seeds: its noise ceiling
+  seed_tau     tau between the proxy's two seeds: the proxy's own noise ceiling
   at_chance    the share of children left at chance level (held-out accuracy < 0.15): a proxy
                whose children mostly stay there ranks ties and noise, so it is never chosen
   seconds      wall seconds per child (training and held-out evaluation) as a search pays them:
@@ -17,6 +21,8 @@ way the search trains a child, with two seeds on the same held-out split, and is
                (BatchNorm re-estimation and evaluation), the supernet's own training apart
 
 and beside them the zero-cost baselines: the tau of MACs and of parameter count with the panel.
+Under them, the panel's own noise (`panel_noise`): its reliability, from the members trained with
+more than one seed, and the noise ceiling, the tau a noiseless proxy could expect against it.
 Every (setting, member, seed) is appended to benchmarks/results/proxy.json as it finishes, so the
 command resumes. It ends with one line for the best setting within the time budget:
 
@@ -33,7 +39,9 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see train.py
 
 import sys  # noqa: E402
+import textwrap  # noqa: E402
 import time  # noqa: E402
+import warnings  # noqa: E402
 from dataclasses import asdict, replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -81,25 +89,154 @@ def spearman(a, b) -> float:
     return float(stats.spearmanr(a, b).statistic)
 
 
-def bootstrap(fn, a, b, n: int = 2000, seed: int = 0) -> tuple[float, float]:
-    """95% percentile interval of fn(a, b) over members resampled with replacement."""
-    a, b, rng = np.asarray(a), np.asarray(b), np.random.default_rng(seed)
-    resamples = (rng.integers(0, len(a), len(a)) for _ in range(n))
-    values = [fn(a[i], b[i]) for i in resamples if np.ptp(a[i]) > 0 and np.ptp(b[i]) > 0]  # else: no ranking
-    return float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))
+def kendall_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Kendall's tau-b of x with y along their last axis, for every row at once (nan where a row
+    is constant): scipy.stats.kendalltau takes one pair of lists a call, too slow for thousands of
+    resamples. Its sign-of-differences form: sum of sign(x_i - x_j) sign(y_i - y_j) over the
+    pairs, over the root of the product of the pairs untied in x and in y (checked against scipy
+    in the tests)."""
+    i, j = np.triu_indices(np.shape(x)[-1], 1)
+    x, y = np.asarray(x), np.asarray(y)
+    dx, dy = np.sign(x[..., i] - x[..., j]), np.sign(y[..., i] - y[..., j])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (dx * dy).sum(-1) / np.sqrt((dx != 0).sum(-1) * (dy != 0).sum(-1))
 
 
-def panel_truth(panel_records: list[dict], epochs: float = 1.0) -> dict[str, dict]:
-    """{member: {"accuracy": mean test accuracy over seeds, "macs", "params"}} of the final recipe's panel."""
+def spearman_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Spearman's rho of x with y along their last axis, for every row at once (nan where a row is
+    constant): Pearson's r of the ranks, both from scipy.stats."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.ConstantInputWarning)
+        x, y = np.broadcast_arrays(stats.rankdata(x, axis=-1), stats.rankdata(y, axis=-1))
+        return stats.pearsonr(x, y, axis=-1).statistic
+
+
+def interval(values: np.ndarray) -> tuple[float, float]:
+    """The 95% percentile interval of bootstrap replicates, leaving out the undefined ones (nan:
+    a resample whose members all tie, which ranks nothing)."""
+    values = values[~np.isnan(values)]
+    if not len(values):
+        return float("nan"), float("nan")
+    lo, hi = np.percentile(values, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def bootstrap(per_seed, target, baseline, n: int = 2000, seed: int = 0) -> dict[str, tuple]:
+    """95% intervals of the reported statistics, recomputed on every resample: "tau" and "spearman"
+    (the mean over the proxy seeds of each seed's correlation with `target`) and "tau_minus_macs"
+    (tau minus the tau of `baseline`, the zero-cost ranker, with `target`: paired, on the same
+    resample). `per_seed` holds one row of scores per proxy seed, one column per member.
+
+    Each replicate resamples the members once, with replacement, and applies the same members to
+    every seed's row, to `target` and to `baseline`; it also resamples the seeds (as many as there
+    are, with replacement), so that the interval covers the proxy's seed-to-seed noise as well as
+    the choice of members. Members alone would not: two seeds whose errors cancel out (one
+    perfectly concordant, one anti-concordant) give a mean of 0 on every resample of the members,
+    an interval of zero width, while a search sees one seed's ranking, +1 or -1. With two seeds
+    the seed half is coarse (it takes their two taus for the whole seed distribution): the
+    interval then reaches about from the lower seed's tau to the higher's, widened by the members.
+    """
+    per_seed, target, baseline = (np.asarray(v, dtype=float) for v in (per_seed, target, baseline))
+    rng = np.random.default_rng(seed)
+    members = rng.integers(0, len(target), (n, len(target)))  # member indices, a row a replicate
+    seeds = rng.integers(0, len(per_seed), (n, len(per_seed)))  # and of seed indices
+    target_b = target[members]
+    taus = kendall_rows(per_seed[:, members], target_b).T  # (replicate, seed)
+    rhos = spearman_rows(per_seed[:, members], target_b).T
+    tau = np.take_along_axis(taus, seeds, 1).mean(1)
+    rho = np.take_along_axis(rhos, seeds, 1).mean(1)
+    macs = kendall_rows(baseline[members], target_b)
+    return {"tau": interval(tau), "spearman": interval(rho), "tau_minus_macs": interval(tau - macs)}
+
+
+def permutation_p(per_seed, target, n: int = 9999, seed: int = 0) -> float:
+    """Two-sided permutation p-value of the mean over the proxy seeds of Kendall's tau against no
+    association: the panel's accuracies shuffled across the members (the same shuffle for every
+    seed), the statistic recomputed (scipy.stats.permutation_test; exact for small panels)."""
+    per_seed = np.asarray(per_seed, dtype=float)
+
+    def statistic(t: np.ndarray, axis: int = -1) -> np.ndarray:
+        rows = per_seed.reshape(len(per_seed), *(1,) * (t.ndim - 1), per_seed.shape[-1])
+        return kendall_rows(rows, t).mean(0)
+
+    result = stats.permutation_test((np.asarray(target, dtype=float),), statistic, vectorized=True,
+                                    permutation_type="pairings", n_resamples=n, rng=seed)
+    return float(result.pvalue)
+
+
+def final_runs(panel_records: list[dict], epochs: float = 1.0) -> dict[str, list[dict]]:
+    """{member: its records} of the final recipe's panel (Fashion-MNIST, `epochs`): one a seed."""
     by_name: dict[str, list[dict]] = {}
     for r in panel_records:
         if (r["recipe"], r["epochs"], r["dataset"]) == ("final", epochs, "fashion-mnist"):
             by_name.setdefault(r["name"], []).append(r)
-    return {name: {"accuracy": float(np.mean([r["test_accuracy"] for r in rs])), "macs": rs[0]["macs"],
-                   "params": rs[0]["params"]} for name, rs in by_name.items()}
+    return by_name
 
 
-def score(setting: str, proxy_records: list[dict], truth: dict[str, dict], timing: list[dict] = ()) -> dict | None:
+def panel_truth(panel_records: list[dict], epochs: float = 1.0) -> dict[str, dict]:
+    """{member: {"accuracy": mean test accuracy over seeds, "macs", "params"}} of the final
+    recipe's panel."""
+    return {name: {"accuracy": float(np.mean([r["test_accuracy"] for r in rs])),
+                   "macs": rs[0]["macs"], "params": rs[0]["params"]}
+            for name, rs in final_runs(panel_records, epochs).items()}
+
+
+def panel_noise(panel_records: list[dict], epochs: float = 1.0) -> dict | None:
+    """How much of the panel's ranking is its own seed noise, from the members trained with more
+    than one seed (None while none is): a one-way random-effects model, accuracy of member i with
+    seed j = true accuracy of i + seed noise, estimated by the method of moments:
+
+      within_sd      the seed noise's standard deviation: pooled over the repeated members
+                     (sum of squared deviations from each member's mean over sum(seeds - 1))
+      between_sd     the spread of the members' true accuracies: the variance of the members'
+                     mean accuracies less the part their seed noise adds (within_sd^2 times the
+                     mean of 1/seeds), floored at 0
+      reliability    of one seed's accuracy (intraclass correlation, ICC(1)):
+                     between^2 / (between^2 + within^2)
+      seeds          seeds per member in the panel's truth, the harmonic mean (a member's mean
+                     over k seeds carries noise variance within^2 / k)
+      truth_reliability  of the panel's truth, the mean over each member's seeds: Spearman-Brown,
+                     k R / (1 + (k - 1) R) with k = seeds
+      ceiling        the Kendall tau a noiseless proxy (one that ranks by true accuracy) can expect
+                     against the panel's truth: analytic, Greiner's relation tau = (2/pi) arcsin(r)
+                     for normal variables, with r = sqrt(truth_reliability), the correlation of the
+                     truth with the true accuracy (no simulation; the tests check it by one)
+
+    Accuracies are in [0, 1]; the standard deviations are too (x 100: points)."""
+    runs = [[r["test_accuracy"] for r in rs] for rs in final_runs(panel_records, epochs).values()]
+    repeated = [accs for accs in runs if len(accs) > 1]
+    if not repeated or len(runs) < 2:
+        return None
+    df = sum(len(accs) - 1 for accs in repeated)
+    within = sum(float(np.sum((np.asarray(a) - np.mean(a)) ** 2)) for a in repeated) / df
+    inverse_k = float(np.mean([1 / len(accs) for accs in runs]))
+    between = max(0.0, float(np.var([np.mean(a) for a in runs], ddof=1)) - within * inverse_k)
+    total = between + within
+    reliability = between / total if total > 0 else float("nan")
+    k = 1 / inverse_k
+    truth_reliability = k * reliability / (1 + (k - 1) * reliability)
+    return {"members": len(runs), "repeated": len(repeated), "df": df,
+            "within_sd": within ** 0.5, "between_sd": between ** 0.5, "reliability": reliability,
+            "seeds": k, "truth_reliability": truth_reliability,
+            "ceiling": float(2 / np.pi * np.arcsin(np.sqrt(truth_reliability)))}
+
+
+def noise_line(noise: dict | None) -> str:
+    """The panel's noise in one sentence (for the report and the README table)."""
+    if noise is None:
+        return ("Panel noise: unknown until some member is trained with a second seed "
+                "(python benchmarks/panel.py --repeat N).")
+    return (f"Panel noise: seed-to-seed SD {100 * noise['within_sd']:.2f} points within a member "
+            f"({noise['repeated']} of {noise['members']} members trained more than once, "
+            f"{noise['df']} df) vs {100 * noise['between_sd']:.2f} between members' true "
+            f"accuracies; reliability {noise['reliability']:.2f} for one seed, "
+            f"{noise['truth_reliability']:.2f} for the panel's mean over its "
+            f"{noise['seeds']:.2f} seeds a member; a noiseless proxy's expected tau against it "
+            f"(noise ceiling) {noise['ceiling']:.2f}.")
+
+
+def score(setting: str, proxy_records: list[dict], truth: dict[str, dict],
+          timing: list[dict] = ()) -> dict | None:
     """The fidelity of one setting over the members it and the panel both have (both proxy seeds),
     and its seconds per child: from the quiet `timing` records where the setting has some."""
     acc = {(r["name"], r["seed"]): r["accuracy"] for r in proxy_records if r["setting"] == setting}
@@ -107,18 +244,51 @@ def score(setting: str, proxy_records: list[dict], truth: dict[str, dict], timin
     if len(names) < 4:
         return None
     target = [truth[n]["accuracy"] for n in names]
+    macs = [truth[n]["macs"] for n in names]
     per_seed = [[acc[n, s] for n in names] for s in SEEDS]
     seconds = [r["seconds"] for r in timing if r["setting"] == setting] or \
         [r["seconds"] for r in proxy_records if r["setting"] == setting and r["name"] in names]
     at_chance = np.mean([a < CHANCE for accs in per_seed for a in accs])
+    intervals = bootstrap(per_seed, target, macs)
+    seed_taus = [kendall(p, target) for p in per_seed]
+    macs_tau = kendall(macs, target)
     return {"setting": setting, "panel": len(names), "at_chance": float(at_chance),
-            "kendall_tau": float(np.mean([kendall(p, target) for p in per_seed])),
-            "tau_interval": bootstrap(kendall, per_seed[0], target),
+            "kendall_tau": float(np.mean(seed_taus)), "seed_taus": seed_taus,
+            "tau_interval": intervals["tau"], "p_value": permutation_p(per_seed, target),
             "spearman": float(np.mean([spearman(p, target) for p in per_seed])),
-            "spearman_interval": bootstrap(spearman, per_seed[0], target),
+            "spearman_interval": intervals["spearman"],
+            "vs_macs": float(np.mean(seed_taus)) - macs_tau,
+            "vs_macs_interval": intervals["tau_minus_macs"],
             "seed_tau": kendall(*per_seed), "seconds_per_child": float(np.mean(seconds)),
-            "macs_tau": kendall([truth[n]["macs"] for n in names], target),
+            "macs_tau": macs_tau,
             "params_tau": kendall([truth[n]["params"] for n in names], target)}
+
+
+def _span(lo: float, hi: float, sign: str = "") -> str:
+    return f"[{lo:{sign}.2f}, {hi:{sign}.2f}]"
+
+
+def report(scores: list[dict], noise: dict | None) -> str:
+    """The settings' scores as a plain-text table, the zero-cost rankers under it, then the panel's
+    noise: what `--report` prints."""
+    lines = [f"{'setting':<22} {'tau':>6} {'95% interval':>14} {'seed 0 / 1':>13} {'p':>6} "
+             f"{'vs MACs':>10} {'95% interval':>14} {'spearman':>8} {'seed tau':>8} "
+             f"{'chance':>6} {'s/child':>7} {'members':>7}"]
+    for s in scores:
+        seeds = " / ".join(f"{t:.2f}" for t in s["seed_taus"])
+        lines.append(f"{s['setting']:<22} {s['kendall_tau']:6.3f} {_span(*s['tau_interval']):>14} "
+                     f"{seeds:>13} {s['p_value']:6.3f} {s['vs_macs']:+10.3f} "
+                     f"{_span(*s['vs_macs_interval'], '+'):>14} {s['spearman']:8.3f} "
+                     f"{s['seed_tau']:8.3f} {100 * s['at_chance']:5.0f}% "
+                     f"{s['seconds_per_child']:7.1f} {s['panel']:7d}")
+    lines += [f"{'MACs':<22} {scores[0]['macs_tau']:6.3f}",
+              f"{'params':<22} {scores[0]['params_tau']:6.3f}", ""]
+    legend = ("tau: the mean over the proxy's seeds of each seed's Kendall tau with the panel; its "
+              "95% interval resamples the members and the seeds (bootstrap). p: permutation test "
+              "of tau against no association (two-sided). vs MACs: tau minus MACs' tau, with its "
+              "paired interval (the same resamples for both).")
+    return "\n".join(lines + [textwrap.fill(legend, 100), textwrap.fill(noise_line(noise), 100)])
+    return "\n".join(lines)
 
 
 def best(scores: list[dict], budget: float) -> dict | None:
@@ -224,7 +394,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--panel", default=str(panel.PANEL))
     p.add_argument("--out", default=str(PROXY))
     args = p.parse_args(argv)
-    origin = records.origin(__file__, argv)
     settings = args.settings.split(",")
     try:
         unknown = [s for s in settings if s not in SETTINGS]
@@ -239,6 +408,8 @@ def main(argv: list[str] | None = None) -> int:
     except training.UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    writes = bool(args.time) or not args.report  # --report alone reads the results files only
+    origin = records.origin(__file__, argv) if writes else {}  # after the checks: one error line
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.time:
@@ -260,12 +431,7 @@ def main(argv: list[str] | None = None) -> int:
     if not scores:
         print("no setting has results for 4 or more panel members yet")
         return 1
-    print(f"{'setting':<22} {'tau':>6} {'95% interval':>15} {'spearman':>8} {'seed tau':>8} {'at chance':>9} {'s/child':>7}  members")
-    for s in scores:
-        lo, hi = s["tau_interval"]
-        print(f"{s['setting']:<22} {s['kendall_tau']:6.3f} {f'[{lo:.2f}, {hi:.2f}]':>15} {s['spearman']:8.3f} "
-              f"{s['seed_tau']:8.3f} {100 * s['at_chance']:8.0f}% {s['seconds_per_child']:7.1f}  {s['panel']}")
-    print(f"{'MACs':<22} {scores[0]['macs_tau']:6.3f}\n{'params':<22} {scores[0]['params_tau']:6.3f}")
+    print(report(scores, panel_noise(records.load(args.panel))))
     chosen = best(scores, args.budget)
     if chosen is None:
         print(f"no setting within {args.budget:g} s per child")

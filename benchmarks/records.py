@@ -53,9 +53,15 @@ def git_commit() -> str:
 
 def origin(script: str, argv: list[str] | None) -> dict:
     """What produced a run, read when it starts: the command line that ran `script` with `argv`
-    (default: this process's), from the repository root, and the commit of the code it loaded."""
+    (default: this process's), from the repository root, and the commit of the code it loaded.
+    From a tree with uncommitted changes, it says so in one line on stderr: the records will
+    carry the commit marked "+dirty", and the code that wrote them is not in the history."""
     path = Path(script).resolve().relative_to(Path(__file__).resolve().parent.parent)
-    return {"command": shlex.join(["python", str(path), *(sys.argv[1:] if argv is None else argv)]), "commit": git_commit()}
+    commit = git_commit()
+    if commit.endswith("+dirty"):
+        print(f"warning: uncommitted changes; records will carry commit {commit}", file=sys.stderr)
+    args = sys.argv[1:] if argv is None else argv
+    return {"command": shlex.join(["python", str(path), *args]), "commit": commit}
 
 
 def provenance(started: float, origin: dict, device: str = "cpu") -> dict:

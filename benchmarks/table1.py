@@ -7,11 +7,18 @@ and times each deployment network (224 px, 1000 classes) against MobileNetV2, in
 run on this CPU, and through ExecuTorch with `--executorch`. An architecture is a reference name, a
 JSON file (`best.json`), or a search run directory, which stands for its `--top` children by reward.
 
+The control (`--random-search FILE`): the best distinct network random search found over its runs
+at the same budget, trained like the searched ones. Random search's proposals do not depend on the
+rewards, so its run with seed s drew exactly the architectures `RandomSearch(seed=s)` draws, in
+batches of the run's `--batch`; the run's record in FILE (benchmarks/results/rl-vs-random.json)
+holds each child's reward, and the best reward picks the network. No run directory is needed.
+
 Every training is appended to benchmarks/results/table1.json as it finishes, with its provenance,
-so the command resumes; `python benchmarks/tables.py --readme README.md` turns the file into the
-README's table.
+so the command resumes; `python benchmarks/tables.py --write` turns the file into the table of
+docs/results.md.
 
     python benchmarks/table1.py runs/<search> mobilenetv2 mnasnet-a1 mnasnet-b1 --top 3 --epochs 1 --seeds 2
+    python benchmarks/table1.py --random-search benchmarks/results/rl-vs-random.json --top 1 --epochs 5 --seeds 2
 """
 
 from __future__ import annotations
@@ -28,7 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # flat modules 
 import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
+import controller  # noqa: E402
 import latency  # noqa: E402
+import mnas  # noqa: E402
 import panel  # noqa: E402
 import records  # noqa: E402
 import training  # noqa: E402
@@ -62,9 +71,41 @@ def contenders(specs: list[str], top: int) -> dict[str, Arch]:
     return archs
 
 
+def random_search_draws(seed: int, samples: int, batch: int, space: mnas.SearchSpace) -> list[list[int]]:
+    """The tokens of every child a random-search run with this seed proposed, in order: the same
+    calls to `RandomSearch.propose` that `mnas.search` makes (batches of `batch`, the last cut)."""
+    searcher, tokens = controller.RandomSearch(space.decisions, seed=seed), []
+    while len(tokens) < samples:
+        tokens += searcher.propose(min(batch, samples - len(tokens)))
+    return tokens
+
+
+def random_search_best(summaries: list[dict], top: int, batch: int = 6) -> dict[str, Arch]:
+    """{"random-seedS/child-K": arch}: the `top` best distinct networks by reward over the random
+    search runs among `summaries` (searches.py records: flags and one reward per child)."""
+    space, children = mnas.SearchSpace(), []
+    for r in summaries:
+        flags = dict(zip(r["flags"][::2], r["flags"][1::2]))
+        if flags.get("--controller") != "random":
+            continue
+        draws = random_search_draws(int(flags["--seed"]), len(r["rewards"]), int(flags.get("--batch", batch)), space)
+        children += [(reward, r["run"], step, space.decode(t)) for step, (t, reward) in enumerate(zip(draws, r["rewards"]))]
+    if not children:
+        raise training.UsageError("no random-search runs in the file (records with --controller random)")
+    best: dict[tuple, str] = {}
+    archs = {}
+    for reward, run, step, arch in sorted(children, key=lambda c: -c[0]):
+        if network_key(arch) not in best and len(best) < top:
+            best[network_key(arch)] = name = f"{run}/child-{step}"
+            archs[name] = arch
+    return archs
+
+
 def main(argv: list[str] | None = None) -> int:
     p = records.Parser(description=__doc__.splitlines()[0])
-    p.add_argument("archs", nargs="+", metavar="NAME|JSON|RUN_DIR")
+    p.add_argument("archs", nargs="*", metavar="NAME|JSON|RUN_DIR")
+    p.add_argument("--random-search", metavar="FILE",
+                   help="add random search's `--top` best networks from its runs' records (the control)")
     p.add_argument("--top", type=int, default=3, help="children of each run directory, by reward (default 3)")
     p.add_argument("--epochs", type=float, default=1.0)
     p.add_argument("--seeds", type=int, default=2)
@@ -72,17 +113,23 @@ def main(argv: list[str] | None = None) -> int:
     panel.add_training_options(p)
     p.add_argument("--out", default=str(TABLE1))
     args = p.parse_args(argv)
-    origin = records.origin(__file__, argv)
     try:
         if args.top < 1 or args.seeds < 1 or args.epochs <= 0:
             raise training.UsageError("--top and --seeds must be >= 1 and --epochs positive")
+        if not args.archs and not args.random_search:
+            raise training.UsageError("give architectures (NAME, JSON or RUN_DIR) or --random-search FILE")
         archs = contenders(args.archs, args.top)
+        if args.random_search:
+            if not Path(args.random_search).is_file():
+                raise training.UsageError(f"--random-search {args.random_search}: no such file")
+            archs |= random_search_best(records.load(args.random_search), args.top)
         device = training.pick_device(args.device)
         data = training.DataSpec(args.dataset, args.data_dir)
         training.load_splits(data)  # fail early, in one line, if the data is missing
     except training.UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    origin = records.origin(__file__, argv)  # after the checks: a rejected command prints one line
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = replace(training.FINAL, threads=args.threads, device=device)

@@ -1,14 +1,16 @@
-"""README tables from the benchmark results files, so that the README never disagrees with the data.
+"""The results pages' tables from the benchmark results files, so that no page disagrees with the data.
 
-Each table is a function of benchmarks/results/*.json returning Markdown. The README marks where
-each one goes with a pair of comments, and this script rewrites what is between them:
+Each table is a function of benchmarks/results/*.json returning Markdown. A page (README.md,
+docs/*.md) marks where each one goes with a pair of comments, and this script rewrites what is
+between them:
 
     <!-- table:panel -->
     ...generated...
     <!-- /table:panel -->
 
-    python benchmarks/tables.py                 # print every table
-    python benchmarks/tables.py --readme README.md   # rewrite the marked tables in place
+    python benchmarks/tables.py            # print every table
+    python benchmarks/tables.py --write    # rewrite the marked tables of README.md and docs/*.md
+    python benchmarks/tables.py --check    # exit 1, naming each table that differs from the files
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import numpy as np  # noqa: E402
 import records  # noqa: E402
 from models import REFERENCE_ARCHS  # noqa: E402
 
+ROOT = Path(__file__).resolve().parent.parent
+
 
 def _provenance(rs: list[dict], one_run: bool = False) -> str:
     """One line under a table: the commands, the dates, the machines and the total wall time (of
@@ -32,8 +36,16 @@ def _provenance(rs: list[dict], one_run: bool = False) -> str:
     machines = sorted({r["machine"] for r in rs})
     hours = (max if one_run else sum)(r["wall_seconds"] for r in rs) / 3600
     span = dates[0] if dates[0] == dates[-1] else f"{dates[0]} to {dates[-1]}"
-    return (f"\n*{len(rs)} {'record' if len(rs) == 1 else 'records'}, {hours:.1f} h of wall time, {span}, {'; '.join(machines)}; commit "
-            f"{', '.join(sorted({r['commit'][:7] for r in rs}))}; " + "; ".join(f"`{c}`" for c in commands) + "*\n")
+    commits = ", ".join(sorted({_short_commit(r["commit"]) for r in rs}))
+    return (f"\n*{len(rs)} {'record' if len(rs) == 1 else 'records'}, {hours:.1f} h of wall time, "
+            f"{span}, {'; '.join(machines)}; commit {commits}; "
+            + "; ".join(f"`{c}`" for c in commands) + "*\n")
+
+
+def _short_commit(commit: str) -> str:
+    """A record's commit as a short hash, keeping the mark of a dirty tree: "1810816+dirty"."""
+    dirty = "+dirty" if commit.endswith("+dirty") else ""
+    return commit.removesuffix("+dirty")[:7] + dirty
 
 
 def _search_time(rs: list[dict]) -> str:
@@ -82,26 +94,41 @@ def recipe_table(results: Path) -> str:
 
 
 def proxy_table(results: Path) -> str:
-    """Rank fidelity of each proxy setting against the panel, and of MACs and params."""
+    """Rank fidelity of each proxy setting against the panel, and of MACs and params; under it, the
+    panel's own noise and the tau a noiseless proxy could reach (`proxy.panel_noise`)."""
     import proxy  # scipy, for the rank correlations
 
-    truth = proxy.panel_truth(records.load(results / "panel.json"))
+    panel_records = records.load(results / "panel.json")
+    truth = proxy.panel_truth(panel_records)
     rs = records.load(results / "proxy.json")
     timing = records.load(results / proxy.TIMING.name)
     scores = [s for s in (proxy.score(name, rs, truth, timing) for name in proxy.SETTINGS) if s]
     if not scores:
         return "*(no proxy results yet: `python benchmarks/proxy.py`)*\n"
-    rows = ["| proxy setting | Kendall tau (95% interval) | Spearman (95% interval) | seed-to-seed tau | children at chance "
-            "| seconds per child | members |", "|---|---|---|---|---|---|---|"]
+    rows = ["| proxy setting | Kendall tau (95% interval) "
+            f"| tau of seed {' / '.join(str(seed) for seed in proxy.SEEDS)} | p, no association "
+            "| tau minus MACs' tau (95% interval) | Spearman (95% interval) | seed-to-seed tau "
+            "| children at chance | seconds per child | members |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
     for s in scores:
         (tl, th), (sl, sh) = s["tau_interval"], s["spearman_interval"]
-        rows.append(f"| `{s['setting']}` | {s['kendall_tau']:.3f} ({tl:.2f} to {th:.2f}) | {s['spearman']:.3f} "
-                    f"({sl:.2f} to {sh:.2f}) | {s['seed_tau']:.3f} | {100 * s['at_chance']:.0f}% | {s['seconds_per_child']:.1f} "
+        ml, mh = s["vs_macs_interval"]
+        seeds = " / ".join(f"{t:.3f}" for t in s["seed_taus"])
+        rows.append(f"| `{s['setting']}` | {s['kendall_tau']:.3f} ({tl:.2f} to {th:.2f}) | {seeds} "
+                    f"| {s['p_value']:.3f} | {s['vs_macs']:+.3f} ({ml:+.2f} to {mh:+.2f}) "
+                    f"| {s['spearman']:.3f} ({sl:.2f} to {sh:.2f}) | {s['seed_tau']:.3f} "
+                    f"| {100 * s['at_chance']:.0f}% | {s['seconds_per_child']:.1f} "
                     f"| {s['panel']} |")
-    rows.append(f"| MACs (zero cost) | {scores[0]['macs_tau']:.3f} | | | | 0 | {scores[0]['panel']} |")
-    rows.append(f"| params (zero cost) | {scores[0]['params_tau']:.3f} | | | | 0 | {scores[0]['panel']} |")
+    zero_cost = (("MACs", "macs_tau"), ("params", "params_tau"))
+    rows += [f"| {label} (zero cost) | {scores[0][key]:.3f} | | | | | | | 0 "
+             f"| {scores[0]['panel']} |" for label, key in zero_cost]
+    legend = ("\nTau is the mean over the proxy's seeds of each seed's Kendall tau with the "
+              "panel; its interval resamples the members and the seeds (bootstrap, 95%); p is a "
+              "permutation test against no association (two-sided); the proxy's tau minus MACs' "
+              "tau has a paired interval (the same resamples for both).\n")
     used = [r for r in rs + timing if r["setting"] in {s["setting"] for s in scores}]
-    return "\n".join(rows) + "\n" + _provenance(used)
+    return ("\n".join(rows) + "\n" + legend + "\n"
+            + proxy.noise_line(proxy.panel_noise(panel_records)) + "\n" + _provenance(used))
 
 
 def speed_table(results: Path) -> str:
@@ -121,7 +148,20 @@ def speed_table(results: Path) -> str:
             f"{by_threads[t]['images_per_second']:.0f} ({100 * by_threads[t]['gflops'] / by_threads[t]['peak_gflops']:.0f}%)"
             if t in by_threads else "" for t in threads) + " |")
     peaks = ", ".join(f"{r['peak_gflops']:.0f} GFLOP/s on {r['threads']} thread(s)" for r in {r["threads"]: r for r in last}.values())
-    return "\n".join(rows) + f"\n\nMatrix-product peak: {peaks}.\n" + _provenance(last, one_run=True)
+    speed = {(r["arch"], r["channels_last"], r["batch_size"], r["threads"]): r["images_per_second"] for r in last}
+    layout = [v / speed[(a, False, b, t)] for (a, cl, b, t), v in speed.items() if cl and (a, False, b, t) in speed]
+    second = {}  # batch -> channels-last speed-ups of 2 threads over 1, one per network
+    for (a, cl, b, t), v in speed.items():
+        if cl and t == 2 and (a, cl, b, 1) in speed:
+            second.setdefault(b, []).append(v / speed[(a, cl, b, 1)])
+    lines = f"\n\nMatrix-product peak: {peaks}.\n"
+    if layout:
+        lines += (f"Channels-last against the default layout, same network, batch and threads: "
+                  f"{min(layout):.2f}-{max(layout):.2f}x the images/s.\n")
+    if second:
+        lines += ("A second thread, channels-last (2 threads / 1, per network): " + "; ".join(
+            f"batch {b}: " + ", ".join(f"{x:.2f}x" for x in xs) for b, xs in sorted(second.items())) + ".\n")
+    return "\n".join(rows) + lines + _provenance(last, one_run=True)
 
 
 def table1_table(results: Path) -> str:
@@ -157,19 +197,37 @@ def _headline(by_name: dict[str, list[dict]]) -> str:
     lower CPU latency, and whether its gap exceeds the seed spread (its worst seed above
     MobileNetV2's best)."""
     accs = {name: [r["test_accuracy"] for r in runs] for name, runs in by_name.items()}
-    searched = [name for name in by_name if name not in REFERENCE_ARCHS]
+    controls = [name for name in by_name if name.startswith("random-")]  # random search's best: the control
+    searched = [name for name in by_name if name not in REFERENCE_ARCHS and name not in controls]
     wins = sorted((name for name in searched if np.mean(accs[name]) > np.mean(accs["mobilenetv2"])
                    and by_name[name][0]["latency_ratio"] < 1), key=lambda n: -np.mean(accs[n]))
     line = (f"Searched architectures above MobileNetV2's mean test accuracy at lower CPU latency: "
             f"{len(wins)} of {len(searched)}")
     if not wins:
-        return line + "."
-    best, base = wins[0], accs["mobilenetv2"]
-    gap = 100 * (np.mean(accs[best]) - np.mean(base))
-    spread = ("beyond the seed spread: its worst seed is above MobileNetV2's best" if min(accs[best]) > max(base)
-              else "within the seed spread: the seeds' ranges overlap")
-    return (f"{line}; the most accurate, {best}, by {gap:.2f} points at "
-            f"{by_name[best][0]['latency_ratio']:.2f}x MobileNetV2's latency, {spread}.")
+        line += "."
+    else:
+        best, base = wins[0], accs["mobilenetv2"]
+        gap = 100 * (np.mean(accs[best]) - np.mean(base))
+        line += (f"; the most accurate, {best}, by {gap:.2f} points at {by_name[best][0]['latency_ratio']:.2f}x "
+                 f"MobileNetV2's latency, {_spread(accs[best], base, 'MobileNetV2')}.")
+    if controls and searched:  # the controller's pick against random search's at the same budget
+        top = max(searched, key=lambda n: np.mean(accs[n]))
+        for control in controls:
+            gap = 100 * (np.mean(accs[top]) - np.mean(accs[control]))
+            line += (f" The control, random search's best network ({control}, "
+                     f"{by_name[control][0]['latency_ratio']:.2f}x MobileNetV2's latency): the most accurate "
+                     f"searched one, {top}, is {gap:+.2f} points from it, "
+                     f"{_spread(accs[top], accs[control], 'the control')}.")
+    return line
+
+
+def _spread(a: list[float], b: list[float], other: str) -> str:
+    """Whether a's lead over b (`other`: whose accuracies) is beyond the spread of their seeds."""
+    if min(a) > max(b):
+        return f"beyond the seed spread: its worst seed is above {other}'s best"
+    if max(a) < min(b):
+        return f"beyond the seed spread, below: its best seed is under {other}'s worst"
+    return "within the seed spread: the seeds' ranges overlap (a tie)"
 
 
 def sharing_table(results: Path) -> str:
@@ -187,8 +245,9 @@ def sharing_table(results: Path) -> str:
 
 
 def rl_vs_random_table(results: Path) -> str:
-    """RL vs random search (Sec. 4.2): per run, and how often the controller's last quarter wins."""
-    rs = records.load(results / "rl-vs-random.json")
+    """RL vs random search (Sec. 4.2), with PPO's runs (ppo.json) beside them: per run, and how
+    often each learner's last quarter beats random search's in the same seed."""
+    rs = records.load(results / "rl-vs-random.json") + records.load(results / "ppo.json")
     if not rs:
         return "*(no results yet: `python benchmarks/searches.py rl-vs-random`)*\n"
     rows = ["| method | seed | children | best reward | mean reward, last quarter | within 10% below T "
@@ -200,10 +259,13 @@ def rl_vs_random_table(results: Path) -> str:
         greedy = f"{r['greedy_reward']:.4f}" if r["greedy_reward"] is not None else "(none)"
         rows.append(f"| {method} | {seed} | {r['children']} | {r['best_reward']:.4f} | {r['last_quarter_mean_reward']:.4f} "
                     f"| {100 * r['within_10pct_below_t']:.0f}% | {greedy} |")
-    pairs = [v for v in by_seed.values() if {"reinforce", "random"} <= set(v)]
-    wins = sum(v["reinforce"] > v["random"] for v in pairs)
-    return ("\n".join(rows) + f"\n\nREINFORCE's last-quarter mean reward is above random search's in {wins} of "
-            f"{len(pairs)} seeds.\n" + _provenance(rs) + _search_time(rs))
+    verdicts = []
+    for learner, name in (("reinforce", "REINFORCE"), ("ppo", "PPO")):
+        pairs = [v for v in by_seed.values() if {learner, "random"} <= set(v)]
+        if pairs:
+            wins = sum(v[learner] > v["random"] for v in pairs)
+            verdicts.append(f"{name}'s last-quarter mean reward is above random search's in {wins} of {len(pairs)} seeds.")
+    return "\n".join(rows) + "\n\n" + " ".join(verdicts) + "\n" + _provenance(rs) + _search_time(rs)
 
 
 def fig6_table(results: Path) -> str:
@@ -225,33 +287,56 @@ TABLES = {"panel": panel_table, "recipe": recipe_table, "proxy": proxy_table, "s
           "sharing": sharing_table, "table1": table1_table, "rl_vs_random": rl_vs_random_table, "fig6": fig6_table}
 
 
-def fill(readme: str, results: Path) -> str:
-    """`readme` with every marked table regenerated."""
+def fill(text: str, results: Path) -> str:
+    """`text` (a Markdown page) with every marked table regenerated."""
     def table(match: re.Match) -> str:
         name = match[1]
         if name not in TABLES:
-            raise ValueError(f"unknown table '{name}' in the README (tables: {', '.join(TABLES)})")
+            raise ValueError(f"unknown table '{name}' (tables: {', '.join(TABLES)})")
         return f"<!-- table:{name} -->\n{TABLES[name](results)}<!-- /table:{name} -->"
 
-    return re.sub(r"<!-- table:(\w+) -->\n.*?<!-- /table:\1 -->", table, readme, flags=re.S)
+    return re.sub(r"<!-- table:(\w+) -->\n.*?<!-- /table:\1 -->", table, text, flags=re.S)
+
+
+def stale(text: str, results: Path) -> list[str]:
+    """The names of the marked tables in `text` that differ from what the result files give."""
+    blocks = r"<!-- table:(\w+) -->\n(.*?)<!-- /table:\1 -->"
+    fresh = dict(re.findall(blocks, fill(text, results), flags=re.S))
+    return [name for name, body in re.findall(blocks, text, flags=re.S) if fresh[name] != body]
+
+
+def pages() -> list[Path]:
+    """The pages that hold generated tables: the README and the results pages in docs/."""
+    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
 def main(argv: list[str] | None = None) -> int:
     p = records.Parser(description=__doc__.splitlines()[0])
-    p.add_argument("--readme", help="rewrite the marked tables of this file in place")
+    p.add_argument("pages", nargs="*", help="Markdown files (default: README.md and docs/*.md)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--write", action="store_true", help="rewrite the marked tables of the pages in place")
+    mode.add_argument("--check", action="store_true", help="exit 1 if a marked table differs from the result files")
     p.add_argument("--results", default=str(records.RESULTS))
     args = p.parse_args(argv)
     results = Path(args.results)
-    if args.readme:
-        path = Path(args.readme)
+    if not (args.write or args.check):
+        for name, fn in TABLES.items():
+            print(f"## {name}\n\n{fn(results)}")
+        return 0
+    out_of_date = []
+    for path in [Path(f) for f in args.pages] or pages():
         try:
-            path.write_text(fill(path.read_text(), results))
+            text = path.read_text()
+            if args.write:
+                path.write_text(fill(text, results))
+            else:
+                out_of_date += [f"{path}: {name}" for name in stale(text, results)]
         except (OSError, ValueError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
-        return 0
-    for name, fn in TABLES.items():
-        print(f"## {name}\n\n{fn(results)}")
+    if out_of_date:
+        print("stale tables (python benchmarks/tables.py --write):\n  " + "\n  ".join(out_of_date), file=sys.stderr)
+        return 1
     return 0
 
 

@@ -15,6 +15,13 @@ import proxy  # noqa: E402
 import records  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def committed_tree(monkeypatch):
+    """The tests run as from a committed tree, whatever state the working tree is in: a dirty one
+    would add its warning line (records.origin) to the stderr of every benchmark they start."""
+    monkeypatch.setattr(records, "git_commit", lambda: "0123456789abcdef0123456789abcdef01234567")
+
+
 def test_van_der_corput_spreads_members_and_keeps_earlier_ones():
     assert [panel.van_der_corput(k) for k in range(1, 8)] == [0.5, 0.25, 0.75, 0.125, 0.625, 0.375, 0.875]
 
@@ -31,6 +38,9 @@ def test_second_seeds_go_to_mobilenetv2_and_the_first_sampled_members():
     names = ["mobilenetv2", "mnasnet-a1", "sampled-00", "sampled-01", "sampled-02"]
     got = [(j["name"], j["seed"]) for j in panel.jobs(names, repeat=3, recipe="final", epochs=1)]
     assert got == [(n, 0) for n in names] + [("mobilenetv2", 1), ("sampled-00", 1), ("sampled-01", 1)]
+    every = [(j["name"], j["seed"]) for j in panel.jobs(names, repeat=5, recipe="final", epochs=1)]
+    assert every[len(names):] == [("mobilenetv2", 1), ("sampled-00", 1), ("sampled-01", 1), ("sampled-02", 1),
+                                  ("mnasnet-a1", 1)]  # then the other reference networks: the whole panel
 
 
 def test_panel_appends_each_member_with_provenance_and_resumes(tmp_path, monkeypatch, capsys):
@@ -51,7 +61,7 @@ def test_panel_appends_each_member_with_provenance_and_resumes(tmp_path, monkeyp
 
     assert panel.main(argv + ["0"]) == 0  # resumes: nothing left to do
     assert records.load(out) == first
-    assert panel.main(argv + ["2"]) == 0
+    assert panel.main(argv + ["1"]) == 0
     grown = records.load(out)  # grows: the second seed of the first sampled member, nothing else
     assert grown[:2] == first and [(r["name"], r["seed"]) for r in grown[2:]] == [("sampled-00", 1)]
     assert grown[2]["latency_ratio"] == first[1]["latency_ratio"]  # a member is timed once
@@ -112,10 +122,19 @@ def test_score_pairs_each_member_with_its_own_panel_accuracy():
     assert s["seconds_per_child"] == 10.0 and s["at_chance"] == 0.0
     lo, hi = s["tau_interval"]
     assert -1 <= lo <= 1.0 <= hi + 1e-9
+    assert s["seed_taus"] == pytest.approx([1.0, 0.8])  # each seed's own tau, beside the mean
+    # The interval is the mean's, and reaches the lower seed's tau (a quarter of the resamples draw
+    # seed 1 twice).
+    assert lo <= s["kendall_tau"] <= hi and lo <= min(s["seed_taus"])
+    assert s["p_value"] == pytest.approx(4 / 120)  # exact: 2 of 5! orders reach 0.9, and 2 -0.9
+    assert s["vs_macs"] == pytest.approx(s["kendall_tau"] - s["macs_tau"])
+    ml, mh = s["vs_macs_interval"]
+    assert ml <= s["vs_macs"] <= mh
 
 
 def test_seconds_per_child_come_from_the_quiet_timing_runs_when_there_are_some(monkeypatch):
-    monkeypatch.setattr(proxy, "bootstrap", lambda *args: (0.0, 0.0))  # intervals are not what this test is about
+    intervals = dict.fromkeys(("tau", "spearman", "tau_minus_macs"), (0.0, 0.0))
+    monkeypatch.setattr(proxy, "bootstrap", lambda *args: intervals)  # not what this test is about
     truth = proxy.panel_truth([panel_record(f"m{i}", 0.5 + i / 10) for i in range(5)])
     recs = [proxy_record("p", f"m{i}", s, 0.5 + i / 10, seconds=30) for i in range(5) for s in proxy.SEEDS]
     assert proxy.score("p", recs, truth)["seconds_per_child"] == 30  # no timing runs: the fidelity runs' own
@@ -128,6 +147,137 @@ def test_score_needs_both_seeds_of_a_member():
     truth = proxy.panel_truth([panel_record(f"m{i}", 0.5 + i / 10) for i in range(5)])
     recs = [proxy_record("p", f"m{i}", 0, 0.5) for i in range(5)] + [proxy_record("p", f"m{i}", 1, 0.5) for i in range(3)]
     assert proxy.score("p", recs, truth) is None  # only 3 members have both seeds
+
+
+def test_kendall_and_spearman_rows_are_scipys_on_every_row():
+    import warnings
+
+    import numpy as np
+    from scipy import stats
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 4, (50, 7)).astype(float)  # many ties
+    y = rng.integers(0, 4, (50, 7)).astype(float)
+    x[0] = 1.0  # a constant row ranks nothing
+    pairs = [(proxy.kendall_rows, stats.kendalltau), (proxy.spearman_rows, stats.spearmanr)]
+    for rows, one in pairs:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # scipy's warning for the constant row, if it gives one
+            expected = [one(a, b).statistic for a, b in zip(x, y)]
+        assert rows(x, y) == pytest.approx(expected, nan_ok=True)
+        assert np.isnan(rows(x, y)[0]) and rows(x[1], y[1]) == pytest.approx(expected[1])
+
+
+def test_the_interval_is_the_means_and_widens_when_the_seeds_disagree():
+    target = [0.80, 0.81, 0.82, 0.83, 0.84, 0.85, 0.86, 0.87]
+    noisy = [0.82, 0.80, 0.81, 0.85, 0.83, 0.84, 0.87, 0.86]  # the panel's order, some swapped
+    macs = list(range(8))
+    agree = proxy.bootstrap([noisy, noisy], target, macs)["tau"]
+    # One seed ranks exactly as the panel, the other exactly backwards: a mean tau of 0. Resampling
+    # the members alone gives 0 on every resample (an interval of no width); seed 0 alone, [1, 1].
+    mean = (proxy.kendall(target, target) + proxy.kendall(target[::-1], target)) / 2
+    disagree = proxy.bootstrap([target, target[::-1]], target, macs)["tau"]
+    assert agree[0] <= proxy.kendall(noisy, target) <= agree[1]
+    assert disagree[0] <= mean == 0.0 <= disagree[1]
+    assert disagree == pytest.approx((-1.0, 1.0))  # it reaches each seed's own tau
+    assert disagree[1] - disagree[0] > agree[1] - agree[0]
+
+
+def test_the_proxy_minus_macs_interval_is_paired():
+    target = [0.80, 0.81, 0.82, 0.83, 0.84, 0.85, 0.86, 0.87]
+    noisy = [0.82, 0.80, 0.81, 0.85, 0.83, 0.84, 0.87, 0.86]
+    got = proxy.bootstrap([noisy, noisy], target, noisy)  # MACs rank exactly as the proxy: on every
+    assert got["tau"][1] - got["tau"][0] > 0.2  # resample both taus move together, so their
+    assert got["tau_minus_macs"] == (0.0, 0.0)  # difference is 0 (resampled apart, it would spread)
+
+
+def test_permutation_p_against_no_association():
+    target = [0.80, 0.81, 0.82, 0.83, 0.84, 0.85, 0.86]  # 7! = 5,040 orders: exact
+    # Only the panel's own order (and, two-sided, its reverse) reaches |tau| = 1.
+    assert proxy.permutation_p([target, target], target) == pytest.approx(2 / 5040)
+    assert proxy.permutation_p([target, target[::-1]], target) == 1.0  # seeds cancel: mean tau 0
+    scrambled = [0.83, 0.80, 0.86, 0.81, 0.85, 0.82, 0.84]
+    assert 0.2 < proxy.permutation_p([scrambled, scrambled], target) <= 1.0
+
+
+def repeated_panel(rng, members, seeds, between, within, mean=0.88):
+    """Panel records for `members` members with true accuracies N(mean, between^2), each trained
+    `seeds(i)` times with seed noise N(0, within^2); and the true accuracies."""
+    true = rng.normal(mean, between, members)
+    return [panel_record(f"m{i}", float(true[i] + rng.normal(0, within)), seed=s)
+            for i in range(members) for s in range(seeds(i))], true
+
+
+def test_panel_noise_of_a_small_panel_by_hand():
+    import math
+
+    recs = [panel_record("a", 0.80), panel_record("a", 0.82, seed=1), panel_record("b", 0.90),
+            panel_record("c", 0.86), panel_record("c", 0.84, seed=1),
+            panel_record("c", 0.5, recipe="v0")]
+    noise = proxy.panel_noise(recs)
+    within = (2 * 0.01 ** 2 + 2 * 0.01 ** 2) / 2  # squared deviations from a's and c's means, 2 df
+    means = [0.81, 0.90, 0.85]
+    between = (sum((m - sum(means) / 3) ** 2 for m in means) / 2
+               - within * (1 / 2 + 1 + 1 / 2) / 3)
+    reliability = between / (between + within)
+    k = 3 / (1 / 2 + 1 + 1 / 2)  # the harmonic mean of the seeds a member: 1.5
+    truth = k * reliability / (1 + (k - 1) * reliability)  # Spearman-Brown
+    assert (noise["members"], noise["repeated"], noise["df"]) == (3, 2, 2)
+    assert noise["within_sd"] == pytest.approx(within ** 0.5)
+    assert noise["between_sd"] == pytest.approx(between ** 0.5)
+    assert noise["reliability"] == pytest.approx(reliability)
+    assert noise["seeds"] == pytest.approx(1.5)
+    assert noise["truth_reliability"] == pytest.approx(truth) and truth > reliability
+    assert noise["ceiling"] == pytest.approx(2 / math.pi * math.asin(truth ** 0.5))
+    assert proxy.panel_noise([panel_record("a", 0.8), panel_record("b", 0.9)]) is None  # no repeats
+    assert "unknown until some member is trained with a second seed" in proxy.noise_line(None)
+
+
+def test_panel_noise_recovers_known_variance_components_and_its_ceiling_is_a_noiseless_proxys():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    # Between-member SD 0.8 points, seed noise 0.4: reliability 0.64 / 0.80 = 0.8 for one seed. Any
+    # number of repeated members and of seeds: here a third of the members have 1 seed, 2 or 3.
+    recs, _ = repeated_panel(rng, 600, lambda i: 1 + i % 3, between=0.008, within=0.004)
+    noise = proxy.panel_noise(recs)
+    assert noise["within_sd"] == pytest.approx(0.004, rel=0.08)
+    assert noise["between_sd"] == pytest.approx(0.008, rel=0.08)
+    assert noise["reliability"] == pytest.approx(0.8, abs=0.04)
+    assert noise["seeds"] == pytest.approx(3 / (1 + 1 / 2 + 1 / 3)) and noise["repeated"] == 400
+    # The ceiling, analytic (Greiner), against a simulation: panels of 16 members with 2 seeds
+    # each, the tau of their true accuracies (a noiseless proxy) with the mean over the seeds.
+    taus = []
+    for _ in range(2000):
+        recs, true = repeated_panel(rng, 16, lambda i: 2, between=0.008, within=0.004)
+        panel_acc = [t["accuracy"] for t in proxy.panel_truth(recs).values()]
+        taus.append(proxy.kendall(true, panel_acc))
+    recs, _ = repeated_panel(rng, 600, lambda i: 2, between=0.008, within=0.004)
+    expected = proxy.panel_noise(recs)
+    reliability = 0.64 / (0.64 + 0.16 / 2)  # of a mean over 2 seeds
+    assert expected["truth_reliability"] == pytest.approx(reliability, abs=0.03)
+    assert np.mean(taus) == pytest.approx(2 / np.pi * np.arcsin(reliability ** 0.5), abs=0.01)
+    assert np.mean(taus) == pytest.approx(expected["ceiling"], abs=0.03)
+
+
+def test_the_report_shows_each_seed_the_p_value_and_the_panels_noise(tmp_path, capsys):
+    for i, name in enumerate(f"m{i}" for i in range(6)):
+        records.append(tmp_path / "panel.json", panel_record(name, 0.80 + i / 100, macs=100 - i))
+        if i < 2:
+            records.append(tmp_path / "panel.json",
+                           panel_record(name, 0.805 + i / 100, seed=1, macs=100 - i))
+        for seed, acc in [(0, 0.5 + i / 100), (1, 0.6 - i / 100)]:  # seed 1 ranks backwards
+            records.append(tmp_path / "proxy.json", proxy_record("s70-b64-lr0.01", name, seed, acc))
+    argv = ["--report", "--settings", "s70-b64-lr0.01", "--panel", str(tmp_path / "panel.json"),
+            "--out", str(tmp_path / "proxy.json")]
+    assert proxy.main(argv) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("s70-b64-lr0.01")).split()
+    assert row[:6] == ["s70-b64-lr0.01", "0.000", "[-1.00,", "1.00]", "1.00", "/"]  # seeds +1, -1
+    assert row[6:8] == ["-1.00", "1.000"]  # seed 1's tau, then p: nothing to tell from chance
+    words = " ".join(out.split())
+    assert "Panel noise: seed-to-seed SD 0.35 points within a member (2 of 6 members" in words
+    assert "noise ceiling" in out and "resamples the members and the seeds" in words
 
 
 def test_best_setting_is_the_highest_tau_within_the_budget():
@@ -173,12 +323,60 @@ def test_tables_fill_only_the_marked_regions(tmp_path):
     assert tables.fill(out, tmp_path) == out  # regenerating changes nothing
 
 
+def test_provenance_keeps_the_mark_of_a_dirty_tree():
+    import tables
+
+    rs = [with_provenance({}), {**with_provenance({}), "commit": "1810816aaaabbbb+dirty"},
+          {**with_provenance({}), "commit": "unknown"}]
+    line = tables._provenance(rs)
+    assert "; commit 1810816+dirty, abcdef0, unknown; `python benchmarks/x.py`*" in line
+
+
+def test_a_benchmark_from_a_dirty_tree_says_so_when_it_starts(monkeypatch, capsys):
+    monkeypatch.setattr(records, "git_commit", lambda: "abc123+dirty")
+    got = records.origin(proxy.__file__, ["--report"])
+    assert got == {"command": "python benchmarks/proxy.py --report", "commit": "abc123+dirty"}
+    err = capsys.readouterr().err
+    assert err == "warning: uncommitted changes; records will carry commit abc123+dirty\n"
+    monkeypatch.setattr(records, "git_commit", lambda: "abc123")
+    assert records.origin(proxy.__file__, [])["commit"] == "abc123"
+    assert capsys.readouterr().err == ""
+
+
+def test_proxy_table_shows_each_seed_the_evidence_and_the_panels_noise(tmp_path):
+    import tables
+
+    seed1 = [0.90, 0.86, 0.85, 0.70, 0.75]  # the panel's order but for m1 and m2
+    for i, acc in enumerate([0.90, 0.80, 0.85, 0.70, 0.75]):
+        name = f"m{i}"
+        records.append(tmp_path / "panel.json",
+                       with_provenance(panel_record(name, acc, macs=1000 - 100 * i)))
+        dirty = {**with_provenance(proxy_record("s70-b64-lr0.01", name, 0, acc / 2)),
+                 "commit": "fedcba9876+dirty"}
+        records.append(tmp_path / "proxy.json", dirty)
+        records.append(tmp_path / "proxy.json",
+                       with_provenance(proxy_record("s70-b64-lr0.01", name, 1, seed1[i])))
+    out = tables.proxy_table(tmp_path)
+    assert "Panel noise: unknown until some member is trained with a second seed" in out
+    records.append(tmp_path / "panel.json",
+                   with_provenance(panel_record("m0", 0.91, seed=1, macs=1000)))
+    out = tables.proxy_table(tmp_path)
+    row = next(line for line in out.splitlines() if line.startswith("| `s70-b64-lr0.01`"))
+    cells = row.split(" | ")
+    assert cells[1].startswith("0.900 (")
+    assert cells[2:4] == ["1.000 / 0.800", "0.033"]  # each seed's tau, then p
+    assert cells[4].startswith("+0.300 (")  # tau minus MACs' tau (0.6: MACs swap m1/m2, m3/m4)
+    assert ("seed-to-seed SD 0.71 points within a member (1 of 5 members trained more than once, "
+            "1 df)") in out
+    assert "noise ceiling" in out and "commit abcdef0, fedcba9+dirty;" in out
+
+
 def test_tables_command_rejects_an_unknown_table(tmp_path, capsys):
     import tables
 
     readme = tmp_path / "README.md"
     readme.write_text("<!-- table:nonsense -->\n<!-- /table:nonsense -->\n")
-    assert tables.main(["--readme", str(readme), "--results", str(tmp_path)]) == 2
+    assert tables.main(["--write", str(readme), "--results", str(tmp_path)]) == 2
     assert "unknown table 'nonsense'" in capsys.readouterr().err
 
 
