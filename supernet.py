@@ -25,6 +25,17 @@ How a path through this supernet is exactly one child of `models.py`:
     `extract(arch)` copies the same slices into a real network: it computes the same outputs, and
     can be fine-tuned, timed or exported like any other.
 
+How a path is drawn (`sample`): uniformly from the whole space (SPOS) or from a `SubSpace`, a part
+of it with some decisions fixed or restricted (`SUB_SPACES`); `space.decode` builds the child as for
+any tokens. `train_sampled` trains on one path per step at a constant learning rate, or by BigNAS's
+recipe (Yu et al., "BigNAS: Scaling Up NAS with Big Single-Stage Models", ECCV 2020):
+
+  sandwich rule            each step trains the largest, the smallest and two random children
+                           (`sandwich_step`), gradients summed before one optimizer step
+  in-place distillation    the largest learns from the labels, the others from its soft predictions
+  zero-initialized last BN of every residual body (`zero_init_residual_bn`): each residual layer
+                           starts as the identity
+
     python supernet.py --steps 2000 --out runs/supernet.pt      # train (resumable), then score a few children
     python train.py --search --evaluator supernet --supernet runs/supernet.pt
 """
@@ -36,17 +47,21 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see train.py
 
 import argparse  # noqa: E402
+import math  # noqa: E402
 import random  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
+from collections.abc import Callable, Sequence  # noqa: E402
 from dataclasses import replace  # noqa: E402
 from functools import lru_cache  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.func import functional_call  # noqa: E402
-from torch.utils.data import DataLoader, Dataset  # noqa: E402
+from torch.utils.data import DataLoader, Dataset, RandomSampler  # noqa: E402
+from tqdm import tqdm  # noqa: E402
 
 import mnas  # noqa: E402
 import training  # noqa: E402
@@ -77,14 +92,19 @@ class Supernet(nn.Module):
                            "dropout": dropout}
         self.stem = conv_bn(in_channels, space.stem, 3, 1 if small_input else 2)
         self.layers = nn.ModuleDict()
+        self.residual: set[str] = set()  # the layers some child gives an identity shortcut
         widths = {space.stem}  # the widths the next layer's input can have (a block of depth 0 passes its input on)
         for i, (_, _, _, stride) in enumerate(space.skeleton):
             out, depth = max(space.block_filters(i)), max(space.block_layers(i))
             for j in range(depth):
                 cin = max(widths) if j == 0 else out
+                # models.effective_skip: identity needs stride 1 and the same channels in and out
+                same = j > 0 or (stride == 1 and bool(widths & set(space.block_filters(i))))
                 for op, e in mnas.CONV_OPS:
                     spec = LayerSpec(op, cin, out, max(mnas.KERNELS), stride if j == 0 else 1, e, max(mnas.SE_RATIOS), "none")
                     self.layers[self._key(i, j, op, e)] = Layer(spec)
+                    if same:
+                        self.residual.add(self._key(i, j, op, e))
             widths = set(space.block_filters(i)) | (widths if 0 in space.block_layers(i) else set())
         self.head = conv_bn(max(widths), space.head)
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(space.head, num_classes))
@@ -125,11 +145,12 @@ class Supernet(nn.Module):
         return {name: slice_to(own[shared[name]], t.shape)
                 for name, t in list(child.named_parameters()) + list(child.named_buffers())}
 
-    def sample(self) -> Arch:
-        """The next uniformly random path (SPOS): a function of the seed and the paths taken so far."""
+    def sample(self, draw: Callable[[random.Random], list[int]] | None = None) -> Arch:
+        """The next random path: a function of the seed and the paths taken so far. Uniform over
+        the space (SPOS), or tokens from `draw(rng)`, e.g. a `SubSpace`'s `draw`."""
         rng = random.Random(self.seed * 1_000_003 + int(self.paths_taken))
         self.paths_taken += 1
-        return self.space.decode(self.space.sample(rng))
+        return self.space.decode((draw or self.space.sample)(rng))
 
     def forward(self, x: torch.Tensor, arch: Arch | None = None) -> torch.Tensor:
         if arch is None:
@@ -145,6 +166,179 @@ class Supernet(nn.Module):
         child = build_model(arch, **self.child_args)
         child.load_state_dict({name: t.detach().clone() for name, t in self.path(arch).items()})
         return child.to(next(self.parameters()).device)
+
+
+# ----------------------------------------------------------------------------- sub-spaces
+
+
+class SubSpace:
+    """Part of a search space: for each of a block's decisions (a key of mnas.BLOCK_CHOICES), the
+    values a path may take, the same in every block; a decision not named takes any value.
+
+        SubSpace(space, skip=("identity",), layers=(0, 1))   # identity shortcuts, depth +0 or +1
+
+    `draw(rng)` gives tokens uniformly over the part (with nothing restricted, exactly
+    `space.sample`'s), so `space.decode` builds the child and `Supernet.sample(sub.draw)` takes
+    it; `tokens in sub` says whether a child lies in the part."""
+
+    def __init__(self, space: mnas.SearchSpace, **allowed: Sequence):
+        for field, values in allowed.items():
+            choices = mnas.BLOCK_CHOICES.get(field)
+            if choices is None:
+                raise ValueError(f"unknown decision '{field}' "
+                                 f"(choose from {', '.join(mnas.BLOCK_CHOICES)})")
+            if not values or any(v not in choices for v in values):
+                raise ValueError(f"{field}: {list(values)} must be a non-empty part of "
+                                 f"{list(choices)}")
+        self.space = space
+        self.allowed = {field: tuple(values) for field, values in allowed.items()}
+        # per decision of the space, in its order: the tokens allowed
+        self.tokens = [tuple(mnas.BLOCK_CHOICES[field].index(v) for v in self.allowed[field])
+                       if field in self.allowed else tuple(range(n))
+                       for field, n in ((name.split(".")[1], n) for name, n in space.decisions)]
+
+    def draw(self, rng: random.Random) -> list[int]:
+        return [t[rng.randrange(len(t))] for t in self.tokens]
+
+    def __contains__(self, tokens: Sequence[int]) -> bool:
+        fits = zip(tokens, self.tokens)
+        return len(tokens) == len(self.tokens) and all(t in ok for t, ok in fits)
+
+
+# Named parts of mnas.SearchSpace. The spaces where one-shot training is reported to work keep a
+# signal every path shares (NAS-NOTES.md Sec. 7): OFA and BigNAS keep residuals on every non-first
+# layer of a stage and at least one layer per stage, and never vary the op or the skip type.
+SUB_SPACES: dict[str, dict[str, tuple]] = {
+    "uniform": {},  # SPOS: every decision uniform
+    "identity": {"skip": ("identity",), "layers": (0, 1)},  # no vanished blocks (depth 1 -1 = 0)
+    "identity-mbconv": {"skip": ("identity",), "layers": (0, 1),
+                        "conv_op": (("mbconv", 3), ("mbconv", 6))},
+}
+
+# BigNAS's sandwich on "identity-mbconv": its largest and its smallest child, in every block.
+LARGEST = {"conv_op": ("mbconv", 6), "kernel": 5, "se_ratio": 0.25, "skip": "identity",
+           "filters": 1.25, "layers": 1}
+SMALLEST = {"conv_op": ("mbconv", 3), "kernel": 3, "se_ratio": 0.0, "skip": "identity",
+            "filters": 0.75, "layers": 0}
+
+
+def fixed_path(space: mnas.SearchSpace, values: dict) -> Arch:
+    """The child taking `values` (one per decision of mnas.BLOCK_CHOICES) in every block."""
+    only = SubSpace(space, **{field: (value,) for field, value in values.items()})
+    return space.decode(only.draw(random.Random(0)))  # one choice per decision: any rng
+
+
+# ----------------------------------------------------------------------------- BigNAS's recipe
+
+
+@torch.no_grad()
+def zero_init_residual_bn(net: Supernet) -> list[str]:
+    """BigNAS's initialization: the learnable scale gamma of the last BatchNorm of every residual
+    body starts at 0, so each residual layer starts as the identity (AttentiveNAS's code calls it
+    `zero_residual_block_bn_weights`: the linear projection's BN of every MBConv with a shortcut).
+    Done here on every shared body some child gives an identity shortcut (`net.residual`) whose
+    last BatchNorm is linear (MBConv, dconv: the projection); a conv body's last BatchNorm feeds a
+    ReLU, where gamma = beta = 0 would get no gradient (ReLU'(0) = 0) and stay dead.
+    Returns the layers it zeroed."""
+    zeroed = []
+    for key in sorted(net.residual):
+        if key.endswith("_conv"):
+            continue
+        last = [m for m in net.layers[key].body.modules() if isinstance(m, nn.BatchNorm2d)][-1]
+        last.weight.zero_()
+        zeroed.append(key)
+    return zeroed
+
+
+def sandwich_step(net: Supernet, x: torch.Tensor, y: torch.Tensor, sub: SubSpace,
+                  label_smoothing: float = 0.0) -> dict:
+    """One step's gradients by BigNAS's sandwich rule with in-place distillation, summed into the
+    shared weights' .grad (the caller clips and steps). Sandwich rule: each step trains the
+    largest child (`LARGEST`), the smallest (`SMALLEST`) and two random children of `sub`.
+    In-place distillation: the largest learns from the labels, the other three from the largest's
+    predicted probabilities of the same step, detached (a target, not a path for gradients)."""
+    largest, smallest = fixed_path(net.space, LARGEST), fixed_path(net.space, SMALLEST)
+    archs = [largest, smallest, net.sample(sub.draw), net.sample(sub.draw)]
+    logits = net(x, largest)
+    loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"loss became {loss.item()}")
+    loss.backward()
+    teacher = logits.detach().softmax(1)  # the largest's probabilities: the others' targets
+    distill = []
+    for arch in archs[1:]:
+        kd = F.cross_entropy(net(x, arch), teacher)  # cross-entropy with soft targets
+        kd.backward()  # accumulated: one optimizer step for all four
+        distill.append(kd.item())
+    return {"loss": loss.item(), "distill": sum(distill) / len(distill), "archs": archs}
+
+
+def train_sampled(net: Supernet, data: Dataset, cfg: training.TrainConfig, sub: SubSpace,
+                  sandwich: bool = False, progress: bool = False) -> dict[str, list[float]]:
+    """`cfg.steps` steps of the proxy's optimizer (SGD, Nesterov momentum, `cfg`'s batch, decay,
+    label smoothing and clipping) at a CONSTANT learning rate `cfg.lr` (no one-cycle schedule:
+    train_steps' warm-up and decay would hide whether the supernet learns at a given rate), on
+    one path of `sub` per step (SPOS) or, with `sandwich`, by `sandwich_step`. The batches are
+    train_steps': drawn with replacement, seeded by `cfg.seed`.
+
+    Returns, per step: "loss" (the path's, or the largest's, on the labels), "grad_norm" (the
+    gradient's global norm BEFORE clipping) and, with `sandwich`, "distill" (the mean of the
+    other three children's distillation losses)."""
+    layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    net.to(cfg.device, memory_format=layout)
+    # no scheduler: the learning rate stays cfg.lr
+    opt = torch.optim.SGD(training.param_groups(net, cfg), cfg.lr, momentum=0.9, nesterov=True)
+    seed = torch.Generator().manual_seed(cfg.seed)
+    order = RandomSampler(data, True, cfg.steps * cfg.batch_size, seed)
+    loader = DataLoader(data, cfg.batch_size, sampler=list(order))
+    curves: dict[str, list[float]] = {"loss": [], "grad_norm": []}
+    if sandwich:
+        curves["distill"] = []
+    net.train()
+    bar = tqdm(loader, total=cfg.steps, disable=not progress, desc="train", unit="step",
+               mininterval=2)
+    for batch in bar:
+        x, y = training.to_device(batch, cfg.device, cfg.channels_last)
+        opt.zero_grad(set_to_none=True)
+        if sandwich:
+            got = sandwich_step(net, x, y, sub, cfg.label_smoothing)
+            curves["distill"].append(got["distill"])
+            loss = got["loss"]
+        else:
+            logits = net(x, net.sample(sub.draw))  # one path of the part (SPOS)
+            out = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+            if not torch.isfinite(out):
+                raise FloatingPointError(f"loss became {out.item()}")
+            out.backward()
+            loss = out.item()
+        # clip_grad_norm_ returns the norm of the gradient as it was, before it scales it down
+        norm = torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.clip_grad_norm or math.inf)
+        opt.step()
+        curves["loss"].append(loss)
+        curves["grad_norm"].append(norm.item())
+        bar.set_postfix(loss=f"{loss:.3f}", grad_norm=f"{norm.item():.1f}", refresh=False)
+    return curves
+
+
+def gradient_norm(net: Supernet, arch: Arch, x: torch.Tensor, y: torch.Tensor,
+                  label_smoothing: float = 0.0) -> float:
+    """The global norm of one path's gradient on one batch (training mode); the supernet is left as
+    it was: no gradient kept, BatchNorm statistics restored."""
+    buffers = {name: b.clone() for name, b in net.named_buffers()}
+    was_training = net.training
+    net.train().zero_grad(set_to_none=True)
+    F.cross_entropy(net(x, arch), y, label_smoothing=label_smoothing).backward()
+    grads = [p.grad.norm() for p in net.parameters() if p.grad is not None]
+    norm = torch.linalg.vector_norm(torch.stack(grads))
+    net.zero_grad(set_to_none=True)
+    with torch.no_grad():
+        for name, b in net.named_buffers():
+            b.copy_(buffers[name])
+    net.train(was_training)
+    return norm.item()
+
+
+# ----------------------------------------------------------------------------- scoring
 
 
 @torch.no_grad()

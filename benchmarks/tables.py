@@ -231,17 +231,43 @@ def _spread(a: list[float], b: list[float], other: str) -> str:
 
 
 def sharing_table(results: Path) -> str:
-    """The supernet's training loss as more paths share its weights, and its children's accuracy."""
+    """The supernet's training loss as more paths share its weights, and its children's accuracy;
+    then each sampler of the cause (sub-spaces, the sandwich rule) with its gradient norms."""
     rs = records.load(results / "sharing.json")
     if not rs:
         return "*(no results yet: `python benchmarks/sharing.py`)*\n"
+    paths = [r for r in rs if "paths" in r]
     rows = ["| paths sharing the weights | steps | training loss, mean per tenth of the run | held-out accuracy of children |",
             "|---|---|---|---|"]
-    for r in sorted(rs, key=lambda r: (r["steps"], r["paths"] or 10**9)):
+    for r in sorted(paths, key=lambda r: (r["steps"], r["paths"] or 10**9)):
         who = f"{r['paths']} fixed" if r["paths"] else "uniform (SPOS)"
         rows.append(f"| {who} | {r['steps']} | {' '.join(f'{x:.2f}' for x in r['loss_curve'])} "
                     f"| {', '.join(f'{a:.3f}' for a in r['child_accuracy'])} |")
-    return "\n".join(rows) + "\n" + _provenance(rs)
+    out = "\n".join(rows) + "\n" + _provenance(paths)
+    samplers = [r for r in rs if "sampler" in r]
+    if samplers:
+        rows = ["| sampler | steps, lr | training loss, mean per tenth | gradient norm before clipping, mean per tenth "
+                "| steps clipped | held-out accuracy of its children | Kendall tau vs the panel (members) |",
+                "|---|---|---|---|---|---|---|"]
+        for r in samplers:
+            extra = (f" (largest {r['largest_accuracy']:.3f}, smallest {r['smallest_accuracy']:.3f})"
+                     if r.get("sandwich") else "")
+            rows.append(f"| {r['sampler']} | {r['steps']}, {r['lr_schedule']} "
+                        f"| {' '.join(f'{x:.2f}' for x in r['loss_curve'])} "
+                        f"| {' '.join(f'{x:.0f}' for x in r['grad_norm_curve'])} | {100 * r['clipped_share']:.0f}% "
+                        f"| {', '.join(f'{a:.3f}' for a in r['child_accuracy'])}{extra} | {_panel_tau(r)} |")
+        init = next((r for r in samplers if not r["zero_init_residual_bn"]), samplers[0])["init_grad_norms"]
+        out += ("\n" + "\n".join(rows) + "\n\nGradient norm at initialization, one batch: "
+                + "; ".join(f"{k} {v:,.1f}" for k, v in init.items()) + ".\n" + _provenance(samplers))
+    return out
+
+
+def _panel_tau(record: dict) -> str:
+    """A supernet's Kendall tau against the panel members it can express, where it was measured."""
+    got = record.get("panel") or {}
+    if got.get("kendall_tau") is None:
+        return f"(not measured: {len(got.get('accuracy', {}))} members inside)" if got else ""
+    return f"{got['kendall_tau']:.3f} ({len(got['accuracy'])})"
 
 
 def rl_vs_random_table(results: Path) -> str:
