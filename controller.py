@@ -21,7 +21,7 @@ All three share the interface the search loop uses (the `Searcher` base class):
     for _ in range(num_updates):
         archs = searcher.propose(8)               # list of token lists, one int per decision
         rewards = [evaluate(a) for a in archs]    # e.g. ACC(m) * (LAT(m) / T)^w, Eq. 2
-        stats = searcher.update(archs, rewards)   # {"loss", "baseline", "entropy", "mean_reward", "step", ...}
+        stats = searcher.update(archs, rewards)   # {"loss", "baseline", "advantages", "step", ...}
     torch.save(searcher.state_dict(), "search.pt")
     searcher.load_state_dict(torch.load("search.pt", weights_only=True))   # resumes exactly
 
@@ -40,6 +40,8 @@ thousands of updates; with ~50, larger steps are needed, but above ~6e-3 the pol
 wrong choices before the rewards have told it anything. The paper's ~8K-model search can use a
 smaller lr. The learning rate belongs to the learning rule (Reinforce/PPO own the optimizer),
 not to the Controller.
+
+Copied alone it needs torch and nothing else of this project.
 """
 
 from __future__ import annotations
@@ -184,31 +186,33 @@ class Reinforce(Searcher):
         tokens, _, _ = self.controller.sample(n)
         return tokens.tolist()
 
-    def _advantage(self, rewards: torch.Tensor) -> torch.Tensor:
-        """A = R - b; b predates this batch, so subtracting it cuts variance without adding bias."""
-        adv = rewards - self._advance_baseline(rewards)  # (n,)
+    def _advantage(self, rewards: torch.Tensor) -> tuple[torch.Tensor, float]:
+        """A = R - b, and b; b predates this batch, so subtracting it cuts variance without adding bias."""
+        b = self._advance_baseline(rewards)
+        adv = rewards - b  # (n,)
         if self.normalize_advantage:
             # Rescale to unit root-mean-square (the baseline already centres), so that rewards
             # of any scale, e.g. accuracy 0.70 +- 0.01 or a toy score, give steps of one size.
             # (Not the std: a batch of equal rewards away from b would be divided by ~0.)
             adv = adv / (adv.pow(2).mean().sqrt() + 1e-8)
-        return adv
+        return adv, b
 
     def _optimize(self, loss: torch.Tensor) -> None:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
 
-    def update(self, tokens: list[list[int]], rewards: list[float]) -> dict[str, float]:
+    def update(self, tokens: list[list[int]], rewards: list[float]) -> dict:
         tokens, rewards = self._as_tensors(tokens, rewards)
-        adv = self._advantage(rewards)
+        adv, b = self._advantage(rewards)
         log_prob, entropy = self.controller.log_prob(tokens)
         # grad of -(A * log p) is -A * grad log p: more probable when A > 0, less when A < 0
         loss = -(adv * log_prob).mean() - self.entropy_weight * entropy.mean()
         self._optimize(loss)
         self.step += 1
         return {"loss": loss.item(), "baseline": self.baseline, "entropy": entropy.mean().item(),
-                "mean_reward": rewards.mean().item(), "step": self.step}
+                "mean_reward": rewards.mean().item(), "step": self.step,
+                "baseline_before": b, "advantages": adv.tolist()}  # the b and A this update used
 
     def state_dict(self) -> dict:
         # Only tensors, dicts, lists, numbers and None: loads with torch.load(weights_only=True).
@@ -240,7 +244,7 @@ class PPO(Reinforce):
 
     def update(self, tokens: list[list[int]], rewards: list[float]) -> dict[str, float]:
         tokens, rewards = self._as_tensors(tokens, rewards)
-        adv = self._advantage(rewards)
+        adv, b = self._advantage(rewards)
         with torch.no_grad():  # the sampling policy; unchanged since propose(), so exact
             old_log_prob, _ = self.controller.log_prob(tokens)
         for epoch in range(self.epochs):
@@ -255,7 +259,8 @@ class PPO(Reinforce):
         self.step += 1
         return {"loss": loss.item(), "baseline": self.baseline, "entropy": entropy.mean().item(),
                 "mean_reward": rewards.mean().item(), "step": self.step,
-                "first_ratio": first_ratio, "clip_fraction": clipped}
+                "first_ratio": first_ratio, "clip_fraction": clipped,
+                "baseline_before": b, "advantages": adv.tolist()}
 
 
 class RandomSearch(Searcher):
@@ -274,10 +279,11 @@ class RandomSearch(Searcher):
 
     def update(self, tokens: list[list[int]], rewards: list[float]) -> dict[str, float]:
         _, rewards = self._as_tensors(tokens, rewards)
-        self._advance_baseline(rewards)
+        b = self._advance_baseline(rewards)
         self.step += 1
         return {"loss": 0.0, "baseline": self.baseline, "entropy": sum(math.log(k) for _, k in self.decisions),
-                "mean_reward": rewards.mean().item(), "step": self.step}
+                "mean_reward": rewards.mean().item(), "step": self.step,
+                "baseline_before": b, "advantages": (rewards - b).tolist()}  # R - b, used for nothing
 
     def state_dict(self) -> dict:
         return {"generator": self.generator.get_state(), "baseline": self.baseline, "step": self.step}

@@ -6,6 +6,7 @@
     python figures.py pareto RUN_DIR --out pareto.png           # accuracy vs latency of a search
 
 A RUN directory is what `python train.py --search` writes (search.jsonl, run.json).
+Copied alone it needs matplotlib, numpy, mnas.py and models.py.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import numpy as np  # noqa: E402
 from matplotlib.patches import FancyBboxPatch  # noqa: E402
 
 import mnas  # noqa: E402
-from models import Arch, load_arch  # noqa: E402
+from models import Arch, load_arch, output_size  # noqa: E402
 
 
 def read_run(run_dir: str | Path) -> tuple[list[mnas.Child], dict]:
@@ -88,12 +89,12 @@ def fig7(arch: Arch, out: Path, input_size: int = 224, title: str = "") -> None:
     """An architecture drawn like the paper's Fig. 7: one box per block with its op, kernel, SE and
     repeats, above the feature-map resolution it produces."""
     fig, ax = plt.subplots(figsize=(1.25 * (len(arch.blocks) + 3), 2.6))
-    res = input_size // 2
+    res = output_size(input_size, 2)
     boxes = [("stem", f"conv 3x3\n{arch.stem} ch", res, "#dddddd")]
     for b in arch.blocks:
         if not b.repeats:
             continue
-        res = -(-res // b.stride)
+        res = output_size(res, b.stride)
         name = "SepConv" if b.op == "dconv" else "Conv" if b.op == "conv" else f"MBConv{b.expansion}"
         se = ", SE" if b.se_ratio else ""
         boxes.append((f"{name} ({b.kernel}x{b.kernel}{se})", f"x{b.repeats}  {b.out} ch\nskip: {b.skip}", res,

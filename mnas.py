@@ -1,10 +1,18 @@
-"""The MnasNet method: the objective (paper Sec. 3) and the factorized hierarchical search space (Sec. 4.1).
+"""The MnasNet method: the objective (paper Sec. 3), the factorized hierarchical search space
+(Sec. 4.1) and the search loop of Fig. 1 (Sec. 4.2).
 
 Sec. 3   `reward`: the multi-objective reward ACC(m) * [LAT(m)/T]^w of Eq. 2, with the soft and
          hard constraints of Eq. 3 as the presets SOFT and HARD.
 Sec. 4.1 `SearchSpace`: seven blocks on the MobileNetV2 skeleton; the controller picks six values
          per block (ConvOp, KernelSize, SERatio, SkipOp, filters, layers), and `decode` turns the
-         token sequence into a `models.Arch`.
+         token sequence into a `models.Arch`. `CellSpace`: the cell-based space it replaced
+         (Table 5): one set of the six values, stacked in every block.
+Sec. 4.2 `search`: sample, train on the proxy task, measure on the platform, reward, update.
+         Its bookkeeping sits beside it: `SearchLog` (search.jsonl), `Plan` (controller.pt) and
+         runner.py (executors, retries).
+
+Copied alone: `reward` and `Constraint` need only the standard library; `SearchSpace` needs
+models.py's descriptions; `search` needs runner.py and a controller with propose/update.
 
 Reference: Tan et al., "MnasNet: Platform-Aware Neural Architecture Search for Mobile", CVPR 2019.
 """
@@ -16,15 +24,13 @@ import json
 import math
 import os
 import random
-import time
-from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Executor, Future, wait
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
-
-import torch
 
 from models import MOBILENETV2_BLOCKS, Arch, BlockArgs, arch_to_dict
+from runner import ChildRunner, InlineExecutor, save_atomic
 
 # ----------------------------------------------------------------------------- Sec. 3: the objective
 
@@ -105,26 +111,35 @@ class SearchSpace:
 
     def block_options(self, i: int) -> list[BlockArgs]:
         """All 432 descriptions block i can take (a latency table times every layer among them)."""
+        every = itertools.product(*(range(len(c)) for c in BLOCK_CHOICES.values()))
+        return [self.block(i, list(six)) for six in every]
+
+    def block(self, i: int, six: list[int]) -> BlockArgs:
+        """Block i from its six tokens, in BLOCK_CHOICES order; the stride is the skeleton's."""
+        op, kernel, se, skip, filters, layers = six
+        (op_name, expansion) = CONV_OPS[op]
+        return BlockArgs(op=op_name, expansion=expansion, kernel=KERNELS[kernel],
+                         stride=self.skeleton[i][3], repeats=self.block_layers(i)[layers],
+                         out=self.block_filters(i)[filters], se_ratio=SE_RATIOS[se],
+                         skip=SKIP_OPS[skip])
+
+    def split(self, tokens: list[int]) -> list[list[int]]:
+        """The six tokens of each block: here every block has its own (the factorized space)."""
         per_block = len(BLOCK_CHOICES)
-        others = [0] * (len(self.decisions) - per_block)
-        return [self.decode(others[:i * per_block] + list(t) + others[i * per_block:]).blocks[i]
-                for t in itertools.product(*(range(len(c)) for c in BLOCK_CHOICES.values()))]
+        return [list(tokens[i * per_block:(i + 1) * per_block]) for i in range(len(self.skeleton))]
+
+    def join(self, per_block: list[list[int]]) -> list[int]:
+        """`split`'s inverse: the controller's tokens from each block's six."""
+        return [t for six in per_block for t in six]
 
     def decode(self, tokens: list[int]) -> Arch:
         """Tokens (one per decision) -> an architecture description."""
-        per_block = len(BLOCK_CHOICES)
         if len(tokens) != len(self.decisions):
             raise ValueError(f"expected {len(self.decisions)} tokens, got {len(tokens)}")
         for t, (name, n) in zip(tokens, self.decisions):
             if not 0 <= t < n:
                 raise ValueError(f"token for {name} must be in [0, {n}), got {t}")
-        blocks = []
-        for i, (_, _, _, stride) in enumerate(self.skeleton):
-            op, kernel, se, skip, filters, layers = tokens[i * per_block:(i + 1) * per_block]
-            (op_name, expansion) = CONV_OPS[op]
-            blocks.append(BlockArgs(op=op_name, expansion=expansion, kernel=KERNELS[kernel], stride=stride,
-                                    repeats=self.block_layers(i)[layers], out=self.block_filters(i)[filters],
-                                    se_ratio=SE_RATIOS[se], skip=SKIP_OPS[skip]))
+        blocks = [self.block(i, six) for i, six in enumerate(self.split(tokens))]
         return Arch(tuple(blocks), stem=self.stem, head=self.head)
 
     def encode(self, arch: Arch) -> list[int]:
@@ -139,23 +154,50 @@ class SearchSpace:
                 raise ValueError(f"blocks[{i}]: {field} {value!r} is not in the search space (choices: {list(choices)})")
             return list(choices).index(value)
 
-        tokens = []
+        per_block = []
         for i, b in enumerate(arch.blocks):
             if b.stride != self.skeleton[i][3]:
                 raise ValueError(f"blocks[{i}]: stride {b.stride} is fixed to {self.skeleton[i][3]} by the skeleton")
-            tokens += [
+            per_block.append([
                 index(i, "conv_op", (b.op, b.expansion), CONV_OPS),
                 index(i, "kernel", b.kernel, KERNELS),
                 index(i, "se_ratio", b.se_ratio, SE_RATIOS),
                 index(i, "skip", b.skip, SKIP_OPS),
                 index(i, "filters", b.out, self.block_filters(i)),
                 index(i, "layers", b.repeats, self.block_layers(i)),
-            ]
-        return tokens
+            ])
+        return self.join(per_block)
 
     def sample(self, rng: random.Random) -> list[int]:
         """Uniformly random tokens (the random-search baseline's proposal)."""
         return [rng.randrange(n) for _, n in self.decisions]
+
+
+class CellSpace(SearchSpace):
+    """The cell-based space MnasNet's factorized space replaced (Sec. 4.1; Table 5): one cell, the
+    same six decisions in every block, stacked as NASNet stacks its cell, so the controller emits
+    6 tokens instead of 42 and the space has 432 architectures. Filters and layers stay relative to
+    each block's own MobileNetV2 width and depth (0.75x block i's width; block i's depth -1/0/+1),
+    and strides come from the skeleton, as in the factorized space."""
+
+    def __init__(self, skeleton: list[tuple[int, int, int, int]] = MOBILENETV2_BLOCKS,
+                 stem: int = 32, head: int = 1280):
+        super().__init__(skeleton, stem, head)
+        self.decisions = [(f"cell.{name}", len(choices)) for name, choices in BLOCK_CHOICES.items()]
+
+    def split(self, tokens: list[int]) -> list[list[int]]:
+        """The cell, repeated in every block."""
+        return [list(tokens)] * len(self.skeleton)
+
+    def join(self, per_block: list[list[int]]) -> list[int]:
+        """The cell's six tokens; ValueError naming the block and field where the blocks differ."""
+        for i, six in enumerate(per_block[1:], 1):
+            for (field, choices), t, first in zip(BLOCK_CHOICES.items(), six, per_block[0]):
+                if t != first:
+                    raise ValueError(f"blocks[{i}]: {field} {choices[t]!r} differs from "
+                                     f"blocks[0]'s {choices[first]!r}; the cell space repeats "
+                                     "one cell in every block")
+        return per_block[0]
 
 
 # ----------------------------------------------------------------------------- Sec. 4.2: the search
@@ -169,12 +211,14 @@ class Child:
     tokens: list[int]
     arch: dict  # models.arch_to_dict(decode(tokens))
     accuracy: float | None = None  # ACC(m) on the held-out split after proxy training
-    latency_ms: float | None = None  # LAT(m) of the deployment network on the target platform
+    latency_ms: float | None = None  # the deployment network's latency on the target platform, ms
     reward: float = 0.0  # Eq. 2; 0 for a failed child
     params: int | None = None
     macs: int | None = None
     seconds: float = 0.0  # wall time of training and evaluation
     status: str = "ok"  # "ok" or "failed: <reason>"
+    lat: float | None = None  # LAT(m) as it entered Eq. 2, in the run's units (run.json's
+    #                           lat_unit: ms, or M MACs); None in logs from before it: latency_ms
 
 
 class SearchLog:
@@ -200,135 +244,95 @@ class SearchLog:
         self.children.append(child)
 
 
-class InlineExecutor(Executor):
-    """A concurrent.futures.Executor that runs each job at once in the calling process: the serial
-    case of the search, on the same code path as process pools and Dask."""
+class Plan:
+    """controller.pt: the controller after its last update, how many children that update covered
+    (`consumed`) and the batch it proposed next (`pending`), saved before any of it is trained. With
+    search.jsonl it is all a stopped search needs to go on exactly as if it had not stopped."""
 
-    def submit(self, fn, /, *args, **kwargs) -> Future:
-        future = Future()
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except Exception as e:
-            future.set_exception(e)
-        return future
+    def __init__(self, path: Path, controller):
+        self.path, self.controller = Path(path), controller
+        self.consumed, self.pending = 0, []
+        if self.path.exists():
+            import torch
 
+            state = torch.load(self.path, weights_only=True)
+            controller.load_state_dict(state["controller"])
+            self.consumed, self.pending = state["consumed"], state["pending"]
 
-def save_atomic(obj, path: Path) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)  # a crash leaves either the old file or the new one, never half of one
+    def propose(self, n: int) -> list[list[int]]:
+        self.pending = self.controller.propose(n)
+        self._save()
+        return self.pending
 
+    def advance(self) -> None:
+        """The pending batch has updated the controller."""
+        self.consumed, self.pending = self.consumed + len(self.pending), []
+        self._save()
 
-class WorkerDied(RuntimeError):
-    """The process training a child died twice (killed, out of memory...), not the child's own error."""
-
-
-class ChildRunner:
-    """Trains children on a concurrent.futures.Executor, at most `max_in_flight` at a time, and
-    retries a child whose worker process died.
-
-    A local process pool breaks as a whole when one worker dies, failing every job in flight, so
-    it is replaced and the blame is unknown: those children are retried one at a time. A child
-    whose worker dies while it runs alone (or that Dask reports as KilledWorker) is retried once
-    more, then fails with WorkerDied."""
-
-    def __init__(self, make_executor: Callable[[], Executor], max_in_flight: int = 1):
-        self.make_executor, self.max_in_flight = make_executor, max_in_flight
-        self.executor = make_executor()
-        self.running: dict[Future, tuple[int, Arch, float]] = {}
-
-    def run(self, evaluate: Callable[[Arch], dict], jobs: list[tuple[int, Arch]]):
-        """Yield (step, arch, future, seconds) as each job finishes, in completion order."""
-        queue, running, suspects, deaths = list(jobs), self.running, set(), {}
-        while queue or running:
-            limit = 1 if suspects else self.max_in_flight
-            while queue and len(running) < limit:
-                step, arch = queue.pop(0)
-                running[self.executor.submit(evaluate, arch)] = (step, arch, time.time())
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
-            alone = len(running) == 1
-            if any(isinstance(f.exception(), BrokenExecutor) for f in finished):
-                finished = wait(running).done  # every job in a broken pool fails
-                self.executor.shutdown(wait=False)
-                self.executor = self.make_executor()
-            for future in finished:
-                step, arch, started = running.pop(future)
-                error = future.exception()
-                if isinstance(error, BrokenExecutor) or type(error).__name__ == "KilledWorker":
-                    if alone or not isinstance(error, BrokenExecutor):
-                        deaths[step] = deaths.get(step, 0) + 1
-                    if deaths.get(step, 0) < 2:
-                        suspects.add(step)
-                        queue.insert(0, (step, arch))  # retried next, alone
-                        continue
-                    future = Future()
-                    future.set_exception(WorkerDied(f"worker died twice ({type(error).__name__})"))
-                suspects.discard(step)
-                yield step, arch, future, time.time() - started
-
-    def shutdown(self) -> None:
-        for future in self.running:  # on Ctrl-C or an error: drop the children in flight
-            future.cancel()
-        self.executor.shutdown(wait=False)
+    def _save(self) -> None:
+        state = {"consumed": self.consumed, "pending": self.pending, "controller": self.controller.state_dict()}
+        save_atomic(state, self.path)
 
 
 def search(space: SearchSpace, controller, evaluate: Callable[[Arch], dict], latency: Callable[[Arch], float],
            target_ms: float, constraint: Constraint, samples: int, batch: int, run_dir: Path,
            make_executor: Callable[[], Executor] = InlineExecutor, max_in_flight: int = 1,
-           on_child: Callable[[Child], None] | None = None) -> list[Child]:
-    """The search of Sec. 4.2 (Fig. 1): the controller proposes a batch of models; each is trained
-    on the proxy task (`evaluate(arch) -> {"accuracy", "params", "macs"}`, run on an executor) and
-    measured on the platform (`latency(arch) -> ms`, here in the driver, one child at a time); the
-    reward of Eq. 2 updates the controller; repeat until `samples` children are done.
+           on_child: Callable[[Child], None] | None = None,
+           measured: Callable[[Arch], float] | None = None) -> list[Child]:
+    """The search of Sec. 4.2, the loop of Fig. 1: the controller samples a batch of models; each is
+    trained on the proxy task for ACC(m) (`evaluate(arch) -> {"accuracy", "params", "macs"}`, on an
+    executor: runner.ChildRunner) and run on the platform for LAT(m) (`latency(arch) -> ms`, in
+    this process); the reward of Eq. 2 updates the controller; repeat until `samples` children.
 
-    State lives in `run_dir`: search.jsonl (the children) and controller.pt (the controller after
-    its last update, how many children that update covered, and the proposed batch in flight).
-    Calling `search` again on the same directory resumes: the pending batch is finished without
-    re-evaluating a child already in the log, so a resumed search equals an uninterrupted one.
+    LAT(m) may be another cost than the measured latency, in its own units with `target_ms` in
+    the same (the FLOPs a search without measurements would use: M MACs); `measured(arch) -> ms`
+    is then logged beside it as each child's `latency_ms`.
+
+    State lives in `run_dir`: search.jsonl (`SearchLog`, a line per child) and controller.pt
+    (`Plan`). Calling `search` again on the same directory resumes: the pending batch is finished
+    without re-training a child already logged, so a resumed search equals an uninterrupted one.
     With `max_in_flight=1` no child trains while a latency is measured.
     """
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    log = SearchLog(run_dir / "search.jsonl", repair=True)
-    state_path = run_dir / "controller.pt"
-    state = {"consumed": 0, "pending": []}
-    if state_path.exists():
-        state = torch.load(state_path, weights_only=True)
-        controller.load_state_dict(state.pop("controller"))
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    log = SearchLog(Path(run_dir) / "search.jsonl", repair=True)
+    plan = Plan(Path(run_dir) / "controller.pt", controller)
     runner = ChildRunner(make_executor, max_in_flight)
     try:
-        while state["consumed"] < samples:
-            if not state["pending"]:  # propose the next batch, and record it before training anything
-                state["pending"] = controller.propose(min(batch, samples - state["consumed"]))
-                save_atomic({**state, "controller": controller.state_dict()}, state_path)
-            first, pending = state["consumed"], state["pending"]
-            done = {c.step: c for c in log.children if c.step >= first}
-            jobs = [(first + j, space.decode(t)) for j, t in enumerate(pending) if first + j not in done]
-            for step, arch, future, seconds in runner.run(evaluate, jobs):
-                child = _finish_child(step, pending[step - first], arch, future, seconds, latency, target_ms, constraint)
+        while plan.consumed < samples:
+            first = plan.consumed
+            tokens = plan.pending or plan.propose(min(batch, samples - first))  # 1. sample models
+            done = {c.step: c for c in log.children if c.step >= first}  # a resumed batch's
+            jobs = [(first + j, space.decode(t)) for j, t in enumerate(tokens) if first + j not in done]
+            for step, arch, trained, seconds in runner.run(evaluate, jobs):  # 2. train: ACC(m)
+                child = score(step, tokens[step - first], arch, trained, seconds, latency,
+                              target_ms, constraint, measured)  # 3. LAT(m), 4. reward (Eq. 2)
                 log.append(child)
                 done[step] = child
                 if on_child:
                     on_child(child)
-            children = [done[first + j] for j in range(len(pending))]
-            controller.update([c.tokens for c in children], [c.reward for c in children])
-            state = {"consumed": first + len(children), "pending": []}
-            save_atomic({**state, "controller": controller.state_dict()}, state_path)
+            children = [done[first + j] for j in range(len(tokens))]
+            controller.update([c.tokens for c in children], [c.reward for c in children])  # 5. update
+            plan.advance()
     finally:
         runner.shutdown()
     return log.children
 
 
-def _finish_child(step: int, tokens: list[int], arch: Arch, future: Future, seconds: float,
-                  latency: Callable[[Arch], float], target_ms: float, constraint: Constraint) -> Child:
-    """Turn a finished training job into a Child: measure LAT and compute the reward (Eq. 2)."""
+def score(step: int, tokens: list[int], arch: Arch, trained: Future, seconds: float,
+          latency: Callable[[Arch], float], target_ms: float, constraint: Constraint,
+          measured: Callable[[Arch], float] | None = None) -> Child:
+    """A trained child's LAT(m) and reward (Eq. 2), and its measured latency in ms (LAT(m) itself
+    unless `measured` is given). A child whose training or timing failed is logged with reward 0,
+    and the search goes on."""
     child = Child(step, tokens, arch_to_dict(arch), seconds=round(seconds, 2))
     try:
-        result = future.result()
+        result = trained.result()
         child.accuracy, child.params, child.macs = result["accuracy"], result["params"], result["macs"]
-        child.latency_ms = latency(arch)
-        child.reward = reward(child.accuracy, child.latency_ms, target_ms, constraint.alpha, constraint.beta)
-    except Exception as e:  # a failed child is logged and scores 0; the search goes on
+        child.lat = latency(arch)  # LAT(m), in T's units
+        child.latency_ms = measured(arch) if measured else child.lat  # on the platform, ms
+        child.reward = reward(child.accuracy, child.lat, target_ms, constraint.alpha,
+                              constraint.beta)
+    except Exception as e:
         child.status = "failed: " + (f"{type(e).__name__}: {e}".splitlines() or [""])[0][:200]
         child.reward = 0.0
     return child

@@ -21,6 +21,8 @@ SkipOp (Sec. 4.1 lists "pooling, identity residual, no skip"; the paper does not
 
 References: torchvision.models.mnasnet and mobilenetv2; tensorflow/tpu models/official/mnasnet;
 timm's _efficientnet_builder.
+
+Copied alone it needs torch and nothing else of this project.
 """
 
 from __future__ import annotations
@@ -218,6 +220,11 @@ class LayerSpec:
     skip: str
 
 
+def output_size(size: int, stride: int) -> int:
+    """The feature map's side after a conv with this stride and 'same' padding: ceil(size / stride)."""
+    return -(-size // stride)
+
+
 def block_layer_specs(arch: Arch, width_mult: float = 1.0) -> list[list[LayerSpec]]:
     """Expand each block into its layers: the first takes the block's stride, the rest stride 1."""
     cin = round_channels(arch.stem, width_mult)
@@ -382,11 +389,11 @@ def describe(arch: Arch, width_mult: float = 1.0, input_size: int = 224, num_cla
     macs, per_module = count_macs(model, input_size, by_module=True)
     prefix = next(k for k in per_module if k != "Global").split(".")[0]  # the root module's name
     rows = [f"{'block':<6}{'op':<8}{'e':>2}{'k':>3}{'s':>3}{'n':>3}{'out':>6}{'SE':>6}  {'skip':<9}{'res':>5}{'params':>11}{'MACs':>14}"]
-    res = (input_size + 1) // 2
+    res = output_size(input_size, 2)  # the stem
     rows.append(f"{'stem':<6}{'conv':<8}{'':>2}{3:>3}{2:>3}{1:>3}{round_channels(arch.stem, width_mult):>6}{'':>6}  {'':<9}"
                 f"{res:>5}{count_params(model.stem):>11,}{per_module.get(prefix + '.stem', 0):>14,}")
     for i, (b, block) in enumerate(zip(arch.blocks, model.blocks)):
-        res = (res + b.stride - 1) // b.stride if b.repeats else res
+        res = output_size(res, b.stride) if b.repeats else res
         rows.append(f"{i + 1:<6}{b.op:<8}{b.expansion:>2}{b.kernel:>3}{b.stride:>3}{b.repeats:>3}{round_channels(b.out, width_mult):>6}"
                     f"{b.se_ratio:>6g}  {b.skip:<9}{res:>5}{count_params(block):>11,}{per_module.get(f'{prefix}.blocks.{i}', 0):>14,}")
     head_macs = per_module.get(prefix + ".head", 0) + per_module.get(prefix + ".classifier", 0)

@@ -38,6 +38,8 @@ recipe (Yu et al., "BigNAS: Scaling Up NAS with Big Single-Stage Models", ECCV 2
 
     python supernet.py --steps 2000 --out runs/supernet.pt      # train (resumable), then score a few children
     python train.py --search --evaluator supernet --supernet runs/supernet.pt
+
+Copied alone it needs torch, mnas.py, models.py and training.py.
 """
 
 from __future__ import annotations

@@ -1,12 +1,14 @@
 """The command line: the search loop of the paper (Sec. 4.2, Fig. 1) and the final training of its result.
 
     python train.py --search                       # search on Fashion-MNIST, latency on this CPU
+    python train.py --search --space cell --latency macs     # the alternatives MnasNet replaced
     python train.py --arch runs/<ts>/best.json --epochs 10   # train a result, report test accuracy
 
 The search samples models from the controller (controller.py), trains each briefly on a proxy
 task for ACC (`training.proxy_train`), measures LAT of its 224 px deployment network on the target
 platform (latency.py) and rewards the controller with Eq. 2 (mnas.py). This module ties those
-together; data and training live in training.py.
+together; data and training live in training.py. The optional parts (supernet.py, figures.py,
+Dask) are imported only when used.
 """
 
 from __future__ import annotations
@@ -33,11 +35,11 @@ from pathlib import Path
 import torch
 
 import controller as controllers
-import figures
 import latency
 import mnas
-import supernet
-from models import REFERENCE_ARCHS, arch_from_dict, build_model, count_macs, count_params, load_arch, save_arch
+from models import (REFERENCE_ARCHS, Arch, arch_from_dict, build_model, count_macs, count_params, load_arch,
+                    save_arch)
+from runner import InlineExecutor
 from training import (DATASETS, FINAL, PROXY, DataSpec, TrainConfig, UsageError, final_train, fmt_time, load_splits,
                       pick_device, proxy_train, time_steps)
 
@@ -55,6 +57,17 @@ def make_latency(backend: str, table: latency.LatencyTable | None, reference_ms:
     if table:
         return table.predict
     return lambda arch: latency.relative_latency(arch, backend=backend, rounds=20) * reference_ms
+
+
+def macs_latency(arch: Arch) -> float:
+    """LAT(m) as FLOPs, the proxy MnasNet replaced with measurements (Sec. 1): the multiply-adds of
+    the deployment network (224 px, 1000 classes), in millions."""
+    return count_macs(build_model(arch)) / 1e6
+
+
+def measured_on(latency_flag: str) -> str:
+    """Where latencies are measured: --latency's backend; with --latency macs, on this CPU."""
+    return "cpu" if latency_flag == "macs" else latency_flag
 
 
 def reference_latencies(backend: str, table: latency.LatencyTable | None) -> dict[str, float]:
@@ -80,21 +93,25 @@ def write_results(children: list[mnas.Child], run: dict, out: Path) -> mnas.Chil
         best = ok[0]
         save_arch(arch_from_dict(best.arch), out / "best.json", **{k: v for k, v in asdict(best).items() if k != "arch"})
         (out / "top5.json").write_text(json.dumps([asdict(c) for c in ok[:5]], indent=1) + "\n")
+    import figures  # matplotlib, only once there is something to draw
+
     figures.pareto(children, run["target_ms"], run["references"], out / "pareto.png")
     figures.reward_curve(children, out / "reward.png")
     return ok[0] if ok else None
 
 
-def write_greedy(ctrl, space: mnas.SearchSpace, evaluate, measure, run: dict, constraint: mnas.Constraint,
-                 out: Path) -> dict | None:
+def write_greedy(ctrl, space: mnas.SearchSpace, evaluate, lat, measured, run: dict,
+                 constraint: mnas.Constraint, out: Path) -> dict | None:
     """greedy.json: the controller's most likely architecture (what its policy has learned), evaluated
     as a child is. Random search has no policy: None."""
     if not hasattr(ctrl, "controller"):
         return None
     tokens = ctrl.controller.greedy()
     arch = space.decode(tokens)
-    got = {**evaluate(arch), "latency_ms": measure(arch)}
-    got["reward"] = mnas.reward(got["accuracy"], got["latency_ms"], run["target_ms"], constraint.alpha, constraint.beta)
+    got = {**evaluate(arch), "lat": lat(arch)}
+    got["latency_ms"] = measured(arch) if measured else got["lat"]
+    got["reward"] = mnas.reward(got["accuracy"], got["lat"], run["target"], constraint.alpha,
+                                constraint.beta)
     save_arch(arch, out / "greedy.json", tokens=tokens, **got)
     return got
 
@@ -107,7 +124,7 @@ def _search_config(args: argparse.Namespace) -> dict:
     --scheduler and --device may change on resume: the rest defines the search)."""
     keys = ["dataset", "data_dir", "val_size", "seed", "proxy_steps", "proxy_batch", "proxy_lr", "proxy_width", "controller", "batch",
             "samples", "latency", "latency_table", "threads", "alpha", "beta", "target_ms", "target_ratio", "workers",
-            "scheduler", "device", "evaluator", "supernet", "supernet_steps"]
+            "scheduler", "device", "evaluator", "supernet", "supernet_steps", "space"]
     config = {k: getattr(args, k) for k in keys}
     if args.resume:
         path = Path(args.resume) / "config.json"
@@ -115,102 +132,164 @@ def _search_config(args: argparse.Namespace) -> dict:
             raise UsageError(f"--resume {args.resume}: no config.json there (not a search run directory)")
         saved = json.loads(path.read_text())
         saved.setdefault("proxy_width", 1.0)  # runs from before the proxy trained at half width
+        saved.setdefault("space", "factorized")  # runs from before the cell space
         config = {**saved, **{k: config[k] for k in ("samples", "workers", "scheduler", "device") if config[k] is not None}}
     return {**config, "samples": config["samples"] or 100, "workers": config["workers"] or 1}
 
 
 def run_search(args: argparse.Namespace) -> int:
+    """`python train.py --search`: set the search up from the command line (or a run to resume),
+    run `mnas.search`, and write and print its results."""
     # Ctrl-C (SIGINT) stops the search cleanly, also when a shell started it in the background with SIGINT ignored.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     config = _search_config(args)
-    workers, scheduler = config["workers"], config["scheduler"]
-    if (workers > 1 or scheduler) and not config["latency_table"] and config["latency"] != "adb":
+    if (config["workers"] > 1 or config["scheduler"]) and not config["latency_table"] and config["latency"] != "adb":
         raise UsageError("children training in parallel on this machine would disturb its latency measurements: "
                          "pass --latency-table FILE or --latency adb")
-    space = mnas.SearchSpace()
+    space = mnas.CellSpace() if config["space"] == "cell" else mnas.SearchSpace()
     data = DataSpec(config["dataset"], config["data_dir"], config["val_size"], config["seed"])
     splits = load_splits(data)  # fail early, in the driver, if the data is missing
     out = Path(args.resume or args.out or f"runs/{datetime.now():%Y%m%d-%H%M%S}")
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(config, indent=1) + "\n")
-    threads = config["threads"] or max(1, (os.cpu_count() or 1) // max(1, workers))
-    cfg = replace(PROXY, steps=config["proxy_steps"], batch_size=config["proxy_batch"], lr=config["proxy_lr"],
-                  width_mult=config["proxy_width"], seed=config["seed"], threads=threads, device=pick_device(config["device"]))
-
+    make_executor, in_flight, cfg = _executor(config, _proxy_config(config))
     evaluate = make_evaluator(config, data, cfg, out)
     table = latency.LatencyTable.load(config["latency_table"]) if config["latency_table"] else None
-    run_path = out / "run.json"  # the target and the reference latencies, measured once per run
-    if run_path.exists():
-        run = json.loads(run_path.read_text())
-        if table:
-            table.scale = run.get("table_scale", 1.0)
-    else:
-        print(f"measuring reference latencies ({config['latency_table'] or config['latency']}, 224 px, batch 1)...", flush=True)
-        t0 = time.time()
-        run = {}
-        if table:  # a table is in the milliseconds of its build; re-timing MobileNetV2 puts it in today's, as --target-ms is
-            run["table_scale"] = table.retime_reference()
-        run["references"] = {k: round(v, 3) for k, v in reference_latencies(config["latency"], table).items()}
-        t_lat = (time.time() - t0) / len(REFERENCE_ARCHS)
-        # The paper's T was "similar to MobileNetV2": by default, MobileNetV2's latency on the same platform.
-        # A multiple of it (--target-ratio) stays in the run's own milliseconds, whatever the table's scale today.
-        run["target_ms"] = config["target_ms"] or (config.get("target_ratio") or 1.0) * run["references"]["mobilenetv2"]
-        if config["evaluator"] == "supernet":  # one child scored
-            t0 = time.time()
-            evaluate(space.decode(space.sample(random.Random(config["seed"]))))
-            t_eval = time.time() - t0
-        else:  # a few training steps of MobileNetV2, +20% for the held-out evaluation
-            t_eval = time_steps(REFERENCE_ARCHS["mobilenetv2"], splits, cfg, steps=3) / 3 * cfg.steps * 1.2
-        run["seconds_per_child"] = round(t_eval / max(1, workers) + t_lat, 1)
-        run_path.write_text(json.dumps(run, indent=1) + "\n")
-    measure = make_latency(config["latency"], table, run["references"]["mobilenetv2"])
+    run = _run_constants(out / "run.json", config, table, lambda: _seconds_per_child(config, space, evaluate, splits, cfg))
+    # ms on the platform, and LAT(m) of Eq. 2: the measured latency, or (--latency macs) the MACs,
+    # each child's measured ms then logged beside them
+    measure = make_latency(measured_on(config["latency"]), table, run["references"]["mobilenetv2"])
+    lat, measured = (macs_latency, measure) if config["latency"] == "macs" else (measure, None)
     constraint = mnas.Constraint(config["alpha"], config["beta"])
-    print(f"target T = {run['target_ms']:.2f} ms (alpha={constraint.alpha}, beta={constraint.beta}); references: "
+    logged = mnas.SearchLog(out / "search.jsonl").children
+    progress = Progress(config["samples"], logged, run["lat_unit"])
+    _announce(config, run, constraint, len(logged), out)
+    ctrl = controllers.make_controller(config["controller"], space.decisions, seed=config["seed"])
+    try:
+        children = mnas.search(space, ctrl, evaluate, lat, run["target"], constraint, config["samples"],
+                               config["batch"], out, make_executor, in_flight, progress, measured)
+    except KeyboardInterrupt:
+        write_results(mnas.SearchLog(out / "search.jsonl").children, run, out)
+        print(f"\ninterrupted: {progress.logged()} children saved; continue with: python train.py --search --resume {out}")
+        return 130
+    return _report(children, progress, ctrl, space, evaluate, (lat, measured), run, constraint, out,
+                   config["dataset"])
+
+
+def _announce(config: dict, run: dict, constraint: mnas.Constraint, logged: int, out: Path) -> None:
+    """What the search is about to do: T, the references, the budget and the expected time."""
+    print(f"target T = {run['target']:.2f} {run['lat_unit']} "
+          f"(alpha={constraint.alpha}, beta={constraint.beta}); "
+          + (f"measured against {run['target_ms']:.2f} ms; " if run["lat_unit"] != "ms" else "")
+          + f"{config['space']} space; references: "
           + ", ".join(f"{k} {v:.1f} ms" for k, v in run["references"].items()))
-    samples = config["samples"]
-    log_path = out / "search.jsonl"
-    logged = mnas.SearchLog(log_path).children if log_path.exists() else []
-    already = len(logged)
-    print(f"search: {samples} children ({already} done), {config['controller']}, batch {config['batch']}, "
+    print(f"search: {config['samples']} children ({logged} done), {config['controller']}, batch {config['batch']}, "
           + (f"{config['proxy_steps']} proxy steps" if config["evaluator"] == "proxy" else "scored by the supernet")
           + f" on {config['dataset']}; expected about "
-          f"{fmt_time((samples - already) * run['seconds_per_child'])} (h:m:s) -> {out}", flush=True)
+          f"{fmt_time((config['samples'] - logged) * run['seconds_per_child'])} (h:m:s) -> {out}", flush=True)
 
-    started, count = time.time(), [0]
-    best = [max((c for c in logged if c.status == "ok"), key=lambda c: c.reward, default=None)]  # a resumed run's too
 
-    def on_child(child: mnas.Child) -> None:
-        count[0] += 1
-        if child.status == "ok" and (best[0] is None or child.reward > best[0].reward):
-            best[0] = child
-        eta = (time.time() - started) / count[0] * (samples - already - count[0])
-        what = (f"acc {child.accuracy:.4f}  lat {child.latency_ms:7.2f} ms  reward {child.reward:.4f}"
-                if child.status == "ok" else child.status)
-        print(f"child {child.step + 1:>4}/{samples}  {what}  best {best[0].reward if best[0] else 0:.4f}  "
+def _proxy_config(config: dict) -> TrainConfig:
+    """How each child trains on the proxy task (training.PROXY with the run's settings)."""
+    threads = config["threads"] or max(1, (os.cpu_count() or 1) // max(1, config["workers"]))
+    return replace(PROXY, steps=config["proxy_steps"], batch_size=config["proxy_batch"], lr=config["proxy_lr"],
+                   width_mult=config["proxy_width"], seed=config["seed"], threads=threads,
+                   device=pick_device(config["device"]))
+
+
+def _run_constants(path: Path, config: dict, table: latency.LatencyTable | None, seconds_per_child) -> dict:
+    """run.json: the target T, the reference latencies and the table's scale, measured once per run
+    and read back on resume (a resumed search keeps its T).
+
+    `lat_unit` is LAT(m)'s unit ("ms", or "M MACs" for --latency macs) and `target` the T of Eq. 2
+    in it. `references` are the measured latencies in ms, whatever LAT is, and `target_ms` is T in
+    measured ms (for a MACs run: the same multiple of MobileNetV2's measured latency), so any two
+    runs compare on real latency; `reference_macs` are the references' M MACs."""
+    if path.exists():
+        run = json.loads(path.read_text())
+        if table:
+            table.scale = run.get("table_scale", 1.0)
+        return {"lat_unit": "ms", "target": run["target_ms"], **run}  # runs from before MACs as LAT
+    where = config["latency_table"] or measured_on(config["latency"])
+    print(f"measuring reference latencies ({where}, 224 px, batch 1)...", flush=True)
+    t0, run = time.time(), {}
+    if table:  # a table is in the milliseconds of its build; re-timing MobileNetV2 puts it in today's, as --target-ms is
+        run["table_scale"] = table.retime_reference()
+    refs = reference_latencies(measured_on(config["latency"]), table)
+    run["references"] = {k: round(v, 3) for k, v in refs.items()}
+    seconds_latency = (time.time() - t0) / len(REFERENCE_ARCHS)
+    # The paper's T was "similar to MobileNetV2": by default, MobileNetV2's latency on the same platform.
+    # A multiple of it (--target-ratio) stays in the run's own milliseconds, whatever the table's scale today.
+    ratio = config.get("target_ratio") or 1.0
+    run["target_ms"] = config["target_ms"] or ratio * run["references"]["mobilenetv2"]
+    run["reference_macs"] = {name: macs_latency(arch) for name, arch in REFERENCE_ARCHS.items()}
+    run["lat_unit"] = "M MACs" if config["latency"] == "macs" else "ms"
+    # T of Eq. 2 in LAT's units: with MACs as LAT, MobileNetV2's MACs (times --target-ratio)
+    macs_t = ratio * run["reference_macs"]["mobilenetv2"]
+    run["target"] = macs_t if config["latency"] == "macs" else run["target_ms"]
+    run["seconds_per_child"] = round(seconds_per_child() / max(1, config["workers"]) + seconds_latency, 1)
+    path.write_text(json.dumps(run, indent=1) + "\n")
+    return run
+
+
+def _seconds_per_child(config: dict, space: mnas.SearchSpace, evaluate, splits, cfg: TrainConfig) -> float:
+    """An estimate of one child's training time, for the expected duration printed at the start."""
+    t0 = time.time()
+    if config["evaluator"] == "supernet":  # one child scored
+        evaluate(space.decode(space.sample(random.Random(config["seed"]))))
+        return time.time() - t0
+    # a few training steps of MobileNetV2, +20% for the held-out evaluation
+    return time_steps(REFERENCE_ARCHS["mobilenetv2"], splits, cfg, steps=3) / 3 * cfg.steps * 1.2
+
+
+def _executor(config: dict, cfg: TrainConfig) -> tuple:
+    """Where children train: in this process, in local worker processes, or on a Dask cluster
+    (as many in flight as it has worker threads, each using its machine's cores: threads=0).
+    Returns (a function making the executor, children in flight, the proxy config to train with)."""
+    if config["scheduler"]:
+        client = _dask_client(config["scheduler"])
+        return client.get_executor, sum(client.nthreads().values()), replace(cfg, threads=0)
+    if config["workers"] > 1:
+        spawn = torch.multiprocessing.get_context("spawn")
+        return partial(ProcessPoolExecutor, config["workers"], mp_context=spawn), config["workers"], cfg
+    return InlineExecutor, 1, cfg
+
+
+class Progress:
+    """The line printed as each child finishes: its accuracy, latency and reward, the best so far
+    (over a resumed run's earlier children too) and the time left."""
+
+    def __init__(self, samples: int, logged: list[mnas.Child], lat_unit: str = "ms"):
+        self.samples, self.earlier, self.count, self.started = samples, len(logged), 0, time.time()
+        self.lat_unit = lat_unit
+        self.best = max((c for c in logged if c.status == "ok"), key=lambda c: c.reward, default=None)
+
+    def logged(self) -> int:
+        return self.earlier + self.count
+
+    def __call__(self, child: mnas.Child) -> None:
+        self.count += 1
+        if child.status == "ok" and (self.best is None or child.reward > self.best.reward):
+            self.best = child
+        eta = (time.time() - self.started) / self.count * (self.samples - self.logged())
+        what = child.status
+        if child.status == "ok":
+            cost = f"  LAT {child.lat:.1f} {self.lat_unit}" if self.lat_unit != "ms" else ""
+            what = (f"acc {child.accuracy:.4f}  lat {child.latency_ms:7.2f} ms{cost}  "
+                    f"reward {child.reward:.4f}")
+        print(f"child {child.step + 1:>4}/{self.samples}  {what}  best {self.best.reward if self.best else 0:.4f}  "
               f"({child.seconds:.0f} s, ETA {fmt_time(eta)})", flush=True)
 
-    ctrl = controllers.make_controller(config["controller"], space.decisions, seed=config["seed"])
-    if scheduler:  # as many children in flight as the cluster has worker threads; each uses its machine's cores
-        client = _dask_client(scheduler)
-        make_executor, in_flight, cfg = client.get_executor, sum(client.nthreads().values()), replace(cfg, threads=0)
-    elif workers > 1:
-        make_executor = partial(ProcessPoolExecutor, workers, mp_context=torch.multiprocessing.get_context("spawn"))
-        in_flight = workers
-    else:
-        make_executor, in_flight = mnas.InlineExecutor, 1
-    try:
-        children = mnas.search(space, ctrl, evaluate, measure, run["target_ms"], constraint, samples, config["batch"],
-                               out, make_executor, in_flight, on_child)
-    except KeyboardInterrupt:
-        children = mnas.SearchLog(log_path).children
-        write_results(children, run, out)
-        print(f"\ninterrupted: {len(children)} children saved; continue with: python train.py --search --resume {out}")
-        return 130
+
+def _report(children: list[mnas.Child], progress: Progress, ctrl, space: mnas.SearchSpace, evaluate,
+            latencies, run: dict, constraint: mnas.Constraint, out: Path, dataset: str) -> int:
+    """A finished search: best.json, top5.json, the plots, greedy.json, and what to do next.
+    `latencies`: (LAT(m), the measured latency in ms or None when LAT is it)."""
     best_child = write_results(children, run, out)
-    print(f"\ndone: {len(children)} children in {fmt_time(time.time() - started)}; "
+    print(f"\ndone: {len(children)} children in {fmt_time(time.time() - progress.started)}; "
           f"{sum(c.status != 'ok' for c in children)} failed")
     try:
-        greedy = write_greedy(ctrl, space, evaluate, measure, run, constraint, out)
+        greedy = write_greedy(ctrl, space, evaluate, *latencies, run, constraint, out)
     except KeyboardInterrupt:
         print(f"\ninterrupted: all {len(children)} children are saved; only greedy.json was not written")
         return 130
@@ -224,7 +303,7 @@ def run_search(args: argparse.Namespace) -> int:
     for name in ("search.jsonl", "best.json", "top5.json", "greedy.json", "pareto.png", "reward.png", "controller.pt"):
         if (out / name).exists():
             print(f"  {out / name}")
-    print(f"train it: python train.py --arch {out / 'best.json'} --dataset {config['dataset']} --epochs 3")
+    print(f"train it: python train.py --arch {out / 'best.json'} --dataset {dataset} --epochs 3")
     return 0
 
 
@@ -234,6 +313,8 @@ def make_evaluator(config: dict, data: DataSpec, cfg: TrainConfig, out: Path):
     resumable; a finished checkpoint is loaded)."""
     if config["evaluator"] == "proxy":
         return partial(proxy_train, data=data, cfg=cfg)
+    import supernet  # weight sharing is optional: only its runs load it
+
     checkpoint = Path(config["supernet"] or out / "supernet.pt")
     print(f"supernet: {checkpoint}, {config['supernet_steps']} steps (resumes a partial one, loads a finished one)", flush=True)
     supernet.train_supernet(data, replace(supernet.TRAIN, steps=config["supernet_steps"], seed=config["seed"],
@@ -266,7 +347,7 @@ def run_train(args: argparse.Namespace) -> int:
     print(f"training {args.arch} on {args.dataset}: {args.epochs} epochs of batches of {args.batch_size} on {cfg.device}")
     model, acc, _ = final_train(arch, DataSpec(args.dataset, args.data_dir, args.val_size, args.seed), cfg, args.epochs, True)
     deploy = build_model(arch)
-    lat = latency.measure_arch(arch, backend=args.latency)
+    lat = latency.measure_arch(arch, backend=measured_on(args.latency))
     out = Path(args.out or f"runs/train-{datetime.now():%Y%m%d-%H%M%S}")
     out.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), out / "model.pt")
@@ -305,7 +386,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     s.add_argument("--proxy-lr", type=float, default=PROXY.lr)
     s.add_argument("--proxy-width", type=float, default=PROXY.width_mult,
                    help=f"width multiplier of the child while it trains (default {PROXY.width_mult:g})")
-    s.add_argument("--latency", default="cpu", choices=["cpu", "executorch", "adb"], help="where LAT(m) is measured")
+    s.add_argument("--latency", default="cpu", choices=[*latency.BACKENDS, "macs"],
+                   help="where LAT(m) is measured; macs: LAT(m) is the multiply-adds (FLOPs as the "
+                        "proxy), each child's latency still measured (this CPU or --latency-table)")
+    s.add_argument("--space", default="factorized", choices=["factorized", "cell"],
+                   help="factorized: six decisions per block (the paper's); cell: one set for all "
+                        "seven blocks, as a stacked cell (NASNet)")
     s.add_argument("--latency-table", metavar="FILE", help="predict LAT(m) from a per-layer table (latency.py --build-table)")
     s.add_argument("--target-ms", type=float, help="T of Eq. 2 (default: MobileNetV2's latency on the same backend)")
     s.add_argument("--target-ratio", type=float,
@@ -328,6 +414,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     if args.target_ms and args.target_ratio:
         raise UsageError("give T as --target-ms or as --target-ratio, not both")
+    if args.latency == "macs" and args.target_ms:
+        raise UsageError("--latency macs: T is in MACs, give it as --target-ratio "
+                         "(a multiple of MobileNetV2's MACs), not --target-ms")
+    if args.space == "cell" and args.evaluator == "supernet":
+        raise UsageError("--space cell: the supernet is over the factorized space; "
+                         "use --evaluator proxy")
     for name in ("target_ms", "target_ratio", "proxy_lr", "proxy_width", "lr"):
         if getattr(args, name) is not None and getattr(args, name) <= 0:
             raise UsageError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")

@@ -9,6 +9,8 @@
 
 The paper's proxy task was 5 epochs of ImageNet with 50K training images held out for
 validation; ours is a few dozen steps of Fashion-MNIST with images held out the same way.
+
+Copied alone it needs torch, torchvision, tqdm, models.py and runner.py (for `save_atomic`).
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 from tqdm import tqdm
 
-import mnas
 from models import Arch, build_model, count_macs, count_params
+from runner import save_atomic
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 DATASETS = ("fashion-mnist", "cifar10", "imagefolder", "synthetic")
@@ -252,7 +254,7 @@ def train_steps(model: torch.nn.Module, data: Dataset, cfg: TrainConfig, progres
         losses.append(loss.item())
         bar.set_postfix(loss=f"{losses[-1]:.3f}", refresh=False)
         if checkpoint is not None and (step % every == 0 or step == cfg.steps):
-            mnas.save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+            save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                               "step": step}, Path(checkpoint))
     return losses
 

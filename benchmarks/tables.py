@@ -294,6 +294,21 @@ def rl_vs_random_table(results: Path) -> str:
     return "\n".join(rows) + "\n\n" + " ".join(verdicts) + "\n" + _provenance(rs) + _search_time(rs)
 
 
+def default_search_table(results: Path) -> str:
+    """The README's `python train.py --search` as it is: what it took and what it found."""
+    rs = records.load(results / "default.json")
+    if not rs:
+        return "*(no record yet: `python benchmarks/searches.py default --samples 100`)*\n"
+    rows = ["| children | failed | children's time | best child: reward, accuracy, latency / MobileNetV2 "
+            "| mean reward per quarter of the run |", "|---|---|---|---|---|"]
+    for r in rs:
+        ratio = f"{r['best_latency_over_mobilenetv2']:.2f}x" if r.get("best_latency_over_mobilenetv2") else ""
+        rows.append(f"| {r['children']} | {r['failed']} | {r['children_seconds'] / 60:.0f} min "
+                    f"| child {r['best_child'] + 1}: {r['best_reward']:.4f}, {r['best_accuracy']:.4f}, {ratio} "
+                    f"| {', '.join(f'{q:.3f}' for q in r['quarter_mean_rewards'])} |")
+    return "\n".join(rows) + "\n" + _provenance(rs)
+
+
 def fig6_table(results: Path) -> str:
     """Soft vs hard constraint (Fig. 6): how the second half's samples crowd below T, for each pair of
     runs (fig6.json, and fig6-<name>.json for other settings such as another T)."""
@@ -310,7 +325,8 @@ def fig6_table(results: Path) -> str:
 
 
 TABLES = {"panel": panel_table, "recipe": recipe_table, "proxy": proxy_table, "speed": speed_table,
-          "sharing": sharing_table, "table1": table1_table, "rl_vs_random": rl_vs_random_table, "fig6": fig6_table}
+          "sharing": sharing_table, "table1": table1_table, "rl_vs_random": rl_vs_random_table, "fig6": fig6_table,
+          "default_search": default_search_table}
 
 
 def fill(text: str, results: Path) -> str:

@@ -569,6 +569,11 @@ def test_a_failing_run_stops_the_experiment_with_its_status_and_records_nothing(
             "--extra=--proxy-steps 0"]
     assert searches.main(argv) == 2 and records.load(out) == []  # train.py's own status for bad input
     captured = capsys.readouterr()
+    one_at_a_time = argv[:argv.index("--parallel")] + ["--parallel", "1", "--extra=--proxy-steps 0"]
+    assert searches.main(one_at_a_time) == 2  # the failed run stops the experiment: the next never starts
+    assert [line for line in capsys.readouterr().out.splitlines() if ": python train.py" in line] == [
+        f"soft: python train.py --search --out {tmp_path / 'runs' / 'fig6' / 'soft'} --samples 2 --constraint soft "
+        "--proxy-steps 0"]
     assert {"soft: error: --proxy-steps must be at least 1, got 0", "hard: error: --proxy-steps must be at least 1, got 0"} \
         <= set(captured.out.splitlines())  # each run's one-line error, under its name
     assert captured.err.strip() == "fig6: stopped; the same command resumes"
@@ -612,3 +617,127 @@ def test_rl_vs_random_table_counts_the_seeds_where_the_controller_wins(tmp_path)
     assert "Children trained and scored for 3.0 h in all" in out  # 4 runs of 0.75 h, not the commands' wall time
     assert "above random search's in 1 of 2 seeds" in out
     assert "| reinforce | 0 | 300 | 0.9000 | 0.8000 | 25% | 0.8500 |" in out and "| random | 1 | 300 | 0.9000 | 0.7200 | 25% | (none) |" in out
+
+
+
+# ----------------------------------------------------------------------------- what it replaced
+
+
+def test_a_summary_judges_a_run_on_measured_latency_whatever_its_lat(tmp_path):
+    import mnas
+    import searches
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    # A MACs run: T = 300 M MACs in Eq. 2; MobileNetV2 measured 10 ms, so T in measured ms is 10.
+    run = {"target_ms": 10.0, "target": 300.0, "lat_unit": "M MACs",
+           "references": {"mobilenetv2": 10.0}}
+    (run_dir / "run.json").write_text(json.dumps(run))
+    config = {"space": "cell", "latency": "macs", "seed": 0}
+    (run_dir / "config.json").write_text(json.dumps(config))
+    log = mnas.SearchLog(run_dir / "search.jsonl")
+    children = [(0.80, 8.0, 320.0), (0.82, 14.0, 250.0), (0.70, 11.0, 200.0), (0.50, 5.0, 150.0)]
+    for step, (acc, ms, mmacs) in enumerate(children):  # (accuracy, measured ms, M MACs)
+        log.append(mnas.Child(step, [0], {}, accuracy=acc, latency_ms=ms, lat=mmacs,
+                              macs=int(mmacs * 1e6), reward=acc * (mmacs / 300.0) ** -0.07))
+    log.append(mnas.Child(4, [0], {}, status="failed: FloatingPointError: loss became nan"))
+    s = searches.summarize(run_dir)
+    assert (s["space"], s["latency"], s["lat_unit"]) == ("cell", "macs", "M MACs")
+    assert (s["target"], s["target_ms"], s["mobilenetv2_ms"]) == (300.0, 10.0, 10.0)
+    assert s["config"]["space"] == "cell"
+    assert s["measured_above_t"] == 0.5  # 14 and 11 ms of the 4 that trained
+    # the best by its MACs reward (0.82 at 250 M MACs) takes 14 ms
+    assert (s["best_measured_ms"], s["best_accuracy"], s["best_macs"]) == (14.0, 0.82, 250_000_000)
+    assert s["best_reward_on_measured"] == pytest.approx(0.82 * 1.4 ** -0.07)  # soft, T = 10 ms
+    write_run(tmp_path / "old", [5, 12], [0.4, 0.3])  # a run from before: factorized, LAT in ms
+    old = searches.summarize(tmp_path / "old")
+    assert (old["space"], old["lat_unit"], old["target"]) == ("factorized", "ms", 10.0)
+    assert old["measured_above_t"] == 0.5 and old["best_measured_ms"] == 5
+    assert old["best_reward_on_measured"] == pytest.approx(0.5 * 0.5 ** -0.07)
+
+
+def test_table5_and_flops_set_each_idea_against_what_it_replaced():
+    import searches
+
+    assert list(searches.runs("table5", [0])) == ["single-cell-seed0", "single-factorized-seed0",
+                                                  "multi-cell-seed0", "multi-factorized-seed0"]
+    single = ["--space", "cell", "--alpha", "0", "--beta", "0", "--seed", "1"]
+    assert searches.runs("table5", [1])["single-cell-seed1"] == single
+    assert searches.runs("flops", [0]) == {"macs-seed0": ["--latency", "macs", "--seed", "0"],
+                                           "measured-seed0": ["--seed", "0"]}
+    # one search, three names: rl-vs-random's reinforce-seedN, table5's multi-factorized-seedN and
+    # flops's measured-seedN
+    names = [("rl-vs-random", "reinforce-seed0"), ("table5", "multi-factorized-seed0"),
+             ("flops", "measured-seed0")]
+    same = [searches.settings(searches.runs(e, [0])[n]) for e, n in names]
+    assert same[0] == same[1] == same[2] and same[0]["space"] == "factorized"
+    assert searches.settings(searches.runs("table5", [0])["multi-cell-seed0"]) != same[0]
+
+
+def test_a_search_another_experiment_finished_is_reused_not_trained_again(tmp_path, stand_in_table,
+                                                                          monkeypatch, capsys):
+    import figures
+    import searches
+
+    extra = ["--dataset", "synthetic", "--proxy-steps", "1", "--threads", "1", "--batch", "2"]
+    common = ["--samples", "2", "--seeds", "0", "--runs", str(tmp_path / "runs"), "--latency-table",
+              str(stand_in_table), "--parallel", "2", "--extra=" + " ".join(extra)]
+    assert searches.main(["flops", *common, "--out", str(tmp_path / "flops.json")]) == 0
+    flops = {r["run"]: r for r in records.load(tmp_path / "flops.json")}
+    macs, measured = flops["macs-seed0"], flops["measured-seed0"]
+    assert (macs["latency"], macs["lat_unit"], measured["latency"], measured["lat_unit"]) == (
+        "macs", "M MACs", "cpu", "ms")
+    for name, r in flops.items():  # both judged on the table's milliseconds against MobileNetV2's
+        children, run = figures.read_run(tmp_path / "runs" / "flops" / name)
+        best, t = max(children, key=lambda c: c.reward), run["references"]["mobilenetv2"]
+        assert r["mobilenetv2_ms"] == t == pytest.approx(run["target_ms"])
+        assert r["measured_above_t"] == sum(c.latency_ms > t for c in children) / len(children)
+        assert r["best_measured_ms"] == best.latency_ms
+        on_measured = best.accuracy * (best.latency_ms / t) ** -0.07
+        assert r["best_reward_on_measured"] == pytest.approx(on_measured)
+    assert measured["best_reward_on_measured"] == pytest.approx(measured["best_reward"])
+
+    # table5's multi-factorized-seed0 is flops's measured-seed0: its summary, not a new run
+    table5 = searches.runs("table5", [0])
+    only = {"multi-factorized-seed0": table5["multi-factorized-seed0"]}
+    monkeypatch.setattr(searches, "runs", lambda experiment, seeds: only)
+    assert searches.main(["table5", *common, "--out", str(tmp_path / "table5.json")]) == 0
+    (reused,) = records.load(tmp_path / "table5.json")
+    assert (reused["experiment"], reused["run"]) == ("table5", "multi-factorized-seed0")
+    assert reused["same_as"] == "flops/measured-seed0"
+    mine = ("experiment", "run", "flags", "same_as")
+    assert {k: v for k, v in reused.items() if k not in mine} == {
+        k: v for k, v in measured.items() if k not in mine}  # its provenance too
+    assert not (tmp_path / "runs" / "table5").exists()
+    printed = capsys.readouterr().out
+    assert "multi-factorized-seed0: the same search as flops/measured-seed0" in printed
+
+    # only the same search: how a run ran may differ, not what it searched, its budget or name
+    argv = [*table5["multi-factorized-seed0"], *extra, "--latency-table", str(stand_in_table)]
+    name = "multi-factorized-seed0"
+    assert searches.same_search("table5", name, [*argv, "--threads", "2"], 2, tmp_path)
+    assert not searches.same_search("table5", name, [*argv, "--proxy-steps", "2"], 2, tmp_path)
+    assert not searches.same_search("table5", name, argv, 3, tmp_path)
+    assert not searches.same_search("table5", "multi-cell-seed0", argv, 2, tmp_path)
+    old = tmp_path / "old"  # a summary from before the settings were kept in it
+    records.append(old / "rl-vs-random.json", {**measured, "run": "reinforce-seed0", "config": {}})
+    assert not searches.same_search("flops", "measured-seed0", argv, 2, old)
+    records.append(old / "rl-vs-random.json", {**measured, "run": "reinforce-seed0"})
+    found = searches.same_search("flops", "measured-seed0", argv, 2, old)
+    assert found["same_as"] == "rl-vs-random/reinforce-seed0"
+
+
+def test_the_default_search_is_recorded_with_its_quarters_and_tabled(tmp_path, stand_in_table):
+    import searches
+    import tables
+
+    argv = ["default", "--samples", "4", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "default.json"),
+            "--latency-table", str(stand_in_table),
+            "--extra=--dataset synthetic --batch 2 --proxy-steps 2 --threads 1"]
+    assert searches.main(argv) == 0
+    (r,) = records.load(tmp_path / "default.json")
+    rewards = r["rewards"]
+    assert r["quarter_mean_rewards"] == [round(x, 4) for x in rewards]  # 4 children: a quarter each
+    assert r["best_child"] == rewards.index(max(rewards)) and r["run"] == "default" and r["flags"] == []
+    row = next(line for line in tables.default_search_table(tmp_path).splitlines() if line.startswith("| 4 |"))
+    assert f"| child {r['best_child'] + 1}: {max(rewards):.4f}," in row

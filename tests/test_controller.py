@@ -192,6 +192,17 @@ def test_the_baseline_is_a_moving_average_and_updates_are_counted(kind):
     assert (first["step"], second["step"], searcher.state_dict()["step"]) == (1, 2, 2)
 
 
+@pytest.mark.parametrize("kind", ["reinforce", "ppo"])
+def test_an_update_reports_the_baseline_and_advantages_it_used(kind):
+    searcher = make_controller(kind, TINY, seed=0, baseline_decay=0.5)
+    searcher.update([[0, 0, 0], [1, 1, 1]], [0.6, 0.8])  # baseline 0.7, then 0.7 -> 0.65 -> 0.725
+    stats = searcher.update([[0, 0, 0], [1, 1, 1], [2, 2, 2]], [0.5, 0.9, 0.725])
+    assert stats["baseline_before"] == pytest.approx(0.725)  # b from before this batch
+    raw = [0.5 - 0.725, 0.9 - 0.725, 0.0]
+    rms = math.sqrt(sum(a * a for a in raw) / 3)
+    assert stats["advantages"] == pytest.approx([a / rms for a in raw], abs=1e-5)  # (R - b) / RMS
+
+
 def test_make_controller_passes_the_seed_and_the_settings_on():
     for kind in ("reinforce", "ppo", "random"):
         assert make_controller(kind, TINY, seed=5).propose(4) == make_controller(kind, TINY, seed=5).propose(4)

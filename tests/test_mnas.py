@@ -100,6 +100,44 @@ def test_a_read_only_log_leaves_a_cut_line_for_the_writer_to_repair(tmp_path):
 
 
 def test_inline_executor_passes_keyword_arguments():
-    from mnas import InlineExecutor
+    from runner import InlineExecutor
 
     assert InlineExecutor().submit(lambda a, b=0: a - b, 5, b=2).result() == 3
+
+
+
+# ----------------------------------------------------------------------------- the cell space
+
+
+def test_cell_space_decodes_six_tokens_into_seven_blocks_of_the_same_decisions():
+    from mnas import CellSpace
+    from models import MOBILENETV2_BLOCKS
+
+    space = CellSpace()
+    assert [name for name, _ in space.decisions] == [
+        "cell.conv_op", "cell.kernel", "cell.se_ratio", "cell.skip", "cell.filters", "cell.layers"]
+    assert space.size == 432
+    arch = space.decode([2, 1, 1, 2, 2, 0])  # MBConv3 5x5, SE 0.25, no skip, 1.25x width, depth-1
+    assert len(arch.blocks) == 7
+    for b, (_, c, n, s) in zip(arch.blocks, MOBILENETV2_BLOCKS):
+        assert (b.op, b.expansion, b.kernel, b.se_ratio, b.skip) == ("mbconv", 3, 5, 0.25, "none")
+        assert (b.out, b.repeats, b.stride) == (round(1.25 * c), n - 1, s)  # each block's own
+    with pytest.raises(ValueError, match="expected 6 tokens, got 42"):
+        space.decode([0] * 42)
+
+
+def test_cell_space_encode_decode_round_trip_and_blocks_that_differ_are_named():
+    from mnas import CellSpace
+
+    space, rng = CellSpace(), random.Random(2)
+    for _ in range(100):
+        tokens = space.sample(rng)
+        assert len(tokens) == 6 and space.encode(space.decode(tokens)) == tokens
+    arch = space.decode([3, 0, 0, 1, 1, 1])  # MobileNetV2's own block, in every block
+    with pytest.raises(ValueError, match=r"blocks\[3\]: kernel 5 differs from blocks\[0\]'s 3"):
+        space.encode(replace_block(arch, 3, kernel=5))
+    with pytest.raises(ValueError, match=r"blocks\[2\]: filters 1.25 differs from blocks\[0\]'s 1"):
+        space.encode(replace_block(arch, 2, out=40))  # 1.25 x 32
+    with pytest.raises(ValueError, match=r"blocks\[1\]: conv_op \('mbconv', 6\) differs"):
+        space.encode(REFERENCE_ARCHS["mobilenetv2"])  # its first block is a dconv
+    assert SearchSpace().encode(arch) == [3, 0, 0, 1, 1, 1] * 7  # a cell is a factorized point

@@ -21,6 +21,7 @@ import pytest
 import controller
 import mnas
 import models
+import runner
 
 ROOT = Path(__file__).resolve().parent.parent
 SPACE = mnas.SearchSpace()
@@ -64,7 +65,7 @@ def steps(run_dir):
 
 def test_local_worker_processes_match_the_serial_search(tmp_path):
     parallel = search(tmp_path / "pool", evaluate, local_pool())
-    serial = search(tmp_path / "serial", evaluate, mnas.InlineExecutor)
+    serial = search(tmp_path / "serial", evaluate, runner.InlineExecutor)
     assert sorted(c.step for c in parallel) == list(range(6))
     by_step = {c.step: c for c in parallel}
     assert [(by_step[c.step].tokens, by_step[c.step].reward) for c in serial] == [(c.tokens, c.reward) for c in serial]

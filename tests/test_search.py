@@ -162,3 +162,44 @@ def test_each_reward_reaches_the_controller_with_its_own_tokens(tmp_path):
         for t, r in zip(tokens, rewards):
             acc, lat = 0.3 + sum(t) / 1000, 11.0 + (sum(t) % 4) * 0.5
             assert r == pytest.approx(acc if lat <= 12.0 else acc * 12.0 / lat)  # Eq. 2 with the hard constraint
+
+
+
+# ----------------------------------------------------------------------------- what it replaced
+
+
+def fake_macs(arch):
+    """A LAT(m) other than the measured latency: fake_evaluate's 'multiply-adds', in millions."""
+    return fake_evaluate(arch)["macs"] / 1e6
+
+
+def test_another_lat_enters_the_reward_and_the_measured_latency_is_logged_beside_it(tmp_path):
+    ctrl = controller.make_controller("reinforce", SPACE.decisions, seed=0)
+    mnas.search(SPACE, ctrl, fake_evaluate, fake_macs, target_ms=2.0, constraint=mnas.SOFT,
+                samples=4, batch=2, run_dir=tmp_path, measured=fake_latency)
+    for c in read_log(tmp_path / "search.jsonl"):
+        arch = SPACE.decode(c["tokens"])
+        assert c["lat"] == fake_macs(arch) and c["latency_ms"] == fake_latency(arch) != c["lat"]
+        # Eq. 2 on LAT(m), with T in its units
+        assert c["reward"] == pytest.approx(mnas.reward(c["accuracy"], c["lat"], 2.0))
+    run(tmp_path / "measured", samples=2)
+    measured = read_log(tmp_path / "measured" / "search.jsonl")  # LAT(m) is the measured latency
+    assert all(c["lat"] == c["latency_ms"] for c in measured)
+
+
+def test_a_cell_space_search_emits_one_cell_and_resumes_as_if_uninterrupted(tmp_path):
+    space = mnas.CellSpace()
+
+    def cell_run(run_dir, evaluate=fake_evaluate):
+        ctrl = controller.make_controller("reinforce", space.decisions, seed=0)
+        return mnas.search(space, ctrl, evaluate, fake_latency, target_ms=20.0,
+                           constraint=mnas.SOFT, samples=7, batch=3, run_dir=run_dir)
+
+    with pytest.raises(KeyboardInterrupt):
+        cell_run(tmp_path / "a", stop_after(4))
+    cell_run(tmp_path / "a")
+    children = cell_run(tmp_path / "b")
+    for c in children:
+        assert len(c.tokens) == 6 and len({(b["op"], b["kernel"]) for b in c.arch["blocks"]}) == 1
+    a, b = (read_log(tmp_path / d / "search.jsonl") for d in "ab")
+    assert [{**r, "seconds": 0} for r in a] == [{**r, "seconds": 0} for r in b]

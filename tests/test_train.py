@@ -37,8 +37,10 @@ def test_search_writes_log_best_and_plots(search_run):
     lines = [json.loads(line) for line in (out / "search.jsonl").read_text().splitlines()]
     assert len(lines) == 3
     for c in lines:
-        assert set(c) == {"step", "tokens", "arch", "accuracy", "latency_ms", "reward", "params", "macs", "seconds", "status"}
+        assert set(c) == {"step", "tokens", "arch", "accuracy", "latency_ms", "lat", "reward", "params",
+                          "macs", "seconds", "status"}
         assert c["status"] == "ok" and 0 <= c["accuracy"] <= 1 and c["latency_ms"] > 0 and c["params"] > 0
+        assert c["lat"] == c["latency_ms"]  # LAT(m) is the measured latency by default
     best = json.loads((out / "best.json").read_text())
     assert best["reward"] == max(c["reward"] for c in lines)
     assert models.main([str(out / "best.json")]) == 0  # models.py accepts the result
@@ -94,6 +96,8 @@ def test_final_training_reports_and_saves_weights(tmp_path, capsys):
     (["--search", "--latency-table", "/nonexistent.json"], "no such file"),
     (["--search", "--dataset", "synthetic", "--workers", "2"], "--latency-table"),
     (["--search", "--samples", "0"], "--samples must be at least 1"),
+    (["--search", "--space", "cell", "--evaluator", "supernet"], "the supernet is over the factorized space"),
+    (["--search", "--latency", "macs", "--target-ms", "20"], "--latency macs: T is in MACs"),
 ])
 def test_bad_arguments_exit_2_with_one_line(argv, message, capsys):
     assert train.main(argv) == 2
@@ -291,3 +295,81 @@ def test_ctrl_c_saves_everything_and_prints_the_resume_command(tmp_path, stand_i
     # and the resumed child is predicted in the units the run started with
     last, scale = json.loads(lines[-1]), json.loads((out / "run.json").read_text())["table_scale"]
     assert last["latency_ms"] == pytest.approx(latency.LatencyTable.load(stand_in_table).predict(models.arch_from_dict(last["arch"]), scale))
+
+
+
+# ----------------------------------------------------------------------------- what it replaced
+
+
+def tiny_search(out, *flags):
+    return ["--search", "--dataset", "synthetic", "--batch", "2", "--proxy-steps", "1",
+            "--threads", "1", "--out", str(out), *flags]
+
+
+def deployment_macs(arch):
+    """Multiply-adds of the deployment network (224 px, 1000 classes), counted here."""
+    return models.count_macs(models.build_model(arch))
+
+
+def test_a_macs_search_rewards_macs_and_logs_each_measured_latency(tmp_path, stand_in_table):
+    import latency
+
+    out = tmp_path / "run"
+    argv = tiny_search(out, "--samples", "2", "--latency", "macs", "--target-ratio", "0.5",
+                       "--latency-table", str(stand_in_table))
+    assert train.main(argv) == 0
+    run = json.loads((out / "run.json").read_text())
+    mobilenetv2 = models.REFERENCE_ARCHS["mobilenetv2"]
+    assert deployment_macs(mobilenetv2) / 1e6 == pytest.approx(300.8, abs=0.05)  # the paper's 300M
+    assert run["lat_unit"] == "M MACs"
+    assert run["target"] == pytest.approx(0.5 * deployment_macs(mobilenetv2) / 1e6)  # T in MACs
+    table = latency.LatencyTable.load(stand_in_table)
+    mobilenetv2_ms = table.predict(mobilenetv2, run["table_scale"])
+    assert run["references"]["mobilenetv2"] == pytest.approx(mobilenetv2_ms, abs=1e-3)  # still ms
+    assert run["target_ms"] == pytest.approx(0.5 * run["references"]["mobilenetv2"])  # T in ms
+    for c in [json.loads(line) for line in (out / "search.jsonl").read_text().splitlines()]:
+        arch = models.arch_from_dict(c["arch"])
+        assert c["macs"] == deployment_macs(arch)
+        assert c["lat"] == pytest.approx(deployment_macs(arch) / 1e6)  # LAT(m): millions of MACs
+        assert c["latency_ms"] == pytest.approx(table.predict(arch, run["table_scale"]))  # measured
+        assert c["reward"] == pytest.approx(c["accuracy"] * (c["lat"] / run["target"]) ** -0.07)
+    greedy = json.loads((out / "greedy.json").read_text())
+    greedy_arch = models.arch_from_dict(greedy["arch"])
+    assert greedy["lat"] == pytest.approx(deployment_macs(greedy_arch) / 1e6)
+    soft = greedy["accuracy"] * (greedy["lat"] / run["target"]) ** -0.07  # Eq. 2 on MACs
+    assert greedy["reward"] == pytest.approx(soft)
+    assert json.loads((out / "config.json").read_text())["latency"] == "macs"  # kept for --resume
+
+
+def test_a_cell_space_run_resumes_in_its_space(tmp_path, stand_in_table, capsys):
+    out = tmp_path / "run"
+    argv = tiny_search(out, "--samples", "2", "--space", "cell", "--latency-table",
+                       str(stand_in_table))
+    assert train.main(argv) == 0
+    assert json.loads((out / "config.json").read_text())["space"] == "cell"
+    assert train.main(["--search", "--resume", str(out), "--samples", "3"]) == 0  # no --space given
+    assert "cell space" in capsys.readouterr().out
+    children = [json.loads(line) for line in (out / "search.jsonl").read_text().splitlines()]
+    assert len(children) == 3 and all(len(c["tokens"]) == 6 for c in children)  # 6 tokens, not 42
+    for c in children:
+        arch = models.arch_from_dict(c["arch"])
+        assert mnas.CellSpace().encode(arch) == c["tokens"]
+        assert len({(b.op, b.expansion, b.kernel, b.se_ratio, b.skip) for b in arch.blocks}) == 1
+    policy = controller.make_controller("reinforce", mnas.CellSpace().decisions)  # 6 decisions
+    policy.load_state_dict(torch.load(out / "controller.pt", weights_only=True)["controller"])
+
+
+def test_a_run_from_before_the_cell_space_resumes_in_the_factorized_space(search_run, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(search_run[0], copy)
+    config = json.loads((copy / "config.json").read_text())
+    del config["space"]
+    (copy / "config.json").write_text(json.dumps(config))
+    run = json.loads((copy / "run.json").read_text())  # and without LAT's unit and T in it
+    old = {k: v for k, v in run.items() if k not in ("target", "lat_unit")}
+    (copy / "run.json").write_text(json.dumps(old))
+    assert train.main(["--search", "--resume", str(copy), "--samples", "4"]) == 0
+    last = json.loads((copy / "search.jsonl").read_text().splitlines()[-1])
+    assert len(last["tokens"]) == 42 and last["lat"] == last["latency_ms"]
+    lat_over_t = last["latency_ms"] / run["target_ms"]  # soft, on the measured latency
+    assert last["reward"] == pytest.approx(last["accuracy"] * lat_over_t ** -0.07)

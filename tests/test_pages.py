@@ -1,0 +1,58 @@
+"""The README and the results pages in docs/: every generated table equals what the result files
+give (`python benchmarks/tables.py --check`), and the README stays a 15-minute read."""
+
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import tables  # noqa: E402
+
+
+def test_every_generated_table_on_the_pages_matches_the_result_files():
+    assert tables.main(["--check"]) == 0
+
+
+def test_check_names_a_table_that_differs_from_the_result_files(tmp_path, capsys):
+    page = tmp_path / "results.md"
+    fresh = tables.fill("# Results\n<!-- table:rl_vs_random -->\n<!-- /table:rl_vs_random -->\n", tables.records.RESULTS)
+    page.write_text(fresh)
+    assert tables.main(["--check", str(page)]) == 0
+    page.write_text(fresh.replace("| reinforce | 0 |", "| reinforce | 9 |"))  # a typed edit inside a generated block
+    assert tables.main(["--check", str(page)]) == 1
+    assert f"{page}: rl_vs_random" in capsys.readouterr().err
+    assert tables.main(["--write", str(page)]) == 0 and page.read_text() == fresh
+
+
+def test_the_readme_is_short_and_has_its_parts():
+    text = (ROOT / "README.md").read_text()
+    assert len(text.splitlines()) <= 300
+    for part in ("Reading order", "The paper, section by section", "Where this differs from the paper", "Glossary"):
+        assert re.search(rf"^## {part}", text, flags=re.M), part
+
+
+def test_every_page_the_readme_links_exists():
+    text = (ROOT / "README.md").read_text()
+    for link in re.findall(r"\]\(((?:docs/)?[\w./-]+\.(?:md|png))(?:#[\w-]*)?\)", text):
+        assert (ROOT / link).exists(), link
+
+
+def test_the_sharing_table_shows_each_samplers_gradient_norms_and_keeps_the_path_regimes(tmp_path):
+    base = {"command": "python benchmarks/sharing.py", "commit": "abc", "date": "2026-11-30 00:00:00 UTC",
+            "machine": "m", "wall_seconds": 1.0, "dataset": "fashion-mnist"}
+    tables.records.append(tmp_path / "sharing.json", {**base, "paths": 0, "steps": 200, "loss_curve": [2.3, 2.3],
+                                                      "child_accuracy": [0.1]})
+    for name, zero, extra in [("uniform", False, {"panel": {"accuracy": {"a": 0.1, "b": 0.2, "c": 0.3},
+                                                                "kendall_tau": 0.333}}),
+                              ("sandwich", True, {"largest_accuracy": 0.8, "smallest_accuracy": 0.7})]:
+        tables.records.append(tmp_path / "sharing.json", {
+            **base, "sampler": name, "steps": 400, "lr_schedule": "constant", "loss_curve": [2.3, 1.0],
+            "grad_norm_curve": [2900.4, 12.0], "clipped_share": 0.5, "child_accuracy": [0.5, 0.6],
+            "sandwich": name == "sandwich", "zero_init_residual_bn": zero,
+            "init_grad_norms": {"mbconv6 none": 0.1 if zero else 2909.5}, **extra})
+    out = tables.sharing_table(tmp_path)
+    assert "| uniform (SPOS) | 200 | 2.30 2.30 | 0.100 |" in out  # the path regimes' table stays
+    assert "| uniform | 400, constant | 2.30 1.00 | 2900 12 | 50% | 0.500, 0.600 | 0.333 (3) |" in out
+    assert "| sandwich | 400, constant | 2.30 1.00 | 2900 12 | 50% | 0.500, 0.600 (largest 0.800, smallest 0.700) |  |" in out
+    assert "Gradient norm at initialization, one batch: mbconv6 none 2,909.5." in out  # the plain init's
