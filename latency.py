@@ -2,11 +2,12 @@
 
 MnasNet's key idea is to measure a model's real latency on the phone it will run on instead of
 using FLOPs as a proxy (Sec. 1, 5): single-thread big core of a Pixel 1, batch 1, 224x224 (Sec. 4.2).
-This module measures a network three ways and predicts it from a per-layer table:
+This module measures a network four ways and predicts it from a per-layer table:
 
   cpu         PyTorch eager on this machine (eval, inference mode, batch 1, a set thread count).
   executorch  torch.export + ExecuTorch's XNNPACK partitioner -> a .pte run by ExecuTorch's
               Python runtime here: the same runtime and kernels a phone uses.
+  executorch-int8  the same, with the network quantized to int8 first (`quantize_int8`).
   adb         the same .pte pushed to an Android phone and timed there by ExecuTorch's
               executor_runner (optionally pinned to a big core with taskset).
   LatencyTable  a per-layer lookup table (FBNet, Wu et al. 2019; ProxylessNAS, Cai et al. 2019):
@@ -34,6 +35,22 @@ drifts by tens of percent over minutes. The choices below follow from that:
   * A table expresses every time relative to a reference network (MobileNetV2) timed in the same
     run, and re-times the reference when it is used later; see LatencyTable.
 
+int8. The search in the paper optimizes latencies measured with TensorFlow Lite on the Pixel 1's
+CPU (Sec. 4.2, 5); the `executorch` backends play that part here. Float is what `executorch`
+times, but int8 is how mobile models ship: ExecuTorch quantizes a network after training with
+its XNNPACK quantizer (the PT2E flow: int8 weights per output channel, int8 activations per
+tensor with ranges observed on a few calibration images) and runs XNNPACK's int8 kernels.
+`executorch-int8` times that program. Its calibration images are real ones: Fashion-MNIST
+training images resized to the input size, their one grey channel repeated three times
+(`calibration_inputs`). A table's single layer, whose input is no image, is calibrated on random
+inputs, and so is a network when the data is missing (with a note): the kernels and so the
+timing are the same whatever the scales. A layer timed alone also converts its float input to
+int8 and its output back, which a network does once; the table's fit absorbs that, as it does
+the layout conversions (NCHW <-> XNNPACK's NHWC) at the ends of every float layer's program.
+A quantized network must still compute its float network's function: tests/test_latency.py
+trains a small network on Fashion-MNIST and checks that its int8 program agrees with it on test
+images (top-1 class and the logits' cosine similarity).
+
 References: Tan et al., MnasNet, CVPR 2019; Wu et al., FBNet, CVPR 2019; Cai et al., ProxylessNAS,
 ICLR 2019; Zhang et al., nn-Meter, MobiSys 2021; ExecuTorch (pytorch.org/executorch).
 """
@@ -42,13 +59,17 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import functools
+import gc
 import json
+import linecache
 import math
 import os
 import platform
 import random
 import re
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
@@ -57,17 +78,23 @@ import timeit
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from models import REFERENCE_ARCHS, Arch, BlockArgs, Layer, LayerSpec, block_layer_specs, build_model, conv_bn, load_arch
+from models import (REFERENCE_ARCHS, Arch, BlockArgs, Layer, LayerSpec, MnasNet, block_layer_specs, build_model,
+                    conv_bn, effective_skip, load_arch, output_size)
 
-BACKENDS = ("cpu", "executorch", "adb")
-DEFAULT_ROUNDS = {"cpu": 50, "executorch": 50, "adb": 3}  # adb: each round is one runner call of num_executions runs
+BACKENDS = ("cpu", "executorch", "executorch-int8", "adb")
+EXECUTORCH = ("executorch", "executorch-int8")  # run here by ExecuTorch's Python runtime
+# adb: each round is one runner call of num_executions runs
+DEFAULT_ROUNDS = {"cpu": 50, "executorch": 50, "executorch-int8": 50, "adb": 3}
+CALIBRATION_IMAGES = 16  # int8: images whose activations set the quantization ranges
 REFERENCE = "mobilenetv2"  # the reference network for drift correction, also the search's default target
 
 
@@ -124,10 +151,13 @@ def _threads(backend: str, threads: int):
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     pool = None
-    if backend == "executorch":
-        from executorch.extension.pybindings import portable_lib as pool
-        pool_before = pool._threadpool_get_thread_count()
-        pool._unsafe_reset_threadpool(threads)
+    if backend in EXECUTORCH:
+        from executorch.extension.pybindings import portable_lib
+
+        pool_before = portable_lib._threadpool_get_thread_count()
+        if pool_before != threads:  # a reset logs a line; a table's chunks would log two each
+            pool = portable_lib
+            pool._unsafe_reset_threadpool(threads)
     try:
         yield
     finally:
@@ -151,21 +181,91 @@ def export_pte(model: nn.Module, x: torch.Tensor, path: Path) -> Path:
     return path
 
 
-def check_outputs(got: torch.Tensor, want: torch.Tensor, name: str) -> None:
-    """The exported program must compute what eager PyTorch computes (up to float rounding)."""
+def check_outputs(got: torch.Tensor, want: torch.Tensor, name: str,
+                  reference: str = "eager PyTorch", rtol: float = 1e-3) -> None:
+    """The exported program must compute what `reference` computes (up to rounding), relative to
+    the output's scale."""
     err = (got - want).abs().max().item() if got.shape == want.shape else math.inf
-    tol = 1e-3 * max(1.0, want.abs().max().item())
+    tol = rtol * max(1.0, want.abs().max().item())
     if not err <= tol:
-        raise LatencyError(f"ExecuTorch output of {name} differs from eager PyTorch by {err:.3g} (tolerance {tol:.3g})")
+        raise LatencyError(f"ExecuTorch output of {name} differs from {reference} by {err:.3g} "
+                           f"(tolerance {tol:.3g})")
 
 
-def _executorch_sampler(model: nn.Module, x: torch.Tensor, threads: int, workdir: Path, name: str, block_ms: float = 1.0) -> Sampler:
+# XNNPACK's int8 kernels round differently from PyTorch's reference quantized operators: their
+# outputs differ by a few steps of the output's int8 scale (1/127 of its range). Measured on a
+# network trained on Fashion-MNIST: 1.5% of the largest logit.
+INT8_RTOL = 0.05
+
+
+@functools.cache
+def _fashion_mnist(data_dir: str, n: int) -> torch.Tensor | None:
+    """The first n training images of Fashion-MNIST (n x 1 x 28 x 28, normalized as for training),
+    or None, with a note, where there is no copy of it."""
+    from training import DataSpec, UsageError, load_splits  # the data only when int8 needs it
+
+    try:
+        train = load_splits(DataSpec("fashion-mnist", data_dir))["train"]
+    except UsageError as e:
+        print(f"note: {e}\nnote: so int8 activation ranges are calibrated on random inputs: the "
+              "timing is the same, but the program's outputs mean nothing", file=sys.stderr)
+        return None
+    return torch.stack([train[i][0] for i in range(n)])
+
+
+def calibration_inputs(x: torch.Tensor, data_dir: str | Path | None = "data",
+                       n: int = CALIBRATION_IMAGES) -> list[torch.Tensor]:
+    """n inputs shaped like `x` (batch 1) whose activations set an int8 network's ranges. An image
+    input (1 or 3 channels) gets Fashion-MNIST training images from `data_dir` (found by
+    training.load_splits, Debian's package too), resized to x's size, the grey channel repeated
+    for RGB; any other input (a table's single layer), or no data, gets N(0, 1) draws (seeded)."""
+    image = x.shape[1] in (1, 3) and data_dir is not None
+    images = _fashion_mnist(str(data_dir), n) if image else None
+    if images is None:
+        g = torch.Generator().manual_seed(0)
+        return [torch.randn(x.shape, generator=g) for _ in range(n)]
+    images = F.interpolate(images, size=tuple(x.shape[-2:]), mode="bilinear", align_corners=False)
+    return list(images.expand(-1, x.shape[1], -1, -1).contiguous().split(1))
+
+
+def quantize_int8(model: nn.Module, x: torch.Tensor, calibration: list[torch.Tensor]) -> nn.Module:
+    """Post-training int8 quantization with ExecuTorch's XNNPACK quantizer (the PT2E flow): export
+    the float network, insert observers where XNNPACK has int8 operators, run the calibration
+    inputs (batch 1, like `x`) to record every activation's range, then turn the observers into
+    quantize/dequantize pairs, which lowering fuses into XNNPACK's int8 operators. Weights are
+    int8 symmetric per output channel, activations int8 per tensor. Returns the quantized network
+    as a PyTorch module: `export_pte` lowers it, and its program is checked against it."""
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+        XNNPACKQuantizer, get_symmetric_quantization_config)
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    if not calibration:
+        raise ValueError("int8 quantization needs calibration inputs to observe activation ranges")
+    config = get_symmetric_quantization_config(is_per_channel=True)
+    quantizer = XNNPACKQuantizer().set_global(config)
+    observed = prepare_pt2e(torch.export.export(model, (x,)).module(), quantizer)
+    with torch.no_grad():
+        for batch in calibration:
+            observed(batch)
+    return convert_pt2e(observed)
+
+
+def _executorch_sampler(model: nn.Module, x: torch.Tensor, threads: int, workdir: Path, name: str,
+                        block_ms: float = 1.0, int8: bool = False,
+                        data_dir: str | Path | None = "data") -> Sampler:
+    """Export `model` to a .pte in `workdir` (int8: quantized first), check its output once, and
+    time its forward pass."""
     from executorch.runtime import Runtime
 
+    reference, rtol = "eager PyTorch", 1e-3
+    if int8:  # checked against the quantized network: the float one computes other roundings
+        model = quantize_int8(model, x, calibration_inputs(x, data_dir))
+        reference, rtol = "its int8 PyTorch module", INT8_RTOL
     program = Runtime.get().load_program(export_pte(model, x, workdir / f"{name}.pte"))
     method = program.load_method("forward")
     with torch.inference_mode():
-        check_outputs(method.execute((x,))[0], model(x), name)  # once per model
+        check_outputs(method.execute((x,))[0], model(x), name, reference, rtol)  # once per model
+
     def run():
         return method.execute((x,))
     run.program = program  # a method must not outlive its program
@@ -255,6 +355,8 @@ def _sampler(backend: str, model: nn.Module, x: torch.Tensor, threads: int, work
         return _cpu_sampler(model, x, threads, **opts)
     elif backend == "executorch":
         return _executorch_sampler(model, x, threads, workdir, name, **opts)
+    elif backend == "executorch-int8":
+        return _executorch_sampler(model, x, threads, workdir, name, int8=True, **opts)
     elif backend == "adb":
         return _adb_sampler(model, x, threads, workdir, name, **opts)
     raise ValueError(f"unknown backend '{backend}' (choose from {', '.join(BACKENDS)})")
@@ -272,14 +374,39 @@ def _interleave(samplers: dict[str, Sampler], rounds: int) -> dict[str, Measurem
 
 
 def _time(jobs: dict[str, tuple[nn.Module, torch.Tensor]], backend: str, threads: int, rounds: int | None,
-          **opts) -> dict[str, Measurement]:
-    """Measure each (model, example input) interleaved; exports live in a temporary directory."""
+          kept: dict[str, Sampler] | None = None, **opts) -> dict[str, Measurement]:
+    """Measure each (model, example input) interleaved, and the `kept` samplers made earlier with
+    them (a table's reference, exported once for all its chunks); exports live in a temporary
+    directory, removed with the programs when the measurement ends."""
     if threads < 1:
         raise ValueError(f"threads must be >= 1, got {threads}")
-    with tempfile.TemporaryDirectory(prefix="latency-") as tmp, _threads(backend, threads):
-        samplers = {name: _sampler(backend, model.eval(), x, threads, Path(tmp), f"m{i}", **opts)
-                    for i, (name, (model, x)) in enumerate(jobs.items())}
-        return _interleave(samplers, rounds or DEFAULT_ROUNDS[backend])
+    try:
+        with tempfile.TemporaryDirectory(prefix="latency-") as tmp, _threads(backend, threads):
+            samplers = dict(kept or {}) | {
+                name: _sampler(backend, model.eval(), x, threads, Path(tmp), f"m{i}", **opts)
+                for i, (name, (model, x)) in enumerate(jobs.items())}
+            return _interleave(samplers, rounds or DEFAULT_ROUNDS[backend])
+    finally:
+        if backend != "cpu":
+            _forget_exports()
+
+
+def _forget_exports() -> None:
+    """Drop what exporting leaves behind in this process, which otherwise grows by about 1 MB per
+    exported layer, 2 GB over a table: ExecuTorch's partitioner memoizes node comparisons without
+    bound (executorch.exir.backend.utils.is_same_node, an lru_cache that holds on to every graph
+    it lowered), torch's fake-tensor cache keeps entries for every delegate (torch.compiler.reset
+    clears it) and torch.fx keeps every generated module's source for tracebacks (a private
+    cache, skipped where a torch release has moved it)."""
+    backend_utils = sys.modules.get("executorch.exir.backend.utils")
+    if backend_utils is not None:
+        backend_utils.is_same_node.cache_clear()
+    torch.compiler.reset()
+    loader = getattr(torch.fx.graph_module, "_loader", None)
+    for key in list(getattr(loader, "eval_cache", {})):
+        linecache.cache.pop(key, None)
+        del loader.eval_cache[key]
+    gc.collect()
 
 
 def ratio(a: Measurement, b: Measurement) -> float:
@@ -318,37 +445,29 @@ def relative_latency(arch: Arch | str, backend: str = "cpu", threads: int = 1, i
 # ----------------------------------------------------------------------------- the per-layer table
 
 
-class _Tail(nn.Module):
-    """The head as in models.MnasNet: 1x1 conv + BN + ReLU, global average pool, dropout, FC."""
-
-    def __init__(self, cin: int, head: int, num_classes: int):
-        super().__init__()
-        self.head, self.classifier = conv_bn(cin, head), nn.Sequential(nn.Dropout(0.2), nn.Linear(head, num_classes))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.head(x).mean((2, 3)))
+def _tail(cin: int, head: int, num_classes: int) -> nn.Module:
+    """The head as in models.MnasNet (1x1 conv + BN + ReLU, global average pool, dropout, FC):
+    a network without stem or blocks, so it is the same code that builds every network."""
+    tail = MnasNet(Arch((), cin, head), num_classes)
+    tail.stem = nn.Identity()
+    return tail
 
 
 def layer_key(s: LayerSpec, res: int) -> str:
     """A layer's identity for latency. The skip is the shortcut the layer really gets, so descriptions
     that build the same module (an identity skip where channels change adds nothing) share one entry."""
-    same = s.cin == s.cout
-    skip = "identity" if s.skip == "identity" and same and s.stride == 1 else "pool" if s.skip == "pool" and same else "none"
+    skip = effective_skip(s)
     return f"{s.op} e{s.expansion} k{s.kernel} s{s.stride} se{s.se_ratio:g} {skip} {s.cin}->{s.cout} @{res}"
-
-
-def _down(res: int, stride: int) -> int:
-    return (res + stride - 1) // stride  # 'same' padding: ceil(res / stride)
 
 
 def arch_entries(arch: Arch, input_size: int = 224, num_classes: int = 1000) -> list[tuple[str, object, int]]:
     """The deployment network's pieces in order, repeats included: (table key, what it is, input resolution)."""
-    res, last = _down(input_size, 2), arch.stem
+    res, last = output_size(input_size, 2), arch.stem
     out = [(f"stem 3->{arch.stem} k3 s2 @{input_size}", ("stem", arch.stem), input_size)]
     for layers in block_layer_specs(arch):
         for s in layers:
             out.append((layer_key(s, res), s, res))
-            res, last = _down(res, s.stride), s.cout
+            res, last = output_size(res, s.stride), s.cout
     return out + [(f"head {last}->{arch.head} fc{num_classes} @{res}", ("head", last, arch.head, num_classes), res)]
 
 
@@ -358,7 +477,7 @@ def space_entries(block_options: list[list[BlockArgs]], input_size: int = 224, s
     input resolution). A block's input channels come from the nearest earlier block that is not empty
     (repeats may be 0) or from the stem; its layers after the first are all alike, so two suffice."""
     pieces = arch_entries(Arch((), stem, head), input_size, num_classes)[:1]  # the stem
-    cins, res = {stem}, _down(input_size, 2)
+    cins, res = {stem}, output_size(input_size, 2)
     for i, options in enumerate(block_options):
         strides = {b.stride for b in options}
         if len(strides) != 1:
@@ -367,7 +486,7 @@ def space_entries(block_options: list[list[BlockArgs]], input_size: int = 224, s
             for cin in sorted(cins):  # a one-block network whose stem gives cin channels at resolution res
                 pieces += arch_entries(Arch((replace(b, repeats=min(b.repeats, 2)),), cin, head), 2 * res, num_classes)[1:-1]
         cins = (cins if any(b.repeats == 0 for b in options) else set()) | {b.out for b in options if b.repeats}
-        res = _down(res, strides.pop())
+        res = output_size(res, strides.pop())
     for cin in sorted(cins):
         pieces += arch_entries(Arch((), cin, head), 2 * res, num_classes)[-1:]  # the heads
     return {key: (what, r) for key, what, r in pieces}
@@ -378,9 +497,9 @@ def _entry_job(entry: tuple) -> tuple[nn.Module, torch.Tensor]:
     if isinstance(what, LayerSpec):
         return Layer(what), torch.randn(1, what.cin, res, res)
     if what[0] == "stem":
-        return conv_bn(3, what[1], 3, 2), torch.randn(1, 3, res, res)
+        return conv_bn(3, what[1], 3, 2), torch.randn(1, 3, res, res)  # the stem
     _, cin, head, num_classes = what
-    return _Tail(cin, head, num_classes), torch.randn(1, cin, res, res)
+    return _tail(cin, head, num_classes), torch.randn(1, cin, res, res)
 
 
 def machine() -> str:
@@ -453,12 +572,44 @@ class LatencyTable:
             out += [ratio(m, ref_now) * self.reference_ms for m in got.values()]
         return out
 
+    def _time_layers(self, path: str | Path, entries: dict[str, tuple[object, int]], total: int,
+                     chunk: int, rounds: int | None, **opts) -> None:
+        """Time `entries` chunk by chunk, each chunk interleaved with the reference, and save the
+        table after every chunk: an interrupted build loses at most the chunk it was timing. The
+        reference is exported once (ExecuTorch: a whole network, tens of seconds) and kept."""
+        keys, backend, threads, size = list(entries), self.backend, self.threads, self.input_size
+        print(f"{path}: {len(keys)} of {total} layers to time on {backend}, {chunk} at a time"
+              + ("; each is exported to a .pte first" if backend != "cpu" else ""), flush=True)
+        ref = build_model(REFERENCE, self.num_classes).eval(), torch.randn(1, 3, size, size)
+        bar = tqdm(total=total, initial=total - len(keys), desc="layers", unit="layer")
+        with bar, tempfile.TemporaryDirectory(prefix="latency-") as tmp, _threads(backend, threads):
+            kept = {"reference": _sampler(backend, *ref, threads, Path(tmp), "reference", **opts)}
+            started = time.perf_counter()
+            for i in range(0, len(keys), chunk):
+                part = keys[i:i + chunk]
+                jobs = {k: _entry_job(entries[k]) for k in part}
+                got = _time(jobs, backend, threads, rounds, kept, **opts)
+                # In reference units, times reference_ms: back to the speed of the build's start.
+                ref_now = got["reference"]
+                self.layers.update({k: ratio(got[k], ref_now) * self.reference_ms for k in part})
+                self.save(path)
+                bar.update(len(part))
+                if i == 0 and len(keys) > chunk:  # tqdm's ETA shows it only after the next chunk
+                    took = time.perf_counter() - started
+                    rest = took / len(part) * (len(keys) - len(part))
+                    took, rest = timedelta(seconds=round(took)), timedelta(seconds=round(rest))
+                    bar.write(f"the first {len(part)} layers took {took}: expected about {rest} "
+                              f"(h:mm:ss) for the other {len(keys) - len(part)}, then the "
+                              "calibration's whole networks")
+
     @classmethod
     def build(cls, path: str | Path, block_options: list[list[BlockArgs]], backend: str = "cpu", threads: int = 1,
               input_size: int = 224, stem: int = 32, head: int = 1280, num_classes: int = 1000, chunk: int = 40,
               rounds: int | None = None, calibration: int = 16, seed: int = 0, **opts) -> LatencyTable:
-        """Time every layer of the space, then fit the calibration. Resumable: an existing file at `path`
-        is continued (its layers are kept), so an interrupted build is re-run with the same command."""
+        """Time every layer of the space, then fit the calibration. Resumable: the file at `path` is
+        saved after every chunk of layers and an existing one is continued (its layers are kept),
+        so a build stopped by Ctrl-C, a kill or a reboot is re-run with the same command. (Ctrl-C
+        also removes the chunk's exported programs; a kill leaves them in the temporary folder.)"""
         if Path(path).exists():
             table = cls.load(path)
             if (table.backend, table.threads, table.input_size, table.num_classes) != (backend, threads, input_size, num_classes):
@@ -472,15 +623,9 @@ class LatencyTable:
             table.save(path)
         entries = space_entries(block_options, input_size, stem, head, num_classes)
         todo = [k for k in entries if k not in table.layers]
-        ref = (build_model(REFERENCE, num_classes), torch.randn(1, 3, input_size, input_size))
-        with tqdm(total=len(entries), initial=len(entries) - len(todo), desc="layers") as bar:
-            for i in range(0, len(todo), chunk):
-                keys = todo[i:i + chunk]
-                got = _time({"reference": ref} | {k: _entry_job(entries[k]) for k in keys}, backend, threads, rounds, **opts)
-                # In reference units, times reference_ms: back to the speed of the build's start.
-                table.layers.update({k: ratio(got[k], got["reference"]) * table.reference_ms for k in keys})
-                table.save(path)
-                bar.update(len(keys))
+        if todo:
+            todo_entries = {k: entries[k] for k in todo}
+            table._time_layers(path, todo_entries, len(entries), chunk, rounds, **opts)
         if table.fit is None:
             rng = random.Random(seed)
             archs = [Arch(tuple(rng.choice(o) for o in block_options), stem, head) for _ in range(calibration)]
@@ -530,6 +675,9 @@ def main(argv: list[str] | None = None) -> int:
     adb.add_argument("--runner", default="/data/local/tmp/executor_runner", help="executor_runner on the phone")
     adb.add_argument("--taskset", metavar="MASK", help="CPU mask to pin the runner, e.g. 80 for core 7 (a big core on many phones)")
     adb.add_argument("--num-executions", type=int, default=10)
+    int8 = p.add_argument_group("executorch-int8 backend")
+    int8.add_argument("--data-dir", default="data", help="where Fashion-MNIST is (or goes) for the "
+                      "calibration images, as train.py's --data-dir; Debian's package is found too")
     try:
         args = p.parse_args(argv)
         if sum(x is not None for x in (args.arch, args.build_table, args.check_table)) != 1:
@@ -540,7 +688,8 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError("--samples and --num-executions must be >= 2")
         adb_opts = {"serial": args.serial, "device_dir": args.device_dir, "runner": args.runner,
                     "taskset": args.taskset, "num_executions": args.num_executions}
-        opts = adb_opts if args.backend == "adb" else {}
+        backend_opts = {"adb": adb_opts, "executorch-int8": {"data_dir": args.data_dir}}
+        opts = backend_opts.get(args.backend, {})
         if args.arch is not None:
             arch = load_arch(args.arch)
             if args.detector:  # backbone + head as one tensor program; SSD's resize and NMS are not timed
@@ -558,14 +707,26 @@ def main(argv: list[str] | None = None) -> int:
 
         space = SearchSpace()
         if args.build_table:
+            # Ctrl-C stops the build cleanly, also when a shell started it in the background with
+            # SIGINT ignored (as train.py does): `kill -INT PID`.
+            signal.signal(signal.SIGINT, signal.default_int_handler)
             Path(args.build_table).parent.mkdir(parents=True, exist_ok=True)
             options = [space.block_options(i) for i in range(len(space.skeleton))]
-            t = LatencyTable.build(args.build_table, options, args.backend, args.threads, args.input_size,
-                                   space.stem, space.head, rounds=args.rounds, seed=args.seed, **opts)
+            try:
+                t = LatencyTable.build(args.build_table, options, args.backend, args.threads,
+                                       args.input_size, space.stem, space.head, rounds=args.rounds,
+                                       seed=args.seed, **opts)
+            except KeyboardInterrupt:  # Ctrl-C: every finished chunk is in the file
+                saved = Path(args.build_table).exists()
+                kept = len(LatencyTable.load(args.build_table).layers) if saved else 0
+                total = len(space_entries(options, args.input_size, space.stem, space.head))
+                print(f"interrupted: {kept} of {total} layers are saved in {args.build_table}; "
+                      "the same command continues the build", file=sys.stderr)
+                return 130
             print(f"{args.build_table}: {len(t.layers)} entries, reference {t.reference_ms:.3f} ms, fit a={t.fit[0]:.4f} b={t.fit[1]:.3f}")
             return 0
         table = LatencyTable.load(args.check_table)
-        opts = adb_opts if table.backend == "adb" else {}  # a table is checked on its own backend
+        opts = backend_opts.get(table.backend, {})  # a table is checked on its own backend
         rng = random.Random(args.seed + 1)  # not the calibration's draws
         archs = [space.decode(space.sample(rng)) for _ in range(args.samples)]
         r = check_table(table, archs, args.rounds, **opts)

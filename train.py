@@ -149,12 +149,15 @@ def run_search(args: argparse.Namespace) -> int:
     space = mnas.CellSpace() if config["space"] == "cell" else mnas.SearchSpace()
     data = DataSpec(config["dataset"], config["data_dir"], config["val_size"], config["seed"])
     splits = load_splits(data)  # fail early, in the driver, if the data is missing
+    table = latency.LatencyTable.load(config["latency_table"]) if config["latency_table"] else None
+    if table and config["latency"] not in ("macs", table.backend):  # a table is one platform's
+        raise UsageError(f"--latency-table {config['latency_table']} was built for {table.backend}: "
+                         f"pass --latency {table.backend} (or macs)")
     out = Path(args.resume or args.out or f"runs/{datetime.now():%Y%m%d-%H%M%S}")
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(config, indent=1) + "\n")
     make_executor, in_flight, cfg = _executor(config, _proxy_config(config))
     evaluate = make_evaluator(config, data, cfg, out)
-    table = latency.LatencyTable.load(config["latency_table"]) if config["latency_table"] else None
     run = _run_constants(out / "run.json", config, table, lambda: _seconds_per_child(config, space, evaluate, splits, cfg))
     # ms on the platform, and LAT(m) of Eq. 2: the measured latency, or (--latency macs) the MACs,
     # each child's measured ms then logged beside them

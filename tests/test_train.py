@@ -373,3 +373,13 @@ def test_a_run_from_before_the_cell_space_resumes_in_the_factorized_space(search
     assert len(last["tokens"]) == 42 and last["lat"] == last["latency_ms"]
     lat_over_t = last["latency_ms"] / run["target_ms"]  # soft, on the measured latency
     assert last["reward"] == pytest.approx(last["accuracy"] * lat_over_t ** -0.07)
+
+
+def test_a_table_of_another_platform_is_rejected_before_anything_is_written(tmp_path, stand_in_table, capsys):
+    out = tmp_path / "run"
+    argv = ["--search", "--dataset", "synthetic", "--latency", "executorch", "--latency-table", str(stand_in_table),
+            "--out", str(out)]
+    assert train.main(argv) == 2  # the stand-in table was built for cpu
+    assert capsys.readouterr().err.strip() == (f"error: --latency-table {stand_in_table} was built for cpu: "
+                                               "pass --latency cpu (or macs)")
+    assert not out.exists()
