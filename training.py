@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gzip
 import math
+import os
 import shutil
 import time
 from dataclasses import dataclass, replace
@@ -58,9 +59,11 @@ def _fashion_mnist_root(data_dir: Path) -> None:
     names = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
     if not all((raw / n).exists() for n in names) and all((DEBIAN_FASHION_MNIST / f"{n}.gz").exists() for n in names):
         raw.mkdir(parents=True, exist_ok=True)
-        for n in names:
-            with gzip.open(DEBIAN_FASHION_MNIST / f"{n}.gz") as src, open(raw / n, "wb") as dst:
+        for n in names:  # each file whole or not at all: a stopped copy or a second process reads no half file
+            tmp = raw / f"{n}.{os.getpid()}.tmp"
+            with gzip.open(DEBIAN_FASHION_MNIST / f"{n}.gz") as src, open(tmp, "wb") as dst:
                 shutil.copyfileobj(src, dst)
+            os.replace(tmp, raw / n)
 
 
 def synthetic_images(n: int, seed: int, size: int = 16) -> tuple[torch.Tensor, torch.Tensor]:

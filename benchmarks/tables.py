@@ -223,6 +223,8 @@ def _headline(by_name: dict[str, list[dict]]) -> str:
 
 def _spread(a: list[float], b: list[float], other: str) -> str:
     """Whether a's lead over b (`other`: whose accuracies) is beyond the spread of their seeds."""
+    if min(len(a), len(b)) < 2:
+        return f"the seed spread unknown: one of them has a single seed so far ({len(a)} and {len(b)})"
     if min(a) > max(b):
         return f"beyond the seed spread: its worst seed is above {other}'s best"
     if max(a) < min(b):
