@@ -294,6 +294,8 @@ def test_sharing_records_each_sampler_once(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(records, "git_commit", lambda: "0123456789abcdef0123456789abcdef01234567")
     tiny = training.replace(supernet.TRAIN, batch_size=8)
     monkeypatch.setattr(supernet, "TRAIN", tiny)
+    few = supernet.calibration_batches  # BatchNorm re-estimated on one small batch: what is recorded, fast
+    monkeypatch.setattr(supernet, "calibration_batches", lambda data, device="cpu": few(data, 1, 16, device=device))
     out = tmp_path / "sharing.json"
     old = {"paths": 2, "steps": 10, "loss_curve": [2.3] * 10, "child_accuracy": [0.1],
            "dataset": "synthetic"}
