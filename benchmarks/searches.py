@@ -170,8 +170,7 @@ def summarize(run_dir: Path) -> dict:
             # the children's own time, over every session the run spanned (wall_seconds is this command's only)
             "children_seconds": round(sum(c.seconds for c in children), 1),
             "quarter_mean_rewards": [round(float(np.mean(q)), 4) for q in np.array_split(rewards, 4) if len(q)],
-            "best_child": best.step, "best_latency_over_mobilenetv2": (
-                best.latency_ms / run["references"]["mobilenetv2"] if ok and "mobilenetv2" in run["references"] else None),
+            "best_child": best.step,
             "rewards": [round(r, 4) for r in rewards]}
 
 

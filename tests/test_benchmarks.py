@@ -741,3 +741,5 @@ def test_the_default_search_is_recorded_with_its_quarters_and_tabled(tmp_path, s
     assert r["best_child"] == rewards.index(max(rewards)) and r["run"] == "default" and r["flags"] == []
     row = next(line for line in tables.default_search_table(tmp_path).splitlines() if line.startswith("| 4 |"))
     assert f"| child {r['best_child'] + 1}: {max(rewards):.4f}," in row
+    assert row.endswith(f"{r['best_measured_ms'] / r['mobilenetv2_ms']:.2f}x | "
+                        + ", ".join(f"{q:.3f}" for q in r["quarter_mean_rewards"]) + " |")  # latency / MobileNetV2
