@@ -27,8 +27,8 @@ command resumes each run where its log ends.
   flops         Sec. 1, FLOPs vs real latency: the default soft search with LAT(m) = the
                 multiply-adds (--latency macs, T = MobileNetV2's MACs), macs-seedN, against the same
                 with measured latency (the latency table), measured-seedN.
-  default       the README's `python train.py --search` as it is (100 children, latency measured
-                on this CPU per child): children, time, failures, the best, the mean reward per
+  default-search  the README's `python train.py --search` as it is (100 children, latency
+                measured on this CPU per child): children, time, failures, the best, the mean reward per
                 quarter of the run (`--samples 100`, no table).
 
 Every run logs each child's measured latency, whatever its LAT(m), so the summaries of table5
@@ -57,7 +57,7 @@ running mean, per method and seed) from the rl-vs-random summaries (named after 
            --latency-table runs/latency_table_cpu.json --parallel 2 --extra="--threads 1"
     python benchmarks/searches.py flops --samples 300 --seeds 0,1 \
            --latency-table runs/latency_table_cpu.json --parallel 2 --extra="--threads 1"
-    python benchmarks/searches.py default --samples 100
+    python benchmarks/searches.py default-search --samples 100
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ def runs(experiment: str, seeds: list[int]) -> dict[str, list[str]]:
         rewards = {"single": ["--alpha", "0", "--beta", "0"], "multi": []}  # ACC(m); Eq. 2, soft
         return {f"{r}-{space}-seed{s}": ["--space", space, *rewards[r], "--seed", str(s)]
                 for s in seeds for r in rewards for space in ("cell", "factorized")}
-    if experiment == "default":  # the README's `python train.py --search`, as it is
+    if experiment == "default-search":  # the README's `python train.py --search`, as it is
         return {"default": []}
     if experiment == "flops":  # LAT(m) as multiply-adds vs measured (Sec. 1)
         lats = {"macs": ["--latency", "macs"], "measured": []}
@@ -206,7 +206,7 @@ class Runs:
 
 def main(argv: list[str] | None = None) -> int:
     p = records.Parser(description=__doc__.splitlines()[0])
-    p.add_argument("experiment", choices=["rl-vs-random", "ppo", "fig6", "table5", "flops", "default"])
+    p.add_argument("experiment", choices=["rl-vs-random", "ppo", "fig6", "table5", "flops", "default-search"])
     p.add_argument("--samples", type=int, default=300, help="children per run (default 300)")
     p.add_argument("--seeds", default="0,1,2",
                    help="all but fig6: comma-separated seeds (default 0,1,2)")
@@ -224,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--seeds: expected comma-separated integers, got {args.seeds!r}")
     if args.samples < 1 or args.parallel < 1:
         p.error("--samples and --parallel must be at least 1")
-    if args.plot and args.experiment in ("table5", "flops", "default"):
+    if args.plot and args.experiment in ("table5", "flops", "default-search"):
         p.error(f"--plot: {args.experiment} has a table (benchmarks/tables.py), no figure")
     if args.latency_table and not Path(args.latency_table).is_file():
         p.error(f"--latency-table {args.latency_table}: no such file (build one: python latency.py --build-table FILE)")

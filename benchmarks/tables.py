@@ -298,9 +298,9 @@ def rl_vs_random_table(results: Path) -> str:
 
 def default_search_table(results: Path) -> str:
     """The README's `python train.py --search` as it is: what it took and what it found."""
-    rs = records.load(results / "default.json")
+    rs = records.load(results / "default-search.json")
     if not rs:
-        return "*(no record yet: `python benchmarks/searches.py default --samples 100`)*\n"
+        return "*(no record yet: `python benchmarks/searches.py default-search --samples 100`)*\n"
     rows = ["| children | failed | children's time | best child: reward, accuracy, latency / MobileNetV2 "
             "| mean reward per quarter of the run |", "|---|---|---|---|---|"]
     for r in rs:

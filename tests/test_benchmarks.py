@@ -731,11 +731,11 @@ def test_the_default_search_is_recorded_with_its_quarters_and_tabled(tmp_path, s
     import searches
     import tables
 
-    argv = ["default", "--samples", "4", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "default.json"),
+    argv = ["default-search", "--samples", "4", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "default-search.json"),
             "--latency-table", str(stand_in_table),
             "--extra=--dataset synthetic --batch 2 --proxy-steps 2 --threads 1"]
     assert searches.main(argv) == 0
-    (r,) = records.load(tmp_path / "default.json")
+    (r,) = records.load(tmp_path / "default-search.json")
     rewards = r["rewards"]
     assert r["quarter_mean_rewards"] == [round(x, 4) for x in rewards]  # 4 children: a quarter each
     assert r["best_child"] == rewards.index(max(rewards)) and r["run"] == "default" and r["flags"] == []
