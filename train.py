@@ -40,8 +40,8 @@ import mnas
 from models import (REFERENCE_ARCHS, Arch, arch_from_dict, build_model, count_macs, count_params, load_arch,
                     save_arch)
 from runner import InlineExecutor
-from training import (DATASETS, FINAL, PROXY, DataSpec, TrainConfig, UsageError, final_train, fmt_time, load_splits,
-                      pick_device, proxy_train, time_steps)
+from training import (DATASETS, FINAL, PROXY, DataSpec, TrainConfig, UsageError, deployment_size, final_train,
+                      fmt_time, load_splits, pick_device, proxy_train, time_steps)
 
 
 # ----------------------------------------------------------------------------- latency
@@ -62,7 +62,7 @@ def make_latency(backend: str, table: latency.LatencyTable | None, reference_ms:
 def macs_latency(arch: Arch) -> float:
     """LAT(m) as FLOPs, the proxy MnasNet replaced with measurements (Sec. 1): the multiply-adds of
     the deployment network (224 px, 1000 classes), in millions."""
-    return count_macs(build_model(arch)) / 1e6
+    return deployment_size(arch)["macs"] / 1e6
 
 
 def measured_on(latency_flag: str) -> str:
@@ -172,8 +172,9 @@ def run_search(args: argparse.Namespace) -> int:
         children = mnas.search(space, ctrl, evaluate, lat, run["target"], constraint, config["samples"],
                                config["batch"], out, make_executor, in_flight, progress, measured)
     except KeyboardInterrupt:
-        write_results(mnas.SearchLog(out / "search.jsonl").children, run, out)
-        print(f"\ninterrupted: {progress.logged()} children saved; continue with: python train.py --search --resume {out}")
+        saved = mnas.SearchLog(out / "search.jsonl").children  # the log, not the progress bar: a child
+        write_results(saved, run, out)                          # logged as Ctrl-C came is counted
+        print(f"\ninterrupted: {len(saved)} children saved; continue with: python train.py --search --resume {out}")
         return 130
     return _report(children, progress, ctrl, space, evaluate, (lat, measured), run, constraint, out,
                    config["dataset"])

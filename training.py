@@ -284,8 +284,10 @@ def fmt_time(seconds: float) -> str:
     return time.strftime("%H:%M:%S", time.gmtime(max(0, seconds)))
 
 
+@lru_cache(maxsize=4096)  # a search samples some networks more than once, and each run counts the references
 def deployment_size(arch: Arch) -> dict:
-    """Params and MACs of the deployment network (224 px, 1000 classes), as the paper's tables count them."""
+    """Params and MACs of the deployment network (224 px, 1000 classes), as the paper's tables count
+    them. Cached: copy the dict (`{**deployment_size(arch)}`) before changing it."""
     deploy = build_model(arch)
     return {"params": count_params(deploy), "macs": count_macs(deploy)}
 

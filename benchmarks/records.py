@@ -39,13 +39,14 @@ def machine() -> str:
     return f"{cpu[1].strip() if cpu else platform.machine()}, {os.cpu_count()} cores"
 
 
-def git_commit() -> str:
-    """The commit the code ran at, with "+dirty" when the working tree had changes."""
-    root = Path(__file__).resolve().parent.parent
+def git_commit(root: Path = Path(__file__).resolve().parent.parent) -> str:
+    """The commit the code ran at, with "+dirty" when the working tree had changes to tracked files
+    other than the records under benchmarks/results/ (data, which the runs themselves append to)."""
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True,
-                               text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                ":(exclude)benchmarks/results"], cwd=root, capture_output=True, text=True,
+                               check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return commit + ("+dirty" if dirty else "")

@@ -258,9 +258,12 @@ def sharing_table(results: Path) -> str:
                         f"| {' '.join(f'{x:.2f}' for x in r['loss_curve'])} "
                         f"| {' '.join(f'{x:.0f}' for x in r['grad_norm_curve'])} | {100 * r['clipped_share']:.0f}% "
                         f"| {', '.join(f'{a:.3f}' for a in r['child_accuracy'])}{extra} | {_panel_tau(r)} |")
-        init = next((r for r in samplers if not r["zero_init_residual_bn"]), samplers[0])["init_grad_norms"]
-        out += ("\n" + "\n".join(rows) + "\n\nGradient norm at initialization, one batch: "
-                + "; ".join(f"{k} {v:,.1f}" for k, v in init.items()) + ".\n" + _provenance(samplers))
+        norms = {}  # the gradient norms at initialization: one line per initialization
+        for r in samplers:
+            norms.setdefault(r["zero_init_residual_bn"], r["init_grad_norms"])
+        lines = [f"Gradient norm at initialization, one batch{', last BatchNorm of residual bodies at zero' if zero else ''}: "
+                 + "; ".join(f"{k} {v:,.1f}" for k, v in init.items()) + "." for zero, init in norms.items()]
+        out += "\n" + "\n".join(rows) + "\n\n" + "\n\n".join(lines) + "\n" + _provenance(samplers)
     return out
 
 

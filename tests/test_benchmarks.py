@@ -1,6 +1,7 @@
 """The reference panel and the proxy benchmark: resuming, growing, and rank correlations on known rankings."""
 
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -13,6 +14,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 import panel  # noqa: E402
 import proxy  # noqa: E402
 import records  # noqa: E402
+
+GIT_COMMIT = records.git_commit  # the real one, for the test of "+dirty"
 
 
 @pytest.fixture(autouse=True)
@@ -330,6 +333,22 @@ def test_provenance_keeps_the_mark_of_a_dirty_tree():
           {**with_provenance({}), "commit": "unknown"}]
     line = tables._provenance(rs)
     assert "; commit 1810816+dirty, abcdef0, unknown; `python benchmarks/x.py`*" in line
+
+
+def test_dirty_means_changed_code_not_appended_records(tmp_path):
+    git = lambda *a: subprocess.run(["git", *a], cwd=tmp_path, check=True, capture_output=True)  # noqa: E731
+    git("init", "-q")
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    (tmp_path / "mnas.py").write_text("x = 1\n")
+    (tmp_path / "benchmarks" / "results" / "panel.json").write_text("{}\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c")
+    clean = GIT_COMMIT(tmp_path)
+    assert len(clean) == 40 and "+" not in clean
+    (tmp_path / "benchmarks" / "results" / "panel.json").write_text('{"records": [1]}\n')  # a run appended
+    assert GIT_COMMIT(tmp_path) == clean
+    (tmp_path / "mnas.py").write_text("x = 2\n")  # the code changed
+    assert GIT_COMMIT(tmp_path) == clean + "+dirty"
 
 
 def test_a_benchmark_from_a_dirty_tree_says_so_when_it_starts(monkeypatch, capsys):

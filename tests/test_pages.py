@@ -55,4 +55,5 @@ def test_the_sharing_table_shows_each_samplers_gradient_norms_and_keeps_the_path
     assert "| uniform (SPOS) | 200 | 2.30 2.30 | 0.100 |" in out  # the path regimes' table stays
     assert "| uniform | 400, constant | 2.30 1.00 | 2900 12 | 50% | 0.500, 0.600 | 0.333 (3) |" in out
     assert "| sandwich | 400, constant | 2.30 1.00 | 2900 12 | 50% | 0.500, 0.600 (largest 0.800, smallest 0.700) |  |" in out
-    assert "Gradient norm at initialization, one batch: mbconv6 none 2,909.5." in out  # the plain init's
+    assert "Gradient norm at initialization, one batch: mbconv6 none 2,909.5.\n\n" in out  # the plain init's
+    assert "one batch, last BatchNorm of residual bodies at zero: mbconv6 none 0.1." in out  # and the zeroed one's

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch.utils.data import Subset
 
 import mnas
 import supernet
@@ -292,10 +293,12 @@ def test_sharing_records_each_sampler_once(tmp_path, monkeypatch, capsys):
     import sharing
 
     monkeypatch.setattr(records, "git_commit", lambda: "0123456789abcdef0123456789abcdef01234567")
-    tiny = training.replace(supernet.TRAIN, batch_size=8)
+    tiny = training.replace(supernet.TRAIN, batch_size=4)
     monkeypatch.setattr(supernet, "TRAIN", tiny)
     few = supernet.calibration_batches  # BatchNorm re-estimated on one small batch: what is recorded, fast
     monkeypatch.setattr(supernet, "calibration_batches", lambda data, device="cpu": few(data, 1, 16, device=device))
+    splits = training.load_splits  # each child scored on 32 held-out images: what is recorded, fast
+    monkeypatch.setattr(training, "load_splits", lambda spec: splits(spec) | {"val": Subset(splits(spec)["val"], range(32))})
     out = tmp_path / "sharing.json"
     old = {"paths": 2, "steps": 10, "loss_curve": [2.3] * 10, "child_accuracy": [0.1],
            "dataset": "synthetic"}
