@@ -762,3 +762,51 @@ def test_the_default_search_is_recorded_with_its_quarters_and_tabled(tmp_path, s
     assert f"| child {r['best_child'] + 1}: {max(rewards):.4f}," in row
     assert row.endswith(f"{r['best_measured_ms'] / r['mobilenetv2_ms']:.2f}x | "
                         + ", ".join(f"{q:.3f}" for q in r["quarter_mean_rewards"]) + " |")  # latency / MobileNetV2
+
+
+# ----------------------------------------------------------------------------- MACs vs latency
+
+
+def test_fastest_overlap_and_the_equal_macs_pair_on_a_constructed_case():
+    import platforms
+
+    cost_a = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20]
+    cost_b = [2, 1, 30, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20]  # 0 and 1 swap: still the two cheapest
+    assert platforms.fastest_overlap(cost_a, cost_b) == 1.0
+    assert platforms.fastest_overlap(cost_a, cost_a[::-1]) == 0.0
+    macs = [100.0, 101.5, 150.0, 103.0, 300.0]  # 0, 1 within 2%; 1, 3 within 2%; 0, 3 are 3% apart
+    lat = [3.0, 1.8, 1.0, 0.9, 2.0]  # 0 and 3 would be x3.3: too far apart in MACs to count
+    got = platforms.equal_macs_pair(macs, lat)
+    assert got == {"pair": [3, 1], "macs": [103.0, 101.5], "latency": [0.9, 1.8], "latency_ratio": 2.0}
+    assert platforms.equal_macs_pair([100.0, 200.0], [1.0, 2.0]) == {}  # no two networks of equal MACs
+
+
+def test_platforms_records_every_measure_and_its_agreement_once(tmp_path, stand_in_table, capsys):
+    import platforms
+
+    out, figure = tmp_path / "platforms.json", tmp_path / "macs.png"
+    argv = ["--samples", "20", "--table", str(stand_in_table), "--out", str(out), "--plot", str(figure)]
+    assert platforms.main(argv) == 0
+    (r,) = records.load(out)
+    assert r["measures"] == ["macs", "params", "cpu"] and len(r["tokens"]) == 20
+    assert all(len(c) == 20 for c in r["costs"].values())
+    assert set(r["spearman"]) == set(r["kendall"]) == {"macs/params", "macs/cpu", "params/cpu"}
+    import latency
+    import mnas
+    import training
+
+    # The stand-in table gives every entry 0.1 ms: a network's latency / MobileNetV2's is the ratio of
+    # their numbers of table entries.
+    space, size = mnas.SearchSpace(), latency.LatencyTable.load(stand_in_table).input_size
+    entries = lambda arch: len(latency.arch_entries(arch, size))  # noqa: E731
+    for tokens, cpu, macs in list(zip(r["tokens"], r["costs"]["cpu"], r["costs"]["macs"]))[:3]:
+        arch = space.decode(tokens)
+        assert cpu == round(entries(arch) / entries(models.REFERENCE_ARCHS["mobilenetv2"]), 4)
+        assert macs == round(models.count_macs(models.build_model(arch)) / 1e6, 4)
+    assert -1 <= r["spearman"]["macs/cpu"] <= 1 and r["commit"] and r["command"].startswith("python benchmarks/platforms.py")
+    assert figure.stat().st_size > 0
+    assert platforms.main(argv) == 0 and len(records.load(out)) == 1  # recorded already: not again
+    assert "recorded already" in capsys.readouterr().out
+    (tmp_path / "bad.json").write_text("not a table")
+    assert platforms.main(["--table", str(tmp_path / "bad.json"), "--out", str(out)]) == 2
+    assert capsys.readouterr().err.startswith(f"error: --table {tmp_path / 'bad.json'}: cannot read a latency table")

@@ -1,0 +1,180 @@
+"""Sec. 1 and Sec. 5: do multiply-adds and the latency on each platform rank the space's networks alike?
+
+MnasNet measures latency on the target phone instead of counting multiply-adds, because networks
+with the same MACs run at different speeds: "MobileNet and NASNet have similar FLOPS (575M vs.
+564M), but their latencies are significantly different (113ms vs. 183ms)" (Sec. 1, Pixel 1). This
+command asks the same of this search space: it samples `--samples` architectures (seeded), costs
+each one under every measure it has, and records how well any two measures agree:
+
+- `macs` and `params`: of the deployment network (224 px, 1000 classes), counted;
+- one latency per `--table FILE` (`python latency.py --build-table FILE [--backend executorch|
+  executorch-int8]`), named by the table's backend: the table's prediction as a ratio to
+  MobileNetV2's on the same table, so platforms compare without their units;
+- per pair of measures: Spearman's rho and Kendall's tau-b (scipy.stats), and the overlap of the
+  fastest 10% under each; per latency, the pair of networks whose MACs differ by at most 2% and
+  whose latencies differ most: the paper's MobileNet/NASNet example, found in this space.
+
+One record per run is appended to benchmarks/results/platforms.json with provenance; a run with
+the same samples, seed and measures is not repeated. `--plot FILE` draws MACs against each latency
+from the record. `python benchmarks/tables.py --write` puts the agreement table on docs/results.md.
+
+    python benchmarks/platforms.py --samples 500 --table runs/latency_table_cpu.json --plot docs/macs_latency.png
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see train.py
+
+import itertools  # noqa: E402
+import random  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # flat modules live in the repo root
+import numpy as np  # noqa: E402
+from scipy import stats  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+import latency  # noqa: E402
+import mnas  # noqa: E402
+import records  # noqa: E402
+from models import REFERENCE_ARCHS  # noqa: E402
+from training import deployment_size  # noqa: E402
+
+PLATFORMS = records.RESULTS / "platforms.json"
+EQUAL_MACS = 0.02  # "similar FLOPS": within 2%
+FASTEST = 0.10  # the share of networks compared by `fastest_overlap`
+
+
+def costs(archs: list, tables: dict[str, latency.LatencyTable]) -> dict[str, list[float]]:
+    """{measure: one cost per architecture}: M MACs, M params, and each table's latency / MobileNetV2's."""
+    sizes = [deployment_size(a) for a in tqdm(archs, desc="MACs", unit="net")]
+    out = {"macs": [s["macs"] / 1e6 for s in sizes], "params": [s["params"] / 1e6 for s in sizes]}
+    for name, table in tables.items():
+        reference = table.predict(REFERENCE_ARCHS["mobilenetv2"])
+        out[name] = [table.predict(a) / reference for a in archs]
+    return out
+
+
+def fastest_overlap(a: list[float], b: list[float], share: float = FASTEST) -> float:
+    """The share of the cheapest `share` of networks under `a` that are also among the cheapest under `b`."""
+    k = max(1, round(share * len(a)))
+    return len(set(np.argsort(a)[:k]) & set(np.argsort(b)[:k])) / k
+
+
+def equal_macs_pair(macs: list[float], lat: list[float], tolerance: float = EQUAL_MACS) -> dict:
+    """The two networks whose MACs differ by at most `tolerance` (relative to the smaller) and whose
+    latencies differ most: {"pair": [fast, slow], "macs": [...], "latency": [...], "latency_ratio"}."""
+    order = np.argsort(macs)
+    best = (1.0, None)
+    for lo, i in enumerate(order):  # a window over the networks sorted by MACs
+        for j in order[lo + 1:]:
+            if macs[j] > macs[i] * (1 + tolerance):
+                break
+            fast, slow = (i, j) if lat[i] <= lat[j] else (j, i)
+            if lat[slow] / lat[fast] > best[0]:
+                best = (lat[slow] / lat[fast], (int(fast), int(slow)))
+    if best[1] is None:
+        return {}
+    fast, slow = best[1]
+    return {"pair": [fast, slow], "macs": [round(macs[fast], 1), round(macs[slow], 1)],
+            "latency": [round(lat[fast], 4), round(lat[slow], 4)], "latency_ratio": round(best[0], 3)}
+
+
+def agreement(cost: dict[str, list[float]]) -> dict:
+    """Spearman, Kendall and the fastest-10% overlap for every pair of measures, and per latency
+    measure its equal-MACs pair."""
+    pairs = list(itertools.combinations(cost, 2))
+    return {"spearman": {f"{a}/{b}": round(float(stats.spearmanr(cost[a], cost[b])[0]), 4) for a, b in pairs},
+            "kendall": {f"{a}/{b}": round(float(stats.kendalltau(cost[a], cost[b])[0]), 4) for a, b in pairs},
+            "fastest_overlap": {f"{a}/{b}": round(fastest_overlap(cost[a], cost[b]), 3) for a, b in pairs},
+            "equal_macs": {m: equal_macs_pair(cost["macs"], cost[m]) for m in cost if m not in ("macs", "params")}}
+
+
+def plot(record: dict, path: Path) -> None:
+    """MACs against each latency, one panel per platform, the equal-MACs pair marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lats = [m for m in record["costs"] if m not in ("macs", "params")]
+    fig, axes = plt.subplots(1, len(lats), figsize=(5 * len(lats), 4), squeeze=False)
+    macs = record["costs"]["macs"]
+    for ax, m in zip(axes[0], lats):
+        lat = record["costs"][m]
+        ax.scatter(macs, lat, s=6, alpha=0.5, label=f"{len(lat)} sampled networks")
+        pair = record["equal_macs"].get(m)
+        if pair:
+            i, j = pair["pair"]
+            ax.scatter([macs[i], macs[j]], [lat[i], lat[j]], s=40, color="C3",
+                       label=f"MACs within 2%, latency x{pair['latency_ratio']:.2f}")
+        rho = record["spearman"][f"macs/{m}"]
+        ax.set(xlabel="M MACs (224 px)", ylabel=f"{m} latency / MobileNetV2's", title=f"{m}: Spearman {rho:.2f}")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = records.Parser(description=__doc__.splitlines()[0])
+    p.add_argument("--samples", type=int, default=500, help="architectures sampled from the space (default 500)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--table", action="append", default=[], help="a latency table (repeat: one per platform)")
+    p.add_argument("--plot", help="draw MACs against each latency into this image")
+    p.add_argument("--out", default=str(PLATFORMS))
+    args = p.parse_args(argv)
+    try:
+        if args.samples < 20:
+            raise ValueError("--samples must be at least 20 (the fastest 10% needs a few networks)")
+        tables = {}
+        for path in args.table:
+            try:
+                table = latency.LatencyTable.load(path)
+            except (OSError, ValueError, KeyError) as e:
+                raise ValueError(f"--table {path}: cannot read a latency table ({e})") from None
+            if table.backend in tables:
+                raise ValueError(f"--table {path}: a second {table.backend} table")
+            tables[table.backend] = table
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    origin, started = records.origin(__file__, argv), time.time()
+    measures = ["macs", "params", *tables]
+    done = next((r for r in records.load(args.out) if (r["samples"], r["seed"], r["measures"]) ==
+                 (args.samples, args.seed, measures)), None)
+    if done is None:
+        space, rng = mnas.SearchSpace(), random.Random(args.seed)
+        tokens = [space.sample(rng) for _ in range(args.samples)]
+        try:
+            cost = costs([space.decode(t) for t in tokens], tables)
+        except ValueError as e:  # a table built for another space or resolution
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        done = {"samples": args.samples, "seed": args.seed, "measures": measures,
+                "tables": {name: {"path": str(path), "reference_ms": t.reference_ms,
+                                  **{k: v for k, v in t.info.items() if k != "calibration"}}
+                           for (name, t), path in zip(tables.items(), args.table)},
+                "tokens": tokens, "costs": {m: [round(x, 4) for x in c] for m, c in cost.items()},
+                **agreement(cost), **records.provenance(started, origin)}
+        records.append(args.out, done)
+    else:
+        print(f"{args.out}: these {args.samples} networks (seed {args.seed}) are recorded already")
+    for pair, rho in done["spearman"].items():
+        print(f"{pair:<28} Spearman {rho:+.3f}  Kendall {done['kendall'][pair]:+.3f}  "
+              f"fastest 10% shared {done['fastest_overlap'][pair]:.0%}")
+    for m, pair in done["equal_macs"].items():
+        if pair:
+            print(f"{m}: MACs {pair['macs'][0]:.0f}M and {pair['macs'][1]:.0f}M, latency x{pair['latency_ratio']:.2f}")
+    if args.plot:
+        plot(done, Path(args.plot))
+        print(f"figure: {args.plot}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
