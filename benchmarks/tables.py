@@ -314,6 +314,27 @@ def default_search_table(results: Path) -> str:
     return "\n".join(rows) + "\n" + _provenance(rs)
 
 
+def platforms_table(results: Path) -> str:
+    """Do the cost measures rank the space alike (benchmarks/platforms.py)? The newest record's
+    agreement for every pair of measures, and each latency's equal-MACs pair."""
+    rs = records.load(results / "platforms.json")
+    if not rs:
+        return ("*(no record yet: `python benchmarks/platforms.py --samples 500 --table "
+                "runs/latency_table_cpu.json`)*\n")
+    r = rs[-1]
+    rows = [f"| measures ({r['samples']} networks, seed {r['seed']}) | Spearman | Kendall tau-b "
+            "| fastest 10% shared |", "|---|---|---|---|"]
+    rows += [f"| {pair.replace('/', ' vs ')} | {rho:+.3f} | {r['kendall'][pair]:+.3f} "
+             f"| {100 * r['fastest_overlap'][pair]:.0f}% |" for pair, rho in r["spearman"].items()]
+    pairs = [f"on {m}, {p['macs'][0]:.0f}M and {p['macs'][1]:.0f}M MACs run at {p['latency'][0]:.2f}x and "
+             f"{p['latency'][1]:.2f}x MobileNetV2's latency ({p['latency_ratio']:.2f}x apart)"
+             for m, p in r["equal_macs"].items() if p]
+    text = "\n".join(rows) + "\n"
+    if pairs:
+        text += "\nThe two networks within 2% in MACs whose latencies differ most: " + "; ".join(pairs) + ".\n"
+    return text + _provenance([r])
+
+
 def fig6_table(results: Path) -> str:
     """Soft vs hard constraint (Fig. 6): how the second half's samples crowd below T, for each pair of
     runs (fig6.json, and fig6-<name>.json for other settings such as another T)."""
@@ -331,7 +352,7 @@ def fig6_table(results: Path) -> str:
 
 TABLES = {"panel": panel_table, "recipe": recipe_table, "proxy": proxy_table, "speed": speed_table,
           "sharing": sharing_table, "table1": table1_table, "rl_vs_random": rl_vs_random_table, "fig6": fig6_table,
-          "default_search": default_search_table}
+          "default_search": default_search_table, "platforms": platforms_table}
 
 
 def fill(text: str, results: Path) -> str:

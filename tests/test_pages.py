@@ -57,3 +57,19 @@ def test_the_sharing_table_shows_each_samplers_gradient_norms_and_keeps_the_path
     assert "| sandwich | 400, constant | 2.30 1.00 | 2900 12 | 50% | 0.500, 0.600 (largest 0.800, smallest 0.700) |  |" in out
     assert "Gradient norm at initialization, one batch: mbconv6 none 2,909.5.\n\n" in out  # the plain init's
     assert "one batch, last BatchNorm of residual bodies at zero: mbconv6 none 0.1." in out  # and the zeroed one's
+
+
+def test_the_platforms_table_shows_the_newest_record_and_its_equal_macs_pair(tmp_path):
+    base = {"command": "python benchmarks/platforms.py", "commit": "abc", "date": "2026-11-30 10:00:00 UTC",
+            "machine": "m", "wall_seconds": 60.0, "seed": 0, "measures": ["macs", "cpu"]}
+    old = {**base, "samples": 20, "spearman": {"macs/cpu": 0.1}, "kendall": {"macs/cpu": 0.05},
+           "fastest_overlap": {"macs/cpu": 0.5}, "equal_macs": {"cpu": {}}}
+    new = {**base, "samples": 500, "spearman": {"macs/cpu": 0.78}, "kendall": {"macs/cpu": 0.59},
+           "fastest_overlap": {"macs/cpu": 0.58},
+           "equal_macs": {"cpu": {"pair": [3, 7], "macs": [203.0, 207.0], "latency": [0.49, 1.15], "latency_ratio": 2.36}}}
+    for r in (old, new):
+        tables.records.append(tmp_path / "platforms.json", r)
+    out = tables.platforms_table(tmp_path)
+    assert "| macs vs cpu | +0.780 | +0.590 | 58% |" in out and "+0.100" not in out  # the newest only
+    assert "on cpu, 203M and 207M MACs run at 0.49x and 1.15x MobileNetV2's latency (2.36x apart)" in out
+    assert "no record yet" in tables.platforms_table(tmp_path / "none")
