@@ -49,11 +49,72 @@ def _short_commit(commit: str) -> str:
 
 
 def _search_time(rs: list[dict]) -> str:
-    """For search runs, which may span sessions: their children's own time in all."""
+    """For search runs, which may span sessions: their children's own time in all (a summary reused
+    from another experiment, `same_as`, is counted there)."""
     if not all("children_seconds" in r for r in rs):
         return ""
-    return (f"*Children trained and scored for {sum(r['children_seconds'] for r in rs) / 3600:.1f} h in all, "
+    own = [r for r in rs if not r.get("same_as")]
+    return (f"*Children trained and scored for {sum(r['children_seconds'] for r in own) / 3600:.1f} h in all, "
             f"summed over every session the runs spanned.*\n")
+
+
+def _mean_range(values: list[float], fmt: str = ".4f") -> str:
+    """"mean (min-max)" over seeds, or the one value."""
+    if len(values) == 1:
+        return format(values[0], fmt)
+    return f"{format(float(np.mean(values)), fmt)} ({format(min(values), fmt)}-{format(max(values), fmt)})"
+
+
+def _settings(rs: list[dict]) -> dict[str, list[dict]]:
+    """Search summaries grouped by setting: the run's name without its "-seedN"."""
+    groups: dict[str, list[dict]] = {}
+    for r in rs:
+        groups.setdefault(re.sub(r"-seed\d+$", "", r["run"]), []).append(r)
+    return groups
+
+
+def _searched(r: dict) -> dict[str, float]:
+    """What a search summary says of its run on measured latency, whatever its reward and LAT(m)."""
+    return {"best_accuracy": r["best_accuracy"], "best_ratio": r["best_measured_ms"] / r["mobilenetv2_ms"],
+            "above_t": 100 * r["measured_above_t"], "on_measured": r["best_reward_on_measured"]}
+
+
+def _search_rows(groups: dict[str, list[dict]], order: list[str], label) -> list[str]:
+    rows = ["| setting | seeds | children | best child's proxy accuracy | its measured latency / MobileNetV2 "
+            "| children above T (measured) | best child's soft reward on measured latency |",
+            "|---|---|---|---|---|---|---|"]
+    for name in [n for n in order if n in groups]:
+        got = [_searched(r) for r in groups[name]]
+        col = lambda k, fmt=".4f": _mean_range([g[k] for g in got], fmt)  # noqa: E731
+        reused = " (reused)" if any(r.get("same_as") for r in groups[name]) else ""
+        rows.append(f"| {label(name)}{reused} | {len(got)} | {groups[name][0]['children']} | {col('best_accuracy')} "
+                    f"| {col('best_ratio', '.2f')}x | {col('above_t', '.0f')}% | {col('on_measured')} |")
+    return rows
+
+
+def table5_table(results: Path) -> str:
+    """Sec. 7.2, Table 5: the reward (accuracy alone or Eq. 2's) against the space (one stacked
+    cell or factorized), each setting over its seeds, on measured latency."""
+    rs = records.load(results / "table5.json")
+    if not rs:
+        return ("*(no record yet: `python benchmarks/searches.py table5 --samples 300 --seeds 0,1 "
+                "--latency-table runs/latency_table_cpu.json`)*\n")
+    names = {"single": "accuracy only", "multi": "multi-objective (soft)"}
+    label = lambda n: f"{names[n.split('-')[0]]}, {n.split('-')[1]} space"  # noqa: E731
+    rows = _search_rows(_settings(rs), ["single-cell", "multi-cell", "single-factorized", "multi-factorized"], label)
+    return "\n".join(rows) + "\n" + _provenance(rs) + _search_time(rs)
+
+
+def flops_table(results: Path) -> str:
+    """Sec. 1: LAT(m) as multiply-adds against measured latency, each over its seeds, compared on
+    measured latency."""
+    rs = records.load(results / "flops.json")
+    if not rs:
+        return ("*(no record yet: `python benchmarks/searches.py flops --samples 300 --seeds 0,1 "
+                "--latency-table runs/latency_table_cpu.json`)*\n")
+    label = {"macs": "LAT(m) = MACs, T = MobileNetV2's MACs", "measured": "LAT(m) = measured latency (table)"}.get
+    rows = _search_rows(_settings(rs), ["macs", "measured"], label)
+    return "\n".join(rows) + "\n" + _provenance(rs) + _search_time(rs)
 
 
 def panel_table(results: Path) -> str:
@@ -352,7 +413,8 @@ def fig6_table(results: Path) -> str:
 
 TABLES = {"panel": panel_table, "recipe": recipe_table, "proxy": proxy_table, "speed": speed_table,
           "sharing": sharing_table, "table1": table1_table, "rl_vs_random": rl_vs_random_table, "fig6": fig6_table,
-          "default_search": default_search_table, "platforms": platforms_table}
+          "default_search": default_search_table, "platforms": platforms_table, "table5": table5_table,
+          "flops": flops_table}
 
 
 def fill(text: str, results: Path) -> str:

@@ -73,3 +73,24 @@ def test_the_platforms_table_shows_the_newest_record_and_its_equal_macs_pair(tmp
     assert "| macs vs cpu | +0.780 | +0.590 | 58% |" in out and "+0.100" not in out  # the newest only
     assert "on cpu, 203M and 207M MACs run at 0.49x and 1.15x MobileNetV2's latency (2.36x apart)" in out
     assert "no record yet" in tables.platforms_table(tmp_path / "none")
+
+
+def search_summary(run, acc, ms, above, on_measured, same_as=None):
+    r = {"run": run, "children": 300, "best_accuracy": acc, "best_measured_ms": ms, "mobilenetv2_ms": 20.0,
+         "measured_above_t": above, "best_reward_on_measured": on_measured, "children_seconds": 3600.0,
+         "command": "python benchmarks/searches.py", "commit": "abc", "date": "2026-11-30 10:00:00 UTC",
+         "machine": "m", "wall_seconds": 3600.0}
+    return r | ({"same_as": same_as} if same_as else {})
+
+
+def test_table5_and_flops_tables_give_each_setting_over_its_seeds(tmp_path):
+    for r in (search_summary("single-cell-seed0", 0.80, 30.0, 0.9, 0.70), search_summary("single-cell-seed1", 0.84, 34.0, 0.7, 0.72),
+              search_summary("multi-factorized-seed0", 0.82, 10.0, 0.1, 0.85, same_as="rl-vs-random/reinforce-seed0")):
+        tables.records.append(tmp_path / "table5.json", r)
+    out = tables.table5_table(tmp_path)
+    # mean (min-max) over the two seeds: accuracy, latency / MobileNetV2 (30/20, 34/20), children above T
+    assert "| accuracy only, cell space | 2 | 300 | 0.8200 (0.8000-0.8400) | 1.60 (1.50-1.70)x | 80 (70-90)% | 0.7100 (0.7000-0.7200) |" in out
+    assert "| multi-objective (soft), factorized space (reused) | 1 | 300 | 0.8200 | 0.50x | 10% | 0.8500 |" in out
+    assert "for 2.0 h in all" in out  # two runs of an hour each: the reused one is counted where it ran
+    tables.records.append(tmp_path / "flops.json", search_summary("macs-seed0", 0.8, 40.0, 0.6, 0.6))
+    assert "| LAT(m) = MACs, T = MobileNetV2's MACs | 1 | 300 | 0.8000 | 2.00x | 60% | 0.6000 |" in tables.flops_table(tmp_path)
