@@ -122,6 +122,12 @@ def replace_block(arch: Arch, i: int, **changes) -> Arch:
     return replace(arch, blocks=tuple(blocks))
 
 
+def one_layer_type(arch: Arch, op: str, expansion: int, kernel: int) -> Arch:
+    """Sec. 7.3, Table 6: `arch` with every block's ConvOp and kernel replaced, everything else
+    (filters, layers, strides, SE, skips) kept; e.g. MnasNet-A1 with MBConv3 3x3 everywhere."""
+    return replace(arch, blocks=tuple(replace(b, op=op, expansion=expansion, kernel=kernel) for b in arch.blocks))
+
+
 def arch_to_dict(arch: Arch) -> dict:
     return {"stem": arch.stem, "head": arch.head, "blocks": [asdict(b) for b in arch.blocks]}
 

@@ -13,12 +13,17 @@ rewards, so its run with seed s drew exactly the architectures `RandomSearch(see
 batches of the run's `--batch`; the run's record in FILE (benchmarks/results/rl-vs-random.json)
 holds each child's reward, and the best reward picks the network. No run directory is needed.
 
+Table 6 (`--table6`, Sec. 7.3): MnasNet-A1 and the same network with one layer type in every
+block (`models.one_layer_type`: MBConv3 or MBConv6, 3x3 or 5x5), trained and timed the same way,
+recorded in benchmarks/results/table6.json.
+
 Every training is appended to benchmarks/results/table1.json as it finishes, with its provenance,
 so the command resumes; `python benchmarks/tables.py --write` turns the file into the table of
 docs/results.md.
 
     python benchmarks/table1.py runs/<search> mobilenetv2 mnasnet-a1 mnasnet-b1 --top 3 --epochs 1 --seeds 2
     python benchmarks/table1.py --random-search benchmarks/results/rl-vs-random.json --top 1 --epochs 5 --seeds 2
+    python benchmarks/table1.py --table6 --epochs 5 --seeds 2 --executorch      # Sec. 7.3, Table 6
 """
 
 from __future__ import annotations
@@ -42,9 +47,19 @@ import panel  # noqa: E402
 import records  # noqa: E402
 import training  # noqa: E402
 from figures import read_run  # noqa: E402
-from models import Arch, arch_from_dict, load_arch, network_key  # noqa: E402
+from models import REFERENCE_ARCHS, Arch, arch_from_dict, load_arch, network_key, one_layer_type  # noqa: E402
 
 TABLE1 = records.RESULTS / "table1.json"
+TABLE6 = records.RESULTS / "table6.json"
+# Sec. 7.3, Table 6: MnasNet-A1 against itself with one layer type everywhere
+LAYER_TYPES = {"mbconv3-k3": ("mbconv", 3, 3), "mbconv3-k5": ("mbconv", 3, 5),
+               "mbconv6-k3": ("mbconv", 6, 3), "mbconv6-k5": ("mbconv", 6, 5)}
+
+
+def table6_archs() -> dict[str, Arch]:
+    """MnasNet-A1 and its four one-layer-type variants (`models.one_layer_type`), by name."""
+    a1 = REFERENCE_ARCHS["mnasnet-a1"]
+    return {"mnasnet-a1": a1} | {f"mnasnet-a1-all-{name}": one_layer_type(a1, *t) for name, t in LAYER_TYPES.items()}
 
 
 def contenders(specs: list[str], top: int) -> dict[str, Arch]:
@@ -110,15 +125,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=float, default=1.0)
     p.add_argument("--seeds", type=int, default=2)
     p.add_argument("--executorch", action="store_true", help="also time each network through ExecuTorch")
+    p.add_argument("--table6", action="store_true",
+                   help="add MnasNet-A1 and its one-layer-type variants (Sec. 7.3); records go to table6.json")
     panel.add_training_options(p)
-    p.add_argument("--out", default=str(TABLE1))
+    p.add_argument("--out", help="the results file (default benchmarks/results/table1.json, table6.json with --table6)")
     args = p.parse_args(argv)
     try:
         if args.top < 1 or args.seeds < 1 or args.epochs <= 0:
             raise training.UsageError("--top and --seeds must be >= 1 and --epochs positive")
-        if not args.archs and not args.random_search:
-            raise training.UsageError("give architectures (NAME, JSON or RUN_DIR) or --random-search FILE")
-        archs = contenders(args.archs, args.top)
+        if not args.archs and not args.random_search and not args.table6:
+            raise training.UsageError("give architectures (NAME, JSON or RUN_DIR), --random-search FILE or --table6")
+        archs = contenders(args.archs, args.top) | (table6_archs() if args.table6 else {})
+        args.out = args.out or str(TABLE6 if args.table6 else TABLE1)
         if args.random_search:
             if not Path(args.random_search).is_file():
                 raise training.UsageError(f"--random-search {args.random_search}: no such file")

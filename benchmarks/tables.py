@@ -253,6 +253,31 @@ def _table1_one_length(epochs: float, rs: list[dict]) -> str:
     return "\n".join(rows) + "\n" + ("\n" + _headline(by_name) + "\n" if base else "") + _provenance(rs)
 
 
+# Sec. 7.3, Table 6 (ImageNet top-1, Pixel 1 latency): the paper's row for each network
+PAPER_TABLE6 = {"mnasnet-a1": "75.2% / 78 ms", "mnasnet-a1-all-mbconv3-k3": "71.8% / 63 ms",
+                "mnasnet-a1-all-mbconv3-k5": "72.5% / 78 ms", "mnasnet-a1-all-mbconv6-k3": "74.9% / 116 ms",
+                "mnasnet-a1-all-mbconv6-k5": "75.6% / 146 ms"}
+
+
+def table6_table(results: Path) -> str:
+    """Sec. 7.3, Table 6: MnasNet-A1 against itself with one layer type everywhere, beside the
+    paper's ImageNet row; test accuracy over seeds (mean and range) and latency vs MobileNetV2."""
+    rs = records.load(results / "table6.json")
+    if not rs:
+        return "*(no record yet: `python benchmarks/table1.py --table6 --epochs 5 --seeds 2 --executorch`)*\n"
+    by_name: dict[str, list[dict]] = {}
+    for r in rs:
+        by_name.setdefault(r["name"], []).append(r)
+    rows = ["| network | paper (ImageNet, Pixel 1) | test accuracy: mean (min-max), seeds | params | MACs "
+            "| CPU latency / MobileNetV2 | ExecuTorch latency / MobileNetV2 |", "|---|---|---|---|---|---|---|"]
+    for name in sorted(by_name, key=lambda n: list(PAPER_TABLE6).index(n) if n in PAPER_TABLE6 else len(PAPER_TABLE6)):
+        accs, r = [x["test_accuracy"] for x in by_name[name]], by_name[name][0]
+        et = f"{r['executorch_ratio']:.3f}" if r.get("executorch_ratio") else ""
+        rows.append(f"| {name} | {PAPER_TABLE6.get(name, '')} | {_mean_range(accs)}, {len(accs)} | {r['params'] / 1e6:.2f}M "
+                    f"| {r['macs'] / 1e6:.0f}M | {r['latency_ratio']:.3f} | {et} |")
+    return "\n".join(rows) + "\n" + _provenance(rs)
+
+
 def _headline(by_name: dict[str, list[dict]]) -> str:
     """The paper's claim, checked: a searched network above MobileNetV2's mean test accuracy at
     lower CPU latency, and whether its gap exceeds the seed spread (its worst seed above
@@ -414,7 +439,7 @@ def fig6_table(results: Path) -> str:
 TABLES = {"panel": panel_table, "recipe": recipe_table, "proxy": proxy_table, "speed": speed_table,
           "sharing": sharing_table, "table1": table1_table, "rl_vs_random": rl_vs_random_table, "fig6": fig6_table,
           "default_search": default_search_table, "platforms": platforms_table, "table5": table5_table,
-          "flops": flops_table}
+          "flops": flops_table, "table6": table6_table}
 
 
 def fill(text: str, results: Path) -> str:

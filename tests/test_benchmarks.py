@@ -810,3 +810,21 @@ def test_platforms_records_every_measure_and_its_agreement_once(tmp_path, stand_
     (tmp_path / "bad.json").write_text("not a table")
     assert platforms.main(["--table", str(tmp_path / "bad.json"), "--out", str(out)]) == 2
     assert capsys.readouterr().err.startswith(f"error: --table {tmp_path / 'bad.json'}: cannot read a latency table")
+
+
+def test_table6_trains_a1_and_its_four_one_layer_type_variants(tmp_path, monkeypatch):
+    import table1
+
+    trained = []
+
+    def train_member(job, arch, data, cfg, ratio, origin):  # the training itself: test_table1_trains_...
+        trained.append((job["name"], arch))
+        return {**job, "test_accuracy": 0.5, "latency_ratio": 1.0, "params": 1, "macs": 1, "wall_seconds": 1.0}
+    monkeypatch.setattr(table1.panel, "train_member", train_member)
+    out = tmp_path / "table6.json"
+    assert table1.main(["--table6", "--seeds", "1", "--dataset", "synthetic", "--out", str(out)]) == 0
+    a1 = models.REFERENCE_ARCHS["mnasnet-a1"]
+    assert [name for name, _ in trained] == ["mnasnet-a1", "mnasnet-a1-all-mbconv3-k3", "mnasnet-a1-all-mbconv3-k5",
+                                             "mnasnet-a1-all-mbconv6-k3", "mnasnet-a1-all-mbconv6-k5"]
+    assert trained[0][1] == a1 and {(b.op, b.expansion, b.kernel) for b in trained[4][1].blocks} == {("mbconv", 6, 5)}
+    assert [r["name"] for r in records.load(out)] == [name for name, _ in trained]

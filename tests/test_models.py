@@ -222,3 +222,12 @@ def test_outputs_equal_timm_with_the_same_weights(name, reference):
     x = 4 * torch.randn(2, 3, 224, 224)
     with torch.no_grad():
         torch.testing.assert_close(ours(x), theirs(x))
+
+
+def test_one_layer_type_replaces_every_blocks_op_and_kernel_and_keeps_the_rest():
+    a1 = models.REFERENCE_ARCHS["mnasnet-a1"]
+    variant = models.one_layer_type(a1, "mbconv", 6, 5)
+    assert [(b.op, b.expansion, b.kernel) for b in variant.blocks] == [("mbconv", 6, 5)] * len(a1.blocks)
+    keep = lambda a: [(b.stride, b.repeats, b.out, b.se_ratio, b.skip) for b in a.blocks]  # noqa: E731
+    assert keep(variant) == keep(a1) and (variant.stem, variant.head) == (a1.stem, a1.head)
+    assert a1.blocks[0].op == "dconv"  # the original is untouched (the first block is a SepConv)
