@@ -2,7 +2,7 @@
 
 MnasNet's key idea is to measure a model's real latency on the phone it will run on instead of
 using FLOPs as a proxy (Sec. 1, 5): single-thread big core of a Pixel 1, batch 1, 224x224 (Sec. 4.2).
-This module measures a network four ways and predicts it from a per-layer table:
+This module measures a network four ways:
 
   cpu         PyTorch eager on this machine (eval, inference mode, batch 1, a set thread count).
   executorch  torch.export + ExecuTorch's XNNPACK partitioner -> a .pte run by ExecuTorch's
@@ -10,10 +10,10 @@ This module measures a network four ways and predicts it from a per-layer table:
   executorch-int8  the same, with the network quantized to int8 first (`quantize_int8`).
   adb         the same .pte pushed to an Android phone and timed there by ExecuTorch's
               executor_runner (optionally pinned to a big core with taskset).
-  LatencyTable  a per-layer lookup table (FBNet, Wu et al. 2019; ProxylessNAS, Cai et al. 2019):
-              every distinct layer the search space can produce timed once; a network's latency is
-              the sum over its layers, calibrated against whole-network measurements (nn-Meter,
-              Zhang et al. 2021, shows why a plain sum is off: kernels fuse and caches differ).
+
+latency_table.py predicts a network from a per-layer table built with these measurements (FBNet's
+and ProxylessNAS's idea: every distinct layer of the space timed once, a network the calibrated
+sum over its layers); this module's command line builds and checks such tables.
 
 Timing on a noisy shared machine. Other processes take the CPU away (preemption) and slow it down
 while they share it (caches, memory bandwidth, a busy hyperthread sibling), and the machine's speed
@@ -33,7 +33,7 @@ drifts by tens of percent over minutes. The choices below follow from that:
     round-robin, so a slow minute slows all of them alike, and `ratio` takes the median of the
     per-round ratios, which survives the drift where each model's own median does not.
   * A table expresses every time relative to a reference network (MobileNetV2) timed in the same
-    run, and re-times the reference when it is used later; see LatencyTable.
+    run, and re-times the reference when it is used later; see latency_table.LatencyTable.
 
 int8. The search in the paper optimizes latencies measured with TensorFlow Lite on the Pixel 1's
 CPU (Sec. 4.2, 5); the `executorch` backends play that part here. Float is what `executorch`
@@ -61,7 +61,6 @@ import argparse
 import ctypes
 import functools
 import gc
-import json
 import linecache
 import math
 import os
@@ -77,18 +76,15 @@ import time
 import timeit
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
-from models import (REFERENCE_ARCHS, Arch, BlockArgs, Layer, LayerSpec, MnasNet, block_layer_specs, build_model,
-                    conv_bn, effective_skip, load_arch, output_size)
+from models import REFERENCE_ARCHS, Arch, build_model, load_arch
 
 BACKENDS = ("cpu", "executorch", "executorch-int8", "adb")
 EXECUTORCH = ("executorch", "executorch-int8")  # run here by ExecuTorch's Python runtime
@@ -442,211 +438,10 @@ def relative_latency(arch: Arch | str, backend: str = "cpu", threads: int = 1, i
     return ratio(got["arch"], got["reference"])
 
 
-# ----------------------------------------------------------------------------- the per-layer table
-
-
-def _tail(cin: int, head: int, num_classes: int) -> nn.Module:
-    """The head as in models.MnasNet (1x1 conv + BN + ReLU, global average pool, dropout, FC):
-    a network without stem or blocks, so it is the same code that builds every network."""
-    tail = MnasNet(Arch((), cin, head), num_classes)
-    tail.stem = nn.Identity()
-    return tail
-
-
-def layer_key(s: LayerSpec, res: int) -> str:
-    """A layer's identity for latency. The skip is the shortcut the layer really gets, so descriptions
-    that build the same module (an identity skip where channels change adds nothing) share one entry."""
-    skip = effective_skip(s)
-    return f"{s.op} e{s.expansion} k{s.kernel} s{s.stride} se{s.se_ratio:g} {skip} {s.cin}->{s.cout} @{res}"
-
-
-def arch_entries(arch: Arch, input_size: int = 224, num_classes: int = 1000) -> list[tuple[str, object, int]]:
-    """The deployment network's pieces in order, repeats included: (table key, what it is, input resolution)."""
-    res, last = output_size(input_size, 2), arch.stem
-    out = [(f"stem 3->{arch.stem} k3 s2 @{input_size}", ("stem", arch.stem), input_size)]
-    for layers in block_layer_specs(arch):
-        for s in layers:
-            out.append((layer_key(s, res), s, res))
-            res, last = output_size(res, s.stride), s.cout
-    return out + [(f"head {last}->{arch.head} fc{num_classes} @{res}", ("head", last, arch.head, num_classes), res)]
-
-
-def space_entries(block_options: list[list[BlockArgs]], input_size: int = 224, stem: int = 32, head: int = 1280,
-                  num_classes: int = 1000) -> dict[str, tuple[object, int]]:
-    """Every distinct layer a factorized space (Sec. 4.1) can produce, plus stem and heads: key -> (what,
-    input resolution). A block's input channels come from the nearest earlier block that is not empty
-    (repeats may be 0) or from the stem; its layers after the first are all alike, so two suffice."""
-    pieces = arch_entries(Arch((), stem, head), input_size, num_classes)[:1]  # the stem
-    cins, res = {stem}, output_size(input_size, 2)
-    for i, options in enumerate(block_options):
-        strides = {b.stride for b in options}
-        if len(strides) != 1:
-            raise ValueError(f"block {i}: every option must have the same stride, got {sorted(strides)}")
-        for b in (b for b in options if b.repeats):
-            for cin in sorted(cins):  # a one-block network whose stem gives cin channels at resolution res
-                pieces += arch_entries(Arch((replace(b, repeats=min(b.repeats, 2)),), cin, head), 2 * res, num_classes)[1:-1]
-        cins = (cins if any(b.repeats == 0 for b in options) else set()) | {b.out for b in options if b.repeats}
-        res = output_size(res, strides.pop())
-    for cin in sorted(cins):
-        pieces += arch_entries(Arch((), cin, head), 2 * res, num_classes)[-1:]  # the heads
-    return {key: (what, r) for key, what, r in pieces}
-
-
-def _entry_job(entry: tuple) -> tuple[nn.Module, torch.Tensor]:
-    what, res = entry
-    if isinstance(what, LayerSpec):
-        return Layer(what), torch.randn(1, what.cin, res, res)
-    if what[0] == "stem":
-        return conv_bn(3, what[1], 3, 2), torch.randn(1, 3, res, res)  # the stem
-    _, cin, head, num_classes = what
-    return _tail(cin, head, num_classes), torch.randn(1, cin, res, res)
-
-
 def machine() -> str:
     """"<cpu model>, <n> cores": which machine a table or a benchmark's figures come from."""
     cpu = re.search(r"model name\s*:\s*(.*)", Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else "")
     return f"{cpu[1].strip() if cpu else platform.machine()}, {os.cpu_count()} cores"
-
-
-@dataclass
-class LatencyTable:
-    """Per-layer latencies of one backend, in the time units of one moment: the reference network took
-    `reference_ms` then. Every chunk of layers is timed interleaved with the reference and rescaled to
-    that moment, so the machine's drift during a long build cancels. A prediction is
-
-        predict(arch) = scale * (a * sum of the arch's stem, layers and head + b),
-
-    where a, b are fitted on whole networks measured at build time (a corrects for the caches and the
-    per-call overheads a layer timed alone does not share, b for what is in no layer), and `scale` is
-    (reference now) / reference_ms from `retime_reference()`, or 1 for build-time units."""
-
-    backend: str
-    threads: int
-    input_size: int
-    reference_ms: float
-    layers: dict[str, float] = field(default_factory=dict)
-    fit: list[float] | None = None  # [a, b]
-    info: dict = field(default_factory=dict)  # torch version, machine, date, calibration points
-    num_classes: int = 1000
-    scale: float = 1.0
-
-    def save(self, path: str | Path) -> None:
-        data = {k: v for k, v in self.__dict__.items() if k != "scale"}
-        tmp = Path(f"{path}.tmp")
-        tmp.write_text(json.dumps(data, indent=1) + "\n")
-        os.replace(tmp, path)  # a build killed mid-write keeps the previous file
-
-    @classmethod
-    def load(cls, path: str | Path) -> LatencyTable:
-        try:
-            return cls(**json.loads(Path(path).read_text()))
-        except OSError as e:
-            raise ValueError(f"cannot read {path}: {e.strerror}") from None
-        except (json.JSONDecodeError, TypeError) as e:
-            raise ValueError(f"{path} is not a latency table: {e}") from None
-
-    def layer_sum(self, arch: Arch) -> float:
-        try:
-            return sum(self.layers[k] for k, _, _ in arch_entries(arch, self.input_size, self.num_classes))
-        except KeyError as e:
-            raise ValueError(f"layer {e.args[0]} is not in the table (built for another space or input size?)") from None
-
-    def predict(self, arch: Arch, scale: float | None = None) -> float:
-        a, b = self.fit or (1.0, 0.0)
-        return (self.scale if scale is None else scale) * (a * self.layer_sum(arch) + b)
-
-    def retime_reference(self, **opts) -> float:
-        """Re-time the reference now and scale predictions by now / build time (the drift)."""
-        ref = measure_arch(REFERENCE, self.backend, self.threads, self.input_size, **opts)
-        self.scale = ref.median_ms / self.reference_ms
-        return self.scale
-
-    def measure_normalized(self, archs: list[Arch], rounds: int | None = None, group: int = 10, **opts) -> list[float]:
-        """Whole networks, each interleaved with the reference in groups, in build-time units."""
-        ref = build_model(REFERENCE, self.num_classes)
-        x, out = torch.randn(1, 3, self.input_size, self.input_size), []
-        for i in tqdm(range(0, len(archs), group), desc="networks", unit="group"):
-            jobs = {"reference": (ref, x)} | {str(j): (build_model(a, self.num_classes), x) for j, a in enumerate(archs[i:i + group])}
-            got = _time(jobs, self.backend, self.threads, rounds, **opts)
-            ref_now = got.pop("reference")
-            out += [ratio(m, ref_now) * self.reference_ms for m in got.values()]
-        return out
-
-    def _time_layers(self, path: str | Path, entries: dict[str, tuple[object, int]], total: int,
-                     chunk: int, rounds: int | None, **opts) -> None:
-        """Time `entries` chunk by chunk, each chunk interleaved with the reference, and save the
-        table after every chunk: an interrupted build loses at most the chunk it was timing. The
-        reference is exported once (ExecuTorch: a whole network, tens of seconds) and kept."""
-        keys, backend, threads, size = list(entries), self.backend, self.threads, self.input_size
-        print(f"{path}: {len(keys)} of {total} layers to time on {backend}, {chunk} at a time"
-              + ("; each is exported to a .pte first" if backend != "cpu" else ""), flush=True)
-        ref = build_model(REFERENCE, self.num_classes).eval(), torch.randn(1, 3, size, size)
-        bar = tqdm(total=total, initial=total - len(keys), desc="layers", unit="layer")
-        with bar, tempfile.TemporaryDirectory(prefix="latency-") as tmp, _threads(backend, threads):
-            kept = {"reference": _sampler(backend, *ref, threads, Path(tmp), "reference", **opts)}
-            started = time.perf_counter()
-            for i in range(0, len(keys), chunk):
-                part = keys[i:i + chunk]
-                jobs = {k: _entry_job(entries[k]) for k in part}
-                got = _time(jobs, backend, threads, rounds, kept, **opts)
-                # In reference units, times reference_ms: back to the speed of the build's start.
-                ref_now = got["reference"]
-                self.layers.update({k: ratio(got[k], ref_now) * self.reference_ms for k in part})
-                self.save(path)
-                bar.update(len(part))
-                if i == 0 and len(keys) > chunk:  # tqdm's ETA shows it only after the next chunk
-                    took = time.perf_counter() - started
-                    rest = took / len(part) * (len(keys) - len(part))
-                    took, rest = timedelta(seconds=round(took)), timedelta(seconds=round(rest))
-                    bar.write(f"the first {len(part)} layers took {took}: expected about {rest} "
-                              f"(h:mm:ss) for the other {len(keys) - len(part)}, then the "
-                              "calibration's whole networks")
-
-    @classmethod
-    def build(cls, path: str | Path, block_options: list[list[BlockArgs]], backend: str = "cpu", threads: int = 1,
-              input_size: int = 224, stem: int = 32, head: int = 1280, num_classes: int = 1000, chunk: int = 40,
-              rounds: int | None = None, calibration: int = 16, seed: int = 0, **opts) -> LatencyTable:
-        """Time every layer of the space, then fit the calibration. Resumable: the file at `path` is
-        saved after every chunk of layers and an existing one is continued (its layers are kept),
-        so a build stopped by Ctrl-C, a kill or a reboot is re-run with the same command. (Ctrl-C
-        also removes the chunk's exported programs; a kill leaves them in the temporary folder.)"""
-        if Path(path).exists():
-            table = cls.load(path)
-            if (table.backend, table.threads, table.input_size, table.num_classes) != (backend, threads, input_size, num_classes):
-                raise ValueError(f"{path} was built for {table.backend}, {table.threads} thread(s), {table.input_size} px: "
-                                 "choose another file to build a new table")
-        else:
-            ref = measure_arch(REFERENCE, backend, threads, input_size, rounds=2 * (rounds or DEFAULT_ROUNDS[backend]), **opts)
-            info = {"torch": torch.__version__, "machine": machine(), "created": time.strftime("%Y-%m-%d %H:%M:%S"),
-                    "reference": REFERENCE, "clock": "thread CPU time" if threads == 1 and backend != "adb" else "wall"}
-            table = cls(backend, threads, input_size, ref.median_ms, info=info, num_classes=num_classes)
-            table.save(path)
-        entries = space_entries(block_options, input_size, stem, head, num_classes)
-        todo = [k for k in entries if k not in table.layers]
-        if todo:
-            todo_entries = {k: entries[k] for k in todo}
-            table._time_layers(path, todo_entries, len(entries), chunk, rounds, **opts)
-        if table.fit is None:
-            rng = random.Random(seed)
-            archs = [Arch(tuple(rng.choice(o) for o in block_options), stem, head) for _ in range(calibration)]
-            measured, sums = table.measure_normalized(archs, rounds, **opts), [table.layer_sum(a) for a in archs]
-            # Weighted by 1/measured: each network's relative error counts the same.
-            table.fit = [float(v) for v in np.polyfit(sums, measured, 1, w=1 / np.array(measured))] if len(archs) > 1 else [1.0, 0.0]
-            table.info["calibration"] = [[round(s, 4), round(m, 4)] for s, m in zip(sums, measured)]
-            table.save(path)
-        return table
-
-
-def check_table(table: LatencyTable, archs: list[Arch], rounds: int | None = None, **opts) -> dict:
-    """Predicted vs measured on `archs`, both in the table's build-time units (drift cancelled by the
-    reference measured in the same run): share within +-10%, mean abs. % error, Spearman rank correlation."""
-    measured = np.array(table.measure_normalized(archs, rounds, **opts))
-    predicted = np.array([table.predict(a, scale=1.0) for a in archs])
-    err = predicted / measured - 1
-    ranks = [np.argsort(np.argsort(v)) for v in (predicted, measured)]
-    spearman = float(np.corrcoef(*ranks)[0, 1]) if len(archs) > 1 else float("nan")
-    return {"within10": 100 * float(np.mean(np.abs(err) <= 0.10)), "mape": 100 * float(np.mean(np.abs(err))),
-            "spearman": spearman, "predicted": predicted.tolist(), "measured": measured.tolist()}
 
 
 # ----------------------------------------------------------------------------- command line
@@ -703,6 +498,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{args.input_size}x{args.input_size}, {len(m.samples)} samples")
             print(f"median_ms={m.median_ms:.3f} iqr_ms={m.iqr_ms:.3f}")
             return 0
+        from latency_table import LatencyTable, check_table, space_entries  # the table flags; it builds on this module
         from mnas import SearchSpace  # the command line enumerates the paper's space; the library takes any block options
 
         space = SearchSpace()

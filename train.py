@@ -36,6 +36,7 @@ import torch
 
 import controller as controllers
 import latency
+import latency_table
 import mnas
 from models import (REFERENCE_ARCHS, Arch, arch_from_dict, build_model, count_macs, count_params, load_arch,
                     save_arch)
@@ -47,7 +48,7 @@ from training import (DATASETS, FINAL, PROXY, DataSpec, TrainConfig, UsageError,
 # ----------------------------------------------------------------------------- latency
 
 
-def make_latency(backend: str, table: latency.LatencyTable | None, reference_ms: float):
+def make_latency(backend: str, table: latency_table.LatencyTable | None, reference_ms: float):
     """LAT(m) as a plain callable: a lookup table's prediction, or a measurement on the backend.
 
     A measured child is timed interleaved with MobileNetV2 in one run, and its latency reported as
@@ -70,7 +71,7 @@ def measured_on(latency_flag: str) -> str:
     return "cpu" if latency_flag == "macs" else latency_flag
 
 
-def reference_latencies(backend: str, table: latency.LatencyTable | None) -> dict[str, float]:
+def reference_latencies(backend: str, table: latency_table.LatencyTable | None) -> dict[str, float]:
     """LAT of the reference models: from the table where it knows their layers, or measured on the
     backend interleaved in one run, as MobileNetV2's median and the others' ratios to it."""
     if table:
@@ -149,7 +150,7 @@ def run_search(args: argparse.Namespace) -> int:
     space = mnas.CellSpace() if config["space"] == "cell" else mnas.SearchSpace()
     data = DataSpec(config["dataset"], config["data_dir"], config["val_size"], config["seed"])
     splits = load_splits(data)  # fail early, in the driver, if the data is missing
-    table = latency.LatencyTable.load(config["latency_table"]) if config["latency_table"] else None
+    table = latency_table.LatencyTable.load(config["latency_table"]) if config["latency_table"] else None
     if table and config["latency"] not in ("macs", table.backend):  # a table is one platform's
         raise UsageError(f"--latency-table {config['latency_table']} was built for {table.backend}: "
                          f"pass --latency {table.backend} (or macs)")
@@ -201,7 +202,7 @@ def _proxy_config(config: dict) -> TrainConfig:
                    device=pick_device(config["device"]))
 
 
-def _run_constants(path: Path, config: dict, table: latency.LatencyTable | None, seconds_per_child) -> dict:
+def _run_constants(path: Path, config: dict, table: latency_table.LatencyTable | None, seconds_per_child) -> dict:
     """run.json: the target T, the reference latencies and the table's scale, measured once per run
     and read back on resume (a resumed search keeps its T).
 

@@ -28,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # flat modules live in the repo root
 import latency  # noqa: E402
+import latency_table  # noqa: E402
 from models import build_model  # noqa: E402
 
 
@@ -68,12 +69,12 @@ def fidelity(backend: str, threads: int, rounds: int | None) -> str:
 def table_accuracy(path: str, samples: int, rounds: int | None, seed: int) -> str:
     from mnas import SearchSpace
 
-    table = latency.LatencyTable.load(path)
+    table = latency_table.LatencyTable.load(path)
     print(f"  {path}: {table.backend}, {table.threads} thread(s), {table.input_size} px, {len(table.layers)} entries, "
           f"reference {table.reference_ms:.2f} ms, fit a={table.fit[0]:.4f} b={table.fit[1]:.3f} ms, built {table.info.get('created')}")
     space, rng = SearchSpace(), random.Random(seed)
     archs = [space.decode(space.sample(rng)) for _ in range(samples)]
-    r = latency.check_table(table, archs, rounds)
+    r = latency_table.check_table(table, archs, rounds)
     err = sorted((p / m - 1 for p, m in zip(r["predicted"], r["measured"])), key=abs)
     print(f"  measured {min(r['measured']):.1f}-{max(r['measured']):.1f} ms; error median {100 * abs(err[len(err) // 2]):.1f}%, "
           f"95th percentile {100 * abs(err[int(0.95 * (len(err) - 1))]):.1f}%, worst {100 * err[-1]:+.1f}%")

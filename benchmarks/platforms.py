@@ -38,7 +38,7 @@ import numpy as np  # noqa: E402
 from scipy import stats  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-import latency  # noqa: E402
+import latency_table  # noqa: E402
 import mnas  # noqa: E402
 import records  # noqa: E402
 from models import REFERENCE_ARCHS  # noqa: E402
@@ -49,7 +49,7 @@ EQUAL_MACS = 0.02  # "similar FLOPS": within 2%
 FASTEST = 0.10  # the share of networks compared by `fastest_overlap`
 
 
-def costs(archs: list, tables: dict[str, latency.LatencyTable]) -> dict[str, list[float]]:
+def costs(archs: list, tables: dict[str, latency_table.LatencyTable]) -> dict[str, list[float]]:
     """{measure: one cost per architecture}: M MACs, M params, and each table's latency / MobileNetV2's."""
     sizes = [deployment_size(a) for a in tqdm(archs, desc="MACs", unit="net")]
     out = {"macs": [s["macs"] / 1e6 for s in sizes], "params": [s["params"] / 1e6 for s in sizes]}
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         tables = {}
         for path in args.table:
             try:
-                table = latency.LatencyTable.load(path)
+                table = latency_table.LatencyTable.load(path)
             except (OSError, ValueError, KeyError) as e:
                 raise ValueError(f"--table {path}: cannot read a latency table ({e})") from None
             if table.backend in tables:

@@ -16,11 +16,11 @@ torch.set_num_threads(1)
 def stand_in_table(tmp_path_factory):
     """A latency table for every layer of the space at 32 px with made-up times (0.1 ms each): what a
     search needs to run without timing on this CPU. Real tables come from latency.py --build-table."""
-    import latency
+    import latency_table
     from mnas import SearchSpace
 
     space = SearchSpace()
-    entries = latency.space_entries([space.block_options(i) for i in range(len(space.skeleton))], 32)
+    entries = latency_table.space_entries([space.block_options(i) for i in range(len(space.skeleton))], 32)
     path = tmp_path_factory.mktemp("table") / "stand-in-table.json"
-    latency.LatencyTable("cpu", 1, 32, reference_ms=20.0, layers={k: 0.1 for k in entries}, fit=[1.0, 0.0]).save(path)
+    latency_table.LatencyTable("cpu", 1, 32, reference_ms=20.0, layers={k: 0.1 for k in entries}, fit=[1.0, 0.0]).save(path)
     return path

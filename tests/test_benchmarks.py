@@ -791,14 +791,13 @@ def test_platforms_records_every_measure_and_its_agreement_once(tmp_path, stand_
     assert r["measures"] == ["macs", "params", "cpu"] and len(r["tokens"]) == 20
     assert all(len(c) == 20 for c in r["costs"].values())
     assert set(r["spearman"]) == set(r["kendall"]) == {"macs/params", "macs/cpu", "params/cpu"}
-    import latency
+    import latency_table
     import mnas
-    import training
 
     # The stand-in table gives every entry 0.1 ms: a network's latency / MobileNetV2's is the ratio of
     # their numbers of table entries.
-    space, size = mnas.SearchSpace(), latency.LatencyTable.load(stand_in_table).input_size
-    entries = lambda arch: len(latency.arch_entries(arch, size))  # noqa: E731
+    space, size = mnas.SearchSpace(), latency_table.LatencyTable.load(stand_in_table).input_size
+    entries = lambda arch: len(latency_table.arch_entries(arch, size))  # noqa: E731
     for tokens, cpu, macs in list(zip(r["tokens"], r["costs"]["cpu"], r["costs"]["macs"]))[:3]:
         arch = space.decode(tokens)
         assert cpu == round(entries(arch) / entries(models.REFERENCE_ARCHS["mobilenetv2"]), 4)

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 import latency
+import latency_table
 from models import Arch, BlockArgs, build_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -302,7 +303,7 @@ OPTIONS = [
 
 
 def test_space_entries_keys():
-    keys = set(latency.space_entries(OPTIONS, input_size=32, stem=8, head=32, num_classes=10))
+    keys = set(latency_table.space_entries(OPTIONS, input_size=32, stem=8, head=32, num_classes=10))
     assert keys == {
         "stem 3->8 k3 s2 @32",
         "mbconv e3 k3 s1 se0.25 none 8->16 @16",  # identity skip needs equal channels: none
@@ -315,11 +316,11 @@ def test_space_entries_keys():
 
 def test_table_build_predict_resume(tmp_path, monkeypatch):
     path = tmp_path / "table.json"
-    table = latency.LatencyTable.build(path, OPTIONS, input_size=32, stem=8, head=32, num_classes=10, rounds=3, calibration=3)
+    table = latency_table.LatencyTable.build(path, OPTIONS, input_size=32, stem=8, head=32, num_classes=10, rounds=3, calibration=3)
     assert len(table.layers) == 8 and all(v > 0 for v in table.layers.values()) and table.reference_ms > 0
     arch = Arch((OPTIONS[0][1], OPTIONS[1][1]), stem=8, head=32)
     a, b = table.fit
-    assert table.layer_sum(arch) == pytest.approx(sum(table.layers[k] for k, _, _ in latency.arch_entries(arch, 32, 10)))
+    assert table.layer_sum(arch) == pytest.approx(sum(table.layers[k] for k, _, _ in latency_table.arch_entries(arch, 32, 10)))
     assert table.predict(arch) == pytest.approx(a * table.layer_sum(arch) + b)
     assert table.predict(arch, scale=2.0) == pytest.approx(2 * table.predict(arch))
     saved = json.loads(path.read_text())
@@ -328,7 +329,7 @@ def test_table_build_predict_resume(tmp_path, monkeypatch):
 
     # Resuming a finished table times nothing; a half-built one times only what is missing.
     monkeypatch.setattr(latency, "_time", lambda *a, **k: pytest.fail("re-timed a finished table"))
-    assert latency.LatencyTable.build(path, OPTIONS, input_size=32, stem=8, head=32, num_classes=10).layers == table.layers
+    assert latency_table.LatencyTable.build(path, OPTIONS, input_size=32, stem=8, head=32, num_classes=10).layers == table.layers
     timed = []
 
     def fake_time(jobs, backend, threads, rounds, kept=None, **opts):  # kept: the reference
@@ -338,11 +339,11 @@ def test_table_build_predict_resume(tmp_path, monkeypatch):
     monkeypatch.setattr(latency, "_time", fake_time)
     del saved["layers"]["head 24->32 fc10 @8"]
     path.write_text(json.dumps(saved))
-    latency.LatencyTable.build(path, OPTIONS, input_size=32, stem=8, head=32, num_classes=10)
+    latency_table.LatencyTable.build(path, OPTIONS, input_size=32, stem=8, head=32, num_classes=10)
     assert timed == ["reference", "head 24->32 fc10 @8"]
 
     with pytest.raises(ValueError, match="was built for cpu, 1 thread"):
-        latency.LatencyTable.build(path, OPTIONS, threads=2, input_size=32, stem=8, head=32, num_classes=10)
+        latency_table.LatencyTable.build(path, OPTIONS, threads=2, input_size=32, stem=8, head=32, num_classes=10)
     with pytest.raises(ValueError, match="not in the table"):
         table.predict(TINY)
 
@@ -362,7 +363,7 @@ def test_executorch_table_build_resumes_after_ctrl_c(tmp_path, monkeypatch):
     options = [[BlockArgs("dconv", 1, 3, 1, 1, 8, 0.0, "none")]]
     path = tmp_path / "et.json"
     kw = dict(input_size=32, stem=8, head=16, num_classes=10, chunk=1, rounds=3)
-    begun = latency.LatencyTable("executorch", 1, 32, 1.0, fit=[1.0, 0.0], num_classes=10)
+    begun = latency_table.LatencyTable("executorch", 1, 32, 1.0, fit=[1.0, 0.0], num_classes=10)
     begun.save(path)  # fitted already: no whole networks to time at the end
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     (tmp_path / "tmp").mkdir()
@@ -376,8 +377,8 @@ def test_executorch_table_build_resumes_after_ctrl_c(tmp_path, monkeypatch):
         return real(samplers, rounds)
     monkeypatch.setattr(latency, "_interleave", ctrl_c_in_second_chunk)
     with pytest.raises(KeyboardInterrupt):
-        latency.LatencyTable.build(path, options, "executorch", **kw)
-    kept = latency.LatencyTable.load(path).layers
+        latency_table.LatencyTable.build(path, options, "executorch", **kw)
+    kept = latency_table.LatencyTable.load(path).layers
     assert list(kept) == ["stem 3->8 k3 s2 @32"] and kept["stem 3->8 k3 s2 @32"] > 0
     assert not list((tmp_path / "tmp").iterdir())  # no .pte left behind
 
@@ -387,7 +388,7 @@ def test_executorch_table_build_resumes_after_ctrl_c(tmp_path, monkeypatch):
         timed.append(sorted(samplers))
         return real(samplers, rounds)
     monkeypatch.setattr(latency, "_interleave", record)
-    table = latency.LatencyTable.build(path, options, "executorch", **kw)
+    table = latency_table.LatencyTable.build(path, options, "executorch", **kw)
     assert timed == [["dconv e1 k3 s1 se0 none 8->8 @16", "reference"],
                      ["head 8->16 fc10 @16", "reference"]]  # the stem is not timed again
     assert table.layers == kept | table.layers and len(table.layers) == 3  # the stem's time kept
@@ -396,15 +397,15 @@ def test_executorch_table_build_resumes_after_ctrl_c(tmp_path, monkeypatch):
 
 
 def test_table_drift_and_check(tmp_path):
-    table = latency.LatencyTable.build(tmp_path / "t.json", OPTIONS, input_size=32, stem=8, head=32, num_classes=10,
+    table = latency_table.LatencyTable.build(tmp_path / "t.json", OPTIONS, input_size=32, stem=8, head=32, num_classes=10,
                                        rounds=3, calibration=2)
-    loaded = latency.LatencyTable.load(tmp_path / "t.json")
+    loaded = latency_table.LatencyTable.load(tmp_path / "t.json")
     assert loaded.layers == table.layers and loaded.scale == 1.0
     arch, (a, b) = Arch((OPTIONS[0][0], OPTIONS[1][0]), 8, 32), loaded.fit
     assert loaded.retime_reference(rounds=3) > 0  # the reference now / at build time
     assert loaded.predict(arch) == pytest.approx(loaded.scale * (a * loaded.layer_sum(arch) + b))
     archs = [Arch((o1, o2), 8, 32) for o1 in OPTIONS[0] for o2 in OPTIONS[1]]
-    r = latency.check_table(table, archs, rounds=3)
+    r = latency_table.check_table(table, archs, rounds=3)
     assert 0 <= r["within10"] <= 100 and r["mape"] >= 0 and -1 <= r["spearman"] <= 1 and len(r["measured"]) == 4
 
 
@@ -434,7 +435,7 @@ def test_cli_measures(capsys):
 def test_cli_bad_input(capsys, monkeypatch, tmp_path, argv, message):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "bad.json").write_text('{"layers": [1, 2]}')
-    latency.LatencyTable("cpu", 1, 224, 20.0).save(tmp_path / "cpu.json")  # a float table, begun
+    latency_table.LatencyTable("cpu", 1, 224, 20.0).save(tmp_path / "cpu.json")  # a float table, begun
     assert latency.main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and re.search(message, err), err
@@ -442,12 +443,12 @@ def test_cli_bad_input(capsys, monkeypatch, tmp_path, argv, message):
 
 def test_cli_build_table_ctrl_c(capsys, tmp_path, monkeypatch):
     path = tmp_path / "t.json"
-    begun = latency.LatencyTable("executorch", 1, 224, 20.0, layers={"a": 1.0, "b": 2.0})
+    begun = latency_table.LatencyTable("executorch", 1, 224, 20.0, layers={"a": 1.0, "b": 2.0})
     begun.save(path)
 
     def ctrl_c(*args, **kwargs):
         raise KeyboardInterrupt
-    monkeypatch.setattr(latency.LatencyTable, "build", ctrl_c)
+    monkeypatch.setattr(latency_table.LatencyTable, "build", ctrl_c)
     assert latency.main(["--build-table", str(path), "--backend", "executorch"]) == 130
     err = capsys.readouterr().err
     assert re.fullmatch(rf"interrupted: 2 of \d+ layers are saved in {re.escape(str(path))}; "
@@ -471,10 +472,10 @@ def test_every_architecture_the_space_samples_has_its_layers_in_a_table():
     from mnas import SearchSpace
 
     space = SearchSpace()
-    keys = set(latency.space_entries([space.block_options(i) for i in range(len(space.skeleton))]))
+    keys = set(latency_table.space_entries([space.block_options(i) for i in range(len(space.skeleton))]))
     rng = random.Random(0)
     for _ in range(300):  # a missing key would fail the child: reward 0, silently
         arch = space.decode(space.sample(rng))
-        assert {key for key, _, _ in latency.arch_entries(arch)} <= keys
+        assert {key for key, _, _ in latency_table.arch_entries(arch)} <= keys
     emptied = space.decode([0] * len(space.decisions))  # every block at its fewest layers: blocks 1 and 7 vanish
-    assert {key for key, _, _ in latency.arch_entries(emptied)} <= keys
+    assert {key for key, _, _ in latency_table.arch_entries(emptied)} <= keys

@@ -214,7 +214,7 @@ def slow_machine_table(path, stand_in_table):
     (["--alpha", "-0.5", "--beta", "-0.3"], 1e4, -0.5, -0.3),  # every child below T
 ])
 def test_constraint_and_target_reach_each_childs_reward(tmp_path, stand_in_table, flags, target_ms, w_below, w_above):
-    import latency
+    import latency_table
 
     table = slow_machine_table(tmp_path / "table.json", stand_in_table)
     out = tmp_path / "run"
@@ -225,7 +225,7 @@ def test_constraint_and_target_reach_each_childs_reward(tmp_path, stand_in_table
     assert run["target_ms"] == target_ms and run["table_scale"] < 0.2  # the table is rescaled to today's milliseconds
     for child in (json.loads(line) for line in (out / "search.jsonl").read_text().splitlines()):
         arch = models.arch_from_dict(child["arch"])
-        assert child["latency_ms"] == pytest.approx(latency.LatencyTable.load(table).predict(arch, run["table_scale"]))
+        assert child["latency_ms"] == pytest.approx(latency_table.LatencyTable.load(table).predict(arch, run["table_scale"]))
         w = w_below if child["latency_ms"] <= target_ms else w_above
         assert child["reward"] == pytest.approx(child["accuracy"] * (child["latency_ms"] / target_ms) ** w)
         assert (child["latency_ms"] > target_ms) == (target_ms < 1)
@@ -270,7 +270,7 @@ def test_ctrl_c_saves_everything_and_prints_the_resume_command(tmp_path, stand_i
     import signal
     import time
 
-    import latency
+    import latency_table
 
     out = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, str(ROOT / "train.py"), "--search", "--dataset", "synthetic", "--samples", "50",
@@ -294,7 +294,7 @@ def test_ctrl_c_saves_everything_and_prints_the_resume_command(tmp_path, stand_i
     assert steps() == list(range(done + 1))  # the gap, if any, is filled
     # and the resumed child is predicted in the units the run started with
     last, scale = json.loads(lines[-1]), json.loads((out / "run.json").read_text())["table_scale"]
-    assert last["latency_ms"] == pytest.approx(latency.LatencyTable.load(stand_in_table).predict(models.arch_from_dict(last["arch"]), scale))
+    assert last["latency_ms"] == pytest.approx(latency_table.LatencyTable.load(stand_in_table).predict(models.arch_from_dict(last["arch"]), scale))
 
 
 
@@ -312,7 +312,7 @@ def deployment_macs(arch):
 
 
 def test_a_macs_search_rewards_macs_and_logs_each_measured_latency(tmp_path, stand_in_table):
-    import latency
+    import latency_table
 
     out = tmp_path / "run"
     argv = tiny_search(out, "--samples", "2", "--latency", "macs", "--target-ratio", "0.5",
@@ -323,7 +323,7 @@ def test_a_macs_search_rewards_macs_and_logs_each_measured_latency(tmp_path, sta
     assert deployment_macs(mobilenetv2) / 1e6 == pytest.approx(300.8, abs=0.05)  # the paper's 300M
     assert run["lat_unit"] == "M MACs"
     assert run["target"] == pytest.approx(0.5 * deployment_macs(mobilenetv2) / 1e6)  # T in MACs
-    table = latency.LatencyTable.load(stand_in_table)
+    table = latency_table.LatencyTable.load(stand_in_table)
     mobilenetv2_ms = table.predict(mobilenetv2, run["table_scale"])
     assert run["references"]["mobilenetv2"] == pytest.approx(mobilenetv2_ms, abs=1e-3)  # still ms
     assert run["target_ms"] == pytest.approx(0.5 * run["references"]["mobilenetv2"])  # T in ms
