@@ -12,7 +12,9 @@ each one under every measure it has, and records how well any two measures agree
   MobileNetV2's on the same table, so platforms compare without their units;
 - per pair of measures: Spearman's rho and Kendall's tau-b (scipy.stats), and the overlap of the
   fastest 10% under each; per latency, the pair of networks whose MACs differ by at most 2% and
-  whose latencies differ most: the paper's MobileNet/NASNet example, found in this space.
+  whose latencies differ most: the paper's MobileNet/NASNet example, found in this space;
+- why they disagree: each decision's choices (ConvOp, kernel, SE, filters) set in every block of
+  `--decision-archs` of the networks, each measure's median ratio to the decision's first choice.
 
 One record per run is appended to benchmarks/results/platforms.json with provenance; a run with
 the same samples, seed and measures is not repeated. `--plot FILE` draws MACs against each latency
@@ -49,9 +51,9 @@ EQUAL_MACS = 0.02  # "similar FLOPS": within 2%
 FASTEST = 0.10  # the share of networks compared by `fastest_overlap`
 
 
-def costs(archs: list, tables: dict[str, latency_table.LatencyTable]) -> dict[str, list[float]]:
+def costs(archs: list, tables: dict[str, latency_table.LatencyTable], progress: bool = True) -> dict[str, list[float]]:
     """{measure: one cost per architecture}: M MACs, M params, and each table's latency / MobileNetV2's."""
-    sizes = [deployment_size(a) for a in tqdm(archs, desc="MACs", unit="net")]
+    sizes = [deployment_size(a) for a in tqdm(archs, desc="MACs", unit="net", disable=not progress)]
     out = {"macs": [s["macs"] / 1e6 for s in sizes], "params": [s["params"] / 1e6 for s in sizes]}
     for name, table in tables.items():
         reference = table.predict(REFERENCE_ARCHS["mobilenetv2"])
@@ -94,6 +96,24 @@ def agreement(cost: dict[str, list[float]]) -> dict:
             "equal_macs": {m: equal_macs_pair(cost["macs"], cost[m]) for m in cost if m not in ("macs", "params")}}
 
 
+def decision_costs(space: mnas.SearchSpace, tokens: list[list[int]], tables: dict[str, latency_table.LatencyTable],
+                   decisions: tuple[str, ...] = ("conv_op", "kernel", "se_ratio", "filters")) -> dict:
+    """Why the measures disagree: for each decision and each of its choices, the networks of
+    `tokens` with that choice in every block, costed under every measure, as the median ratio to
+    the same networks with the decision's first choice: {decision: {choice: {measure: ratio}}}."""
+    names = list(mnas.BLOCK_CHOICES)
+    out = {}
+    for decision in decisions:
+        d, choices = names.index(decision), mnas.BLOCK_CHOICES[decision]
+        per_choice = []
+        for v in range(len(choices)):
+            set_v = [space.join([six[:d] + [v] + six[d + 1:] for six in space.split(t)]) for t in tokens]
+            per_choice.append(costs([space.decode(t) for t in set_v], tables, progress=False))
+        out[decision] = {str(choices[v]): {m: round(float(np.median(np.array(c[m]) / np.array(per_choice[0][m]))), 3)
+                                           for m in c} for v, c in enumerate(per_choice)}
+    return out
+
+
 def plot(record: dict, path: Path) -> None:
     """MACs against each latency, one panel per platform, the equal-MACs pair marked."""
     import matplotlib
@@ -125,12 +145,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--samples", type=int, default=500, help="architectures sampled from the space (default 500)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--table", action="append", default=[], help="a latency table (repeat: one per platform)")
+    p.add_argument("--decision-archs", type=int, default=50,
+                   help="networks (the first sampled) behind each decision's relative cost (default 50)")
     p.add_argument("--plot", help="draw MACs against each latency into this image")
     p.add_argument("--out", default=str(PLATFORMS))
     args = p.parse_args(argv)
     try:
-        if args.samples < 20:
-            raise ValueError("--samples must be at least 20 (the fastest 10% needs a few networks)")
+        if args.samples < 20 or not 1 <= args.decision_archs <= args.samples:
+            raise ValueError("--samples must be at least 20 (the fastest 10% needs a few networks), "
+                             "--decision-archs between 1 and --samples")
         tables = {}
         for path in args.table:
             try:
@@ -145,8 +168,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     origin, started = records.origin(__file__, argv), time.time()
     measures = ["macs", "params", *tables]
-    done = next((r for r in records.load(args.out) if (r["samples"], r["seed"], r["measures"]) ==
-                 (args.samples, args.seed, measures)), None)
+    done = next((r for r in records.load(args.out) if (r["samples"], r["seed"], r["measures"], r.get("decision_archs")) ==
+                 (args.samples, args.seed, measures, args.decision_archs)), None)
     if done is None:
         space, rng = mnas.SearchSpace(), random.Random(args.seed)
         tokens = [space.sample(rng) for _ in range(args.samples)]
@@ -160,13 +183,19 @@ def main(argv: list[str] | None = None) -> int:
                                   **{k: v for k, v in t.info.items() if k != "calibration"}}
                            for (name, t), path in zip(tables.items(), args.table)},
                 "tokens": tokens, "costs": {m: [round(x, 4) for x in c] for m, c in cost.items()},
-                **agreement(cost), **records.provenance(started, origin)}
+                **agreement(cost),
+                "decision_archs": args.decision_archs,
+                "decision_costs": decision_costs(space, tokens[:args.decision_archs], tables),
+                **records.provenance(started, origin)}
         records.append(args.out, done)
     else:
         print(f"{args.out}: these {args.samples} networks (seed {args.seed}) are recorded already")
     for pair, rho in done["spearman"].items():
         print(f"{pair:<28} Spearman {rho:+.3f}  Kendall {done['kendall'][pair]:+.3f}  "
               f"fastest 10% shared {done['fastest_overlap'][pair]:.0%}")
+    for decision, by_choice in done.get("decision_costs", {}).items():
+        print(f"{decision:<9}" + "  ".join(f"{choice}: " + " ".join(f"{m} x{r:.2f}" for m, r in cost.items())
+                                           for choice, cost in by_choice.items()))
     for m, pair in done["equal_macs"].items():
         if pair:
             print(f"{m}: MACs {pair['macs'][0]:.0f}M and {pair['macs'][1]:.0f}M, latency x{pair['latency_ratio']:.2f}")

@@ -418,6 +418,13 @@ def platforms_table(results: Path) -> str:
     text = "\n".join(rows) + "\n"
     if pairs:
         text += "\nThe two networks within 2% in MACs whose latencies differ most: " + "; ".join(pairs) + ".\n"
+    if r.get("decision_costs"):  # why they disagree: what each choice costs under each measure
+        measures = r["measures"]
+        text += (f"\nEach choice set in every block of {r['decision_archs']} of the networks, its cost as the median "
+                 "ratio to the decision's first choice:\n\n| decision | choice | " + " | ".join(measures) + " |\n|---|---|"
+                 + "---|" * len(measures) + "\n")
+        text += "".join(f"| {decision} | {choice} | " + " | ".join(f"{cost[m]:.2f}x" for m in measures) + " |\n"
+                        for decision, by_choice in r["decision_costs"].items() for choice, cost in by_choice.items())
     return text + _provenance([r])
 
 

@@ -785,7 +785,8 @@ def test_platforms_records_every_measure_and_its_agreement_once(tmp_path, stand_
     import platforms
 
     out, figure = tmp_path / "platforms.json", tmp_path / "macs.png"
-    argv = ["--samples", "20", "--table", str(stand_in_table), "--out", str(out), "--plot", str(figure)]
+    argv = ["--samples", "20", "--decision-archs", "2", "--table", str(stand_in_table), "--out", str(out),
+            "--plot", str(figure)]
     assert platforms.main(argv) == 0
     (r,) = records.load(out)
     assert r["measures"] == ["macs", "params", "cpu"] and len(r["tokens"]) == 20
@@ -804,6 +805,9 @@ def test_platforms_records_every_measure_and_its_agreement_once(tmp_path, stand_
         assert macs == round(models.count_macs(models.build_model(arch)) / 1e6, 4)
     assert -1 <= r["spearman"]["macs/cpu"] <= 1 and r["commit"] and r["command"].startswith("python benchmarks/platforms.py")
     assert figure.stat().st_size > 0
+    assert set(r["decision_costs"]) == {"conv_op", "kernel", "se_ratio", "filters"} and r["decision_archs"] == 2
+    filters = r["decision_costs"]["filters"]  # against 0.75x MobileNetV2's filters: more filters, more MACs
+    assert filters["1.25"]["macs"] > filters["1.0"]["macs"] > filters["0.75"]["macs"] == 1.0
     assert platforms.main(argv) == 0 and len(records.load(out)) == 1  # recorded already: not again
     assert "recorded already" in capsys.readouterr().out
     (tmp_path / "bad.json").write_text("not a table")
@@ -827,3 +831,23 @@ def test_table6_trains_a1_and_its_four_one_layer_type_variants(tmp_path, monkeyp
                                              "mnasnet-a1-all-mbconv6-k3", "mnasnet-a1-all-mbconv6-k5"]
     assert trained[0][1] == a1 and {(b.op, b.expansion, b.kernel) for b in trained[4][1].blocks} == {("mbconv", 6, 5)}
     assert [r["name"] for r in records.load(out)] == [name for name, _ in trained]
+
+
+def test_a_decisions_cost_is_its_choice_in_every_block_against_its_first(tmp_path):
+    import latency_table
+    import mnas
+    import platforms
+
+    # A made-up table where every 5x5 layer takes twice a 3x3 layer's time.
+    space = mnas.SearchSpace()
+    entries = latency_table.space_entries([space.block_options(i) for i in range(len(space.skeleton))], 32)
+    layers = {k: 0.2 if " k5 " in k else 0.1 for k in entries}
+    table = latency_table.LatencyTable("cpu", 1, 32, reference_ms=1.0, layers=layers, fit=[1.0, 0.0])
+    rng = __import__("random").Random(0)
+    tokens = [space.sample(rng) for _ in range(3)]
+    got = platforms.decision_costs(space, tokens, {"cpu": table}, decisions=("kernel",))["kernel"]
+    assert got["3"] == {"macs": 1.0, "params": 1.0, "cpu": 1.0}  # the first choice against itself
+    total = lambda t: sum(layers[k] for k, _, _ in latency_table.arch_entries(space.decode(t), 32))  # noqa: E731
+    with_kernel = lambda t, k: space.join([six[:1] + [k] + six[2:] for six in space.split(t)])  # noqa: E731
+    want = sorted(total(with_kernel(t, 1)) / total(with_kernel(t, 0)) for t in tokens)[1]  # the median of 3
+    assert got["5"]["cpu"] == round(want, 3) and want > 1 and got["5"]["macs"] > 1

@@ -73,6 +73,9 @@ def test_the_platforms_table_shows_the_newest_record_and_its_equal_macs_pair(tmp
     assert "| macs vs cpu | +0.780 | +0.590 | 58% |" in out and "+0.100" not in out  # the newest only
     assert "on cpu, 203M and 207M MACs run at 0.49x and 1.15x MobileNetV2's latency (2.36x apart)" in out
     assert "no record yet" in tables.platforms_table(tmp_path / "none")
+    tables.records.append(tmp_path / "platforms.json", {**new, "decision_archs": 50, "decision_costs": {
+        "kernel": {"3": {"macs": 1.0, "cpu": 1.0}, "5": {"macs": 1.31, "cpu": 1.12}}}})
+    assert "| kernel | 5 | 1.31x | 1.12x |" in tables.platforms_table(tmp_path)
 
 
 def search_summary(run, acc, ms, above, on_measured, same_as=None):
