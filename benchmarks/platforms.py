@@ -96,6 +96,14 @@ def agreement(cost: dict[str, list[float]]) -> dict:
             "equal_macs": {m: equal_macs_pair(cost["macs"], cost[m]) for m in cost if m not in ("macs", "params")}}
 
 
+def label(choice) -> str:
+    """A choice as the paper names it: ("mbconv", 6) -> "mbconv6", ("conv", 1) -> "conv", 0.25 -> "0.25"."""
+    if isinstance(choice, tuple):
+        op, expansion = choice
+        return f"{op}{expansion}" if op == "mbconv" else op
+    return str(choice)
+
+
 def decision_costs(space: mnas.SearchSpace, tokens: list[list[int]], tables: dict[str, latency_table.LatencyTable],
                    decisions: tuple[str, ...] = ("conv_op", "kernel", "se_ratio", "filters")) -> dict:
     """Why the measures disagree: for each decision and each of its choices, the networks of
@@ -109,7 +117,7 @@ def decision_costs(space: mnas.SearchSpace, tokens: list[list[int]], tables: dic
         for v in range(len(choices)):
             set_v = [space.join([six[:d] + [v] + six[d + 1:] for six in space.split(t)]) for t in tokens]
             per_choice.append(costs([space.decode(t) for t in set_v], tables, progress=False))
-        out[decision] = {str(choices[v]): {m: round(float(np.median(np.array(c[m]) / np.array(per_choice[0][m]))), 3)
+        out[decision] = {label(choices[v]): {m: round(float(np.median(np.array(c[m]) / np.array(per_choice[0][m]))), 3)
                                            for m in c} for v, c in enumerate(per_choice)}
     return out
 
