@@ -140,6 +140,8 @@ def plot(record: dict, path: Path) -> None:
             i, j = pair["pair"]
             ax.scatter([macs[i], macs[j]], [lat[i], lat[j]], s=40, color="C3",
                        label=f"MACs within 2%, latency x{pair['latency_ratio']:.2f}")
+        ax.scatter([deployment_size(REFERENCE_ARCHS["mobilenetv2"])["macs"] / 1e6], [1.0], marker="*", s=120,
+                   color="k", label="MobileNetV2")
         rho = record["spearman"][f"macs/{m}"]
         ax.set(xlabel="M MACs (224 px)", ylabel=f"{m} latency / MobileNetV2's", title=f"{m}: Spearman {rho:.2f}")
         ax.legend(fontsize=8)
