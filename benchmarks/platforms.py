@@ -113,12 +113,13 @@ def decision_costs(space: mnas.SearchSpace, tokens: list[list[int]], tables: dic
     out = {}
     for decision in decisions:
         d, choices = names.index(decision), mnas.BLOCK_CHOICES[decision]
-        per_choice = []
+        per_choice = []  # the costs of the networks with choice v in every block, for each v
         for v in range(len(choices)):
-            set_v = [space.join([six[:d] + [v] + six[d + 1:] for six in space.split(t)]) for t in tokens]
-            per_choice.append(costs([space.decode(t) for t in set_v], tables, progress=False))
-        out[decision] = {label(choices[v]): {m: round(float(np.median(np.array(c[m]) / np.array(per_choice[0][m]))), 3)
-                                           for m in c} for v, c in enumerate(per_choice)}
+            with_v = [space.join([six[:d] + [v] + six[d + 1:] for six in space.split(t)]) for t in tokens]
+            per_choice.append(costs([space.decode(t) for t in with_v], tables, progress=False))
+        first = per_choice[0]
+        out[decision] = {label(choice): {m: round(float(np.median(np.array(c[m]) / np.array(first[m]))), 3) for m in c}
+                         for choice, c in zip(choices, per_choice)}
     return out
 
 
