@@ -65,12 +65,28 @@ def _mean_range(values: list[float], fmt: str = ".4f") -> str:
     return f"{format(float(np.mean(values)), fmt)} ({format(min(values), fmt)}-{format(max(values), fmt)})"
 
 
-def _settings(rs: list[dict]) -> dict[str, list[dict]]:
-    """Search summaries grouped by setting: the run's name without its "-seedN"."""
+def _group(rs: list[dict], key) -> dict[str, list[dict]]:
+    """Records grouped by `key(record)`, in the order each group first appears."""
     groups: dict[str, list[dict]] = {}
     for r in rs:
-        groups.setdefault(re.sub(r"-seed\d+$", "", r["run"]), []).append(r)
+        groups.setdefault(key(r), []).append(r)
     return groups
+
+
+def _by_name(rs: list[dict]) -> dict[str, list[dict]]:
+    """A trained network's records (one per seed), by its name."""
+    return _group(rs, lambda r: r["name"])
+
+
+def _settings(rs: list[dict]) -> dict[str, list[dict]]:
+    """Search summaries grouped by setting: the run's name without its "-seedN"."""
+    return _group(rs, lambda r: re.sub(r"-seed\d+$", "", r["run"]))
+
+
+def _size_and_latency(r: dict) -> str:
+    """A trained network's last columns: params, MACs, CPU and ExecuTorch latency / MobileNetV2."""
+    et = f"{r['executorch_ratio']:.3f}" if r.get("executorch_ratio") else ""
+    return f"| {r['params'] / 1e6:.2f}M | {r['macs'] / 1e6:.0f}M | {r['latency_ratio']:.3f} | {et} |"
 
 
 def _searched(r: dict) -> dict[str, float]:
@@ -122,9 +138,7 @@ def panel_table(results: Path) -> str:
     rs = [r for r in records.load(results / "panel.json") if r["recipe"] == "final"]
     if not rs:
         return "*(no panel results yet: `python benchmarks/panel.py`)*\n"
-    by_name: dict[str, list[dict]] = {}
-    for r in rs:
-        by_name.setdefault(r["name"], []).append(r)
+    by_name = _by_name(rs)
     rows = ["| member | test accuracy (seed 0 / 1) | params | MACs | CPU latency / MobileNetV2 | minutes |",
             "|---|---|---|---|---|---|"]
     for name, runs in sorted(by_name.items(), key=lambda kv: -np.mean([r["test_accuracy"] for r in kv[1]])):
@@ -236,9 +250,7 @@ def table1_table(results: Path) -> str:
 
 
 def _table1_one_length(epochs: float, rs: list[dict]) -> str:
-    by_name: dict[str, list[dict]] = {}
-    for r in rs:
-        by_name.setdefault(r["name"], []).append(r)
+    by_name = _by_name(rs)
     base = by_name.get("mobilenetv2")
     base_acc = np.mean([r["test_accuracy"] for r in base]) if base else None
     rows = [f"**{epochs:g} {'epoch' if epochs == 1 else 'epochs'} of training**\n",
@@ -247,9 +259,8 @@ def _table1_one_length(epochs: float, rs: list[dict]) -> str:
     for name, runs in sorted(by_name.items(), key=lambda kv: -np.mean([r["test_accuracy"] for r in kv[1]])):
         accs, r = [x["test_accuracy"] for x in runs], runs[0]
         vs = f"{100 * (np.mean(accs) - base_acc):+.2f} points" if base_acc is not None and name != "mobilenetv2" else ""
-        et = f"{r['executorch_ratio']:.3f}" if r.get("executorch_ratio") else ""
         rows.append(f"| {name} | {np.mean(accs):.4f} ({min(accs):.4f}-{max(accs):.4f}), {len(accs)} | {vs} "
-                    f"| {r['params'] / 1e6:.2f}M | {r['macs'] / 1e6:.0f}M | {r['latency_ratio']:.3f} | {et} |")
+                    + _size_and_latency(r))
     return "\n".join(rows) + "\n" + ("\n" + _headline(by_name) + "\n" if base else "") + _provenance(rs)
 
 
@@ -265,16 +276,13 @@ def table6_table(results: Path) -> str:
     rs = records.load(results / "table6.json")
     if not rs:
         return "*(no record yet: `python benchmarks/table1.py --table6 --epochs 5 --seeds 2 --executorch`)*\n"
-    by_name: dict[str, list[dict]] = {}
-    for r in rs:
-        by_name.setdefault(r["name"], []).append(r)
+    by_name = _by_name(rs)
     rows = ["| network | paper (ImageNet, Pixel 1) | test accuracy: mean (min-max), seeds | params | MACs "
             "| CPU latency / MobileNetV2 | ExecuTorch latency / MobileNetV2 |", "|---|---|---|---|---|---|---|"]
     for name in sorted(by_name, key=lambda n: list(PAPER_TABLE6).index(n) if n in PAPER_TABLE6 else len(PAPER_TABLE6)):
-        accs, r = [x["test_accuracy"] for x in by_name[name]], by_name[name][0]
-        et = f"{r['executorch_ratio']:.3f}" if r.get("executorch_ratio") else ""
-        rows.append(f"| {name} | {PAPER_TABLE6.get(name, '')} | {_mean_range(accs)}, {len(accs)} | {r['params'] / 1e6:.2f}M "
-                    f"| {r['macs'] / 1e6:.0f}M | {r['latency_ratio']:.3f} | {et} |")
+        accs = [x["test_accuracy"] for x in by_name[name]]
+        rows.append(f"| {name} | {PAPER_TABLE6.get(name, '')} | {_mean_range(accs)}, {len(accs)} "
+                    + _size_and_latency(by_name[name][0]))
     return "\n".join(rows) + "\n" + _provenance(rs)
 
 
