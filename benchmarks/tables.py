@@ -279,7 +279,7 @@ def table6_table(results: Path) -> str:
     by_name = _by_name(rs)
     rows = ["| network | paper (ImageNet, Pixel 1) | test accuracy: mean (min-max), seeds | params | MACs "
             "| CPU latency / MobileNetV2 | ExecuTorch latency / MobileNetV2 |", "|---|---|---|---|---|---|---|"]
-    for name in sorted(by_name, key=lambda n: list(PAPER_TABLE6).index(n) if n in PAPER_TABLE6 else len(PAPER_TABLE6)):
+    for name in sorted(by_name):  # alphabetical is the paper's order: A1, then MBConv3 3x3 ... MBConv6 5x5
         accs = [x["test_accuracy"] for x in by_name[name]]
         rows.append(f"| {name} | {PAPER_TABLE6.get(name, '')} | {_mean_range(accs)}, {len(accs)} "
                     + _size_and_latency(by_name[name][0]))
