@@ -20,7 +20,14 @@ One record per run is appended to benchmarks/results/platforms.json with provena
 the same samples, seed and measures is not repeated. `--plot FILE` draws MACs against each latency
 from the record. `python benchmarks/tables.py --write` puts the agreement table on docs/results.md.
 
+Searched for one platform, run on another (`--searched FILE`, the summaries of
+`benchmarks/searches.py cross-platform`): each search's best network (by its reward) timed whole on
+every platform, interleaved with MobileNetV2 in one run per platform, as a ratio to MobileNetV2's
+latency there; a network two searches found is timed once. One record per platform is appended to
+benchmarks/results/cross-platform-latency.json as it finishes; the same command resumes.
+
     python benchmarks/platforms.py --samples 500 --table runs/latency_table_cpu.json --plot docs/macs_latency.png
+    python benchmarks/platforms.py --searched benchmarks/results/cross-platform.json
 """
 
 from __future__ import annotations
@@ -47,6 +54,8 @@ from models import REFERENCE_ARCHS  # noqa: E402
 from training import deployment_size  # noqa: E402
 
 PLATFORMS = records.RESULTS / "platforms.json"
+RUN_ON = records.RESULTS / "cross-platform-latency.json"
+BACKENDS = ("cpu", "executorch", "executorch-int8")  # eager PyTorch here, ExecuTorch fp32 and int8
 EQUAL_MACS = 0.02  # "similar FLOPS": within 2%
 FASTEST = 0.10  # the share of networks compared by `fastest_overlap`
 
@@ -123,6 +132,46 @@ def decision_costs(space: mnas.SearchSpace, tokens: list[list[int]], tables: dic
     return out
 
 
+def run_on(summaries: list[dict], backend: str, rounds: int | None = None) -> dict:
+    """Searched for one platform, run on another (Sec. 5): each search's best network and MobileNetV2
+    timed whole on `backend`, interleaved: {"ratios": {run: latency / MobileNetV2's}, ...}."""
+    import latency
+    from models import arch_from_dict, build_model, network_key
+
+    archs = {r["run"]: arch_from_dict(r["best_arch"]) for r in summaries}
+    first = {}  # network -> the first run that found it: timed once
+    for run, arch in archs.items():
+        first.setdefault(network_key(arch), run)
+    nets = {run: build_model(archs[run]) for run in first.values()}
+    got = latency.measure_interleaved({**nets, "mobilenetv2": build_model(REFERENCE_ARCHS["mobilenetv2"])},
+                                      backend=backend, rounds=rounds)
+    ratios = {run: latency.ratio(got[run], got["mobilenetv2"]) for run in nets}
+    return {"backend": backend, "mobilenetv2_ms": round(got["mobilenetv2"].median_ms, 3),
+            "ratios": {run: round(ratios[first[network_key(a)]], 4) for run, a in archs.items()}}
+
+
+def searched(path: Path, out: Path, argv: list[str] | None, backends: tuple[str, ...] = BACKENDS,
+             rounds: int | None = None) -> int:
+    """`--searched`: run_on for every platform not yet recorded for these networks, each appended."""
+    summaries = [r for r in records.load(path) if r.get("best_arch")]
+    if not summaries:
+        print(f"error: --searched {path}: no search summary with its best network (best_arch)", file=sys.stderr)
+        return 2
+    origin = records.origin(__file__, argv)
+    networks = {r["run"]: r["best_arch"] for r in summaries}
+    done = {r["backend"] for r in records.load(out) if r["networks"] == networks}
+    for backend in backends:
+        if backend not in done:
+            started = time.time()
+            print(f"{backend}: timing {len(networks)} searches' best networks and MobileNetV2", flush=True)
+            records.append(out, {"searched": str(path), "networks": networks, **run_on(summaries, backend, rounds),
+                                 **records.provenance(started, origin)})
+    for r in records.load(out):
+        if r["networks"] == networks:
+            print(f"run on {r['backend']:<16}" + "  ".join(f"{run} x{x:.2f}" for run, x in r["ratios"].items()))
+    return 0
+
+
 def plot(record: dict, path: Path) -> None:
     """MACs against each latency, one panel per platform, the equal-MACs pair marked."""
     import matplotlib
@@ -159,8 +208,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--decision-archs", type=int, default=50,
                    help="networks (the first sampled) behind each decision's relative cost (default 50)")
     p.add_argument("--plot", help="draw MACs against each latency into this image")
-    p.add_argument("--out", default=str(PLATFORMS))
+    p.add_argument("--searched", help="time each search's best network in this summary file on every platform")
+    p.add_argument("--out", help="default benchmarks/results/platforms.json, or with --searched "
+                                  "benchmarks/results/cross-platform-latency.json")
     args = p.parse_args(argv)
+    if args.searched:
+        if not Path(args.searched).is_file():
+            p.error(f"--searched {args.searched}: no such file (python benchmarks/searches.py cross-platform ...)")
+        return searched(Path(args.searched), Path(args.out or RUN_ON), argv)
+    args.out = args.out or str(PLATFORMS)
     try:
         if args.samples < 20 or not 1 <= args.decision_archs <= args.samples:
             raise ValueError("--samples must be at least 20 (the fastest 10% needs a few networks), "

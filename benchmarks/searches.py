@@ -27,6 +27,11 @@ command resumes each run where its log ends.
   flops         Sec. 1, FLOPs vs real latency: the default soft search with LAT(m) = the
                 multiply-adds (--latency macs, T = MobileNetV2's MACs), macs-seedN, against the same
                 with measured latency (the latency table), measured-seedN.
+  cross-platform  Sec. 5, searched for one platform, run on another: the default soft search with
+                LAT(m) from each platform's latency table (--latency-table once per platform: eager
+                PyTorch on this CPU, ExecuTorch/XNNPACK fp32 and int8; T = MobileNetV2 on the same
+                platform), cpu-seedN, executorch-seedN, executorch-int8-seedN. Each run's best network
+                is then timed on all three by `benchmarks/platforms.py --searched`.
   default-search  the README's `python train.py --search` as it is (100 children, latency
                 measured on this CPU per child): children, time, failures, the best, the mean reward per
                 quarter of the run (`--samples 100`, no table).
@@ -37,9 +42,9 @@ and flops compare runs on it: per run, the share of children above T in measured
 measured latency, accuracy and MACs, and the reward it would get on measured latency with the
 soft exponents (`best_reward_on_measured`).
 
-One search belongs to three experiments: REINFORCE with the soft reward on the factorized space
-and measured latency is rl-vs-random's reinforce-seedN, table5's multi-factorized-seedN and
-flops's measured-seedN (SAME_SEARCH). A run of one of them is not trained again when another's
+One search belongs to four experiments: REINFORCE with the soft reward on the factorized space
+and measured CPU latency is rl-vs-random's reinforce-seedN, table5's multi-factorized-seedN,
+flops's measured-seedN and cross-platform's cpu-seedN (SAME_SEARCH). A run of one of them is not trained again when another's
 results file (beside --out) holds it finished, with as many children and the same settings
 (its config.json less how it ran: `settings`): its summary is appended under the new name, with
 "same_as": "<experiment>/<run>" and the original's provenance. Summaries from before the run's
@@ -57,6 +62,9 @@ running mean, per method and seed) from the rl-vs-random summaries (named after 
            --latency-table runs/latency_table_cpu.json --parallel 2 --extra="--threads 1"
     python benchmarks/searches.py flops --samples 300 --seeds 0,1 \
            --latency-table runs/latency_table_cpu.json --parallel 2 --extra="--threads 1"
+    python benchmarks/searches.py cross-platform --samples 300 --seeds 0,1 --parallel 2 --extra="--threads 1" \
+           --latency-table runs/latency_table_cpu.json --latency-table runs/latency_table_et.json \
+           --latency-table runs/latency_table_int8.json
     python benchmarks/searches.py default-search --samples 100
 """
 
@@ -79,13 +87,15 @@ sys.path.insert(0, str(ROOT))  # flat modules live in the repo root
 import numpy as np  # noqa: E402
 
 import figures  # noqa: E402
+import latency_table  # noqa: E402
 import mnas  # noqa: E402
 import records  # noqa: E402
 
 RUNS = records.RESULTS / "searches"
 # The same search (REINFORCE, soft, factorized space, measured latency) under each experiment's name
 SAME_SEARCH = {"rl-vs-random": "reinforce-seed", "table5": "multi-factorized-seed",
-               "flops": "measured-seed"}
+               "flops": "measured-seed", "cross-platform": "cpu-seed"}
+PLATFORMS = ("cpu", "executorch", "executorch-int8")  # cross-platform's: where LAT(m) is measured
 # config.json's keys that say how and where a run ran, not what it searched
 HOW_IT_RAN = ("samples", "workers", "scheduler", "device", "threads", "data_dir")
 
@@ -104,7 +114,15 @@ def runs(experiment: str, seeds: list[int]) -> dict[str, list[str]]:
     if experiment == "flops":  # LAT(m) as multiply-adds vs measured (Sec. 1)
         lats = {"macs": ["--latency", "macs"], "measured": []}
         return {f"{lat}-seed{s}": [*lats[lat], "--seed", str(s)] for s in seeds for lat in lats}
+    if experiment == "cross-platform":  # LAT(m) on each platform (Sec. 5)
+        return {f"{p}-seed{s}": ["--latency", p, "--seed", str(s)] for s in seeds for p in PLATFORMS}
     return {c: ["--constraint", c] for c in ("soft", "hard")}
+
+
+def platform(flags: list[str]) -> str:
+    """Where a run with these train.py flags measures latency: its --latency (macs: on this CPU)."""
+    lat = flags[flags.index("--latency") + 1] if "--latency" in flags else "cpu"
+    return "cpu" if lat == "macs" else lat
 
 
 def settings(train_argv: list[str]) -> dict | None:
@@ -170,7 +188,7 @@ def summarize(run_dir: Path) -> dict:
             # the children's own time, over every session the run spanned (wall_seconds is this command's only)
             "children_seconds": round(sum(c.seconds for c in children), 1),
             "quarter_mean_rewards": [round(float(np.mean(q)), 4) for q in np.array_split(rewards, 4) if len(q)],
-            "best_child": best.step,
+            "best_child": best.step, "best_arch": best.arch,
             "rewards": [round(r, 4) for r in rewards]}
 
 
@@ -206,11 +224,14 @@ class Runs:
 
 def main(argv: list[str] | None = None) -> int:
     p = records.Parser(description=__doc__.splitlines()[0])
-    p.add_argument("experiment", choices=["rl-vs-random", "ppo", "fig6", "table5", "flops", "default-search"])
+    p.add_argument("experiment", choices=["rl-vs-random", "ppo", "fig6", "table5", "flops", "cross-platform",
+                                          "default-search"])
     p.add_argument("--samples", type=int, default=300, help="children per run (default 300)")
     p.add_argument("--seeds", default="0,1,2",
                    help="all but fig6: comma-separated seeds (default 0,1,2)")
-    p.add_argument("--latency-table", help="predict LAT(m) from this table (latency.py --build-table), as every run should")
+    p.add_argument("--latency-table", action="append", default=[],
+                   help="predict LAT(m) from this table (latency.py --build-table), as every run should; "
+                        "once per platform (cross-platform)")
     p.add_argument("--plot", action="store_true", help="redraw the experiment's figure in docs/")
     p.add_argument("--runs", default=str(RUNS), help="where the run directories live")
     p.add_argument("--out", help="the summary file (default benchmarks/results/<experiment>.json)")
@@ -224,20 +245,30 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--seeds: expected comma-separated integers, got {args.seeds!r}")
     if args.samples < 1 or args.parallel < 1:
         p.error("--samples and --parallel must be at least 1")
-    if args.plot and args.experiment in ("table5", "flops", "default-search"):
+    if args.plot and args.experiment in ("table5", "flops", "cross-platform", "default-search"):
         p.error(f"--plot: {args.experiment} has a table (benchmarks/tables.py), no figure")
-    if args.latency_table and not Path(args.latency_table).is_file():
-        p.error(f"--latency-table {args.latency_table}: no such file (build one: python latency.py --build-table FILE)")
+    tables = {}  # platform -> its table's path
+    for path in args.latency_table:
+        if not Path(path).is_file():
+            p.error(f"--latency-table {path}: no such file (build one: python latency.py --build-table FILE)")
+        try:
+            tables[latency_table.LatencyTable.load(path).backend] = path
+        except ValueError as e:
+            p.error(f"--latency-table {e}")
+    plan = runs(args.experiment, seeds)
+    if tables and (missing := sorted({platform(f) for f in plan.values()} - set(tables))):
+        p.error(f"--latency-table: none for {', '.join(missing)} (python latency.py --build-table FILE "
+                f"--backend {missing[0]})")
     origin = records.origin(__file__, argv)  # after the checks: a rejected command prints one line
     # Ctrl-C stops every run cleanly, also when a shell started this in the background (SIGINT ignored).
     signal.signal(signal.SIGINT, signal.default_int_handler)
     out = Path(args.out or records.RESULTS / f"{args.experiment}.json")
     done = {r["run"] for r in records.load(out) if r["children"] >= args.samples}
-    plan, todo = runs(args.experiment, seeds), {}  # todo: run name -> (its directory, its train.py arguments)
-    table = ["--latency-table", args.latency_table] if args.latency_table else []
+    todo = {}  # run name -> (its directory, its train.py arguments)
     for name, flags in plan.items():
         if name in done:
             continue
+        table = ["--latency-table", tables[platform(flags)]] if tables else []
         train_argv = [*flags, *args.extra.split(), *table]
         same = same_search(args.experiment, name, train_argv, args.samples, out.parent)
         if same:  # trained already, under another experiment's name: its summary, not a new run

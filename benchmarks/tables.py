@@ -408,6 +408,45 @@ def default_search_table(results: Path) -> str:
     return "\n".join(rows) + "\n" + _provenance(rs)
 
 
+def _faster(a: list[float], b: list[float]) -> str:
+    """Whether latencies `a` (one per seed) are below `b` beyond the spread of their seeds."""
+    if max(a) < min(b):
+        return "faster beyond the seed spread"
+    if min(a) > max(b):
+        return "slower beyond the seed spread"
+    return "within the seed spread (a tie)"
+
+
+def cross_platform_table(results: Path) -> str:
+    """Sec. 5, searched for one platform, run on another: rows the platform a search measured,
+    columns where its best network runs (latency / MobileNetV2's there, over seeds); under it, for
+    each platform, whether the search for it found the fastest network there."""
+    rs, timed = records.load(results / "cross-platform.json"), records.load(results / "cross-platform-latency.json")
+    if not rs:
+        return ("*(no record yet: `python benchmarks/searches.py cross-platform --samples 300 --seeds 0,1 "
+                "--latency-table FILE` once per platform)*\n")
+    networks = {r["run"]: r.get("best_arch") for r in rs}
+    timed = [t for t in timed if t["networks"] == networks]  # timings of exactly these searches' best
+    groups, run_on = _settings(rs), [t["backend"] for t in timed]
+    searched_for = [g for g in ("cpu", "executorch", "executorch-int8") if g in groups]
+    ratios = {t["backend"]: {g: [t["ratios"][r["run"]] for r in groups[g]] for g in groups} for t in timed}
+    rows = ["| searched for | seeds | best child's proxy accuracy | " + " | ".join(f"run on {b}" for b in run_on) + " |",
+            "|---|---|---|" + "---|" * len(run_on)]
+    rows += [f"| {g} | {len(groups[g])} | {_mean_range([r['best_accuracy'] for r in groups[g]])} | "
+             + " | ".join(f"{_mean_range(ratios[b][g], '.2f')}x" for b in run_on) + " |" for g in searched_for]
+    verdicts = []
+    for b in (b for b in run_on if b in groups):  # on each platform, its own search's network against the others'
+        own = ratios[b][b]
+        for other in (g for g in searched_for if g != b):
+            theirs = ratios[b][other]
+            verdicts.append(f"on {b}, the network searched for {b} runs {np.mean(theirs) / np.mean(own):.2f}x as "
+                            f"fast as the one searched for {other}: {_faster(own, theirs)}")
+    text = "\n".join(rows) + "\n" + "".join(f"\n- {v}" for v in verdicts) + ("\n" if verdicts else "")
+    untimed = ("\n*(best networks not timed on every platform yet: `python benchmarks/platforms.py --searched "
+               "benchmarks/results/cross-platform.json`)*\n")
+    return text + _provenance(rs) + _search_time(rs) + (_provenance(timed) if timed else untimed)
+
+
 def platforms_table(results: Path) -> str:
     """Do the cost measures rank the space alike (benchmarks/platforms.py)? The newest record's
     agreement for every pair of measures, and each latency's equal-MACs pair."""
@@ -454,7 +493,7 @@ def fig6_table(results: Path) -> str:
 TABLES = {"panel": panel_table, "recipe": recipe_table, "proxy": proxy_table, "speed": speed_table,
           "sharing": sharing_table, "table1": table1_table, "rl_vs_random": rl_vs_random_table, "fig6": fig6_table,
           "default_search": default_search_table, "platforms": platforms_table, "table5": table5_table,
-          "flops": flops_table, "table6": table6_table}
+          "flops": flops_table, "table6": table6_table, "cross_platform": cross_platform_table}
 
 
 def fill(text: str, results: Path) -> str:

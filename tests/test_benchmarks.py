@@ -529,7 +529,7 @@ def write_run(run_dir, latencies, rewards, target_ms=10.0):
     (run_dir / "run.json").write_text(json.dumps({"target_ms": target_ms, "references": {}}))
     log = mnas.SearchLog(run_dir / "search.jsonl")
     for step, (lat, r) in enumerate(zip(latencies, rewards)):
-        log.append(mnas.Child(step, [0], {}, accuracy=0.5, latency_ms=lat, reward=r, seconds=900.0))
+        log.append(mnas.Child(step, [0], {"child": step}, accuracy=0.5, latency_ms=lat, reward=r, seconds=900.0))
 
 
 def test_search_summary_measures_what_the_paper_claims(tmp_path):
@@ -544,6 +544,7 @@ def test_search_summary_measures_what_the_paper_claims(tmp_path):
     assert s["second_half_latency_iqr_ms"] == pytest.approx(14.0 - 9.25)  # numpy's linear quartiles of 8.5 9.5 12 20
     assert s["second_half_median_over_t"] == pytest.approx(1.075) and s["second_half_above_t"] == 0.5  # (9.5+12)/2/10
     assert s["greedy_reward"] is None  # no greedy.json: random search
+    assert s["best_child"] == 7 and s["best_arch"] == {"child": 7}  # the network to time on every platform
     assert s["children_seconds"] == 8 * 900.0  # the log's own time, whatever sessions the run spanned
     (tmp_path / "run" / "greedy.json").write_text(json.dumps({"reward": 0.77}))
     assert searches.summarize(tmp_path / "run")["greedy_reward"] == 0.77
@@ -687,9 +688,11 @@ def test_table5_and_flops_set_each_idea_against_what_it_replaced():
     # one search, three names: rl-vs-random's reinforce-seedN, table5's multi-factorized-seedN and
     # flops's measured-seedN
     names = [("rl-vs-random", "reinforce-seed0"), ("table5", "multi-factorized-seed0"),
-             ("flops", "measured-seed0")]
+             ("flops", "measured-seed0"), ("cross-platform", "cpu-seed0")]
     same = [searches.settings(searches.runs(e, [0])[n]) for e, n in names]
-    assert same[0] == same[1] == same[2] and same[0]["space"] == "factorized"
+    assert same[0] == same[1] == same[2] == same[3] and same[0]["space"] == "factorized"
+    assert list(searches.runs("cross-platform", [0])) == ["cpu-seed0", "executorch-seed0", "executorch-int8-seed0"]
+    assert searches.settings(searches.runs("cross-platform", [0])["executorch-seed0"]) != same[0]
     assert searches.settings(searches.runs("table5", [0])["multi-cell-seed0"]) != same[0]
 
 
@@ -762,6 +765,79 @@ def test_the_default_search_is_recorded_with_its_quarters_and_tabled(tmp_path, s
     assert f"| child {r['best_child'] + 1}: {max(rewards):.4f}," in row
     assert row.endswith(f"{r['best_measured_ms'] / r['mobilenetv2_ms']:.2f}x | "
                         + ", ".join(f"{q:.3f}" for q in r["quarter_mean_rewards"]) + " |")  # latency / MobileNetV2
+
+
+def test_each_platforms_search_gets_that_platforms_table(tmp_path, stand_in_table, monkeypatch, capsys):
+    import latency_table
+    import searches
+
+    tables = {"cpu": stand_in_table}
+    for backend in ("executorch", "executorch-int8"):  # the stand-in, as if built on the other platforms
+        table = latency_table.LatencyTable.load(stand_in_table)
+        table.backend = backend
+        tables[backend] = tmp_path / f"{backend}.json"
+        table.save(tables[backend])
+    started = []
+    monkeypatch.setattr(searches.Runs, "train", lambda self, name, cmd: (started.append((name, cmd)), (130, 0.0))[1])
+    common = ["cross-platform", "--samples", "2", "--seeds", "0", "--runs", str(tmp_path / "runs"),
+              "--out", str(tmp_path / "cross-platform.json")]
+    assert searches.main([*common, *(f"--latency-table={t}" for t in tables.values())]) == 130
+    assert sorted(name for name, _ in started) == ["cpu-seed0", "executorch-int8-seed0", "executorch-seed0"]
+    for name, cmd in started:
+        platform = name.removesuffix("-seed0")
+        assert cmd[cmd.index("--latency") + 1] == platform
+        assert cmd[cmd.index("--latency-table") + 1] == str(tables[platform])
+    with pytest.raises(SystemExit) as stop:  # a platform without its table: one line, status 2
+        searches.main([*common, f"--latency-table={tables['cpu']}", f"--latency-table={tables['executorch']}"])
+    assert stop.value.code == 2
+    assert "--latency-table: none for executorch-int8" in capsys.readouterr().err
+
+
+def test_best_networks_are_timed_on_every_platform_once_each_and_resume(tmp_path, monkeypatch, capsys):
+    import latency
+    import platforms
+    import tables
+
+    a1, v2 = (models.arch_to_dict(models.REFERENCE_ARCHS[n]) for n in ("mnasnet-a1", "mobilenetv2"))
+    summaries = tmp_path / "cross-platform.json"
+    for run, arch, acc in [("cpu-seed0", a1, 0.80), ("executorch-seed0", v2, 0.81), ("executorch-seed1", v2, 0.79)]:
+        records.append(summaries, {"run": run, "best_arch": arch, "best_accuracy": acc, "children": 2,
+                                   "command": "python benchmarks/searches.py cross-platform", "commit": "0" * 40,
+                                   "date": "2026-11-30T00:00:00", "machine": "m", "wall_seconds": 1.0})
+    timed = []
+
+    def measure_interleaved(nets, backend, rounds):  # A1 at 5 ms on cpu and 20 ms elsewhere, MobileNetV2 at 10
+        timed.append((backend, sorted(nets)))
+        ms = {"mobilenetv2": 10.0, "executorch-seed0": 10.0, "cpu-seed0": 5.0 if backend == "cpu" else 20.0}
+        return {n: latency.Measurement.of([ms[n]] * 3) for n in nets}
+    monkeypatch.setattr(latency, "measure_interleaved", measure_interleaved)
+    out = tmp_path / "cross-platform-latency.json"
+    argv = ["--searched", str(summaries), "--out", str(out)]
+    assert platforms.main(argv) == 0
+    # one run per platform; MobileNetV2's blocks, found twice, are timed once, under the first search that found them
+    assert timed == [(b, ["cpu-seed0", "executorch-seed0", "mobilenetv2"]) for b in platforms.BACKENDS]
+    got = {r["backend"]: r for r in records.load(out)}
+    assert got["cpu"]["ratios"] == {"cpu-seed0": 0.5, "executorch-seed0": 1.0, "executorch-seed1": 1.0}
+    assert got["executorch-int8"]["ratios"]["cpu-seed0"] == 2.0 and got["cpu"]["mobilenetv2_ms"] == 10.0
+    assert got["cpu"]["commit"] and got["cpu"]["command"].startswith("python benchmarks/platforms.py --searched")
+    assert platforms.main(argv) == 0 and len(timed) == 3  # recorded: not timed again
+
+    text = tables.cross_platform_table(tmp_path)
+    assert "| cpu | 1 | 0.8000 | 0.50x | 2.00x | 2.00x |" in text
+    assert "| executorch | 2 | 0.8000 (0.7900-0.8100) | 1.00 (1.00-1.00)x | 1.00 (1.00-1.00)x | 1.00 (1.00-1.00)x |" in text
+    assert "- on cpu, the network searched for cpu runs 2.00x as fast as the one searched for executorch: " \
+           "faster beyond the seed spread" in text
+    assert "- on executorch, the network searched for executorch runs 2.00x as fast as the one searched for cpu" in text
+    records.append(summaries, {**records.load(summaries)[0], "run": "cpu-seed1"})  # a new search: not timed yet
+    assert "not timed on every platform yet" in tables.cross_platform_table(tmp_path)
+    assert platforms.main(argv) == 0 and len(timed) == 6  # these networks are timed afresh
+    # lower is faster; overlapping seeds are a tie
+    assert tables._faster([0.5, 0.6], [0.7, 0.9]) == "faster beyond the seed spread"
+    assert tables._faster([0.8, 0.9], [0.5, 0.7]) == "slower beyond the seed spread"
+    assert tables._faster([0.5, 0.8], [0.7, 0.9]) == tables._faster([0.7], [0.7]) == "within the seed spread (a tie)"
+    with pytest.raises(SystemExit) as stop:
+        platforms.main(["--searched", str(tmp_path / "missing.json")])
+    assert stop.value.code == 2
 
 
 # ----------------------------------------------------------------------------- MACs vs latency
