@@ -11,16 +11,18 @@ Three reports, each a figure with its target on this project's shared 2-core mac
                  architectures of the search space (both in the table's build-time units, the drift
                  cancelled by the reference timed alongside). Targets: >= 95% within +-10% and
                  Spearman >= 0.95 (nn-Meter reports 99.0% within +-10% on a Pixel 4 CPU).
-A benchmark reports; it is not a test. Part (c) needs a table, built once (tens of minutes):
+A benchmark reports; it is not a test. Part (c) is appended, with provenance, to
+benchmarks/results/latency_tables.json (the latency page's table); it needs a table, built once
+(tens of minutes; hours through ExecuTorch), and checks it on the table's own platform:
 
     nohup python latency.py --build-table runs/latency_table_cpu.json > runs/build_table_cpu.log 2>&1 &
     python benchmarks/latency.py [--part all|stability|fidelity|table] [--table runs/latency_table_cpu.json]
                                  [--samples 100] [--repeats 5] [--rounds N] [--backend cpu|executorch]
+    python benchmarks/latency.py --part table --table runs/latency_table_et.json --samples 40
 """
 
 from __future__ import annotations
 
-import argparse
 import random
 import sys
 import time
@@ -29,7 +31,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # flat modules live in the repo root
 import latency  # noqa: E402
 import latency_table  # noqa: E402
+import records  # noqa: E402
 from models import build_model  # noqa: E402
+
+TABLES = records.RESULTS / "latency_tables.json"
 
 
 def stability(backend: str, threads: int, repeats: int, rounds: int | None, arch: str) -> str:
@@ -66,7 +71,8 @@ def fidelity(backend: str, threads: int, rounds: int | None) -> str:
     return f"fidelity: mnasnet-b1/mnasnet1_0 = {r1:.3f}, mobilenetv2/mobilenet_v2 = {r2:.3f} (target 0.95-1.05) {ok}"
 
 
-def table_accuracy(path: str, samples: int, rounds: int | None, seed: int) -> str:
+def table_accuracy(path: str, samples: int, rounds: int | None, seed: int) -> tuple[str, dict]:
+    """A table's predictions against whole networks measured on its platform: the summary line and the record."""
     from mnas import SearchSpace
 
     table = latency_table.LatencyTable.load(path)
@@ -79,12 +85,17 @@ def table_accuracy(path: str, samples: int, rounds: int | None, seed: int) -> st
     print(f"  measured {min(r['measured']):.1f}-{max(r['measured']):.1f} ms; error median {100 * abs(err[len(err) // 2]):.1f}%, "
           f"95th percentile {100 * abs(err[int(0.95 * (len(err) - 1))]):.1f}%, worst {100 * err[-1]:+.1f}%")
     ok = "PASS" if r["within10"] >= 95 and r["spearman"] >= 0.95 else "MISS"
+    record = {"table": path, "backend": table.backend, "threads": table.threads, "input_size": table.input_size,
+              "entries": len(table.layers), "samples": samples, "seed": seed,
+              **{k: round(r[k], 4) for k in ("within10", "mape", "spearman")},
+              "worst_error_pct": round(100 * err[-1], 2),
+              "predicted_ms": [round(x, 3) for x in r["predicted"]], "measured_ms": [round(x, 3) for x in r["measured"]]}
     return (f"table: within10={r['within10']:.1f}% mape={r['mape']:.2f}% spearman={r['spearman']:.4f} on {samples} "
-            f"architectures (targets >= 95%, >= 0.95) {ok}")
+            f"architectures (targets >= 95%, >= 0.95) {ok}"), record
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = records.Parser(description=__doc__.splitlines()[0])
     p.add_argument("--part", choices=("all", "stability", "fidelity", "table"), default="all")
     p.add_argument("--backend", choices=("cpu", "executorch"), default="cpu")
     p.add_argument("--threads", type=int, default=1)
@@ -94,22 +105,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--table", default="runs/latency_table_cpu.json")
     p.add_argument("--samples", type=int, default=100)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--out", default=str(TABLES), help="where part (c) appends its record")
     args = p.parse_args(argv)
     if args.part in ("all", "table") and not Path(args.table).exists():
-        print(f"error: {args.table} does not exist: build it with python latency.py --build-table {args.table}", file=sys.stderr)
-        return 2
+        p.error(f"{args.table} does not exist: build it with python latency.py --build-table {args.table}")
+    origin = records.origin(__file__, argv)
     summary = []
     for part in ("stability", "fidelity", "table"):
         if args.part not in ("all", part):
             continue
         print(f"({'abc'['stability fidelity table'.split().index(part)]}) {part}")
-        start = time.perf_counter()
+        start, started = time.perf_counter(), time.time()
         if part == "stability":
             line = stability(args.backend, args.threads, args.repeats, args.rounds, args.arch)
         elif part == "fidelity":
             line = fidelity(args.backend, args.threads, args.rounds)
         else:
-            line = table_accuracy(args.table, args.samples, args.rounds, args.seed)
+            line, record = table_accuracy(args.table, args.samples, args.rounds, args.seed)
+            records.append(args.out, {**record, **records.provenance(started, origin)})
         summary.append(f"{line} [{time.perf_counter() - start:.0f} s]")
     print("\n".join(["", "summary:"] + summary))
     return 0

@@ -447,6 +447,19 @@ def cross_platform_table(results: Path) -> str:
     return text + _provenance(rs) + _search_time(rs) + (_provenance(timed) if timed else untimed)
 
 
+def latency_tables_table(results: Path) -> str:
+    """Each platform's latency table against whole networks measured there (benchmarks/latency.py
+    --part table): the newest record per table."""
+    rs = list({r["table"]: r for r in records.load(results / "latency_tables.json")}.values())
+    if not rs:
+        return "*(no record yet: `python benchmarks/latency.py --part table --table FILE --samples 40`)*\n"
+    rows = ["| platform | table | networks | within +-10% | mean abs. error | Spearman | worst error |",
+            "|---|---|---|---|---|---|---|"]
+    rows += [f"| {r['backend']} | {r['entries']} layers, {r['input_size']} px, {r['threads']} thread | {r['samples']} "
+             f"| {r['within10']:.1f}% | {r['mape']:.2f}% | {r['spearman']:.4f} | {r['worst_error_pct']:+.1f}% |" for r in rs]
+    return "\n".join(rows) + "\n" + _provenance(rs)
+
+
 def platforms_table(results: Path) -> str:
     """Do the cost measures rank the space alike (benchmarks/platforms.py)? The newest record's
     agreement for every pair of measures, and each latency's equal-MACs pair."""
@@ -493,7 +506,8 @@ def fig6_table(results: Path) -> str:
 TABLES = {"panel": panel_table, "recipe": recipe_table, "proxy": proxy_table, "speed": speed_table,
           "sharing": sharing_table, "table1": table1_table, "rl_vs_random": rl_vs_random_table, "fig6": fig6_table,
           "default_search": default_search_table, "platforms": platforms_table, "table5": table5_table,
-          "flops": flops_table, "table6": table6_table, "cross_platform": cross_platform_table}
+          "flops": flops_table, "table6": table6_table, "cross_platform": cross_platform_table,
+          "latency_tables": latency_tables_table}
 
 
 def fill(text: str, results: Path) -> str:

@@ -840,6 +840,26 @@ def test_best_networks_are_timed_on_every_platform_once_each_and_resume(tmp_path
     assert stop.value.code == 2
 
 
+def test_a_tables_accuracy_is_recorded_with_its_predictions_and_measurements(tmp_path, stand_in_table):
+    out, root = tmp_path / "latency_tables.json", Path(__file__).resolve().parent.parent
+    cmd = [sys.executable, "benchmarks/latency.py", "--part", "table", "--table", str(stand_in_table),
+           "--samples", "4", "--rounds", "3", "--out", str(out)]
+    done = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    (r,) = records.load(out)
+    assert (r["backend"], r["input_size"], r["samples"]) == ("cpu", 32, 4) and r["command"].startswith(
+        "python benchmarks/latency.py --part table")
+    err = [p / m - 1 for p, m in zip(r["predicted_ms"], r["measured_ms"])]  # the stand-in's made-up times: far off
+    assert len(err) == 4 and r["within10"] == pytest.approx(100 * sum(abs(e) <= 0.10 for e in err) / 4)
+    assert r["mape"] == pytest.approx(100 * sum(abs(e) for e in err) / 4, abs=0.01)
+    import tables
+
+    row = f"| cpu | {r['entries']} layers, 32 px, 1 thread | 4 | {r['within10']:.1f}% | {r['mape']:.2f}% |"
+    assert row in tables.latency_tables_table(tmp_path)
+    missing = subprocess.run([*cmd[:5], str(tmp_path / "missing.json")], cwd=root, capture_output=True, text=True)
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1
+
+
 # ----------------------------------------------------------------------------- MACs vs latency
 
 
