@@ -3,7 +3,8 @@
 A long benchmark appends one record per finished unit of work (a trained network, a scored
 setting), so a run that is stopped loses at most the unit in flight, and can resume by skipping
 what the file already holds. The file is one JSON object, {"records": [...]}, rewritten whole
-and atomically under a lock, so two benchmark processes may append to the same file.
+and atomically under a lock, so two benchmark processes may append to the same file. Below, the
+pieces every generated table shows of its records (the provenance line, a mean and its range).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 import platform
 import re
 import shlex
+import statistics
 import subprocess
 import sys
 import time
@@ -96,3 +98,41 @@ def append(path: str | Path, record: dict) -> None:
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(json.dumps({"records": records}, indent=1) + "\n")
         os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------------------- on the pages
+
+
+def provenance_line(rs: list[dict], one_run: bool = False) -> str:
+    """One line under a table: the commands, the dates, the machines and the total wall time (of
+    each record, or with `one_run` of the run that wrote them all)."""
+    commands = sorted({r["command"] for r in rs})
+    dates = sorted(r["date"][:10] for r in rs)
+    machines = sorted({r["machine"] for r in rs})
+    hours = (max if one_run else sum)(r["wall_seconds"] for r in rs) / 3600
+    span = dates[0] if dates[0] == dates[-1] else f"{dates[0]} to {dates[-1]}"
+    commits = ", ".join(sorted({short_commit(r["commit"]) for r in rs}))
+    return (f"\n*{len(rs)} {'record' if len(rs) == 1 else 'records'}, {hours:.1f} h of wall time, "
+            f"{span}, {'; '.join(machines)}; commit {commits}; "
+            + "; ".join(f"`{c}`" for c in commands) + "*\n")
+
+
+def short_commit(commit: str) -> str:
+    """A record's commit as a short hash, keeping the mark of a dirty tree: "1810816+dirty"."""
+    dirty = "+dirty" if commit.endswith("+dirty") else ""
+    return commit.removesuffix("+dirty")[:7] + dirty
+
+
+def mean_range(values: list[float], fmt: str = ".4f") -> str:
+    """"mean (min-max)" over seeds, or the one value."""
+    if len(values) == 1:
+        return format(values[0], fmt)
+    return f"{format(statistics.fmean(values), fmt)} ({format(min(values), fmt)}-{format(max(values), fmt)})"
+
+
+def group(rs: list[dict], key) -> dict[str, list[dict]]:
+    """Records grouped by `key(record)`, in the order each group first appears."""
+    groups: dict[str, list[dict]] = {}
+    for r in rs:
+        groups.setdefault(key(r), []).append(r)
+    return groups

@@ -1,8 +1,8 @@
 """The results pages' tables from the benchmark results files, so that no page disagrees with the data.
 
-Each table is a function of benchmarks/results/*.json returning Markdown. A page (README.md,
-docs/*.md) marks where each one goes with a pair of comments, and this script rewrites what is
-between them:
+Each table is a function of benchmarks/results/*.json returning Markdown (the search experiments'
+are in search_tables.py). A page (README.md, docs/*.md) marks where each one goes with a pair of
+comments, and this script rewrites what is between them:
 
     <!-- table:panel -->
     ...generated...
@@ -23,114 +23,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # flat modules 
 import numpy as np  # noqa: E402
 
 import records  # noqa: E402
+import search_tables  # noqa: E402
 from models import REFERENCE_ARCHS  # noqa: E402
+from records import group, mean_range, provenance_line  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _provenance(rs: list[dict], one_run: bool = False) -> str:
-    """One line under a table: the commands, the dates, the machines and the total wall time (of
-    each record, or with `one_run` of the run that wrote them all)."""
-    commands = sorted({r["command"] for r in rs})
-    dates = sorted(r["date"][:10] for r in rs)
-    machines = sorted({r["machine"] for r in rs})
-    hours = (max if one_run else sum)(r["wall_seconds"] for r in rs) / 3600
-    span = dates[0] if dates[0] == dates[-1] else f"{dates[0]} to {dates[-1]}"
-    commits = ", ".join(sorted({_short_commit(r["commit"]) for r in rs}))
-    return (f"\n*{len(rs)} {'record' if len(rs) == 1 else 'records'}, {hours:.1f} h of wall time, "
-            f"{span}, {'; '.join(machines)}; commit {commits}; "
-            + "; ".join(f"`{c}`" for c in commands) + "*\n")
-
-
-def _short_commit(commit: str) -> str:
-    """A record's commit as a short hash, keeping the mark of a dirty tree: "1810816+dirty"."""
-    dirty = "+dirty" if commit.endswith("+dirty") else ""
-    return commit.removesuffix("+dirty")[:7] + dirty
-
-
-def _search_time(rs: list[dict]) -> str:
-    """For search runs, which may span sessions: their children's own time in all (a summary reused
-    from another experiment, `same_as`, is counted there)."""
-    if not all("children_seconds" in r for r in rs):
-        return ""
-    own = [r for r in rs if not r.get("same_as")]
-    return (f"*Children trained and scored for {sum(r['children_seconds'] for r in own) / 3600:.1f} h in all, "
-            f"summed over every session the runs spanned.*\n")
-
-
-def _mean_range(values: list[float], fmt: str = ".4f") -> str:
-    """"mean (min-max)" over seeds, or the one value."""
-    if len(values) == 1:
-        return format(values[0], fmt)
-    return f"{format(float(np.mean(values)), fmt)} ({format(min(values), fmt)}-{format(max(values), fmt)})"
-
-
-def _group(rs: list[dict], key) -> dict[str, list[dict]]:
-    """Records grouped by `key(record)`, in the order each group first appears."""
-    groups: dict[str, list[dict]] = {}
-    for r in rs:
-        groups.setdefault(key(r), []).append(r)
-    return groups
-
-
 def _by_name(rs: list[dict]) -> dict[str, list[dict]]:
     """A trained network's records (one per seed), by its name."""
-    return _group(rs, lambda r: r["name"])
-
-
-def _settings(rs: list[dict]) -> dict[str, list[dict]]:
-    """Search summaries grouped by setting: the run's name without its "-seedN"."""
-    return _group(rs, lambda r: re.sub(r"-seed\d+$", "", r["run"]))
+    return group(rs, lambda r: r["name"])
 
 
 def _size_and_latency(r: dict) -> str:
     """A trained network's last columns: params, MACs, CPU and ExecuTorch latency / MobileNetV2."""
     et = f"{r['executorch_ratio']:.3f}" if r.get("executorch_ratio") else ""
     return f"| {r['params'] / 1e6:.2f}M | {r['macs'] / 1e6:.0f}M | {r['latency_ratio']:.3f} | {et} |"
-
-
-def _searched(r: dict) -> dict[str, float]:
-    """What a search summary says of its run on measured latency, whatever its reward and LAT(m)."""
-    return {"best_accuracy": r["best_accuracy"], "best_ratio": r["best_measured_ms"] / r["mobilenetv2_ms"],
-            "above_t": 100 * r["measured_above_t"], "on_measured": r["best_reward_on_measured"]}
-
-
-def _search_rows(groups: dict[str, list[dict]], order: list[str], label) -> list[str]:
-    rows = ["| setting | seeds | children | best child's proxy accuracy | its measured latency / MobileNetV2 "
-            "| children above T (measured) | best child's soft reward on measured latency |",
-            "|---|---|---|---|---|---|---|"]
-    for name in [n for n in order if n in groups]:
-        got = [_searched(r) for r in groups[name]]
-        col = lambda k, fmt=".4f": _mean_range([g[k] for g in got], fmt)  # noqa: E731
-        reused = " (reused)" if any(r.get("same_as") for r in groups[name]) else ""
-        rows.append(f"| {label(name)}{reused} | {len(got)} | {groups[name][0]['children']} | {col('best_accuracy')} "
-                    f"| {col('best_ratio', '.2f')}x | {col('above_t', '.0f')}% | {col('on_measured')} |")
-    return rows
-
-
-def table5_table(results: Path) -> str:
-    """Sec. 7.2, Table 5: the reward (accuracy alone or Eq. 2's) against the space (one stacked
-    cell or factorized), each setting over its seeds, on measured latency."""
-    rs = records.load(results / "table5.json")
-    if not rs:
-        return ("*(no record yet: `python benchmarks/searches.py table5 --samples 300 --seeds 0,1 "
-                "--latency-table runs/latency_table_cpu.json`)*\n")
-    names = {"single": "accuracy only", "multi": "multi-objective (soft)"}
-    label = lambda n: f"{names[n.split('-')[0]]}, {n.split('-')[1]} space"  # noqa: E731
-    rows = _search_rows(_settings(rs), ["single-cell", "multi-cell", "single-factorized", "multi-factorized"], label)
-    return "\n".join(rows) + "\n" + _provenance(rs) + _search_time(rs)
-
-
-def flops_table(results: Path) -> str:
-    """Sec. 1: LAT(m) as multiply-adds against measured latency, each over its seeds, compared on
-    measured latency."""
-    rs = records.load(results / "flops.json")
-    if not rs:
-        return ("*(no record yet: `python benchmarks/searches.py flops --samples 300 --seeds 0,1 "
-                "--latency-table runs/latency_table_cpu.json`)*\n")
-    label = {"macs": "LAT(m) = MACs, T = MobileNetV2's MACs", "measured": "LAT(m) = measured latency (table)"}.get
-    rows = _search_rows(_settings(rs), ["macs", "measured"], label)
-    return "\n".join(rows) + "\n" + _provenance(rs) + _search_time(rs)
 
 
 def panel_table(results: Path) -> str:
@@ -150,7 +58,7 @@ def panel_table(results: Path) -> str:
             for a, b in [sorted(runs, key=lambda r: r["seed"])[:2]]]
     noise = (f"\nSeed-to-seed difference of the {len(gaps)} members trained twice: "
              f"{', '.join(f'{100 * g:.2f}' for g in gaps)} points.\n") if gaps else ""
-    return "\n".join(rows) + "\n" + noise + _provenance(rs)
+    return "\n".join(rows) + "\n" + noise + provenance_line(rs)
 
 
 def recipe_table(results: Path) -> str:
@@ -165,7 +73,7 @@ def recipe_table(results: Path) -> str:
             "|---|---|---|---|---|"]
     rows += [f"| {n} | {old[n]['test_accuracy']:.4f} | {old[n]['max_loss_after_warmup']:.2f} | {new[n]['test_accuracy']:.4f} "
              f"| {new[n]['max_loss_after_warmup']:.2f} |" for n in both]
-    return "\n".join(rows) + "\n" + _provenance([old[n] for n in both] + [new[n] for n in both])
+    return "\n".join(rows) + "\n" + provenance_line([old[n] for n in both] + [new[n] for n in both])
 
 
 def proxy_table(results: Path) -> str:
@@ -203,7 +111,7 @@ def proxy_table(results: Path) -> str:
               "tau has a paired interval (the same resamples for both).\n")
     used = [r for r in rs + timing if r["setting"] in {s["setting"] for s in scores}]
     return ("\n".join(rows) + "\n" + legend + "\n"
-            + proxy.noise_line(proxy.panel_noise(panel_records)) + "\n" + _provenance(used))
+            + proxy.noise_line(proxy.panel_noise(panel_records)) + "\n" + provenance_line(used))
 
 
 def speed_table(results: Path) -> str:
@@ -236,7 +144,7 @@ def speed_table(results: Path) -> str:
     if second:
         lines += ("A second thread, channels-last (2 threads / 1, per network): " + "; ".join(
             f"batch {b}: " + ", ".join(f"{x:.2f}x" for x in xs) for b, xs in sorted(second.items())) + ".\n")
-    return "\n".join(rows) + lines + _provenance(last, one_run=True)
+    return "\n".join(rows) + lines + provenance_line(last, one_run=True)
 
 
 def table1_table(results: Path) -> str:
@@ -261,7 +169,7 @@ def _table1_one_length(epochs: float, rs: list[dict]) -> str:
         vs = f"{100 * (np.mean(accs) - base_acc):+.2f} points" if base_acc is not None and name != "mobilenetv2" else ""
         rows.append(f"| {name} | {np.mean(accs):.4f} ({min(accs):.4f}-{max(accs):.4f}), {len(accs)} | {vs} "
                     + _size_and_latency(r))
-    return "\n".join(rows) + "\n" + ("\n" + _headline(by_name) + "\n" if base else "") + _provenance(rs)
+    return "\n".join(rows) + "\n" + ("\n" + _headline(by_name) + "\n" if base else "") + provenance_line(rs)
 
 
 # Sec. 7.3, Table 6 (ImageNet top-1, Pixel 1 latency): the paper's row for each network
@@ -281,9 +189,9 @@ def table6_table(results: Path) -> str:
             "| CPU latency / MobileNetV2 | ExecuTorch latency / MobileNetV2 |", "|---|---|---|---|---|---|---|"]
     for name in sorted(by_name):  # alphabetical is the paper's order: A1, then MBConv3 3x3 ... MBConv6 5x5
         accs = [x["test_accuracy"] for x in by_name[name]]
-        rows.append(f"| {name} | {PAPER_TABLE6.get(name, '')} | {_mean_range(accs)}, {len(accs)} "
+        rows.append(f"| {name} | {PAPER_TABLE6.get(name, '')} | {mean_range(accs)}, {len(accs)} "
                     + _size_and_latency(by_name[name][0]))
-    return "\n".join(rows) + "\n" + _provenance(rs)
+    return "\n".join(rows) + "\n" + provenance_line(rs)
 
 
 def _headline(by_name: dict[str, list[dict]]) -> str:
@@ -339,7 +247,7 @@ def sharing_table(results: Path) -> str:
         who = f"{r['paths']} fixed" if r["paths"] else "uniform (SPOS)"
         rows.append(f"| {who} | {r['steps']} | {' '.join(f'{x:.2f}' for x in r['loss_curve'])} "
                     f"| {', '.join(f'{a:.3f}' for a in r['child_accuracy'])} |")
-    out = "\n".join(rows) + "\n" + _provenance(paths)
+    out = "\n".join(rows) + "\n" + provenance_line(paths)
     samplers = [r for r in rs if "sampler" in r]
     if samplers:
         rows = ["| sampler | steps, lr | training loss, mean per tenth | gradient norm before clipping, mean per tenth "
@@ -357,7 +265,7 @@ def sharing_table(results: Path) -> str:
             norms.setdefault(r["zero_init_residual_bn"], r["init_grad_norms"])
         lines = [f"Gradient norm at initialization, one batch{', last BatchNorm of residual bodies at zero' if zero else ''}: "
                  + "; ".join(f"{k} {v:,.1f}" for k, v in init.items()) + "." for zero, init in norms.items()]
-        out += "\n" + "\n".join(rows) + "\n\n" + "\n\n".join(lines) + "\n" + _provenance(samplers)
+        out += "\n" + "\n".join(rows) + "\n\n" + "\n\n".join(lines) + "\n" + provenance_line(samplers)
     return out
 
 
@@ -367,84 +275,6 @@ def _panel_tau(record: dict) -> str:
     if got.get("kendall_tau") is None:
         return f"(not measured: {len(got.get('accuracy', {}))} members inside)" if got else ""
     return f"{got['kendall_tau']:.3f} ({len(got['accuracy'])})"
-
-
-def rl_vs_random_table(results: Path) -> str:
-    """RL vs random search (Sec. 4.2), with PPO's runs (ppo.json) beside them: per run, and how
-    often each learner's last quarter beats random search's in the same seed."""
-    rs = records.load(results / "rl-vs-random.json") + records.load(results / "ppo.json")
-    if not rs:
-        return "*(no results yet: `python benchmarks/searches.py rl-vs-random`)*\n"
-    rows = ["| method | seed | children | best reward | mean reward, last quarter | within 10% below T "
-            "| greedy architecture's reward |", "|---|---|---|---|---|---|---|"]
-    by_seed: dict[str, dict[str, float]] = {}
-    for r in sorted(rs, key=lambda r: (r["flags"][1], r["flags"][3])):
-        method, seed = r["flags"][1], r["flags"][3]
-        by_seed.setdefault(seed, {})[method] = r["last_quarter_mean_reward"]
-        greedy = f"{r['greedy_reward']:.4f}" if r["greedy_reward"] is not None else "(none)"
-        rows.append(f"| {method} | {seed} | {r['children']} | {r['best_reward']:.4f} | {r['last_quarter_mean_reward']:.4f} "
-                    f"| {100 * r['within_10pct_below_t']:.0f}% | {greedy} |")
-    verdicts = []
-    for learner, name in (("reinforce", "REINFORCE"), ("ppo", "PPO")):
-        pairs = [v for v in by_seed.values() if {learner, "random"} <= set(v)]
-        if pairs:
-            wins = sum(v[learner] > v["random"] for v in pairs)
-            verdicts.append(f"{name}'s last-quarter mean reward is above random search's in {wins} of {len(pairs)} seeds.")
-    return "\n".join(rows) + "\n\n" + " ".join(verdicts) + "\n" + _provenance(rs) + _search_time(rs)
-
-
-def default_search_table(results: Path) -> str:
-    """The README's `python train.py --search` as it is: what it took and what it found."""
-    rs = records.load(results / "default-search.json")
-    if not rs:
-        return "*(no record yet: `python benchmarks/searches.py default-search --samples 100`)*\n"
-    rows = ["| children | failed | children's time | best child: reward, accuracy, latency / MobileNetV2 "
-            "| mean reward per quarter of the run |", "|---|---|---|---|---|"]
-    for r in rs:
-        ratio = f"{r['best_measured_ms'] / r['mobilenetv2_ms']:.2f}x" if r["best_measured_ms"] and r["mobilenetv2_ms"] else ""
-        rows.append(f"| {r['children']} | {r['failed']} | {r['children_seconds'] / 60:.0f} min "
-                    f"| child {r['best_child'] + 1}: {r['best_reward']:.4f}, {r['best_accuracy']:.4f}, {ratio} "
-                    f"| {', '.join(f'{q:.3f}' for q in r['quarter_mean_rewards'])} |")
-    return "\n".join(rows) + "\n" + _provenance(rs)
-
-
-def _faster(a: list[float], b: list[float]) -> str:
-    """Whether latencies `a` (one per seed) are below `b` beyond the spread of their seeds."""
-    if max(a) < min(b):
-        return "faster beyond the seed spread"
-    if min(a) > max(b):
-        return "slower beyond the seed spread"
-    return "within the seed spread (a tie)"
-
-
-def cross_platform_table(results: Path) -> str:
-    """Sec. 5, searched for one platform, run on another: rows the platform a search measured,
-    columns where its best network runs (latency / MobileNetV2's there, over seeds); under it, for
-    each platform, whether the search for it found the fastest network there."""
-    rs, timed = records.load(results / "cross-platform.json"), records.load(results / "cross-platform-latency.json")
-    if not rs:
-        return ("*(no record yet: `python benchmarks/searches.py cross-platform --samples 300 --seeds 0,1 "
-                "--latency-table FILE` once per platform)*\n")
-    networks = {r["run"]: r.get("best_arch") for r in rs}
-    timed = [t for t in timed if t["networks"] == networks]  # timings of exactly these searches' best
-    groups, run_on = _settings(rs), [t["backend"] for t in timed]
-    searched_for = [g for g in ("cpu", "executorch", "executorch-int8") if g in groups]
-    ratios = {t["backend"]: {g: [t["ratios"][r["run"]] for r in groups[g]] for g in groups} for t in timed}
-    rows = ["| searched for | seeds | best child's proxy accuracy | " + " | ".join(f"run on {b}" for b in run_on) + " |",
-            "|---|---|---|" + "---|" * len(run_on)]
-    rows += [f"| {g} | {len(groups[g])} | {_mean_range([r['best_accuracy'] for r in groups[g]])} | "
-             + " | ".join(f"{_mean_range(ratios[b][g], '.2f')}x" for b in run_on) + " |" for g in searched_for]
-    verdicts = []
-    for b in (b for b in run_on if b in groups):  # on each platform, its own search's network against the others'
-        own = ratios[b][b]
-        for other in (g for g in searched_for if g != b):
-            theirs = ratios[b][other]
-            verdicts.append(f"on {b}, the network searched for {b} runs {np.mean(theirs) / np.mean(own):.2f}x as "
-                            f"fast as the one searched for {other}: {_faster(own, theirs)}")
-    text = "\n".join(rows) + "\n" + "".join(f"\n- {v}" for v in verdicts) + ("\n" if verdicts else "")
-    untimed = ("\n*(best networks not timed on every platform yet: `python benchmarks/platforms.py --searched "
-               "benchmarks/results/cross-platform.json`)*\n")
-    return text + _provenance(rs) + _search_time(rs) + (_provenance(timed) if timed else untimed)
 
 
 def latency_tables_table(results: Path) -> str:
@@ -457,7 +287,7 @@ def latency_tables_table(results: Path) -> str:
             "|---|---|---|---|---|---|---|"]
     rows += [f"| {r['backend']} | {r['entries']} layers, {r['input_size']} px, {r['threads']} thread | {r['samples']} "
              f"| {r['within10']:.1f}% | {r['mape']:.2f}% | {r['spearman']:.4f} | {r['worst_error_pct']:+.1f}% |" for r in rs]
-    return "\n".join(rows) + "\n" + _provenance(rs)
+    return "\n".join(rows) + "\n" + provenance_line(rs)
 
 
 def platforms_table(results: Path) -> str:
@@ -485,29 +315,16 @@ def platforms_table(results: Path) -> str:
                  + "---|" * len(measures) + "\n")
         text += "".join(f"| {decision} | {choice} | " + " | ".join(f"{cost[m]:.2f}x" for m in measures) + " |\n"
                         for decision, by_choice in r["decision_costs"].items() for choice, cost in by_choice.items())
-    return text + _provenance([r])
-
-
-def fig6_table(results: Path) -> str:
-    """Soft vs hard constraint (Fig. 6): how the second half's samples crowd below T, for each pair of
-    runs (fig6.json, and fig6-<name>.json for other settings such as another T)."""
-    files = sorted(results.glob("fig6*.json"), key=lambda path: (path.name != "fig6.json", path.name))  # the main pair first
-    rs = [r for path in files for r in records.load(path)]
-    if not rs:
-        return "*(no results yet: `python benchmarks/searches.py fig6`)*\n"
-    rows = ["| constraint | children | T (ms) | second half within [0.8 T, T] | second half's latency IQR (ms) "
-            "| second half's median latency / T | second half above T | best reward |", "|---|---|---|---|---|---|---|---|"]
-    rows += [f"| {r['run']} | {r['children']} | {r['target_ms']:.2f} | {100 * r['second_half_in_0.8t_t']:.0f}% "
-             f"| {r['second_half_latency_iqr_ms']:.2f} | {r['second_half_median_over_t']:.2f} "
-             f"| {100 * r['second_half_above_t']:.0f}% | {r['best_reward']:.4f} |" for r in rs]
-    return "\n".join(rows) + "\n" + _provenance(rs) + _search_time(rs)
+    return text + provenance_line([r])
 
 
 TABLES = {"panel": panel_table, "recipe": recipe_table, "proxy": proxy_table, "speed": speed_table,
-          "sharing": sharing_table, "table1": table1_table, "rl_vs_random": rl_vs_random_table, "fig6": fig6_table,
-          "default_search": default_search_table, "platforms": platforms_table, "table5": table5_table,
-          "flops": flops_table, "table6": table6_table, "cross_platform": cross_platform_table,
-          "latency_tables": latency_tables_table}
+          "sharing": sharing_table, "table1": table1_table, "table6": table6_table, "platforms": platforms_table,
+          "latency_tables": latency_tables_table,
+          # the search experiments' (search_tables.py)
+          "rl_vs_random": search_tables.rl_vs_random_table, "fig6": search_tables.fig6_table,
+          "table5": search_tables.table5_table, "flops": search_tables.flops_table,
+          "cross_platform": search_tables.cross_platform_table, "default_search": search_tables.default_search_table}
 
 
 def fill(text: str, results: Path) -> str:

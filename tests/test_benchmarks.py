@@ -327,11 +327,9 @@ def test_tables_fill_only_the_marked_regions(tmp_path):
 
 
 def test_provenance_keeps_the_mark_of_a_dirty_tree():
-    import tables
-
     rs = [with_provenance({}), {**with_provenance({}), "commit": "1810816aaaabbbb+dirty"},
           {**with_provenance({}), "commit": "unknown"}]
-    line = tables._provenance(rs)
+    line = records.provenance_line(rs)
     assert "; commit 1810816+dirty, abcdef0, unknown; `python benchmarks/x.py`*" in line
 
 
@@ -600,7 +598,7 @@ def test_a_failing_run_stops_the_experiment_with_its_status_and_records_nothing(
 
 
 def test_fig6_table_shows_each_pair_of_runs_with_its_t(tmp_path):
-    import tables
+    import search_tables
 
     for file, target in [("fig6.json", 16.4), ("fig6-t8.json", 8.0)]:
         for run, share, iqr in [("soft", 0.01, 0.75), ("hard", 0.40, 0.5)]:
@@ -608,11 +606,11 @@ def test_fig6_table_shows_each_pair_of_runs_with_its_t(tmp_path):
                 "run": run, "children": 300, "target_ms": target, "second_half_in_0.8t_t": share,
                 "second_half_latency_iqr_ms": iqr, "second_half_median_over_t": 0.9, "second_half_above_t": 0.05,
                 "best_reward": 0.8, "children_seconds": 1800.0}))
-    rows = [line for line in tables.fig6_table(tmp_path).splitlines() if line.startswith("| ")]
+    rows = [line for line in search_tables.fig6_table(tmp_path).splitlines() if line.startswith("| ")]
     assert [row.split(" | ")[:3] for row in rows[1:]] == [["| soft", "300", "16.40"], ["| hard", "300", "16.40"],
                                                           ["| soft", "300", "8.00"], ["| hard", "300", "8.00"]]
     assert rows[2] == "| hard | 300 | 16.40 | 40% | 0.50 | 0.90 | 5% | 0.8000 |"
-    assert "Children trained and scored for 2.0 h in all" in tables.fig6_table(tmp_path)
+    assert "Children trained and scored for 2.0 h in all" in search_tables.fig6_table(tmp_path)
 
 
 def test_the_experiments_are_the_papers_comparisons():
@@ -626,14 +624,14 @@ def test_the_experiments_are_the_papers_comparisons():
 
 
 def test_rl_vs_random_table_counts_the_seeds_where_the_controller_wins(tmp_path):
-    import tables
+    import search_tables
 
     for method, seed, last in [("reinforce", 0, 0.80), ("random", 0, 0.75), ("reinforce", 1, 0.70), ("random", 1, 0.72)]:
         records.append(tmp_path / "rl-vs-random.json", with_provenance({
             "run": f"{method}-seed{seed}", "flags": ["--controller", method, "--seed", str(seed)], "children": 300,
             "best_reward": 0.9, "last_quarter_mean_reward": last, "within_10pct_below_t": 0.25,
             "greedy_reward": 0.85 if method == "reinforce" else None, "children_seconds": 2700.0}))
-    out = tables.rl_vs_random_table(tmp_path)
+    out = search_tables.rl_vs_random_table(tmp_path)
     assert "Children trained and scored for 3.0 h in all" in out  # 4 runs of 0.75 h, not the commands' wall time
     assert "above random search's in 1 of 2 seeds" in out
     assert "| reinforce | 0 | 300 | 0.9000 | 0.8000 | 25% | 0.8500 |" in out and "| random | 1 | 300 | 0.9000 | 0.7200 | 25% | (none) |" in out
@@ -751,7 +749,7 @@ def test_a_search_another_experiment_finished_is_reused_not_trained_again(tmp_pa
 
 def test_the_default_search_is_recorded_with_its_quarters_and_tabled(tmp_path, stand_in_table):
     import searches
-    import tables
+    import search_tables
 
     argv = ["default-search", "--samples", "4", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "default-search.json"),
             "--latency-table", str(stand_in_table),
@@ -761,7 +759,7 @@ def test_the_default_search_is_recorded_with_its_quarters_and_tabled(tmp_path, s
     rewards = r["rewards"]
     assert r["quarter_mean_rewards"] == [round(x, 4) for x in rewards]  # 4 children: a quarter each
     assert r["best_child"] == rewards.index(max(rewards)) and r["run"] == "default" and r["flags"] == []
-    row = next(line for line in tables.default_search_table(tmp_path).splitlines() if line.startswith("| 4 |"))
+    row = next(line for line in search_tables.default_search_table(tmp_path).splitlines() if line.startswith("| 4 |"))
     assert f"| child {r['best_child'] + 1}: {max(rewards):.4f}," in row
     assert row.endswith(f"{r['best_measured_ms'] / r['mobilenetv2_ms']:.2f}x | "
                         + ", ".join(f"{q:.3f}" for q in r["quarter_mean_rewards"]) + " |")  # latency / MobileNetV2
@@ -796,7 +794,7 @@ def test_each_platforms_search_gets_that_platforms_table(tmp_path, stand_in_tabl
 def test_best_networks_are_timed_on_every_platform_once_each_and_resume(tmp_path, monkeypatch, capsys):
     import latency
     import platforms
-    import tables
+    import search_tables
 
     a1, v2 = (models.arch_to_dict(models.REFERENCE_ARCHS[n]) for n in ("mnasnet-a1", "mobilenetv2"))
     summaries = tmp_path / "cross-platform.json"
@@ -822,19 +820,19 @@ def test_best_networks_are_timed_on_every_platform_once_each_and_resume(tmp_path
     assert got["cpu"]["commit"] and got["cpu"]["command"].startswith("python benchmarks/platforms.py --searched")
     assert platforms.main(argv) == 0 and len(timed) == 3  # recorded: not timed again
 
-    text = tables.cross_platform_table(tmp_path)
+    text = search_tables.cross_platform_table(tmp_path)
     assert "| cpu | 1 | 0.8000 | 0.50x | 2.00x | 2.00x |" in text
     assert "| executorch | 2 | 0.8000 (0.7900-0.8100) | 1.00 (1.00-1.00)x | 1.00 (1.00-1.00)x | 1.00 (1.00-1.00)x |" in text
     assert "- on cpu, the network searched for cpu runs 2.00x as fast as the one searched for executorch: " \
            "faster beyond the seed spread" in text
     assert "- on executorch, the network searched for executorch runs 2.00x as fast as the one searched for cpu" in text
     records.append(summaries, {**records.load(summaries)[0], "run": "cpu-seed1"})  # a new search: not timed yet
-    assert "not timed on every platform yet" in tables.cross_platform_table(tmp_path)
+    assert "not timed on every platform yet" in search_tables.cross_platform_table(tmp_path)
     assert platforms.main(argv) == 0 and len(timed) == 6  # these networks are timed afresh
     # lower is faster; overlapping seeds are a tie
-    assert tables._faster([0.5, 0.6], [0.7, 0.9]) == "faster beyond the seed spread"
-    assert tables._faster([0.8, 0.9], [0.5, 0.7]) == "slower beyond the seed spread"
-    assert tables._faster([0.5, 0.8], [0.7, 0.9]) == tables._faster([0.7], [0.7]) == "within the seed spread (a tie)"
+    assert search_tables._faster([0.5, 0.6], [0.7, 0.9]) == "faster beyond the seed spread"
+    assert search_tables._faster([0.8, 0.9], [0.5, 0.7]) == "slower beyond the seed spread"
+    assert search_tables._faster([0.5, 0.8], [0.7, 0.9]) == search_tables._faster([0.7], [0.7]) == "within the seed spread (a tie)"
     with pytest.raises(SystemExit) as stop:
         platforms.main(["--searched", str(tmp_path / "missing.json")])
     assert stop.value.code == 2

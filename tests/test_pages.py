@@ -7,6 +7,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
+import search_tables  # noqa: E402
 import tables  # noqa: E402
 
 
@@ -90,14 +91,14 @@ def test_table5_and_flops_tables_give_each_setting_over_its_seeds(tmp_path):
     for r in (search_summary("single-cell-seed0", 0.80, 30.0, 0.9, 0.70), search_summary("single-cell-seed1", 0.84, 34.0, 0.7, 0.72),
               search_summary("multi-factorized-seed0", 0.82, 10.0, 0.1, 0.85, same_as="rl-vs-random/reinforce-seed0")):
         tables.records.append(tmp_path / "table5.json", r)
-    out = tables.table5_table(tmp_path)
+    out = search_tables.table5_table(tmp_path)
     # mean (min-max) over the two seeds: accuracy, latency / MobileNetV2 (30/20, 34/20), children above T
     assert "| accuracy only, cell space | 2 | 300 | 0.8200 (0.8000-0.8400) | 1.60 (1.50-1.70)x | 80 (70-90)% | 0.7100 (0.7000-0.7200) |" in out
     assert "| multi-objective (soft), factorized space (reused) | 1 | 300 | 0.8200 | 0.50x | 10% | 0.8500 |" in out
     assert "for 2.0 h in all" in out  # two runs of an hour each: the reused one is counted where it ran
-    assert tables._mean_range([0.80, 0.84, 0.86]) == "0.8333 (0.8000-0.8600)"  # the mean, not the median
+    assert tables.records.mean_range([0.80, 0.84, 0.86]) == "0.8333 (0.8000-0.8600)"  # the mean, not the median
     tables.records.append(tmp_path / "flops.json", search_summary("macs-seed0", 0.8, 40.0, 0.6, 0.6))
-    assert "| LAT(m) = MACs, T = MobileNetV2's MACs | 1 | 300 | 0.8000 | 2.00x | 60% | 0.6000 |" in tables.flops_table(tmp_path)
+    assert "| LAT(m) = MACs, T = MobileNetV2's MACs | 1 | 300 | 0.8000 | 2.00x | 60% | 0.6000 |" in search_tables.flops_table(tmp_path)
 
 
 def test_table6_puts_each_network_beside_the_papers_row(tmp_path):

@@ -1,0 +1,165 @@
+"""The search experiments' tables (benchmarks/searches.py's summaries): RL vs random and PPO,
+soft vs hard (Fig. 6), Table 5, FLOPs vs measured latency, searched for one platform and run on
+another (Sec. 5), and the README's default search. `benchmarks/tables.py` puts them on the pages."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+import records
+from records import group, mean_range, provenance_line
+
+
+def _search_time(rs: list[dict]) -> str:
+    """For search runs, which may span sessions: their children's own time in all (a summary reused
+    from another experiment, `same_as`, is counted there)."""
+    if not all("children_seconds" in r for r in rs):
+        return ""
+    own = [r for r in rs if not r.get("same_as")]
+    return (f"*Children trained and scored for {sum(r['children_seconds'] for r in own) / 3600:.1f} h in all, "
+            f"summed over every session the runs spanned.*\n")
+
+
+def _settings(rs: list[dict]) -> dict[str, list[dict]]:
+    """Search summaries grouped by setting: the run's name without its "-seedN"."""
+    return group(rs, lambda r: re.sub(r"-seed\d+$", "", r["run"]))
+
+
+def _searched(r: dict) -> dict[str, float]:
+    """What a search summary says of its run on measured latency, whatever its reward and LAT(m)."""
+    return {"best_accuracy": r["best_accuracy"], "best_ratio": r["best_measured_ms"] / r["mobilenetv2_ms"],
+            "above_t": 100 * r["measured_above_t"], "on_measured": r["best_reward_on_measured"]}
+
+
+def _search_rows(groups: dict[str, list[dict]], order: list[str], label) -> list[str]:
+    rows = ["| setting | seeds | children | best child's proxy accuracy | its measured latency / MobileNetV2 "
+            "| children above T (measured) | best child's soft reward on measured latency |",
+            "|---|---|---|---|---|---|---|"]
+    for name in [n for n in order if n in groups]:
+        got = [_searched(r) for r in groups[name]]
+        col = lambda k, fmt=".4f": mean_range([g[k] for g in got], fmt)  # noqa: E731
+        reused = " (reused)" if any(r.get("same_as") for r in groups[name]) else ""
+        rows.append(f"| {label(name)}{reused} | {len(got)} | {groups[name][0]['children']} | {col('best_accuracy')} "
+                    f"| {col('best_ratio', '.2f')}x | {col('above_t', '.0f')}% | {col('on_measured')} |")
+    return rows
+
+
+def rl_vs_random_table(results: Path) -> str:
+    """RL vs random search (Sec. 4.2), with PPO's runs (ppo.json) beside them: per run, and how
+    often each learner's last quarter beats random search's in the same seed."""
+    rs = records.load(results / "rl-vs-random.json") + records.load(results / "ppo.json")
+    if not rs:
+        return "*(no results yet: `python benchmarks/searches.py rl-vs-random`)*\n"
+    rows = ["| method | seed | children | best reward | mean reward, last quarter | within 10% below T "
+            "| greedy architecture's reward |", "|---|---|---|---|---|---|---|"]
+    by_seed: dict[str, dict[str, float]] = {}
+    for r in sorted(rs, key=lambda r: (r["flags"][1], r["flags"][3])):
+        method, seed = r["flags"][1], r["flags"][3]
+        by_seed.setdefault(seed, {})[method] = r["last_quarter_mean_reward"]
+        greedy = f"{r['greedy_reward']:.4f}" if r["greedy_reward"] is not None else "(none)"
+        rows.append(f"| {method} | {seed} | {r['children']} | {r['best_reward']:.4f} | {r['last_quarter_mean_reward']:.4f} "
+                    f"| {100 * r['within_10pct_below_t']:.0f}% | {greedy} |")
+    verdicts = []
+    for learner, name in (("reinforce", "REINFORCE"), ("ppo", "PPO")):
+        pairs = [v for v in by_seed.values() if {learner, "random"} <= set(v)]
+        if pairs:
+            wins = sum(v[learner] > v["random"] for v in pairs)
+            verdicts.append(f"{name}'s last-quarter mean reward is above random search's in {wins} of {len(pairs)} seeds.")
+    return "\n".join(rows) + "\n\n" + " ".join(verdicts) + "\n" + provenance_line(rs) + _search_time(rs)
+
+
+def fig6_table(results: Path) -> str:
+    """Soft vs hard constraint (Fig. 6): how the second half's samples crowd below T, for each pair of
+    runs (fig6.json, and fig6-<name>.json for other settings such as another T)."""
+    files = sorted(results.glob("fig6*.json"), key=lambda path: (path.name != "fig6.json", path.name))  # the main pair first
+    rs = [r for path in files for r in records.load(path)]
+    if not rs:
+        return "*(no results yet: `python benchmarks/searches.py fig6`)*\n"
+    rows = ["| constraint | children | T (ms) | second half within [0.8 T, T] | second half's latency IQR (ms) "
+            "| second half's median latency / T | second half above T | best reward |", "|---|---|---|---|---|---|---|---|"]
+    rows += [f"| {r['run']} | {r['children']} | {r['target_ms']:.2f} | {100 * r['second_half_in_0.8t_t']:.0f}% "
+             f"| {r['second_half_latency_iqr_ms']:.2f} | {r['second_half_median_over_t']:.2f} "
+             f"| {100 * r['second_half_above_t']:.0f}% | {r['best_reward']:.4f} |" for r in rs]
+    return "\n".join(rows) + "\n" + provenance_line(rs) + _search_time(rs)
+
+
+def table5_table(results: Path) -> str:
+    """Sec. 7.2, Table 5: the reward (accuracy alone or Eq. 2's) against the space (one stacked
+    cell or factorized), each setting over its seeds, on measured latency."""
+    rs = records.load(results / "table5.json")
+    if not rs:
+        return ("*(no record yet: `python benchmarks/searches.py table5 --samples 300 --seeds 0,1 "
+                "--latency-table runs/latency_table_cpu.json`)*\n")
+    names = {"single": "accuracy only", "multi": "multi-objective (soft)"}
+    label = lambda n: f"{names[n.split('-')[0]]}, {n.split('-')[1]} space"  # noqa: E731
+    rows = _search_rows(_settings(rs), ["single-cell", "multi-cell", "single-factorized", "multi-factorized"], label)
+    return "\n".join(rows) + "\n" + provenance_line(rs) + _search_time(rs)
+
+
+def flops_table(results: Path) -> str:
+    """Sec. 1: LAT(m) as multiply-adds against measured latency, each over its seeds, compared on
+    measured latency."""
+    rs = records.load(results / "flops.json")
+    if not rs:
+        return ("*(no record yet: `python benchmarks/searches.py flops --samples 300 --seeds 0,1 "
+                "--latency-table runs/latency_table_cpu.json`)*\n")
+    label = {"macs": "LAT(m) = MACs, T = MobileNetV2's MACs", "measured": "LAT(m) = measured latency (table)"}.get
+    rows = _search_rows(_settings(rs), ["macs", "measured"], label)
+    return "\n".join(rows) + "\n" + provenance_line(rs) + _search_time(rs)
+
+
+def _faster(a: list[float], b: list[float]) -> str:
+    """Whether latencies `a` (one per seed) are below `b` beyond the spread of their seeds."""
+    if max(a) < min(b):
+        return "faster beyond the seed spread"
+    if min(a) > max(b):
+        return "slower beyond the seed spread"
+    return "within the seed spread (a tie)"
+
+
+def cross_platform_table(results: Path) -> str:
+    """Sec. 5, searched for one platform, run on another: rows the platform a search measured,
+    columns where its best network runs (latency / MobileNetV2's there, over seeds); under it, for
+    each platform, whether the search for it found the fastest network there."""
+    rs, timed = records.load(results / "cross-platform.json"), records.load(results / "cross-platform-latency.json")
+    if not rs:
+        return ("*(no record yet: `python benchmarks/searches.py cross-platform --samples 300 --seeds 0,1 "
+                "--latency-table FILE` once per platform)*\n")
+    networks = {r["run"]: r.get("best_arch") for r in rs}
+    timed = [t for t in timed if t["networks"] == networks]  # timings of exactly these searches' best
+    groups, run_on = _settings(rs), [t["backend"] for t in timed]
+    searched_for = [g for g in ("cpu", "executorch", "executorch-int8") if g in groups]
+    ratios = {t["backend"]: {g: [t["ratios"][r["run"]] for r in groups[g]] for g in groups} for t in timed}
+    rows = ["| searched for | seeds | best child's proxy accuracy | " + " | ".join(f"run on {b}" for b in run_on) + " |",
+            "|---|---|---|" + "---|" * len(run_on)]
+    rows += [f"| {g} | {len(groups[g])} | {mean_range([r['best_accuracy'] for r in groups[g]])} | "
+             + " | ".join(f"{mean_range(ratios[b][g], '.2f')}x" for b in run_on) + " |" for g in searched_for]
+    verdicts = []
+    for b in (b for b in run_on if b in groups):  # on each platform, its own search's network against the others'
+        own = ratios[b][b]
+        for other in (g for g in searched_for if g != b):
+            theirs = ratios[b][other]
+            verdicts.append(f"on {b}, the network searched for {b} runs {np.mean(theirs) / np.mean(own):.2f}x as "
+                            f"fast as the one searched for {other}: {_faster(own, theirs)}")
+    text = "\n".join(rows) + "\n" + "".join(f"\n- {v}" for v in verdicts) + ("\n" if verdicts else "")
+    untimed = ("\n*(best networks not timed on every platform yet: `python benchmarks/platforms.py --searched "
+               "benchmarks/results/cross-platform.json`)*\n")
+    return text + provenance_line(rs) + _search_time(rs) + (provenance_line(timed) if timed else untimed)
+
+
+def default_search_table(results: Path) -> str:
+    """The README's `python train.py --search` as it is: what it took and what it found."""
+    rs = records.load(results / "default-search.json")
+    if not rs:
+        return "*(no record yet: `python benchmarks/searches.py default-search --samples 100`)*\n"
+    rows = ["| children | failed | children's time | best child: reward, accuracy, latency / MobileNetV2 "
+            "| mean reward per quarter of the run |", "|---|---|---|---|---|"]
+    for r in rs:
+        ratio = f"{r['best_measured_ms'] / r['mobilenetv2_ms']:.2f}x" if r["best_measured_ms"] and r["mobilenetv2_ms"] else ""
+        rows.append(f"| {r['children']} | {r['failed']} | {r['children_seconds'] / 60:.0f} min "
+                    f"| child {r['best_child'] + 1}: {r['best_reward']:.4f}, {r['best_accuracy']:.4f}, {ratio} "
+                    f"| {', '.join(f'{q:.3f}' for q in r['quarter_mean_rewards'])} |")
+    return "\n".join(rows) + "\n" + provenance_line(rs)
