@@ -96,7 +96,7 @@ def table5_table(results: Path) -> str:
     names = {"single": "accuracy only", "multi": "multi-objective (soft)"}
     label = lambda n: f"{names[n.split('-')[0]]}, {n.split('-')[1]} space"  # noqa: E731
     rows = _search_rows(_settings(rs), ["single-cell", "multi-cell", "single-factorized", "multi-factorized"], label)
-    return "\n".join(rows) + "\n" + provenance_line(rs) + _search_time(rs)
+    return "\n".join(rows) + "\n" + provenance_line(rs) + _search_time(rs) + _trained(results, "table5", label)
 
 
 def flops_table(results: Path) -> str:
@@ -108,7 +108,25 @@ def flops_table(results: Path) -> str:
                 "--latency-table runs/latency_table_cpu.json`)*\n")
     label = {"macs": "LAT(m) = MACs, T = MobileNetV2's MACs", "measured": "LAT(m) = measured latency (table)"}.get
     rows = _search_rows(_settings(rs), ["macs", "measured"], label)
-    return "\n".join(rows) + "\n" + provenance_line(rs) + _search_time(rs)
+    return "\n".join(rows) + "\n" + provenance_line(rs) + _search_time(rs) + _trained(results, "flops", label)
+
+
+def _trained(results: Path, experiment: str, label) -> str:
+    """Each setting's best network trained with the final recipe (table1.py --searches), over its
+    training seeds: test accuracy, size, and latency / MobileNetV2 on this CPU and through ExecuTorch."""
+    rs = records.load(results / f"{experiment}-final.json")
+    if not rs:
+        return (f"\n*(each setting's best network not trained yet: `python benchmarks/table1.py --searches "
+                f"benchmarks/results/{experiment}.json --epochs 5 --seeds 2 --executorch`)*\n")
+    rows = ["| setting's best network, trained | seeds | test accuracy | params | MACs | CPU latency / MobileNetV2 "
+            "| ExecuTorch |", "|---|---|---|---|---|---|---|"]
+    for name, runs in group(rs, lambda r: r["name"]).items():
+        r, reused = runs[0], f" (the same network as {runs[0]['same_as']})" if runs[0].get("same_as") else ""
+        et = f"{r['executorch_ratio']:.3f}" if r.get("executorch_ratio") else ""
+        rows.append(f"| {label(name.split('/', 1)[1])}{reused} | {len(runs)} | "
+                    f"{mean_range([x['test_accuracy'] for x in runs])} | {r['params'] / 1e6:.2f}M | {r['macs'] / 1e6:.0f}M "
+                    f"| {r['latency_ratio']:.3f} | {et} |")
+    return "\n" + "\n".join(rows) + "\n" + provenance_line(rs)
 
 
 def _faster(a: list[float], b: list[float]) -> str:

@@ -17,6 +17,12 @@ Table 6 (`--table6`, Sec. 7.3): MnasNet-A1 and the same network with one layer t
 block (`models.one_layer_type`: MBConv3 or MBConv6, 3x3 or 5x5), trained and timed the same way,
 recorded in benchmarks/results/table6.json.
 
+The winners of the search experiments (`--searches FILE`, a benchmarks/searches.py summary file
+such as table5.json or flops.json): each setting's best distinct network over its seeds, by search
+reward, named "<experiment>/<setting>" and recorded in <experiment>-final.json. A network the same
+training already gave Table 1 (same architecture, seed, epochs, data and device) is not trained
+again: its record is copied under the new name with "same_as".
+
 Every training is appended to benchmarks/results/table1.json as it finishes, with its provenance,
 so the command resumes; `python benchmarks/tables.py --write` turns the file into the table of
 docs/results.md.
@@ -24,6 +30,7 @@ docs/results.md.
     python benchmarks/table1.py runs/<search> mobilenetv2 mnasnet-a1 mnasnet-b1 --top 3 --epochs 1 --seeds 2
     python benchmarks/table1.py --random-search benchmarks/results/rl-vs-random.json --top 1 --epochs 5 --seeds 2
     python benchmarks/table1.py --table6 --epochs 5 --seeds 2 --executorch      # Sec. 7.3, Table 6
+    python benchmarks/table1.py --searches benchmarks/results/table5.json --epochs 5 --seeds 2 --executorch
 """
 
 from __future__ import annotations
@@ -45,6 +52,7 @@ import latency  # noqa: E402
 import mnas  # noqa: E402
 import panel  # noqa: E402
 import records  # noqa: E402
+import searches  # noqa: E402
 import training  # noqa: E402
 from figures import read_run  # noqa: E402
 from models import REFERENCE_ARCHS, Arch, arch_from_dict, load_arch, network_key, one_layer_type  # noqa: E402
@@ -116,6 +124,34 @@ def random_search_best(summaries: list[dict], top: int, batch: int = 6) -> dict[
     return archs
 
 
+def search_winners(summaries: list[dict], runs: Path | None = None) -> dict[str, Arch]:
+    """{"<experiment>/<setting>": arch}: each setting's (a run's name less "-seedN") best network
+    over its seeds by search reward; from the summary's best_arch, or for a summary written before
+    it was kept, from its run directory's best.json under `runs`."""
+    best: dict[str, dict] = {}
+    for r in summaries:
+        name = f"{r['experiment']}/{searches.setting(r['run'])}"
+        if name not in best or r["best_reward"] > best[name]["best_reward"]:
+            best[name] = r
+    archs = {}
+    for name, r in best.items():
+        if r.get("best_arch"):
+            archs[name] = arch_from_dict(r["best_arch"])
+            continue
+        run_dir = (runs or searches.RUNS) / (r.get("same_as") or f"{r['experiment']}/{r['run']}")
+        if not (run_dir / "best.json").is_file():
+            raise training.UsageError(f"{name}: the summary of {r['run']} has no best_arch and {run_dir} "
+                                      "no best.json")
+        archs[name] = load_arch(str(run_dir / "best.json"))
+    return archs
+
+
+def trained_already(files: list[str | Path]) -> dict[tuple, dict]:
+    """Records of finished trainings in `files`, by (network, seed, epochs, dataset, device)."""
+    return {(network_key(arch_from_dict(r["arch"])), r["seed"], r["epochs"], r["dataset"], r["device"]): r
+            for path in files for r in records.load(path) if r.get("arch")}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = records.Parser(description=__doc__.splitlines()[0])
     p.add_argument("archs", nargs="*", metavar="NAME|JSON|RUN_DIR")
@@ -128,15 +164,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--table6", action="store_true",
                    help="add MnasNet-A1 and its one-layer-type variants (Sec. 7.3); records go to table6.json")
     panel.add_training_options(p)
-    p.add_argument("--out", help="the results file (default benchmarks/results/table1.json, table6.json with --table6)")
+    p.add_argument("--searches", metavar="FILE",
+                   help="train each setting's best network in this searches.py summary file (table5.json, flops.json)")
+    p.add_argument("--out", help="the results file (default benchmarks/results/table1.json; table6.json with --table6, "
+                                 "<experiment>-final.json with --searches)")
     args = p.parse_args(argv)
     try:
         if args.top < 1 or args.seeds < 1 or args.epochs <= 0:
             raise training.UsageError("--top and --seeds must be >= 1 and --epochs positive")
-        if not args.archs and not args.random_search and not args.table6:
-            raise training.UsageError("give architectures (NAME, JSON or RUN_DIR), --random-search FILE or --table6")
+        if not args.archs and not args.random_search and not args.table6 and not args.searches:
+            raise training.UsageError("give architectures (NAME, JSON or RUN_DIR), --random-search FILE, --table6 "
+                                      "or --searches FILE")
         archs = contenders(args.archs, args.top) | (table6_archs() if args.table6 else {})
-        args.out = args.out or str(TABLE6 if args.table6 else TABLE1)
+        if args.searches:
+            if not Path(args.searches).is_file():
+                raise training.UsageError(f"--searches {args.searches}: no such file")
+            archs |= search_winners(records.load(args.searches))
+            searched = Path(args.searches)
+        args.out = args.out or str(TABLE6 if args.table6 else
+                                   searched.with_name(f"{searched.stem}-final.json") if args.searches else TABLE1)
         if args.random_search:
             if not Path(args.random_search).is_file():
                 raise training.UsageError(f"--random-search {args.random_search}: no such file")
@@ -158,8 +204,14 @@ def main(argv: list[str] | None = None) -> int:
     todo = [(n, s) for s in range(args.seeds) for n in archs if (n, s, args.epochs, args.dataset, device) not in have]
     print(f"table 1: {len(archs)} architectures x {args.seeds} seeds, {len(todo)} trainings to do, "
           f"{args.epochs:g} epoch(s) each on {device} -> {args.out}", flush=True)
+    trained = trained_already([TABLE1, args.out])  # the same training under another name: not again
     for name, seed in tqdm(todo, desc="table 1", unit="net"):
         job = {"name": name, "seed": seed, "recipe": "final", "epochs": args.epochs, "dataset": args.dataset}
+        same = trained.get((network_key(archs[name]), seed, args.epochs, args.dataset, device))
+        if same:
+            records.append(args.out, {**same, **job, "same_as": same.get("same_as") or same["name"]})
+            tqdm.write(f"{name:<28} seed {seed}  the same network as {same['name']}: its record reused")
+            continue
         record = panel.train_member(job, archs[name], data, cfg, ratios.get((name, "cpu")), origin)
         if args.executorch and (name, "executorch") not in ratios:
             ratios[name, "executorch"] = round(latency.relative_latency(archs[name], backend="executorch", rounds=20), 4)

@@ -462,6 +462,42 @@ def test_table1_trains_a_runs_best_children_beside_references_and_resumes(tmp_pa
     assert capsys.readouterr().err.startswith("error: unknown architecture 'no-such-net'")
 
 
+def test_each_settings_best_network_is_trained_once_and_table1s_training_reused(tmp_path, monkeypatch):
+    import searches
+    import table1
+
+    a1, b1, small = (models.REFERENCE_ARCHS[n] for n in ("mnasnet-a1", "mnasnet-b1", "mnasnet-small"))
+    summaries = tmp_path / "table5.json"
+    for run, reward, arch in [("single-cell-seed0", 0.80, a1), ("single-cell-seed1", 0.85, b1),
+                              ("multi-cell-seed0", 0.70, None)]:  # a summary from before best_arch was kept
+        records.append(summaries, {"experiment": "table5", "run": run, "best_reward": reward,
+                                   **({"best_arch": models.arch_to_dict(arch)} if arch else {})})
+    (tmp_path / "runs" / "table5" / "multi-cell-seed0").mkdir(parents=True)
+    models.save_arch(small, tmp_path / "runs" / "table5" / "multi-cell-seed0" / "best.json")
+    monkeypatch.setattr(searches, "RUNS", tmp_path / "runs")
+    monkeypatch.setattr(table1, "TABLE1", tmp_path / "table1.json")  # Table 1 trained mnasnet-small already
+    records.append(table1.TABLE1, {"name": "mnasnet-small", "seed": 0, "epochs": 0.05, "dataset": "synthetic",
+                                   "device": "cpu", "arch": models.arch_to_dict(small), "test_accuracy": 0.5,
+                                   "latency_ratio": 0.9})
+    trained = []
+
+    def train_member(job, arch, data, cfg, ratio, origin):
+        trained.append((job["name"], arch))
+        return {**job, "arch": models.arch_to_dict(arch), "test_accuracy": 0.6, "latency_ratio": 1.0, "wall_seconds": 1.0}
+    monkeypatch.setattr(table1.panel, "train_member", train_member)
+    argv = ["--searches", str(summaries), "--seeds", "1", "--epochs", "0.05", "--dataset", "synthetic", "--device", "cpu"]
+    assert table1.main(argv) == 0
+    assert trained == [("table5/single-cell", b1)]  # the better seed's network
+    got = {r["name"]: r for r in records.load(tmp_path / "table5-final.json")}  # beside the summaries
+    assert set(got) == {"table5/single-cell", "table5/multi-cell"}
+    reused = got["table5/multi-cell"]
+    assert (reused["same_as"], reused["test_accuracy"], reused["seed"]) == ("mnasnet-small", 0.5, 0)
+    assert table1.main(argv) == 0 and len(trained) == 1  # resumes: nothing left to do
+    (tmp_path / "runs" / "table5" / "multi-cell-seed0" / "best.json").unlink()
+    (tmp_path / "table5-final.json").unlink()
+    assert table1.main(argv) == 2  # no best network to be found: one line, status 2
+
+
 def test_table1_takes_a_runs_best_distinct_networks(tmp_path):
     import mnas
     import table1

@@ -97,6 +97,17 @@ def test_table5_and_flops_tables_give_each_setting_over_its_seeds(tmp_path):
     assert "| multi-objective (soft), factorized space (reused) | 1 | 300 | 0.8200 | 0.50x | 10% | 0.8500 |" in out
     assert "for 2.0 h in all" in out  # two runs of an hour each: the reused one is counted where it ran
     assert tables.records.mean_range([0.80, 0.84, 0.86]) == "0.8333 (0.8000-0.8600)"  # the mean, not the median
+    assert "not trained yet: `python benchmarks/table1.py --searches benchmarks/results/table5.json" in out
+    trained = {"command": "python benchmarks/table1.py --searches", "commit": "abc", "date": "2026-11-30 10:00:00 UTC",
+               "machine": "m", "wall_seconds": 60.0, "params": 2.5e6, "macs": 200e6, "latency_ratio": 0.6}
+    for seed, acc in ((0, 0.90), (1, 0.92)):  # each setting's best network, trained with two seeds
+        tables.records.append(tmp_path / "table5-final.json", {**trained, "name": "table5/single-cell", "seed": seed,
+                                                                "test_accuracy": acc, "executorch_ratio": 0.8})
+    tables.records.append(tmp_path / "table5-final.json", {**trained, "name": "table5/multi-factorized", "seed": 0,
+                                                            "test_accuracy": 0.93, "same_as": "reinforce-seed0/child-222"})
+    out = search_tables.table5_table(tmp_path)
+    assert "| accuracy only, cell space | 2 | 0.9100 (0.9000-0.9200) | 2.50M | 200M | 0.600 | 0.800 |" in out
+    assert "| multi-objective (soft), factorized space (the same network as reinforce-seed0/child-222) | 1 | 0.9300 |" in out
     tables.records.append(tmp_path / "flops.json", search_summary("macs-seed0", 0.8, 40.0, 0.6, 0.6))
     assert "| LAT(m) = MACs, T = MobileNetV2's MACs | 1 | 300 | 0.8000 | 2.00x | 60% | 0.6000 |" in search_tables.flops_table(tmp_path)
 
