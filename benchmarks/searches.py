@@ -47,7 +47,8 @@ and measured CPU latency is rl-vs-random's reinforce-seedN, table5's multi-facto
 flops's measured-seedN and cross-platform's cpu-seedN (SAME_SEARCH). A run of one of them is not trained again when another's
 results file (beside --out) holds it finished, with as many children and the same settings
 (its config.json less how it ran: `settings`): its summary is appended under the new name, with
-"same_as": "<experiment>/<run>" and the original's provenance. Summaries from before the run's
+"same_as": "<experiment>/<run>" and the original's provenance. That shared search runs first in
+each of its experiments, so that the others find it sooner. Summaries from before the run's
 config was kept in them (rl-vs-random's first records) cannot be matched, nor summarized again
 without their run directories: those runs are trained.
 
@@ -262,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as e:
             p.error(f"--latency-table {e}")
     plan = runs(args.experiment, seeds)
+    shared = SAME_SEARCH.get(args.experiment)  # the search other experiments reuse goes first, so they can
+    plan = dict(sorted(plan.items(), key=lambda run: not (shared and run[0].startswith(shared))))
     if tables and (missing := sorted({platform(f) for f in plan.values()} - set(tables))):
         p.error(f"--latency-table: none for {', '.join(missing)} (python latency.py --build-table FILE "
                 f"--backend {missing[0]})")

@@ -821,6 +821,12 @@ def test_each_platforms_search_gets_that_platforms_table(tmp_path, stand_in_tabl
         platform = name.removesuffix("-seed0")
         assert cmd[cmd.index("--latency") + 1] == platform
         assert cmd[cmd.index("--latency-table") + 1] == str(tables[platform])
+    started.clear()  # the search that table5 shares with the other experiments runs first
+    assert searches.main(["table5", "--seeds", "0,1", "--runs", str(tmp_path / "runs"),
+                          "--out", str(tmp_path / "table5.json")]) == 130
+    assert [name for name, _ in started] == ["multi-factorized-seed0", "multi-factorized-seed1", "single-cell-seed0",
+                                             "single-factorized-seed0", "multi-cell-seed0", "single-cell-seed1",
+                                             "single-factorized-seed1", "multi-cell-seed1"]
     with pytest.raises(SystemExit) as stop:  # a platform without its table: one line, status 2
         searches.main([*common, f"--latency-table={tables['cpu']}", f"--latency-table={tables['executorch']}"])
     assert stop.value.code == 2
