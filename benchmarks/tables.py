@@ -279,14 +279,15 @@ def _panel_tau(record: dict) -> str:
 
 def latency_tables_table(results: Path) -> str:
     """Each platform's latency table against whole networks measured there (benchmarks/latency.py
-    --part table): the newest record per table."""
-    rs = list({r["table"]: r for r in records.load(results / "latency_tables.json")}.values())
+    --part table): every check, by platform and time."""
+    rs = sorted(records.load(results / "latency_tables.json"), key=lambda r: (r["backend"], r["date"]))
     if not rs:
         return "*(no record yet: `python benchmarks/latency.py --part table --table FILE --samples 40`)*\n"
-    rows = ["| platform | table | networks | within +-10% | mean abs. error | Spearman | worst error |",
-            "|---|---|---|---|---|---|---|"]
-    rows += [f"| {r['backend']} | {r['entries']} layers, {r['input_size']} px, {r['threads']} thread | {r['samples']} "
-             f"| {r['within10']:.1f}% | {r['mape']:.2f}% | {r['spearman']:.4f} | {r['worst_error_pct']:+.1f}% |" for r in rs]
+    rows = ["| platform | table | checked | networks | within +-10% | mean abs. error | Spearman | worst error |",
+            "|---|---|---|---|---|---|---|---|"]
+    rows += [f"| {r['backend']} | {r['entries']} layers, {r['input_size']} px, {r['threads']} thread | {r['date'][:16]} "
+             f"| {r['samples']} | {r['within10']:.1f}% | {r['mape']:.2f}% | {r['spearman']:.4f} "
+             f"| {r['worst_error_pct']:+.1f}% |" for r in rs]
     return "\n".join(rows) + "\n" + provenance_line(rs)
 
 
