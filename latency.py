@@ -462,6 +462,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=None, help="samples per network (default: 50; adb: 3 runner calls)")
     p.add_argument("--build-table", metavar="FILE", help="time every layer of the MnasNet search space into FILE (resumable)")
     p.add_argument("--check-table", metavar="FILE", help="compare FILE's predictions with measurements")
+    p.add_argument("--recalibrate", metavar="FILE",
+                   help="re-fit FILE's calibration on its build's calibration networks, timed now (another machine or day)")
     p.add_argument("--samples", type=int, default=20, help="random architectures for --check-table")
     p.add_argument("--seed", type=int, default=0)
     adb = p.add_argument_group("adb backend")
@@ -475,8 +477,8 @@ def main(argv: list[str] | None = None) -> int:
                       "calibration images, as train.py's --data-dir; Debian's package is found too")
     try:
         args = p.parse_args(argv)
-        if sum(x is not None for x in (args.arch, args.build_table, args.check_table)) != 1:
-            raise ValueError("give one of NAME_OR_JSON, --build-table FILE or --check-table FILE")
+        if sum(x is not None for x in (args.arch, args.build_table, args.check_table, args.recalibrate)) != 1:
+            raise ValueError("give one of NAME_OR_JSON, --build-table FILE, --check-table FILE or --recalibrate FILE")
         if args.threads < 1 or args.input_size < 32 or (args.rounds is not None and args.rounds < 1):
             raise ValueError("--threads and --rounds must be >= 1 and --input-size >= 32")
         if args.samples < 2 or args.num_executions < 2:
@@ -498,7 +500,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{args.input_size}x{args.input_size}, {len(m.samples)} samples")
             print(f"median_ms={m.median_ms:.3f} iqr_ms={m.iqr_ms:.3f}")
             return 0
-        from latency_table import LatencyTable, check_table, space_entries  # the table flags; it builds on this module
+        # the table flags; latency_table builds on this module
+        from latency_table import LatencyTable, calibration_archs, check_table, space_entries
         from mnas import SearchSpace  # the command line enumerates the paper's space; the library takes any block options
 
         space = SearchSpace()
@@ -521,8 +524,19 @@ def main(argv: list[str] | None = None) -> int:
                 return 130
             print(f"{args.build_table}: {len(t.layers)} entries, reference {t.reference_ms:.3f} ms, fit a={t.fit[0]:.4f} b={t.fit[1]:.3f}")
             return 0
-        table = LatencyTable.load(args.check_table)
+        table = LatencyTable.load(args.check_table or args.recalibrate)
         opts = backend_opts.get(table.backend, {})  # a table is checked on its own backend
+        if args.recalibrate:
+            if table.fit is None:
+                raise ValueError(f"{args.recalibrate} has no calibration yet: finish its build (--build-table)")
+            options = [space.block_options(i) for i in range(len(space.skeleton))]
+            n = len(table.info.get("calibration", [])) or 16  # the build's networks, timed again
+            old = table.fit
+            table.calibrate(calibration_archs(options, n, args.seed, space.stem, space.head), args.rounds, **opts)
+            table.save(args.recalibrate)
+            print(f"{args.recalibrate}: fit a={old[0]:.4f} b={old[1]:.3f} -> a={table.fit[0]:.4f} b={table.fit[1]:.3f} "
+                  f"on {n} whole networks")
+            return 0
         rng = random.Random(args.seed + 1)  # not the calibration's draws
         archs = [space.decode(space.sample(rng)) for _ in range(args.samples)]
         r = check_table(table, archs, args.rounds, **opts)

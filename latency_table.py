@@ -211,14 +211,28 @@ class LatencyTable:
             todo_entries = {k: entries[k] for k in todo}
             table._time_layers(path, todo_entries, len(entries), chunk, rounds, **opts)
         if table.fit is None:
-            rng = random.Random(seed)
-            archs = [Arch(tuple(rng.choice(o) for o in block_options), stem, head) for _ in range(calibration)]
-            measured, sums = table.measure_normalized(archs, rounds, **opts), [table.layer_sum(a) for a in archs]
-            # Weighted by 1/measured: each network's relative error counts the same.
-            table.fit = [float(v) for v in np.polyfit(sums, measured, 1, w=1 / np.array(measured))] if len(archs) > 1 else [1.0, 0.0]
-            table.info["calibration"] = [[round(s, 4), round(m, 4)] for s, m in zip(sums, measured)]
+            table.calibrate(calibration_archs(block_options, calibration, seed, stem, head), rounds, **opts)
             table.save(path)
         return table
+
+    def calibrate(self, archs: list[Arch], rounds: int | None = None, **opts) -> None:
+        """Fit a and b of `predict` on whole networks timed now against their sums of layers. The
+        fit belongs to the machine it was timed on: re-run it (`latency.py --recalibrate FILE`)
+        when the table is used on another machine or day."""
+        measured, sums = self.measure_normalized(archs, rounds, **opts), [self.layer_sum(a) for a in archs]
+        if self.fit is not None:
+            self.info.setdefault("previous_fits", []).append([*self.fit, self.info.get("calibrated")])
+        # Weighted by 1/measured: each network's relative error counts the same.
+        self.fit = [float(v) for v in np.polyfit(sums, measured, 1, w=1 / np.array(measured))] if len(archs) > 1 else [1.0, 0.0]
+        self.info["calibration"] = [[round(s, 4), round(m, 4)] for s, m in zip(sums, measured)]
+        self.info["calibrated"] = time.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def calibration_archs(block_options: list[list[BlockArgs]], n: int, seed: int, stem: int = 32,
+                      head: int = 1280) -> list[Arch]:
+    """`n` networks drawn from the block options (seeded): what a table's calibration times whole."""
+    rng = random.Random(seed)
+    return [Arch(tuple(rng.choice(o) for o in block_options), stem, head) for _ in range(n)]
 
 
 def check_table(table: LatencyTable, archs: list[Arch], rounds: int | None = None, **opts) -> dict:

@@ -283,9 +283,10 @@ def latency_tables_table(results: Path) -> str:
     rs = sorted(records.load(results / "latency_tables.json"), key=lambda r: (r["backend"], r["date"]))
     if not rs:
         return "*(no record yet: `python benchmarks/latency.py --part table --table FILE --samples 40`)*\n"
-    rows = ["| platform | table | checked | networks | within +-10% | mean abs. error | Spearman | worst error |",
-            "|---|---|---|---|---|---|---|---|"]
-    rows += [f"| {r['backend']} | {r['entries']} layers, {r['input_size']} px, {r['threads']} thread | {r['date'][:16]} "
+    rows = ["| platform | table | calibration fitted | checked | networks | within +-10% | mean abs. error | Spearman "
+            "| worst error |", "|---|---|---|---|---|---|---|---|---|"]
+    rows += [f"| {r['backend']} | {r['entries']} layers, {r['input_size']} px, {r['threads']} thread "
+             f"| {(r.get('fitted') or '')[:16]} | {r['date'][:16]} "
              f"| {r['samples']} | {r['within10']:.1f}% | {r['mape']:.2f}% | {r['spearman']:.4f} "
              f"| {r['worst_error_pct']:+.1f}% |" for r in rs]
     return "\n".join(rows) + "\n" + provenance_line(rs)

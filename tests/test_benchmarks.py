@@ -894,7 +894,7 @@ def test_a_tables_accuracy_is_recorded_with_its_predictions_and_measurements(tmp
     assert r["mape"] == pytest.approx(100 * sum(abs(e) for e in err) / 4, abs=0.01)
     import tables
 
-    row = f"| cpu | {r['entries']} layers, 32 px, 1 thread | {r['date'][:16]} | 4 | {r['within10']:.1f}% | {r['mape']:.2f}% |"
+    row = f"| cpu | {r['entries']} layers, 32 px, 1 thread |  | {r['date'][:16]} | 4 | {r['within10']:.1f}% | {r['mape']:.2f}% |"
     assert row in tables.latency_tables_table(tmp_path)
     missing = subprocess.run([*cmd[:5], str(tmp_path / "missing.json")], cwd=root, capture_output=True, text=True)
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1

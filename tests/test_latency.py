@@ -431,6 +431,7 @@ def test_cli_measures(capsys):
     (["mnasnet-a1", "--bogus"], "unrecognized arguments: --bogus"),
     (["mnasnet-a1", "--backend", "int8"], "invalid choice: 'int8'"),
     (["--build-table", "cpu.json", "--backend", "executorch-int8"], "cpu.json was built for cpu"),
+    (["--recalibrate", "cpu.json"], "cpu.json has no calibration yet"),
 ])
 def test_cli_bad_input(capsys, monkeypatch, tmp_path, argv, message):
     monkeypatch.chdir(tmp_path)
@@ -439,6 +440,28 @@ def test_cli_bad_input(capsys, monkeypatch, tmp_path, argv, message):
     assert latency.main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and re.search(message, err), err
+
+
+def test_recalibrate_refits_on_whole_networks_timed_now(tmp_path, stand_in_table, capsys):
+    import shutil
+
+    from mnas import SearchSpace
+
+    path = tmp_path / "table.json"
+    shutil.copy(stand_in_table, path)  # made-up 0.1 ms layers, fit a=1, b=0: far from this machine's times
+    assert latency.main(["--recalibrate", str(path), "--rounds", "2"]) == 0
+    table = latency_table.LatencyTable.load(path)
+    assert table.info["previous_fits"][0][:2] == [1.0, 0.0] and table.fit != [1.0, 0.0]
+    assert capsys.readouterr().out.startswith(f"{path}: fit a=1.0000 b=0.000 -> a=")
+    space = SearchSpace()
+    archs = latency_table.calibration_archs([space.block_options(i) for i in range(7)], 16, 0, space.stem, space.head)
+    measured = [m for _, m in table.info["calibration"]]
+    assert len(measured) == 16  # the networks timed whole, now
+
+    def error(fit):  # mean relative error of a fit on those networks
+        a, b = fit
+        return sum(abs(a * table.layer_sum(x) + b - m) / m for x, m in zip(archs, measured)) / len(archs)
+    assert error(table.fit) < error([1.0, 0.0]) / 2
 
 
 def test_cli_build_table_ctrl_c(capsys, tmp_path, monkeypatch):
