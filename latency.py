@@ -505,12 +505,12 @@ def main(argv: list[str] | None = None) -> int:
         from mnas import SearchSpace  # the command line enumerates the paper's space; the library takes any block options
 
         space = SearchSpace()
+        options = [space.block_options(i) for i in range(len(space.skeleton))]
         if args.build_table:
             # Ctrl-C stops the build cleanly, also when a shell started it in the background with
             # SIGINT ignored (as train.py does): `kill -INT PID`.
             signal.signal(signal.SIGINT, signal.default_int_handler)
             Path(args.build_table).parent.mkdir(parents=True, exist_ok=True)
-            options = [space.block_options(i) for i in range(len(space.skeleton))]
             try:
                 t = LatencyTable.build(args.build_table, options, args.backend, args.threads,
                                        args.input_size, space.stem, space.head, rounds=args.rounds,
@@ -529,7 +529,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.recalibrate:
             if table.fit is None:
                 raise ValueError(f"{args.recalibrate} has no calibration yet: finish its build (--build-table)")
-            options = [space.block_options(i) for i in range(len(space.skeleton))]
             n = len(table.info.get("calibration", [])) or 16  # the build's networks, timed again
             old = table.fit
             table.calibrate(calibration_archs(options, n, args.seed, space.stem, space.head), args.rounds, **opts)

@@ -130,6 +130,11 @@ def mean_range(values: list[float], fmt: str = ".4f") -> str:
     return f"{format(statistics.fmean(values), fmt)} ({format(min(values), fmt)}-{format(max(values), fmt)})"
 
 
+def setting(run: str) -> str:
+    """A search run's setting: its name without "-seedN" ("multi-cell-seed1" -> "multi-cell")."""
+    return re.sub(r"-seed\d+$", "", run)
+
+
 def group(rs: list[dict], key) -> dict[str, list[dict]]:
     """Records grouped by `key(record)`, in the order each group first appears."""
     groups: dict[str, list[dict]] = {}

@@ -4,7 +4,6 @@ another (Sec. 5), and the README's default search. `benchmarks/tables.py` puts t
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +24,7 @@ def _search_time(rs: list[dict]) -> str:
 
 def _settings(rs: list[dict]) -> dict[str, list[dict]]:
     """Search summaries grouped by setting: the run's name without its "-seedN"."""
-    return group(rs, lambda r: re.sub(r"-seed\d+$", "", r["run"]))
+    return group(rs, lambda r: records.setting(r["run"]))
 
 
 def _searched(r: dict) -> dict[str, float]:

@@ -75,7 +75,6 @@ import contextlib
 import io
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -119,11 +118,6 @@ def runs(experiment: str, seeds: list[int]) -> dict[str, list[str]]:
     if experiment == "cross-platform":  # LAT(m) on each platform (Sec. 5)
         return {f"{p}-seed{s}": ["--latency", p, "--seed", str(s)] for s in seeds for p in PLATFORMS}
     return {c: ["--constraint", c] for c in ("soft", "hard")}
-
-
-def setting(run: str) -> str:
-    """A run's setting: its name without "-seedN"."""
-    return re.sub(r"-seed\d+$", "", run)
 
 
 def platform(flags: list[str]) -> str:

@@ -130,7 +130,7 @@ def search_winners(summaries: list[dict], runs: Path | None = None) -> dict[str,
     it was kept, from its run directory's best.json under `runs`."""
     best: dict[str, dict] = {}
     for r in summaries:
-        name = f"{r['experiment']}/{searches.setting(r['run'])}"
+        name = f"{r['experiment']}/{records.setting(r['run'])}"
         if name not in best or r["best_reward"] > best[name]["best_reward"]:
             best[name] = r
     archs = {}
@@ -176,13 +176,13 @@ def main(argv: list[str] | None = None) -> int:
             raise training.UsageError("give architectures (NAME, JSON or RUN_DIR), --random-search FILE, --table6 "
                                       "or --searches FILE")
         archs = contenders(args.archs, args.top) | (table6_archs() if args.table6 else {})
+        out = TABLE6 if args.table6 else TABLE1
         if args.searches:
             if not Path(args.searches).is_file():
                 raise training.UsageError(f"--searches {args.searches}: no such file")
             archs |= search_winners(records.load(args.searches))
-            searched = Path(args.searches)
-        args.out = args.out or str(TABLE6 if args.table6 else
-                                   searched.with_name(f"{searched.stem}-final.json") if args.searches else TABLE1)
+            out = Path(args.searches).with_name(f"{Path(args.searches).stem}-final.json")
+        args.out = args.out or str(out)
         if args.random_search:
             if not Path(args.random_search).is_file():
                 raise training.UsageError(f"--random-search {args.random_search}: no such file")
@@ -217,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
             ratios[name, "executorch"] = round(latency.relative_latency(archs[name], backend="executorch", rounds=20), 4)
         record |= {"device": device, "executorch_ratio": ratios.get((name, "executorch"))}
         ratios[name, "cpu"] = record["latency_ratio"]
+        trained[network_key(archs[name]), seed, args.epochs, args.dataset, device] = record
         records.append(args.out, record)
         tqdm.write(f"{name:<28} seed {seed}  test accuracy {record['test_accuracy']:.4f}  "
                    f"latency {record['latency_ratio']:.3f}x MobileNetV2  {record['wall_seconds']:.0f} s")

@@ -469,7 +469,8 @@ def test_each_settings_best_network_is_trained_once_and_table1s_training_reused(
     a1, b1, small = (models.REFERENCE_ARCHS[n] for n in ("mnasnet-a1", "mnasnet-b1", "mnasnet-small"))
     summaries = tmp_path / "table5.json"
     for run, reward, arch in [("single-cell-seed0", 0.80, a1), ("single-cell-seed1", 0.85, b1),
-                              ("multi-cell-seed0", 0.70, None)]:  # a summary from before best_arch was kept
+                              ("multi-cell-seed0", 0.70, None),  # a summary from before best_arch was kept
+                              ("multi-factorized-seed0", 0.90, b1)]:  # single-cell's network again
         records.append(summaries, {"experiment": "table5", "run": run, "best_reward": reward,
                                    **({"best_arch": models.arch_to_dict(arch)} if arch else {})})
     (tmp_path / "runs" / "table5" / "multi-cell-seed0").mkdir(parents=True)
@@ -489,7 +490,8 @@ def test_each_settings_best_network_is_trained_once_and_table1s_training_reused(
     assert table1.main(argv) == 0
     assert trained == [("table5/single-cell", b1)]  # the better seed's network
     got = {r["name"]: r for r in records.load(tmp_path / "table5-final.json")}  # beside the summaries
-    assert set(got) == {"table5/single-cell", "table5/multi-cell"}
+    assert set(got) == {"table5/single-cell", "table5/multi-cell", "table5/multi-factorized"}
+    assert got["table5/multi-factorized"]["same_as"] == "table5/single-cell"  # trained once in this run
     reused = got["table5/multi-cell"]
     assert (reused["same_as"], reused["test_accuracy"], reused["seed"]) == ("mnasnet-small", 0.5, 0)
     assert table1.main(argv) == 0 and len(trained) == 1  # resumes: nothing left to do
