@@ -1,5 +1,7 @@
 import os
+import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see train.py: before torch loads OpenMP
@@ -24,3 +26,28 @@ def stand_in_table(tmp_path_factory):
     path = tmp_path_factory.mktemp("table") / "stand-in-table.json"
     latency_table.LatencyTable("cpu", 1, 32, reference_ms=20.0, layers={k: 0.1 for k in entries}, fit=[1.0, 0.0]).save(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def once(tmp_path_factory) -> Callable[[str, Callable[[Path], None]], Path]:
+    """once(name, make): the directory `name`, filled by make(directory) once per test run however
+    many workers ask (pytest-xdist's recipe for a session fixture: the workers of a run share their
+    base temporary directory's parent; the first to take the lock makes it, the others wait and read
+    it). A make that fails leaves no `done` mark: the next worker tries again, and fails with its
+    own message."""
+    from filelock import FileLock
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+
+    def make_once(name: str, make: Callable[[Path], None]) -> Path:
+        path, done = root / name, root / f"{name}.done"
+        with FileLock(root / f"{name}.lock"):
+            if not done.exists():
+                shutil.rmtree(path, ignore_errors=True)
+                path.mkdir()
+                make(path)
+                done.touch()
+        return path
+    return make_once

@@ -23,13 +23,17 @@ def cli(*argv, timeout=300):
                           timeout=timeout, cwd=ROOT)
 
 
-@pytest.fixture(scope="module")
-def search_run(tmp_path_factory, stand_in_table):
-    out = tmp_path_factory.mktemp("run")
-    result = cli("--search", "--dataset", "synthetic", "--samples", "3", "--proxy-steps", "5", "--out", str(out),
-                 "--latency-table", str(stand_in_table))
-    assert result.returncode == 0, result.stderr
-    return out, result.stdout
+@pytest.fixture(scope="session")
+def search_run(once, stand_in_table):
+    """A 3-child search from the command line, run once for all the tests (and workers) that read it;
+    the tests that resume it resume a copy."""
+    def run(out: Path) -> None:
+        result = cli("--search", "--dataset", "synthetic", "--samples", "3", "--proxy-steps", "5",
+                     "--out", str(out / "run"), "--latency-table", str(stand_in_table))
+        assert result.returncode == 0, result.stderr
+        (out / "stdout.txt").write_text(result.stdout)
+    shared = once("search_run", run)
+    return shared / "run", (shared / "stdout.txt").read_text()
 
 
 def test_search_writes_log_best_and_plots(search_run):

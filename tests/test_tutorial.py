@@ -26,14 +26,18 @@ def tutorial(*argv: str, timeout: float = 300) -> subprocess.CompletedProcess:
                           timeout=timeout, cwd=ROOT)
 
 
-@pytest.fixture(scope="module")
-def out() -> str:
+@pytest.fixture(scope="session")
+def out(once) -> str:
+    """What `python tutorial.py --quick` prints: run once for all the tests (and workers) here."""
     if not HAVE_DATA:
         pytest.skip("Fashion-MNIST is not installed (Debian's dataset-fashion-mnist)")
-    result = tutorial("--quick")
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "Traceback" not in result.stderr
-    return result.stdout
+
+    def run(path: Path) -> None:
+        result = tutorial("--quick")
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert "Traceback" not in result.stderr
+        (path / "stdout.txt").write_text(result.stdout)
+    return (once("tutorial", run) / "stdout.txt").read_text()
 
 
 def floats(pattern: str, text: str) -> list[tuple[float, ...]]:
