@@ -65,10 +65,8 @@ import linecache
 import math
 import os
 import platform
-import random
 import re
 import shlex
-import signal
 import subprocess
 import sys
 import tempfile
@@ -500,47 +498,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"{args.input_size}x{args.input_size}, {len(m.samples)} samples")
             print(f"median_ms={m.median_ms:.3f} iqr_ms={m.iqr_ms:.3f}")
             return 0
-        # the table flags; latency_table builds on this module
-        from latency_table import LatencyTable, calibration_archs, check_table, space_entries
-        from mnas import SearchSpace  # the command line enumerates the paper's space; the library takes any block options
+        from latency_table import table_command  # the table flags; latency_table builds on this module
 
-        space = SearchSpace()
-        options = [space.block_options(i) for i in range(len(space.skeleton))]
-        if args.build_table:
-            # Ctrl-C stops the build cleanly, also when a shell started it in the background with
-            # SIGINT ignored (as train.py does): `kill -INT PID`.
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            Path(args.build_table).parent.mkdir(parents=True, exist_ok=True)
-            try:
-                t = LatencyTable.build(args.build_table, options, args.backend, args.threads,
-                                       args.input_size, space.stem, space.head, rounds=args.rounds,
-                                       seed=args.seed, **opts)
-            except KeyboardInterrupt:  # Ctrl-C: every finished chunk is in the file
-                saved = Path(args.build_table).exists()
-                kept = len(LatencyTable.load(args.build_table).layers) if saved else 0
-                total = len(space_entries(options, args.input_size, space.stem, space.head))
-                print(f"interrupted: {kept} of {total} layers are saved in {args.build_table}; "
-                      "the same command continues the build", file=sys.stderr)
-                return 130
-            print(f"{args.build_table}: {len(t.layers)} entries, reference {t.reference_ms:.3f} ms, fit a={t.fit[0]:.4f} b={t.fit[1]:.3f}")
-            return 0
-        table = LatencyTable.load(args.check_table or args.recalibrate)
-        opts = backend_opts.get(table.backend, {})  # a table is checked on its own backend
-        if args.recalibrate:
-            if table.fit is None:
-                raise ValueError(f"{args.recalibrate} has no calibration yet: finish its build (--build-table)")
-            n = len(table.info.get("calibration", [])) or 16  # the build's networks, timed again
-            old = table.fit
-            table.calibrate(calibration_archs(options, n, args.seed, space.stem, space.head), args.rounds, **opts)
-            table.save(args.recalibrate)
-            print(f"{args.recalibrate}: fit a={old[0]:.4f} b={old[1]:.3f} -> a={table.fit[0]:.4f} b={table.fit[1]:.3f} "
-                  f"on {n} whole networks")
-            return 0
-        rng = random.Random(args.seed + 1)  # not the calibration's draws
-        archs = [space.decode(space.sample(rng)) for _ in range(args.samples)]
-        r = check_table(table, archs, args.rounds, **opts)
-        print(f"within10={r['within10']:.1f} mape={r['mape']:.2f} spearman={r['spearman']:.4f}")
-        return 0
+        return table_command(args, backend_opts)
     except (ValueError, LatencyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2 if isinstance(e, ValueError) else 1

@@ -16,9 +16,12 @@ for its table flags.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import random
+import signal
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field, replace
@@ -245,3 +248,50 @@ def check_table(table: LatencyTable, archs: list[Arch], rounds: int | None = Non
     spearman = float(np.corrcoef(*ranks)[0, 1]) if len(archs) > 1 else float("nan")
     return {"within10": 100 * float(np.mean(np.abs(err) <= 0.10)), "mape": 100 * float(np.mean(np.abs(err))),
             "spearman": spearman, "predicted": predicted.tolist(), "measured": measured.tolist()}
+
+
+def table_command(args: argparse.Namespace, backend_opts: dict[str, dict]) -> int:
+    """latency.py's table flags (its command line parses them): --build-table FILE times every layer
+    of the paper's space into FILE, resumably; --check-table FILE compares its predictions with
+    whole networks timed now; --recalibrate FILE re-fits its calibration on its build's networks.
+    Bad input raises ValueError, which latency.py prints as one line."""
+    from mnas import SearchSpace  # the command line enumerates the paper's space; the library takes any block options
+
+    space = SearchSpace()
+    options = [space.block_options(i) for i in range(len(space.skeleton))]
+    if args.build_table:
+        opts = backend_opts.get(args.backend, {})
+        # Ctrl-C stops the build cleanly, also when a shell started it in the background with
+        # SIGINT ignored (as train.py does): `kill -INT PID`.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        Path(args.build_table).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            t = LatencyTable.build(args.build_table, options, args.backend, args.threads,
+                                   args.input_size, space.stem, space.head, rounds=args.rounds,
+                                   seed=args.seed, **opts)
+        except KeyboardInterrupt:  # Ctrl-C: every finished chunk is in the file
+            saved = Path(args.build_table).exists()
+            kept = len(LatencyTable.load(args.build_table).layers) if saved else 0
+            total = len(space_entries(options, args.input_size, space.stem, space.head))
+            print(f"interrupted: {kept} of {total} layers are saved in {args.build_table}; "
+                  "the same command continues the build", file=sys.stderr)
+            return 130
+        print(f"{args.build_table}: {len(t.layers)} entries, reference {t.reference_ms:.3f} ms, fit a={t.fit[0]:.4f} b={t.fit[1]:.3f}")
+        return 0
+    table = LatencyTable.load(args.check_table or args.recalibrate)
+    opts = backend_opts.get(table.backend, {})  # a table is checked on its own backend
+    if args.recalibrate:
+        if table.fit is None:
+            raise ValueError(f"{args.recalibrate} has no calibration yet: finish its build (--build-table)")
+        n = len(table.info.get("calibration", [])) or 16  # the build's networks, timed again
+        old = table.fit
+        table.calibrate(calibration_archs(options, n, args.seed, space.stem, space.head), args.rounds, **opts)
+        table.save(args.recalibrate)
+        print(f"{args.recalibrate}: fit a={old[0]:.4f} b={old[1]:.3f} -> a={table.fit[0]:.4f} b={table.fit[1]:.3f} "
+              f"on {n} whole networks")
+        return 0
+    rng = random.Random(args.seed + 1)  # not the calibration's draws
+    archs = [space.decode(space.sample(rng)) for _ in range(args.samples)]
+    r = check_table(table, archs, args.rounds, **opts)
+    print(f"within10={r['within10']:.1f} mape={r['mape']:.2f} spearman={r['spearman']:.4f}")
+    return 0

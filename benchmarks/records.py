@@ -13,7 +13,6 @@ import argparse
 import fcntl
 import json
 import os
-import platform
 import re
 import shlex
 import statistics
@@ -32,13 +31,6 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str):
         print(f"error: {message}", file=sys.stderr)
         sys.exit(2)
-
-
-def machine() -> str:
-    """"<cpu model>, <n> cores" (and the GPU when one is used): enough to compare runs across machines."""
-    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    cpu = re.search(r"model name\s*:\s*(.*)", cpuinfo)
-    return f"{cpu[1].strip() if cpu else platform.machine()}, {os.cpu_count()} cores"
 
 
 def git_commit(root: Path = Path(__file__).resolve().parent.parent) -> str:
@@ -70,6 +62,8 @@ def origin(script: str, argv: list[str] | None) -> dict:
 def provenance(started: float, origin: dict, device: str = "cpu") -> dict:
     """Where a record came from: the command and commit (`origin`), the date, the machine and the wall time."""
     import torch
+
+    from latency import machine  # the top-level module; the one place that names a machine
 
     gpu = f", {torch.cuda.get_device_name()}" if device == "cuda" else ""
     return {**origin, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": machine() + gpu,

@@ -442,6 +442,20 @@ def test_cli_bad_input(capsys, monkeypatch, tmp_path, argv, message):
     assert err.startswith("error: ") and err.count("\n") == 1 and re.search(message, err), err
 
 
+def test_ctrl_c_during_a_table_build_says_what_is_saved_and_exits_130(tmp_path, monkeypatch, capsys):
+    """`python latency.py --build-table FILE` stopped by Ctrl-C: one line with what the file keeps
+    (of the 2,007 layers of the paper's space at 224 px) and status 130, no traceback."""
+    path = tmp_path / "table.json"
+
+    def build_then_ctrl_c(path, *args, **kwargs):  # one chunk saved, then Ctrl-C
+        latency_table.LatencyTable("cpu", 1, 224, 1.0, layers={"stem": 0.1, "head": 0.2}).save(path)
+        raise KeyboardInterrupt
+    monkeypatch.setattr(latency_table.LatencyTable, "build", build_then_ctrl_c)
+    assert latency.main(["--build-table", str(path)]) == 130
+    assert capsys.readouterr().err == (f"interrupted: 2 of 2007 layers are saved in {path}; "
+                                       "the same command continues the build\n")
+
+
 def test_recalibrate_refits_on_whole_networks_timed_now(tmp_path, stand_in_table, capsys):
     import shutil
 
