@@ -159,6 +159,30 @@ def test_int8_program_agrees_with_its_float_network(fashion_mnist, monkeypatch):
     assert top1 >= 0.95 and cosine >= 0.99, (top1, cosine)
 
 
+def test_int8_quantization_is_the_full_xnnpack_quantizers():
+    """quantize_int8 leaves out the quantizer's conv+BN patterns (for quantization-aware training:
+    BatchNorm is folded before annotation, so they cannot match): the program must be the one the
+    full quantizer makes, for convolutions with BatchNorm, with and without ReLU, and a linear layer."""
+    pytest.importorskip("executorch")
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+        XNNPACKQuantizer, get_symmetric_quantization_config)
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 8, 3, groups=8),
+                          nn.BatchNorm2d(8), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4)).eval()
+    x, calibration = torch.randn(1, 3, 12, 12), [torch.randn(1, 3, 12, 12) for _ in range(4)]
+    ours = latency.quantize_int8(model, x, calibration)
+    full = prepare_pt2e(torch.export.export(model, (x,)).module(),
+                        XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True)))
+    for batch in calibration:
+        full(batch)
+    full = convert_pt2e(full)
+    assert any("quantize_per_tensor" in str(n.target) for n in ours.graph.nodes)
+    assert ours.code == full.code
+    torch.testing.assert_close(ours(x), full(x), rtol=0, atol=0)
+
+
 def test_int8_calibration_inputs(fashion_mnist, monkeypatch, capsys):
     _, data_dir = fashion_mnist
     images = latency.calibration_inputs(torch.zeros(1, 3, 40, 40), data_dir, n=4)
