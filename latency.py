@@ -239,7 +239,7 @@ def quantize_int8(model: nn.Module, x: torch.Tensor, calibration: list[torch.Ten
     quantizer = XNNPACKQuantizer().set_global(config)
     # prepare_pt2e folds each BatchNorm into its convolution before annotating, so the quantizer's
     # conv+BN patterns (for quantization-aware training) never match here; tracing them costs about
-    # 2 s per network. Without them the quantized program is the same (its code and outputs, checked).
+    # 2 s per network. Without them the quantized program is the same (code and outputs: a test).
     quantizer.SUPPORTED_PATTERNS = [p for p in XNNPACKQuantizer.SUPPORTED_PATTERNS if not p.is_qat]
     observed = prepare_pt2e(torch.export.export(model, (x,)).module(), quantizer)
     with torch.no_grad():
@@ -502,7 +502,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{args.input_size}x{args.input_size}, {len(m.samples)} samples")
             print(f"median_ms={m.median_ms:.3f} iqr_ms={m.iqr_ms:.3f}")
             return 0
-        from latency_table import table_command  # the table flags; latency_table builds on this module
+        from latency_table import table_command  # the table flags: latency_table builds on us
 
         return table_command(args, backend_opts)
     except (ValueError, LatencyError) as e:

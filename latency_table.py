@@ -255,7 +255,7 @@ def table_command(args: argparse.Namespace, backend_opts: dict[str, dict]) -> in
     of the paper's space into FILE, resumably; --check-table FILE compares its predictions with
     whole networks timed now; --recalibrate FILE re-fits its calibration on its build's networks.
     Bad input raises ValueError, which latency.py prints as one line."""
-    from mnas import SearchSpace  # the command line enumerates the paper's space; the library takes any block options
+    from mnas import SearchSpace  # the paper's space; the functions above take any block options
 
     space = SearchSpace()
     options = [space.block_options(i) for i in range(len(space.skeleton))]
@@ -276,19 +276,22 @@ def table_command(args: argparse.Namespace, backend_opts: dict[str, dict]) -> in
             print(f"interrupted: {kept} of {total} layers are saved in {args.build_table}; "
                   "the same command continues the build", file=sys.stderr)
             return 130
-        print(f"{args.build_table}: {len(t.layers)} entries, reference {t.reference_ms:.3f} ms, fit a={t.fit[0]:.4f} b={t.fit[1]:.3f}")
+        print(f"{args.build_table}: {len(t.layers)} entries, reference {t.reference_ms:.3f} ms, "
+              f"fit a={t.fit[0]:.4f} b={t.fit[1]:.3f}")
         return 0
     table = LatencyTable.load(args.check_table or args.recalibrate)
     opts = backend_opts.get(table.backend, {})  # a table is checked on its own backend
     if args.recalibrate:
         if table.fit is None:
-            raise ValueError(f"{args.recalibrate} has no calibration yet: finish its build (--build-table)")
+            raise ValueError(f"{args.recalibrate} has no calibration yet: "
+                             "finish its build (--build-table)")
         n = len(table.info.get("calibration", [])) or 16  # the build's networks, timed again
         old = table.fit
-        table.calibrate(calibration_archs(options, n, args.seed, space.stem, space.head), args.rounds, **opts)
+        archs = calibration_archs(options, n, args.seed, space.stem, space.head)
+        table.calibrate(archs, args.rounds, **opts)
         table.save(args.recalibrate)
-        print(f"{args.recalibrate}: fit a={old[0]:.4f} b={old[1]:.3f} -> a={table.fit[0]:.4f} b={table.fit[1]:.3f} "
-              f"on {n} whole networks")
+        print(f"{args.recalibrate}: fit a={old[0]:.4f} b={old[1]:.3f} -> "
+              f"a={table.fit[0]:.4f} b={table.fit[1]:.3f} on {n} whole networks")
         return 0
     rng = random.Random(args.seed + 1)  # not the calibration's draws
     archs = [space.decode(space.sample(rng)) for _ in range(args.samples)]

@@ -13,6 +13,7 @@ import argparse
 import fcntl
 import json
 import os
+import platform
 import re
 import shlex
 import statistics
@@ -31,6 +32,15 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str):
         print(f"error: {message}", file=sys.stderr)
         sys.exit(2)
+
+
+def machine() -> str:
+    """"<cpu model>, <n> cores": enough to compare runs across machines. The same words as
+    latency.machine() (which a latency table records); not imported from there, because on a path
+    with benchmarks/ first, as the tests have, `import latency` finds benchmarks/latency.py."""
+    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    cpu = re.search(r"model name\s*:\s*(.*)", cpuinfo)
+    return f"{cpu[1].strip() if cpu else platform.machine()}, {os.cpu_count()} cores"
 
 
 def git_commit(root: Path = Path(__file__).resolve().parent.parent) -> str:
@@ -62,8 +72,6 @@ def origin(script: str, argv: list[str] | None) -> dict:
 def provenance(started: float, origin: dict, device: str = "cpu") -> dict:
     """Where a record came from: the command and commit (`origin`), the date, the machine and the wall time."""
     import torch
-
-    from latency import machine  # the top-level module; the one place that names a machine
 
     gpu = f", {torch.cuda.get_device_name()}" if device == "cuda" else ""
     return {**origin, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": machine() + gpu,

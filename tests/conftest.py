@@ -29,16 +29,16 @@ def stand_in_table(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def once(tmp_path_factory) -> Callable[[str, Callable[[Path], None]], Path]:
+def once(request, tmp_path_factory) -> Callable[[str, Callable[[Path], None]], Path]:
     """once(name, make): the directory `name`, filled by make(directory) once per test run however
     many workers ask (pytest-xdist's recipe for a session fixture: the workers of a run share their
     base temporary directory's parent; the first to take the lock makes it, the others wait and read
     it). A make that fails leaves no `done` mark: the next worker tries again, and fails with its
-    own message."""
+    own message. What make writes must not point into one worker's own directories."""
     from filelock import FileLock
 
     root = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
+    if hasattr(request.config, "workerinput"):  # an xdist worker (not a pytest run it started)
         root = root.parent
 
     def make_once(name: str, make: Callable[[Path], None]) -> Path:

@@ -5,6 +5,7 @@ Everything runs on tiny networks at 32 px with a few rounds; no full table is bu
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import textwrap
@@ -159,22 +160,23 @@ def test_int8_program_agrees_with_its_float_network(fashion_mnist, monkeypatch):
     assert top1 >= 0.95 and cosine >= 0.99, (top1, cosine)
 
 
-def test_int8_quantization_is_the_full_xnnpack_quantizers():
+def test_int8_quantization_matches_the_full_xnnpack_quantizer():
     """quantize_int8 leaves out the quantizer's conv+BN patterns (for quantization-aware training:
     BatchNorm is folded before annotation, so they cannot match): the program must be the one the
-    full quantizer makes, for convolutions with BatchNorm, with and without ReLU, and a linear layer."""
+    full quantizer makes: convolutions with BatchNorm, with and without ReLU, and a linear layer."""
     pytest.importorskip("executorch")
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
         XNNPACKQuantizer, get_symmetric_quantization_config)
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 8, 3, groups=8),
-                          nn.BatchNorm2d(8), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4)).eval()
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(),
+                          nn.Conv2d(8, 8, 3, groups=8), nn.BatchNorm2d(8),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4)).eval()
     x, calibration = torch.randn(1, 3, 12, 12), [torch.randn(1, 3, 12, 12) for _ in range(4)]
     ours = latency.quantize_int8(model, x, calibration)
-    full = prepare_pt2e(torch.export.export(model, (x,)).module(),
-                        XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True)))
+    quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
+    full = prepare_pt2e(torch.export.export(model, (x,)).module(), quantizer)
     for batch in calibration:
         full(batch)
     full = convert_pt2e(full)
@@ -466,7 +468,8 @@ def test_cli_bad_input(capsys, monkeypatch, tmp_path, argv, message):
     assert err.startswith("error: ") and err.count("\n") == 1 and re.search(message, err), err
 
 
-def test_ctrl_c_during_a_table_build_says_what_is_saved_and_exits_130(tmp_path, monkeypatch, capsys):
+def test_ctrl_c_during_a_table_build_says_what_is_saved_and_exits_130(tmp_path, monkeypatch,
+                                                                      capsys):
     """`python latency.py --build-table FILE` stopped by Ctrl-C: one line with what the file keeps
     (of the 2,007 layers of the paper's space at 224 px) and status 130, no traceback."""
     path = tmp_path / "table.json"
@@ -475,7 +478,10 @@ def test_ctrl_c_during_a_table_build_says_what_is_saved_and_exits_130(tmp_path, 
         latency_table.LatencyTable("cpu", 1, 224, 1.0, layers={"stem": 0.1, "head": 0.2}).save(path)
         raise KeyboardInterrupt
     monkeypatch.setattr(latency_table.LatencyTable, "build", build_then_ctrl_c)
+    handlers = []  # a build started in the background (SIGINT ignored) must still stop on Ctrl-C
+    monkeypatch.setattr(signal, "signal", lambda sig, handler: handlers.append((sig, handler)))
     assert latency.main(["--build-table", str(path)]) == 130
+    assert handlers == [(signal.SIGINT, signal.default_int_handler)]
     assert capsys.readouterr().err == (f"interrupted: 2 of 2007 layers are saved in {path}; "
                                        "the same command continues the build\n")
 

@@ -25,11 +25,12 @@ def cli(*argv, timeout=300):
 
 @pytest.fixture(scope="session")
 def search_run(once, stand_in_table):
-    """A 3-child search from the command line, run once for all the tests (and workers) that read it;
-    the tests that resume it resume a copy."""
+    """A 3-child search from the command line, run once for all the tests (and workers) that
+    read it; the tests that resume it resume a copy."""
     def run(out: Path) -> None:
+        table = shutil.copy(stand_in_table, out / "table.json")  # the run records its table's path
         result = cli("--search", "--dataset", "synthetic", "--samples", "3", "--proxy-steps", "5",
-                     "--out", str(out / "run"), "--latency-table", str(stand_in_table))
+                     "--out", str(out / "run"), "--latency-table", str(table))
         assert result.returncode == 0, result.stderr
         (out / "stdout.txt").write_text(result.stdout)
     shared = once("search_run", run)
