@@ -87,7 +87,7 @@ def table_accuracy(path: str, samples: int, rounds: int | None, seed: int) -> tu
     ok = "PASS" if r["within10"] >= 95 and r["spearman"] >= 0.95 else "MISS"
     record = {"table": path, "backend": table.backend, "threads": table.threads, "input_size": table.input_size,
               "entries": len(table.layers), "samples": samples, "seed": seed,
-              "fitted": table.info.get("calibrated") or table.info.get("created"),  # when a and b were fitted
+              "fitted": table.info.get("calibrated"),  # when a and b were re-fitted (None: at the build's end)
               **{k: round(r[k], 4) for k in ("within10", "mape", "spearman")},
               "worst_error_pct": round(100 * err[-1], 2),
               "predicted_ms": [round(x, 3) for x in r["predicted"]], "measured_ms": [round(x, 3) for x in r["measured"]]}

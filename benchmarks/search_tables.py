@@ -17,9 +17,10 @@ def _search_time(rs: list[dict]) -> str:
     from another experiment, `same_as`, is counted there)."""
     if not all("children_seconds" in r for r in rs):
         return ""
-    own = [r for r in rs if not r.get("same_as")]
+    own, reused = [r for r in rs if not r.get("same_as")], sorted({r["same_as"] for r in rs if r.get("same_as")})
+    counted = f" ({', '.join(reused)}: counted there)" if reused else ""
     return (f"*Children trained and scored for {sum(r['children_seconds'] for r in own) / 3600:.1f} h in all, "
-            f"summed over every session the runs spanned.*\n")
+            f"summed over every session the runs spanned{counted}.*\n")
 
 
 def _settings(rs: list[dict]) -> dict[str, list[dict]]:
@@ -150,10 +151,11 @@ def cross_platform_table(results: Path) -> str:
     groups, run_on = _settings(rs), [t["backend"] for t in timed]
     searched_for = [g for g in ("cpu", "executorch", "executorch-int8") if g in groups]
     ratios = {t["backend"]: {g: [t["ratios"][r["run"]] for r in groups[g]] for g in groups} for t in timed}
-    rows = ["| searched for | seeds | best child's proxy accuracy | " + " | ".join(f"run on {b}" for b in run_on) + " |",
-            "|---|---|---|" + "---|" * len(run_on)]
-    rows += [f"| {g} | {len(groups[g])} | {mean_range([r['best_accuracy'] for r in groups[g]])} | "
-             + " | ".join(f"{mean_range(ratios[b][g], '.2f')}x" for b in run_on) + " |" for g in searched_for]
+    header = ["searched for", "seeds", "best child's proxy accuracy", *(f"run on {b}" for b in run_on)]
+    rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows += ["| " + " | ".join([g, str(len(groups[g])), mean_range([r["best_accuracy"] for r in groups[g]]),
+                                *(f"{mean_range(ratios[b][g], '.2f')}x" for b in run_on)]) + " |"
+             for g in searched_for]
     verdicts = []
     for b in (b for b in run_on if b in groups):  # on each platform, its own search's network against the others'
         own = ratios[b][b]

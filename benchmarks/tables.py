@@ -286,7 +286,7 @@ def latency_tables_table(results: Path) -> str:
     rows = ["| platform | table | calibration fitted | checked | networks | within +-10% | mean abs. error | Spearman "
             "| worst error |", "|---|---|---|---|---|---|---|---|---|"]
     rows += [f"| {r['backend']} | {r['entries']} layers, {r['input_size']} px, {r['threads']} thread "
-             f"| {(r.get('fitted') or '')[:16]} | {r['date'][:16]} "
+             f"| {(r.get('fitted') or 'at its build')[:16]} | {r['date'][:16]} "
              f"| {r['samples']} | {r['within10']:.1f}% | {r['mape']:.2f}% | {r['spearman']:.4f} "
              f"| {r['worst_error_pct']:+.1f}% |" for r in rs]
     return "\n".join(rows) + "\n" + provenance_line(rs)

@@ -673,6 +673,10 @@ def test_rl_vs_random_table_counts_the_seeds_where_the_controller_wins(tmp_path)
     assert "Children trained and scored for 3.0 h in all" in out  # 4 runs of 0.75 h, not the commands' wall time
     assert "above random search's in 1 of 2 seeds" in out
     assert "| reinforce | 0 | 300 | 0.9000 | 0.8000 | 25% | 0.8500 |" in out and "| random | 1 | 300 | 0.9000 | 0.7200 | 25% | (none) |" in out
+    first = records.load(tmp_path / "rl-vs-random.json")[0]  # a summary reused from another experiment
+    records.append(tmp_path / "rl-vs-random.json", {**first, "run": "reinforce-seed2", "same_as": "ppo/x-seed2"})
+    assert ("Children trained and scored for 3.0 h in all, summed over every session the runs spanned "
+            "(ppo/x-seed2: counted there)." in search_tables.rl_vs_random_table(tmp_path))
 
 
 
@@ -871,7 +875,10 @@ def test_best_networks_are_timed_on_every_platform_once_each_and_resume(tmp_path
            "faster beyond the seed spread" in text
     assert "- on executorch, the network searched for executorch runs 2.00x as fast as the one searched for cpu" in text
     records.append(summaries, {**records.load(summaries)[0], "run": "cpu-seed1"})  # a new search: not timed yet
-    assert "not timed on every platform yet" in search_tables.cross_platform_table(tmp_path)
+    untimed = search_tables.cross_platform_table(tmp_path)
+    assert "not timed on every platform yet" in untimed
+    assert untimed.startswith("| searched for | seeds | best child's proxy accuracy |\n|---|---|---|\n"
+                              "| cpu | 2 | 0.8000 (0.8000-0.8000) |\n")  # no empty column where timings will go
     assert platforms.main(argv) == 0 and len(timed) == 6  # these networks are timed afresh
     # lower is faster; overlapping seeds are a tie
     assert search_tables._faster([0.5, 0.6], [0.7, 0.9]) == "faster beyond the seed spread"
@@ -900,8 +907,20 @@ def test_a_tables_accuracy_is_recorded_with_its_predictions_and_measurements(tmp
     err = [p / m - 1 for p, m in zip(r["predicted_ms"], r["measured_ms"])]  # the stand-in's made-up times: far off
     assert len(err) == 4 and r["within10"] == pytest.approx(100 * sum(abs(e) <= 0.10 for e in err) / 4)
     assert r["mape"] == pytest.approx(100 * sum(abs(e) for e in err) / 4, abs=0.01)
-    row = f"| cpu | {r['entries']} layers, 32 px, 1 thread |  | {r['date'][:16]} | 4 | {r['within10']:.1f}% | {r['mape']:.2f}% |"
+    row = f"| cpu | {r['entries']} layers, 32 px, 1 thread | at its build | {r['date'][:16]} | 4 | {r['within10']:.1f}% |"
     assert row in tables.latency_tables_table(tmp_path)
+    import latency_table
+
+    table = latency_table.LatencyTable.load(stand_in_table)
+    table.info["created"] = "2026-01-01 00:00:00"  # a build's start: its fit comes at its end, hours later
+    table.save(tmp_path / "built.json")
+    assert bench.main([*argv[:3], str(tmp_path / "built.json"), *argv[4:]]) == 0
+    assert records.load(out)[-1]["fitted"] is None
+    table.info["calibrated"] = "2026-01-02 03:04:05"  # re-fitted later (latency.py --recalibrate)
+    table.save(tmp_path / "refitted.json")
+    assert bench.main([*argv[:3], str(tmp_path / "refitted.json"), *argv[4:]]) == 0
+    assert records.load(out)[-1]["fitted"] == "2026-01-02 03:04:05"
+    assert "| 2026-01-02 03:04 |" in tables.latency_tables_table(tmp_path)
     capsys.readouterr()
     with pytest.raises(SystemExit) as stop:  # a missing table: one line, status 2
         bench.main([*argv[:3], str(tmp_path / "missing.json")])
