@@ -37,6 +37,9 @@ import latency  # the measurements: a table is built from them (and tests replac
 from models import (Arch, BlockArgs, Layer, LayerSpec, MnasNet, block_layer_specs, build_model, conv_bn, effective_skip,
                     output_size)
 
+CALIBRATION_NETWORKS = 16  # the whole networks a table's a and b are fitted on
+
+
 def _tail(cin: int, head: int, num_classes: int) -> nn.Module:
     """The head as in models.MnasNet (1x1 conv + BN + ReLU, global average pool, dropout, FC):
     a network without stem or blocks, so it is the same code that builds every network."""
@@ -191,7 +194,8 @@ class LatencyTable:
     @classmethod
     def build(cls, path: str | Path, block_options: list[list[BlockArgs]], backend: str = "cpu", threads: int = 1,
               input_size: int = 224, stem: int = 32, head: int = 1280, num_classes: int = 1000, chunk: int = 40,
-              rounds: int | None = None, calibration: int = 16, seed: int = 0, **opts) -> LatencyTable:
+              rounds: int | None = None, calibration: int = CALIBRATION_NETWORKS, seed: int = 0,
+              **opts) -> LatencyTable:
         """Time every layer of the space, then fit the calibration. Resumable: the file at `path` is
         saved after every chunk of layers and an existing one is continued (its layers are kept),
         so a build stopped by Ctrl-C, a kill or a reboot is re-run with the same command. (Ctrl-C
@@ -285,7 +289,7 @@ def table_command(args: argparse.Namespace, backend_opts: dict[str, dict]) -> in
         if table.fit is None:
             raise ValueError(f"{args.recalibrate} has no calibration yet: "
                              "finish its build (--build-table)")
-        n = len(table.info.get("calibration", [])) or 16  # the build's networks, timed again
+        n = len(table.info.get("calibration", [])) or CALIBRATION_NETWORKS  # the build's, again
         old = table.fit
         archs = calibration_archs(options, n, args.seed, space.stem, space.head)
         table.calibrate(archs, args.rounds, **opts)

@@ -18,6 +18,18 @@ import records  # noqa: E402
 GIT_COMMIT = records.git_commit  # the real one, for the test of "+dirty"
 
 
+def benchmark_module(name: str):
+    """benchmarks/<name>.py loaded under another name: controller.py and latency.py share their
+    names with the top-level modules, which `import` would find first."""
+    import importlib.util
+
+    path = Path(panel.__file__).with_name(f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"{name}_benchmark", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture(autouse=True)
 def committed_tree(monkeypatch):
     """The tests run as from a committed tree, whatever state the working tree is in: a dirty one
@@ -414,15 +426,11 @@ def test_supernet_setting_scores_the_members_the_space_can_express(tmp_path, mon
 def test_controller_benchmark_latency_is_the_decoded_architectures_macs():
     import random
 
-    import importlib.util
     from dataclasses import replace
 
     from models import build_model, count_macs
 
-    path = Path(panel.__file__).with_name("controller.py")  # not the top-level controller.py of the same name
-    spec = importlib.util.spec_from_file_location("controller_benchmark", path)
-    controller_benchmark = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(controller_benchmark)
+    controller_benchmark = benchmark_module("controller")
 
     rng = random.Random(0)
     for tokens in [controller_benchmark.SPACE.sample(rng) for _ in range(3)]:
@@ -890,14 +898,9 @@ def test_best_networks_are_timed_on_every_platform_once_each_and_resume(tmp_path
 
 
 def test_a_tables_accuracy_is_recorded_with_its_predictions_and_measurements(tmp_path, stand_in_table, capsys):
-    import importlib.util
-
     import tables
 
-    # benchmarks/latency.py, under another name than the root's latency.py
-    spec = importlib.util.spec_from_file_location("latency_benchmark", Path(__file__).parent.parent / "benchmarks" / "latency.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = benchmark_module("latency")
     out = tmp_path / "latency_tables.json"
     argv = ["--part", "table", "--table", str(stand_in_table), "--samples", "4", "--rounds", "3", "--out", str(out)]
     assert bench.main(argv) == 0
