@@ -225,25 +225,29 @@ def train_steps(model: torch.nn.Module, data: Dataset, cfg: TrainConfig, progres
 
     The model moves to `cfg.device`, in channels-last memory format unless `cfg.channels_last` is
     off (the same arithmetic in another layout: 1.5-1.9x faster training on this CPU, see
-    benchmarks/speed.py). With a `checkpoint` file, the model, optimizer, schedule and step are
-    saved there every `every` steps and at the end, and a run that finds the file continues from
-    it exactly: the same batches, in the same order. Returns the loss of every step it ran."""
+    benchmarks/speed.py). With a `checkpoint` file, the model, optimizer, schedule, step, random
+    state (dropout's masks) and losses so far are saved there every `every` steps and at the end,
+    and a run that finds the file continues from it exactly: the same batches in the same order,
+    the same weights at the end. Returns the loss of every step of the run, resumed or not."""
     loss_fn = loss_fn or partial(classification_loss, label_smoothing=cfg.label_smoothing)
     model.to(cfg.device, memory_format=torch.channels_last if cfg.channels_last else torch.contiguous_format)
     opt = torch.optim.SGD(param_groups(model, cfg), cfg.lr, momentum=0.9, nesterov=True)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.steps, pct_start=0.15)
-    start = 0
+    start, losses, state = 0, [], None
     if checkpoint is not None and Path(checkpoint).exists():
         state = torch.load(checkpoint, weights_only=True, map_location=cfg.device)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
-        start = state["step"]
+        start, losses = state["step"], state["losses"]
     order = list(torch.utils.data.RandomSampler(data, True, cfg.steps * cfg.batch_size, torch.Generator().manual_seed(cfg.seed)))
-    loader = DataLoader(data, cfg.batch_size, sampler=order[start * cfg.batch_size:], collate_fn=collate_fn)
-    bar = tqdm(loader, initial=start, total=cfg.steps, disable=not progress, desc="train", unit="step", mininterval=2)
+    batches = iter(DataLoader(data, cfg.batch_size, sampler=order[start * cfg.batch_size:], collate_fn=collate_fn))
+    if state is not None:  # after iter(), which draws a number from the global RNG: dropout's state as at `start`
+        torch.set_rng_state(state["rng"].cpu())
+        if "cuda_rng" in state:
+            torch.cuda.set_rng_state(state["cuda_rng"].cpu())
+    bar = tqdm(batches, initial=start, total=cfg.steps, disable=not progress, desc="train", unit="step", mininterval=2)
     model.train()
-    losses = []
     for step, batch in enumerate(bar, start + 1):
         loss = loss_fn(model, to_device(batch, cfg.device, cfg.channels_last))
         if not torch.isfinite(loss):
@@ -257,8 +261,9 @@ def train_steps(model: torch.nn.Module, data: Dataset, cfg: TrainConfig, progres
         losses.append(loss.item())
         bar.set_postfix(loss=f"{losses[-1]:.3f}", refresh=False)
         if checkpoint is not None and (step % every == 0 or step == cfg.steps):
+            rng = {"rng": torch.get_rng_state()} | ({"cuda_rng": torch.cuda.get_rng_state()} if cfg.device == "cuda" else {})
             save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                              "step": step}, Path(checkpoint))
+                         "step": step, "losses": losses, **rng}, Path(checkpoint))
     return losses
 
 
@@ -305,10 +310,11 @@ def proxy_train(arch: Arch, data: DataSpec, cfg: TrainConfig) -> dict:
     return {"accuracy": accuracy(model, splits["val"]), **deployment_size(arch)}
 
 
-def final_train(arch: Arch, data: DataSpec, cfg: TrainConfig, epochs: float,
-                progress: bool = False) -> tuple[torch.nn.Module, float, list[float]]:
+def final_train(arch: Arch, data: DataSpec, cfg: TrainConfig, epochs: float, progress: bool = False,
+                checkpoint: Path | None = None) -> tuple[torch.nn.Module, float, list[float]]:
     """Train `arch` stand-alone for `epochs` on every training image (the search's held-out ones
-    too) and score it on the test set: (model, test accuracy, loss of every step)."""
+    too) and score it on the test set: (model, test accuracy, loss of every step). With a
+    `checkpoint` file it resumes there and ends as an uninterrupted training would (train_steps)."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
@@ -316,5 +322,5 @@ def final_train(arch: Arch, data: DataSpec, cfg: TrainConfig, epochs: float,
     train = torch.utils.data.ConcatDataset([splits["train"], splits["val"]])
     cfg = replace(cfg, steps=math.ceil(epochs * len(train) / cfg.batch_size))
     model = make_model(arch, splits, cfg.dropout, cfg.width_mult)
-    losses = train_steps(model, train, cfg, progress)
+    losses = train_steps(model, train, cfg, progress, checkpoint=checkpoint)
     return model, accuracy(model, splits["test"]), losses

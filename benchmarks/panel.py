@@ -20,7 +20,8 @@ and grows without changing its earlier members.
 
 Every trained network is appended to benchmarks/results/panel.json at once, with its provenance;
 running the command again skips what is there, so it resumes, and grows the panel when given more
-members, seeds or another device:
+members, seeds or another device. A training cut short (Ctrl-C, a session's end) continues from its
+checkpoint in benchmarks/results/checkpoints/ as if never stopped; the file goes once the record is in:
 
     python benchmarks/panel.py [--sampled 12] [--repeat 3] [--epochs 1] [--device auto] [--threads 0]
     python benchmarks/panel.py --recipe v0 --only mobilenetv2,sampled-00,sampled-01   # the old recipe, compared
@@ -102,11 +103,23 @@ def key(record: dict) -> tuple:
     return tuple(record[k] for k in ("name", "seed", "recipe", "epochs", "dataset", "device"))
 
 
+def checkpoint_path(out: str | Path, job: dict, device: str) -> Path:
+    """Where a training in progress keeps its checkpoint: beside the results file, one per training."""
+    name = "-".join(str(job[k]) for k in ("name", "seed", "recipe", "epochs", "dataset")).replace("/", "_")
+    return Path(out).parent / "checkpoints" / f"{name}-{device}.pt"
+
+
 def train_member(job: dict, arch: Arch, data: training.DataSpec, cfg: training.TrainConfig, latency_ratio: float | None,
-                 origin: dict) -> dict:
-    """Train one member, score it on the test set, time its deployment network: one record."""
+                 origin: dict, checkpoint: Path | None = None) -> dict:
+    """Train one member (resuming from `checkpoint` if it is there), score it on the test set, time
+    its deployment network: one record. Its wall time is this process's; `resumed_at_step` says
+    where it took over."""
     started = time.time()
-    _, acc, losses = training.final_train(arch, data, replace(cfg, seed=job["seed"]), job["epochs"], progress=True)
+    resumed = torch.load(checkpoint, weights_only=True)["step"] if checkpoint and checkpoint.exists() else 0
+    if checkpoint:
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    _, acc, losses = training.final_train(arch, data, replace(cfg, seed=job["seed"]), job["epochs"], progress=True,
+                                          checkpoint=checkpoint)
     if latency_ratio is None:  # 224 px deployment network vs MobileNetV2, interleaved in one run, 1 thread
         latency_ratio = latency.relative_latency(arch, rounds=20)
     deploy = build_model(arch)
@@ -116,7 +129,7 @@ def train_member(job: dict, arch: Arch, data: training.DataSpec, cfg: training.T
             "loss_curve": [round(sum(losses[i:i + chunk]) / len(losses[i:i + chunk]), 4) for i in range(0, len(losses), chunk)],
             "max_loss_after_warmup": round(max(losses[int(0.15 * len(losses)):]), 4),
             "recipe_config": asdict(replace(cfg, seed=job["seed"], steps=len(losses))),
-            **records.provenance(started, origin, cfg.device)}
+            **({"resumed_at_step": resumed} if resumed else {}), **records.provenance(started, origin, cfg.device)}
 
 
 def add_training_options(p: records.Parser) -> None:
@@ -169,10 +182,12 @@ def main(argv: list[str] | None = None) -> int:
              f"{training.fmt_time(len(todo) * steps * seconds * 1.1)} (h:m:s)" if todo else "") + f" -> {args.out}", flush=True)
     archs = panel_archs(args.sampled) if todo else {}
     for job in tqdm(todo, desc="panel", unit="net"):
-        record = train_member(job, archs[job["name"]], data, cfg, ratios.get(job["name"]), origin)
+        checkpoint = checkpoint_path(args.out, job, device)
+        record = train_member(job, archs[job["name"]], data, cfg, ratios.get(job["name"]), origin, checkpoint)
         record["device"] = device
         ratios[job["name"]] = record["latency_ratio"]
         records.append(args.out, record)
+        checkpoint.unlink(missing_ok=True)
         tqdm.write(f"{job['name']:<14} seed {job['seed']}  test accuracy {record['test_accuracy']:.4f}  "
                    f"latency {record['latency_ratio']:.3f}x MobileNetV2  {record['wall_seconds']:.0f} s")
     return 0

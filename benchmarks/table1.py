@@ -24,7 +24,7 @@ training already gave Table 1 (same architecture, seed, epochs, data and device)
 again: its record is copied under the new name with "same_as".
 
 Every training is appended to benchmarks/results/table1.json as it finishes, with its provenance,
-so the command resumes; `python benchmarks/tables.py --write` turns the file into the table of
+so the command resumes (a training cut short continues from its checkpoint, as the panel's do); `python benchmarks/tables.py --write` turns the file into the table of
 docs/results.md.
 
     python benchmarks/table1.py runs/<search> mobilenetv2 mnasnet-a1 mnasnet-b1 --top 3 --epochs 1 --seeds 2
@@ -212,13 +212,15 @@ def main(argv: list[str] | None = None) -> int:
             records.append(args.out, {**same, **job, "same_as": same.get("same_as") or same["name"]})
             tqdm.write(f"{name:<28} seed {seed}  the same network as {same['name']}: its record reused")
             continue
-        record = panel.train_member(job, archs[name], data, cfg, ratios.get((name, "cpu")), origin)
+        checkpoint = panel.checkpoint_path(args.out, job, device)
+        record = panel.train_member(job, archs[name], data, cfg, ratios.get((name, "cpu")), origin, checkpoint)
         if args.executorch and (name, "executorch") not in ratios:
             ratios[name, "executorch"] = round(latency.relative_latency(archs[name], backend="executorch", rounds=20), 4)
         record |= {"device": device, "executorch_ratio": ratios.get((name, "executorch"))}
         ratios[name, "cpu"] = record["latency_ratio"]
         trained[network_key(archs[name]), seed, args.epochs, args.dataset, device] = record
         records.append(args.out, record)
+        checkpoint.unlink(missing_ok=True)
         tqdm.write(f"{name:<28} seed {seed}  test accuracy {record['test_accuracy']:.4f}  "
                    f"latency {record['latency_ratio']:.3f}x MobileNetV2  {record['wall_seconds']:.0f} s")
     return 0

@@ -1,5 +1,6 @@
 """The reference panel and the proxy benchmark: resuming, growing, and rank correlations on known rankings."""
 
+import functools
 import json
 import subprocess
 import sys
@@ -80,6 +81,34 @@ def test_panel_appends_each_member_with_provenance_and_resumes(tmp_path, monkeyp
     grown = records.load(out)  # grows: the second seed of the first sampled member, nothing else
     assert grown[:2] == first and [(r["name"], r["seed"]) for r in grown[2:]] == [("sampled-00", 1)]
     assert grown[2]["latency_ratio"] == first[1]["latency_ratio"]  # a member is timed once
+
+
+def test_panel_training_cut_short_resumes_from_its_checkpoint(tmp_path, monkeypatch):
+    out = tmp_path / "panel.json"
+    argv = ["--dataset", "synthetic", "--epochs", "0.2", "--threads", "1", "--only", "mnasnet-small", "--repeat", "0", "--sampled", "0",
+            "--out", str(out)]
+    monkeypatch.setattr(panel.training, "train_steps", functools.partial(panel.training.train_steps, every=1))
+    monkeypatch.setattr(panel, "POOL", 8)  # neither the sampled members, the expected duration nor the
+    monkeypatch.setattr(panel.training, "time_steps", lambda *args, **kw: 1.0)  # latency are what is tested
+    monkeypatch.setattr(panel.latency, "relative_latency", lambda *args, **kw: 0.5)
+    loss, calls = panel.training.classification_loss, [0]
+
+    def stopped_at_step_3(model, batch, **kw):
+        calls[0] += 1
+        if calls[0] == 3:  # of 3 (0.2 epochs of 1,500 images in batches of 128); saved at 2
+            raise KeyboardInterrupt
+        return loss(model, batch, **kw)
+
+    monkeypatch.setattr(panel.training, "classification_loss", stopped_at_step_3)
+    with pytest.raises(KeyboardInterrupt):
+        panel.main(argv)
+    assert records.load(out) == [] and len(list((tmp_path / "checkpoints").iterdir())) == 1
+    monkeypatch.setattr(panel.training, "classification_loss", loss)
+    assert panel.main(argv) == 0
+    [record] = records.load(out)
+    assert record["resumed_at_step"] == 2 and record["recipe_config"]["steps"] == 3
+    assert len(record["loss_curve"]) == 3  # every step's loss, those before the cut too
+    assert list((tmp_path / "checkpoints").iterdir()) == []  # the record is in: its checkpoint is gone
 
 
 def test_panel_rejects_unknown_members_in_one_line(tmp_path, capsys):
@@ -490,7 +519,7 @@ def test_each_settings_best_network_is_trained_once_and_table1s_training_reused(
                                    "latency_ratio": 0.9})
     trained = []
 
-    def train_member(job, arch, data, cfg, ratio, origin):
+    def train_member(job, arch, data, cfg, ratio, origin, checkpoint=None):
         trained.append((job["name"], arch))
         return {**job, "arch": models.arch_to_dict(arch), "test_accuracy": 0.6, "latency_ratio": 1.0, "wall_seconds": 1.0}
     monkeypatch.setattr(table1.panel, "train_member", train_member)
@@ -986,7 +1015,7 @@ def test_table6_trains_a1_and_its_four_one_layer_type_variants(tmp_path, monkeyp
 
     trained = []
 
-    def train_member(job, arch, data, cfg, ratio, origin):  # the training itself: test_table1_trains_...
+    def train_member(job, arch, data, cfg, ratio, origin, checkpoint=None):  # the training itself: test_table1_trains_...
         trained.append((job["name"], arch))
         return {**job, "test_accuracy": 0.5, "latency_ratio": 1.0, "params": 1, "macs": 1, "wall_seconds": 1.0}
     monkeypatch.setattr(table1.panel, "train_member", train_member)

@@ -1,5 +1,6 @@
 """train.py end to end: `python train.py --search` on synthetic data, resume, final training, bad input."""
 
+import functools
 import json
 import shutil
 import subprocess
@@ -90,6 +91,36 @@ def test_final_training_reports_and_saves_weights(tmp_path, capsys):
     state = torch.load(tmp_path / "model.pt", weights_only=True)
     model = models.build_model("mnasnet-small", num_classes=10, small_input=True)
     model.load_state_dict(state)
+
+
+def test_final_training_resumes_exactly(tmp_path, monkeypatch):
+    """A final training stopped mid-way (Ctrl-C, a session's end) and run again ends as one never
+    stopped: the same weights and the loss of every step, dropout's masks included (FINAL: 0.2)."""
+    torch.set_num_threads(1)
+    data, arch = training.DataSpec("synthetic"), models.REFERENCE_ARCHS["mnasnet-small"]
+    cfg = training.replace(training.FINAL, batch_size=8)
+    epochs = 6 * 8 / 1500  # 6 steps over the 1,500 synthetic training images
+    monkeypatch.setattr(training, "train_steps", functools.partial(training.train_steps, every=2))
+    loss, calls = training.classification_loss, [0]
+
+    def stopped_at(step):
+        def stopping_loss(model, batch, **kw):
+            calls[0] += 1
+            if calls[0] == step:
+                raise KeyboardInterrupt
+            return loss(model, batch, **kw)
+        return stopping_loss
+
+    whole, whole_acc, whole_losses = training.final_train(arch, data, cfg, epochs, checkpoint=tmp_path / "whole.pt")
+    monkeypatch.setattr(training, "classification_loss", stopped_at(4))
+    with pytest.raises(KeyboardInterrupt):
+        training.final_train(arch, data, cfg, epochs, checkpoint=tmp_path / "cut.pt")
+    assert torch.load(tmp_path / "cut.pt", weights_only=True)["step"] == 2  # steps 1-3 ran; saved at 2
+    monkeypatch.setattr(training, "classification_loss", loss)
+    resumed, acc, losses = training.final_train(arch, data, cfg, epochs, checkpoint=tmp_path / "cut.pt")
+    assert len(whole_losses) == 6 and losses == whole_losses and acc == whole_acc
+    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
 
 
 @pytest.mark.parametrize("argv,message", [
