@@ -11,9 +11,10 @@ Three reports, each a figure with its target on this project's shared 2-core mac
                  architectures of the search space (both in the table's build-time units, the drift
                  cancelled by the reference timed alongside). Targets: >= 95% within +-10% and
                  Spearman >= 0.95 (nn-Meter reports 99.0% within +-10% on a Pixel 4 CPU).
-A benchmark reports; it is not a test. Part (c) is appended, with provenance, to
-benchmarks/results/latency_tables.json (the latency page's table); it needs a table, built once
-(tens of minutes; hours through ExecuTorch), and checks it on the table's own platform:
+A benchmark reports; it is not a test. Parts (a) and (b) are appended, with provenance and the
+machine's load, to benchmarks/results/timing.json, part (c) to benchmarks/results/latency_tables.json
+(the latency page's tables); (c) needs a table, built once (tens of minutes; hours through
+ExecuTorch), and checks it on the table's own platform:
 
     nohup python latency.py --build-table runs/latency_table_cpu.json > runs/build_table_cpu.log 2>&1 &
     python benchmarks/latency.py [--part all|stability|fidelity|table] [--table runs/latency_table_cpu.json]
@@ -23,6 +24,7 @@ benchmarks/results/latency_tables.json (the latency page's table); it needs a ta
 
 from __future__ import annotations
 
+import os
 import random
 import sys
 import time
@@ -35,29 +37,35 @@ import records  # noqa: E402
 from models import build_model  # noqa: E402
 
 TABLES = records.RESULTS / "latency_tables.json"
+TIMING = records.RESULTS / "timing.json"
 
 
-def stability(backend: str, threads: int, repeats: int, rounds: int | None, arch: str) -> str:
+def spread(values: list[float]) -> float:
+    """(max - min) / median, in %."""
+    return 100 * (max(values) - min(values)) / sorted(values)[len(values) // 2]
+
+
+def stability(backend: str, threads: int, repeats: int, rounds: int | None, arch: str) -> tuple[str, dict]:
     model, ref = build_model(arch), build_model(latency.REFERENCE)
     medians = []
     for i in range(repeats):
         m = latency.measure(model, 224, threads, backend, rounds=rounds)
         medians.append(m.median_ms)
         print(f"  repeat {i + 1}: median {m.median_ms:.2f} ms  iqr {m.iqr_ms:.2f} ms  ({len(m.samples)} samples)")
-    spread = 100 * (max(medians) - min(medians)) / sorted(medians)[len(medians) // 2]
     ratios = []
     for i in range(repeats):
         got = latency.measure_interleaved({"model": model, "reference": ref}, 224, threads, backend, rounds=rounds)
         ratios.append(latency.ratio(got["model"], got["reference"]))
         print(f"  repeat {i + 1}, interleaved: {arch} {got['model'].median_ms:.2f} ms  {latency.REFERENCE} "
               f"{got['reference'].median_ms:.2f} ms  ratio {ratios[-1]:.4f}")
-    ratio_spread = 100 * (max(ratios) - min(ratios)) / sorted(ratios)[len(ratios) // 2]
-    ok = "PASS" if spread <= 3 else "MISS"
-    return (f"stability: {arch} {repeats} repeats, spread of medians {spread:.1f}% (target <= 3%) {ok}; "
-            f"spread of its ratio to {latency.REFERENCE} {ratio_spread:.1f}%")
+    record = {"arch": arch, "medians_ms": [round(m, 3) for m in medians], "spread_pct": round(spread(medians), 2),
+              "ratios": [round(r, 4) for r in ratios], "ratio_spread_pct": round(spread(ratios), 2)}
+    ok = "PASS" if record["spread_pct"] <= 3 else "MISS"
+    return (f"stability: {arch} {repeats} repeats, spread of medians {record['spread_pct']:.1f}% (target <= 3%) {ok}; "
+            f"spread of its ratio to {latency.REFERENCE} {record['ratio_spread_pct']:.1f}%"), record
 
 
-def fidelity(backend: str, threads: int, rounds: int | None) -> str:
+def fidelity(backend: str, threads: int, rounds: int | None) -> tuple[str, dict]:
     import torchvision
 
     models = {"ours mnasnet-b1": build_model("mnasnet-b1"), "torchvision mnasnet1_0": torchvision.models.mnasnet1_0(),
@@ -68,7 +76,9 @@ def fidelity(backend: str, threads: int, rounds: int | None) -> str:
     r1 = latency.ratio(got["ours mnasnet-b1"], got["torchvision mnasnet1_0"])  # per-round ratios' median
     r2 = latency.ratio(got["ours mobilenetv2"], got["torchvision mobilenet_v2"])
     ok = "PASS" if all(0.95 <= r <= 1.05 for r in (r1, r2)) else "MISS"
-    return f"fidelity: mnasnet-b1/mnasnet1_0 = {r1:.3f}, mobilenetv2/mobilenet_v2 = {r2:.3f} (target 0.95-1.05) {ok}"
+    record = {"medians_ms": {name: round(m.median_ms, 3) for name, m in got.items()},
+              "ratios": {"mnasnet-b1/mnasnet1_0": round(r1, 4), "mobilenetv2/mobilenet_v2": round(r2, 4)}}
+    return f"fidelity: mnasnet-b1/mnasnet1_0 = {r1:.3f}, mobilenetv2/mobilenet_v2 = {r2:.3f} (target 0.95-1.05) {ok}", record
 
 
 def table_accuracy(path: str, samples: int, rounds: int | None, seed: int) -> tuple[str, dict]:
@@ -107,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--samples", type=int, default=100)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", default=str(TABLES), help="where part (c) appends its record")
+    p.add_argument("--timing-out", default=str(TIMING), help="where parts (a) and (b) append theirs")
     args = p.parse_args(argv)
     if args.part in ("all", "table") and not Path(args.table).exists():
         p.error(f"{args.table} does not exist: build it with python latency.py --build-table {args.table}")
@@ -116,14 +127,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.part not in ("all", part):
             continue
         print(f"({'abc'['stability fidelity table'.split().index(part)]}) {part}")
-        start, started = time.perf_counter(), time.time()
-        if part == "stability":
-            line = stability(args.backend, args.threads, args.repeats, args.rounds, args.arch)
-        elif part == "fidelity":
-            line = fidelity(args.backend, args.threads, args.rounds)
-        else:
+        start, started, load = time.perf_counter(), time.time(), os.getloadavg()[0]
+        if part == "table":
             line, record = table_accuracy(args.table, args.samples, args.rounds, args.seed)
             records.append(args.out, {**record, **records.provenance(started, origin)})
+        else:
+            line, record = (stability(args.backend, args.threads, args.repeats, args.rounds, args.arch)
+                            if part == "stability" else fidelity(args.backend, args.threads, args.rounds))
+            records.append(args.timing_out, {"part": part, "backend": args.backend, "threads": args.threads,
+                                             "load": round(load, 2), **record, **records.provenance(started, origin)})
         summary.append(f"{line} [{time.perf_counter() - start:.0f} s]")
     print("\n".join(["", "summary:"] + summary))
     return 0

@@ -292,6 +292,27 @@ def latency_tables_table(results: Path) -> str:
     return "\n".join(rows) + "\n" + provenance_line(rs)
 
 
+def timing_table(results: Path) -> str:
+    """Can this machine's timings be trusted (benchmarks/latency.py parts (a) and (b))? Every run."""
+    rs = sorted(records.load(results / "timing.json"), key=lambda r: (r["part"], r["backend"], r["date"]))
+    if not rs:
+        return "*(no record yet: `python benchmarks/latency.py --part stability` and `--part fidelity`)*\n"
+    rows = ["| report | platform | run | load | measured | target |", "|---|---|---|---|---|---|"]
+    for r in rs:
+        if r["part"] == "stability":
+            ok = "" if r["spread_pct"] <= 3 else " (missed)"
+            rows.append(f"| (a) stability: `{r['arch']}`, {len(r['medians_ms'])} back-to-back medians | {r['backend']} "
+                        f"| {r['date'][:16]} | {r['load']:.1f} | " + ", ".join(f"{m:.2f}" for m in r["medians_ms"])
+                        + f" ms: spread **{r['spread_pct']:.1f}%{ok}**; as a ratio to MobileNetV2 in the same rounds: "
+                        f"spread {r['ratio_spread_pct']:.1f}% | <= 3% |")
+        else:
+            got = "; ".join(f"`{pair.replace('/', '` / `')}` {x:.3f}" for pair, x in r["ratios"].items())
+            ok = "" if all(0.95 <= x <= 1.05 for x in r["ratios"].values()) else " (missed)"
+            rows.append(f"| (b) fidelity: ours / torchvision, interleaved | {r['backend']} | {r['date'][:16]} "
+                        f"| {r['load']:.1f} | {got}{ok} | 0.95-1.05 |")
+    return "\n".join(rows) + "\n" + provenance_line(rs)
+
+
 def platforms_table(results: Path) -> str:
     """Do the cost measures rank the space alike (benchmarks/platforms.py)? The newest record's
     agreement for every pair of measures, and each latency's equal-MACs pair."""
@@ -322,7 +343,7 @@ def platforms_table(results: Path) -> str:
 
 TABLES = {"panel": panel_table, "recipe": recipe_table, "proxy": proxy_table, "speed": speed_table,
           "sharing": sharing_table, "table1": table1_table, "table6": table6_table, "platforms": platforms_table,
-          "latency_tables": latency_tables_table,
+          "latency_tables": latency_tables_table, "timing": timing_table,
           # the search experiments' (search_tables.py)
           "rl_vs_random": search_tables.rl_vs_random_table, "fig6": search_tables.fig6_table,
           "table5": search_tables.table5_table, "flops": search_tables.flops_table,

@@ -926,6 +926,26 @@ def test_best_networks_are_timed_on_every_platform_once_each_and_resume(tmp_path
     assert stop.value.code == 2
 
 
+def test_timing_stability_and_fidelity_are_recorded_with_the_machines_load(tmp_path):
+    import tables
+
+    bench = benchmark_module("latency")
+    out = tmp_path / "timing.json"
+    argv = ["--rounds", "3", "--repeats", "3", "--arch", "mnasnet-small", "--timing-out", str(out)]
+    assert bench.main(["--part", "stability", *argv]) == 0 and bench.main(["--part", "fidelity", *argv]) == 0
+    a, b = records.load(out)
+    assert (a["part"], a["backend"], b["part"]) == ("stability", "cpu", "fidelity") and a["load"] >= 0
+    medians = sorted(a["medians_ms"])
+    assert len(medians) == 3 and a["spread_pct"] == pytest.approx(100 * (medians[2] - medians[0]) / medians[1], abs=0.01)
+    assert len(a["ratios"]) == 3 and a["command"].startswith("python benchmarks/latency.py --part stability")
+    ms = b["medians_ms"]
+    assert b["ratios"]["mnasnet-b1/mnasnet1_0"] > 0 and set(ms) == {
+        "ours mnasnet-b1", "torchvision mnasnet1_0", "ours mobilenetv2", "torchvision mobilenet_v2"}
+    table = tables.timing_table(tmp_path)
+    assert f"| (a) stability: `mnasnet-small`, 3 back-to-back medians | cpu | {a['date'][:16]} | {a['load']:.1f} |" in table
+    assert f"`mobilenetv2` / `mobilenet_v2` {b['ratios']['mobilenetv2/mobilenet_v2']:.3f}" in table
+
+
 def test_a_tables_accuracy_is_recorded_with_its_predictions_and_measurements(tmp_path, stand_in_table, capsys):
     import tables
 
