@@ -7,17 +7,19 @@ Three reports, each a figure with its target on this project's shared 2-core mac
                  what the table and every comparison rely on.
   (b) fidelity   our mnasnet-b1 vs torchvision's mnasnet1_0 and our mobilenetv2 vs torchvision's
                  mobilenet_v2 (the same networks), all four timed interleaved. Target: ratios in 0.95-1.05.
+  (d) detector   Sec. 6.3's SSDLite detectors (backbone + head, 320 px, 91 classes) on MnasNet-A1 and
+                 MobileNetV2, timed interleaved `--repeats` times: their ratio (the paper: 203/200 ms).
   (c) table      a per-layer table's prediction vs whole-network measurement on `--samples` random
                  architectures of the search space (both in the table's build-time units, the drift
                  cancelled by the reference timed alongside). Targets: >= 95% within +-10% and
                  Spearman >= 0.95 (nn-Meter reports 99.0% within +-10% on a Pixel 4 CPU).
-A benchmark reports; it is not a test. Parts (a) and (b) are appended, with provenance and the
+A benchmark reports; it is not a test. Parts (a), (b) and (d) are appended, with provenance and the
 machine's load, to benchmarks/results/timing.json, part (c) to benchmarks/results/latency_tables.json
 (the latency page's tables); (c) needs a table, built once (tens of minutes; hours through
 ExecuTorch), and checks it on the table's own platform:
 
     nohup python latency.py --build-table runs/latency_table_cpu.json > runs/build_table_cpu.log 2>&1 &
-    python benchmarks/latency.py [--part all|stability|fidelity|table] [--table runs/latency_table_cpu.json]
+    python benchmarks/latency.py [--part all|stability|fidelity|table|detector] [--table runs/latency_table_cpu.json]
                                  [--samples 100] [--repeats 5] [--rounds N] [--backend cpu|executorch]
     python benchmarks/latency.py --part table --table runs/latency_table_et.json --samples 40
 """
@@ -81,6 +83,22 @@ def fidelity(backend: str, threads: int, rounds: int | None) -> tuple[str, dict]
     return f"fidelity: mnasnet-b1/mnasnet1_0 = {r1:.3f}, mobilenetv2/mobilenet_v2 = {r2:.3f} (target 0.95-1.05) {ok}", record
 
 
+def detector(backend: str, threads: int, repeats: int, rounds: int | None) -> tuple[str, dict]:
+    from detection import DetectorCore, build_detector
+
+    cores = {arch: DetectorCore(build_detector(arch, input_size=320)) for arch in ("mnasnet-a1", latency.REFERENCE)}
+    medians, ratios = {arch: [] for arch in cores}, []
+    for i in range(repeats):
+        got = latency.measure_interleaved(cores, 320, threads, backend, rounds=rounds)
+        for arch, m in got.items():
+            medians[arch].append(round(m.median_ms, 3))
+        ratios.append(round(latency.ratio(got["mnasnet-a1"], got[latency.REFERENCE]), 4))
+        print(f"  repeat {i + 1}: " + "  ".join(f"{a} + ssdlite {m.median_ms:.2f} ms" for a, m in got.items())
+              + f"  ratio {ratios[-1]:.4f}")
+    return (f"detector: mnasnet-a1 / {latency.REFERENCE} with SSDLite, 320 px: ratio {min(ratios):.3f}-{max(ratios):.3f} "
+            f"(the paper: 203/200 = 1.015)"), {"medians_ms": medians, "ratios": ratios}
+
+
 def table_accuracy(path: str, samples: int, rounds: int | None, seed: int) -> tuple[str, dict]:
     """A table's predictions against whole networks measured on its platform: the summary line and the record."""
     from mnas import SearchSpace
@@ -107,7 +125,7 @@ def table_accuracy(path: str, samples: int, rounds: int | None, seed: int) -> tu
 
 def main(argv: list[str] | None = None) -> int:
     p = records.Parser(description=__doc__.splitlines()[0])
-    p.add_argument("--part", choices=("all", "stability", "fidelity", "table"), default="all")
+    p.add_argument("--part", choices=("all", "stability", "fidelity", "table", "detector"), default="all")
     p.add_argument("--backend", choices=("cpu", "executorch"), default="cpu")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--rounds", type=int, default=None, help="samples per network (default: latency.py's)")
@@ -117,23 +135,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--samples", type=int, default=100)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", default=str(TABLES), help="where part (c) appends its record")
-    p.add_argument("--timing-out", default=str(TIMING), help="where parts (a) and (b) append theirs")
+    p.add_argument("--timing-out", default=str(TIMING), help="where parts (a), (b) and (d) append theirs")
     args = p.parse_args(argv)
     if args.part in ("all", "table") and not Path(args.table).exists():
         p.error(f"{args.table} does not exist: build it with python latency.py --build-table {args.table}")
     origin = records.origin(__file__, argv)
     summary = []
-    for part in ("stability", "fidelity", "table"):
+    for part in ("stability", "fidelity", "table", "detector"):
         if args.part not in ("all", part):
             continue
-        print(f"({'abc'['stability fidelity table'.split().index(part)]}) {part}")
+        print(f"({'abcd'['stability fidelity table detector'.split().index(part)]}) {part}")
         start, started, load = time.perf_counter(), time.time(), os.getloadavg()[0]
         if part == "table":
             line, record = table_accuracy(args.table, args.samples, args.rounds, args.seed)
             records.append(args.out, {**record, **records.provenance(started, origin)})
         else:
             line, record = (stability(args.backend, args.threads, args.repeats, args.rounds, args.arch)
-                            if part == "stability" else fidelity(args.backend, args.threads, args.rounds))
+                            if part == "stability" else fidelity(args.backend, args.threads, args.rounds)
+                            if part == "fidelity" else detector(args.backend, args.threads, args.repeats, args.rounds))
             records.append(args.timing_out, {"part": part, "backend": args.backend, "threads": args.threads,
                                              "load": round(load, 2), **record, **records.provenance(started, origin)})
         summary.append(f"{line} [{time.perf_counter() - start:.0f} s]")
