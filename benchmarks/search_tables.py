@@ -95,8 +95,14 @@ def table5_table(results: Path) -> str:
                 "--latency-table runs/latency_table_cpu.json`)*\n")
     names = {"single": "accuracy only", "multi": "multi-objective (soft)"}
     label = lambda n: f"{names[n.split('-')[0]]}, {n.split('-')[1]} space"  # noqa: E731
-    rows = _search_rows(_settings(rs), ["single-cell", "multi-cell", "single-factorized", "multi-factorized"], label)
-    return "\n".join(rows) + "\n" + provenance_line(rs) + _search_time(rs) + _trained(results, "table5", label)
+    groups = _settings(rs)
+    rows = _search_rows(groups, ["single-cell", "multi-cell", "single-factorized", "multi-factorized"], label)
+    comparisons = [("multi-cell", "single-cell", "Cell space, accuracy only -> multi-objective (the paper's first step)"),
+                   ("multi-factorized", "multi-cell", "Multi-objective, cell -> factorized space (its second step)"),
+                   ("single-factorized", "single-cell", "Accuracy only, cell -> factorized space")]
+    verdicts = [_versus(groups, new, old, what) for new, old, what in comparisons if new in groups and old in groups]
+    return ("\n".join(rows) + "\n" + "".join(f"\n- {v}" for v in verdicts) + ("\n" if verdicts else "")
+            + provenance_line(rs) + _search_time(rs) + _trained(results, "table5", label))
 
 
 def flops_table(results: Path) -> str:
@@ -129,13 +135,32 @@ def _trained(results: Path, experiment: str, label) -> str:
     return "\n" + "\n".join(rows) + "\n" + provenance_line(rs)
 
 
+def _beyond(a: list[float], b: list[float], above: str = "higher", below: str = "lower") -> str:
+    """Whether values `a` (one per seed) lie above or below `b` beyond the spread of their seeds."""
+    if min(a) > max(b):
+        return f"{above} beyond the seed spread"
+    if max(a) < min(b):
+        return f"{below} beyond the seed spread"
+    return "within the seed spread (a tie)"
+
+
 def _faster(a: list[float], b: list[float]) -> str:
     """Whether latencies `a` (one per seed) are below `b` beyond the spread of their seeds."""
-    if max(a) < min(b):
-        return "faster beyond the seed spread"
-    if min(a) > max(b):
-        return "slower beyond the seed spread"
-    return "within the seed spread (a tie)"
+    return _beyond(a, b, above="slower", below="faster")
+
+
+def _versus(groups: dict[str, list[dict]], new: str, old: str, what: str) -> str:
+    """One verdict: setting `new` against `old` on the best child's proxy accuracy, its measured
+    latency and its soft reward on measured latency, each within or beyond the seeds' spread."""
+    a, b = [_searched(r) for r in groups[new]], [_searched(r) for r in groups[old]]
+    parts = []
+    for key, name, fmt, judge in (("best_accuracy", "best child's proxy accuracy", ".4f", _beyond),
+                                  ("best_ratio", "its latency / MobileNetV2", ".2f", _faster),
+                                  ("on_measured", "its soft reward on measured latency", ".4f", _beyond)):
+        x, y = [g[key] for g in a], [g[key] for g in b]
+        unit = "x" if key == "best_ratio" else ""
+        parts.append(f"{name} {np.mean(y):{fmt}}{unit} -> {np.mean(x):{fmt}}{unit}, {judge(x, y)}")
+    return f"{what}: " + "; ".join(parts) + "."
 
 
 def cross_platform_table(results: Path) -> str:

@@ -112,6 +112,20 @@ def test_table5_and_flops_tables_give_each_setting_over_its_seeds(tmp_path):
     assert "| LAT(m) = MACs, T = MobileNetV2's MACs | 1 | 300 | 0.8000 | 2.00x | 60% | 0.6000 |" in search_tables.flops_table(tmp_path)
 
 
+def test_table5_says_for_each_of_the_papers_steps_whether_it_beats_the_seed_spread(tmp_path):
+    for r in (search_summary("single-cell-seed0", 0.80, 30.0, 0.9, 0.70), search_summary("single-cell-seed1", 0.84, 34.0, 0.7, 0.72),
+              search_summary("multi-cell-seed0", 0.78, 12.0, 0.1, 0.715), search_summary("multi-factorized-seed0", 0.82, 10.0, 0.1, 0.85)):
+        tables.records.append(tmp_path / "table5.json", r)
+    out = search_tables.table5_table(tmp_path)
+    assert ("- Cell space, accuracy only -> multi-objective (the paper's first step): best child's proxy accuracy "
+            "0.8200 -> 0.7800, lower beyond the seed spread; its latency / MobileNetV2 1.60x -> 0.60x, faster beyond "
+            "the seed spread; its soft reward on measured latency 0.7100 -> 0.7150, within the seed spread (a tie).") in out
+    assert ("- Multi-objective, cell -> factorized space (its second step): best child's proxy accuracy 0.7800 -> 0.8200, "
+            "higher beyond the seed spread; its latency / MobileNetV2 0.60x -> 0.50x, faster beyond the seed spread; "
+            "its soft reward on measured latency 0.7150 -> 0.8500, higher beyond the seed spread.") in out
+    assert "Accuracy only, cell -> factorized" not in out  # no accuracy-only factorized run: no verdict
+
+
 def test_table6_puts_each_network_beside_the_papers_row(tmp_path):
     base = {"command": "python benchmarks/table1.py --table6", "commit": "abc", "date": "2026-11-30 10:00:00 UTC",
             "machine": "m", "wall_seconds": 60.0, "params": 3.9e6, "macs": 312e6, "executorch_ratio": None}
