@@ -45,12 +45,13 @@ def machine() -> str:
 
 def git_commit(root: Path = Path(__file__).resolve().parent.parent) -> str:
     """The commit the code ran at, with "+dirty" when the working tree had changes to tracked files
-    other than the records under benchmarks/results/ (data, which the runs themselves append to)."""
+    other than what the runs themselves write: the records under benchmarks/results/ and the figures
+    under docs/ (platforms.py --plot, searches.py --plot)."""
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
-                                ":(exclude)benchmarks/results"], cwd=root, capture_output=True, text=True,
-                               check=True).stdout.strip()
+                                ":(exclude)benchmarks/results", ":(exclude)docs/*.png"], cwd=root,
+                               capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return commit + ("+dirty" if dirty else "")

@@ -380,12 +380,19 @@ def test_dirty_means_changed_code_not_appended_records(tmp_path):
     (tmp_path / "benchmarks" / "results").mkdir(parents=True)
     (tmp_path / "mnas.py").write_text("x = 1\n")
     (tmp_path / "benchmarks" / "results" / "panel.json").write_text("{}\n")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "fig6.png").write_bytes(b"png")
+    (tmp_path / "docs" / "results.md").write_text("text\n")
     git("add", ".")
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c")
     clean = GIT_COMMIT(tmp_path)
     assert len(clean) == 40 and "+" not in clean
     (tmp_path / "benchmarks" / "results" / "panel.json").write_text('{"records": [1]}\n')  # a run appended
+    (tmp_path / "docs" / "fig6.png").write_bytes(b"png, redrawn")  # and redrew its figure
     assert GIT_COMMIT(tmp_path) == clean
+    (tmp_path / "docs" / "results.md").write_text("other text\n")  # a page changed: not data
+    assert GIT_COMMIT(tmp_path) == clean + "+dirty"
+    git("checkout", "--", "docs/results.md")
     (tmp_path / "mnas.py").write_text("x = 2\n")  # the code changed
     assert GIT_COMMIT(tmp_path) == clean + "+dirty"
 
