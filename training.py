@@ -227,8 +227,10 @@ def train_steps(model: torch.nn.Module, data: Dataset, cfg: TrainConfig, progres
     off (the same arithmetic in another layout: 1.5-1.9x faster training on this CPU, see
     benchmarks/speed.py). With a `checkpoint` file, the model, optimizer, schedule, step, random
     state (dropout's masks) and losses so far are saved there every `every` steps and at the end,
-    and a run that finds the file continues from it exactly: the same batches in the same order,
-    the same weights at the end. Returns the loss of every step of the run, resumed or not."""
+    and a run that finds the file continues from it: the same batches in the same order, and on the
+    CPU with the same threads the same weights at the end as a run never stopped (CUDA's kernels are
+    not deterministic unless asked to be). A checkpoint of a training of another length is refused.
+    Returns the loss of every step of the run, resumed or not."""
     loss_fn = loss_fn or partial(classification_loss, label_smoothing=cfg.label_smoothing)
     model.to(cfg.device, memory_format=torch.channels_last if cfg.channels_last else torch.contiguous_format)
     opt = torch.optim.SGD(param_groups(model, cfg), cfg.lr, momentum=0.9, nesterov=True)
@@ -236,13 +238,15 @@ def train_steps(model: torch.nn.Module, data: Dataset, cfg: TrainConfig, progres
     start, losses, state = 0, [], None
     if checkpoint is not None and Path(checkpoint).exists():
         state = torch.load(checkpoint, weights_only=True, map_location=cfg.device)
+        if state.get("steps", cfg.steps) != cfg.steps:
+            raise ValueError(f"{checkpoint} is of a training of {state['steps']} steps, not {cfg.steps}")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
-        start, losses = state["step"], state["losses"]
+        start, losses = state["step"], state.get("losses", [])  # (older checkpoints kept neither losses nor RNG)
     order = list(torch.utils.data.RandomSampler(data, True, cfg.steps * cfg.batch_size, torch.Generator().manual_seed(cfg.seed)))
     batches = iter(DataLoader(data, cfg.batch_size, sampler=order[start * cfg.batch_size:], collate_fn=collate_fn))
-    if state is not None:  # after iter(), which draws a number from the global RNG: dropout's state as at `start`
+    if state is not None and "rng" in state:  # after iter(), which draws from the global RNG: dropout's state at `start`
         torch.set_rng_state(state["rng"].cpu())
         if "cuda_rng" in state:
             torch.cuda.set_rng_state(state["cuda_rng"].cpu())
@@ -263,7 +267,7 @@ def train_steps(model: torch.nn.Module, data: Dataset, cfg: TrainConfig, progres
         if checkpoint is not None and (step % every == 0 or step == cfg.steps):
             rng = {"rng": torch.get_rng_state()} | ({"cuda_rng": torch.cuda.get_rng_state()} if cfg.device == "cuda" else {})
             save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                         "step": step, "losses": losses, **rng}, Path(checkpoint))
+                         "step": step, "steps": cfg.steps, "losses": losses, **rng}, Path(checkpoint))
     return losses
 
 

@@ -1,22 +1,22 @@
 """How far can latency on this machine be trusted? (MnasNet Sec. 5: real latency instead of FLOPs.)
 
-Three reports, each a figure with its target on this project's shared 2-core machine:
+Four reports, each a figure with its target on this project's shared 2-core machine:
   (a) stability  the same network measured `--repeats` times back to back: the spread of the reported
                  medians, (max - min) / median. Target <= 3%. Also shown: the spread of the same
                  network's ratio to the reference (MobileNetV2) timed interleaved with it, which is
                  what the table and every comparison rely on.
   (b) fidelity   our mnasnet-b1 vs torchvision's mnasnet1_0 and our mobilenetv2 vs torchvision's
                  mobilenet_v2 (the same networks), all four timed interleaved. Target: ratios in 0.95-1.05.
-  (d) detector   Sec. 6.3's SSDLite detectors (backbone + head, 320 px, 91 classes) on MnasNet-A1 and
-                 MobileNetV2, timed interleaved `--repeats` times: their ratio (the paper: 203/200 ms).
   (c) table      a per-layer table's prediction vs whole-network measurement on `--samples` random
                  architectures of the search space (both in the table's build-time units, the drift
                  cancelled by the reference timed alongside). Targets: >= 95% within +-10% and
                  Spearman >= 0.95 (nn-Meter reports 99.0% within +-10% on a Pixel 4 CPU).
+  (d) detector   Sec. 6.3's SSDLite detectors (backbone + head, 320 px, 91 classes) on MnasNet-A1 and
+                 MobileNetV2, timed interleaved `--repeats` times: their ratio (the paper: 203/200 ms).
 A benchmark reports; it is not a test. Parts (a), (b) and (d) are appended, with provenance and the
-machine's load, to benchmarks/results/timing.json, part (c) to benchmarks/results/latency_tables.json
-(the latency page's tables); (c) needs a table, built once (tens of minutes; hours through
-ExecuTorch), and checks it on the table's own platform:
+machine's load (1-minute load average at the start), to benchmarks/results/timing.json, part (c) to
+benchmarks/results/latency_tables.json (the latency page's tables); (c) needs a table, built once
+(tens of minutes; hours through ExecuTorch), and checks it on the table's own platform:
 
     nohup python latency.py --build-table runs/latency_table_cpu.json > runs/build_table_cpu.log 2>&1 &
     python benchmarks/latency.py [--part all|stability|fidelity|table|detector] [--table runs/latency_table_cpu.json]

@@ -33,6 +33,8 @@ import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see train.py
 
+import hashlib  # noqa: E402
+import json  # noqa: E402
 import random  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -103,10 +105,12 @@ def key(record: dict) -> tuple:
     return tuple(record[k] for k in ("name", "seed", "recipe", "epochs", "dataset", "device"))
 
 
-def checkpoint_path(out: str | Path, job: dict, device: str) -> Path:
-    """Where a training in progress keeps its checkpoint: beside the results file, one per training."""
+def checkpoint_path(out: str | Path, job: dict, arch: Arch, device: str) -> Path:
+    """Where a training in progress keeps its checkpoint: beside the results file, one per training
+    of one architecture (a name such as "table5/multi-cell" may stand for another network later)."""
     name = "-".join(str(job[k]) for k in ("name", "seed", "recipe", "epochs", "dataset")).replace("/", "_")
-    return Path(out).parent / "checkpoints" / f"{name}-{device}.pt"
+    network = hashlib.sha1(json.dumps(arch_to_dict(arch), sort_keys=True).encode()).hexdigest()[:10]
+    return Path(out).parent / "checkpoints" / f"{Path(out).stem}-{name}-{device}-{network}.pt"
 
 
 def train_member(job: dict, arch: Arch, data: training.DataSpec, cfg: training.TrainConfig, latency_ratio: float | None,
@@ -115,7 +119,7 @@ def train_member(job: dict, arch: Arch, data: training.DataSpec, cfg: training.T
     its deployment network: one record. Its wall time is this process's; `resumed_at_step` says
     where it took over."""
     started = time.time()
-    resumed = torch.load(checkpoint, weights_only=True)["step"] if checkpoint and checkpoint.exists() else 0
+    resumed = torch.load(checkpoint, weights_only=True, map_location="cpu")["step"] if checkpoint and checkpoint.exists() else 0
     if checkpoint:
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
     _, acc, losses = training.final_train(arch, data, replace(cfg, seed=job["seed"]), job["epochs"], progress=True,
@@ -182,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
              f"{training.fmt_time(len(todo) * steps * seconds * 1.1)} (h:m:s)" if todo else "") + f" -> {args.out}", flush=True)
     archs = panel_archs(args.sampled) if todo else {}
     for job in tqdm(todo, desc="panel", unit="net"):
-        checkpoint = checkpoint_path(args.out, job, device)
+        checkpoint = checkpoint_path(args.out, job, archs[job["name"]], device)
         record = train_member(job, archs[job["name"]], data, cfg, ratios.get(job["name"]), origin, checkpoint)
         record["device"] = device
         ratios[job["name"]] = record["latency_ratio"]

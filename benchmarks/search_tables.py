@@ -137,6 +137,8 @@ def _trained(results: Path, experiment: str, label) -> str:
 
 def _beyond(a: list[float], b: list[float], above: str = "higher", below: str = "lower") -> str:
     """Whether values `a` (one per seed) lie above or below `b` beyond the spread of their seeds."""
+    if len(a) == len(b) == 1 and a[0] != b[0]:
+        return f"{above if a[0] > b[0] else below}, one seed each: no spread to judge by"
     if min(a) > max(b):
         return f"{above} beyond the seed spread"
     if max(a) < min(b):

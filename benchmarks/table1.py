@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             records.append(args.out, {**same, **job, "same_as": same.get("same_as") or same["name"]})
             tqdm.write(f"{name:<28} seed {seed}  the same network as {same['name']}: its record reused")
             continue
-        checkpoint = panel.checkpoint_path(args.out, job, device)
+        checkpoint = panel.checkpoint_path(args.out, job, archs[name], device)
         record = panel.train_member(job, archs[name], data, cfg, ratios.get((name, "cpu")), origin, checkpoint)
         if args.executorch and (name, "executorch") not in ratios:
             ratios[name, "executorch"] = round(latency.relative_latency(archs[name], backend="executorch", rounds=20), 4)

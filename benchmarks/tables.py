@@ -293,11 +293,12 @@ def latency_tables_table(results: Path) -> str:
 
 
 def timing_table(results: Path) -> str:
-    """Can this machine's timings be trusted (benchmarks/latency.py parts (a) and (b))? Every run."""
+    """Can this machine's timings be trusted (benchmarks/latency.py parts (a), (b) and (d))? Every
+    run, with the 1-minute load average when it started."""
     parts = ("stability", "fidelity", "detector")
     rs = sorted(records.load(results / "timing.json"), key=lambda r: (parts.index(r["part"]), r["backend"], r["date"]))
     if not rs:
-        return "*(no record yet: `python benchmarks/latency.py --part stability` and `--part fidelity`)*\n"
+        return "*(no record yet: `python benchmarks/latency.py --part stability`, `fidelity` or `detector`)*\n"
     rows = ["| report | platform | run | load | measured | target |", "|---|---|---|---|---|---|"]
     for r in rs:
         if r["part"] == "stability":

@@ -109,6 +109,8 @@ def test_panel_training_cut_short_resumes_from_its_checkpoint(tmp_path, monkeypa
     assert record["resumed_at_step"] == 2 and record["recipe_config"]["steps"] == 3
     assert len(record["loss_curve"]) == 3  # every step's loss, those before the cut too
     assert list((tmp_path / "checkpoints").iterdir()) == []  # the record is in: its checkpoint is gone
+    job, (a1, b1) = {**record, "name": "table5/best"}, (models.REFERENCE_ARCHS[n] for n in ("mnasnet-a1", "mnasnet-b1"))
+    assert panel.checkpoint_path(out, job, a1, "cpu") != panel.checkpoint_path(out, job, b1, "cpu")  # one name, two networks
 
 
 def test_panel_rejects_unknown_members_in_one_line(tmp_path, capsys):
@@ -951,7 +953,7 @@ def test_timing_stability_fidelity_and_detectors_are_recorded_with_the_machines_
     assert bench.main(["--part", "detector", *argv]) == 0
     assert timed == [(["mnasnet-a1", "mobilenetv2"], 320, True)] * 3
     a, b, d = records.load(out)
-    assert (a["part"], a["backend"], b["part"]) == ("stability", "cpu", "fidelity") and a["load"] >= 0
+    assert (a["part"], a["backend"], b["part"]) == ("stability", "cpu", "fidelity")
     medians = sorted(a["medians_ms"])
     assert len(medians) == 3 and a["spread_pct"] == pytest.approx(100 * (medians[2] - medians[0]) / medians[1], abs=0.02)
     assert len(a["ratios"]) == 3 and a["command"].startswith("python benchmarks/latency.py --part stability")

@@ -96,7 +96,6 @@ def test_final_training_reports_and_saves_weights(tmp_path, capsys):
 def test_final_training_resumes_exactly(tmp_path, monkeypatch):
     """A final training stopped mid-way (Ctrl-C, a session's end) and run again ends as one never
     stopped: the same weights and the loss of every step, dropout's masks included (FINAL: 0.2)."""
-    torch.set_num_threads(1)
     data, arch = training.DataSpec("synthetic"), models.REFERENCE_ARCHS["mnasnet-small"]
     cfg = training.replace(training.FINAL, batch_size=8)
     epochs = 6 * 8 / 1500  # 6 steps over the 1,500 synthetic training images
@@ -121,6 +120,8 @@ def test_final_training_resumes_exactly(tmp_path, monkeypatch):
     assert len(whole_losses) == 6 and losses == whole_losses and acc == whole_acc
     for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), name
+    with pytest.raises(ValueError, match="of a training of 6 steps, not 12"):  # another length: not resumed
+        training.final_train(arch, data, cfg, 2 * epochs, checkpoint=tmp_path / "cut.pt")
 
 
 @pytest.mark.parametrize("argv,message", [
