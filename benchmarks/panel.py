@@ -136,6 +136,17 @@ def train_member(job: dict, arch: Arch, data: training.DataSpec, cfg: training.T
             **({"resumed_at_step": resumed} if resumed else {}), **records.provenance(started, origin, cfg.device)}
 
 
+def train_and_append(out: str | Path, job: dict, arch: Arch, data: training.DataSpec, cfg: training.TrainConfig,
+                     latency_ratio: float | None, origin: dict, device: str, extra: dict | None = None) -> dict:
+    """train_member with its checkpoint (`checkpoint_path`, resumed if there); its record, with
+    `device` and `extra`, appended to `out`; then the checkpoint removed."""
+    checkpoint = checkpoint_path(out, job, arch, device)
+    record = train_member(job, arch, data, cfg, latency_ratio, origin, checkpoint) | {"device": device, **(extra or {})}
+    records.append(out, record)
+    checkpoint.unlink(missing_ok=True)
+    return record
+
+
 def add_training_options(p: records.Parser) -> None:
     """--device, --threads, --dataset and --data-dir: where and on what the benchmarks that train networks train."""
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
@@ -186,12 +197,8 @@ def main(argv: list[str] | None = None) -> int:
              f"{training.fmt_time(len(todo) * steps * seconds * 1.1)} (h:m:s)" if todo else "") + f" -> {args.out}", flush=True)
     archs = panel_archs(args.sampled) if todo else {}
     for job in tqdm(todo, desc="panel", unit="net"):
-        checkpoint = checkpoint_path(args.out, job, archs[job["name"]], device)
-        record = train_member(job, archs[job["name"]], data, cfg, ratios.get(job["name"]), origin, checkpoint)
-        record["device"] = device
+        record = train_and_append(args.out, job, archs[job["name"]], data, cfg, ratios.get(job["name"]), origin, device)
         ratios[job["name"]] = record["latency_ratio"]
-        records.append(args.out, record)
-        checkpoint.unlink(missing_ok=True)
         tqdm.write(f"{job['name']:<14} seed {job['seed']}  test accuracy {record['test_accuracy']:.4f}  "
                    f"latency {record['latency_ratio']:.3f}x MobileNetV2  {record['wall_seconds']:.0f} s")
     return 0

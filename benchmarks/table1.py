@@ -212,15 +212,12 @@ def main(argv: list[str] | None = None) -> int:
             records.append(args.out, {**same, **job, "same_as": same.get("same_as") or same["name"]})
             tqdm.write(f"{name:<28} seed {seed}  the same network as {same['name']}: its record reused")
             continue
-        checkpoint = panel.checkpoint_path(args.out, job, archs[name], device)
-        record = panel.train_member(job, archs[name], data, cfg, ratios.get((name, "cpu")), origin, checkpoint)
         if args.executorch and (name, "executorch") not in ratios:
             ratios[name, "executorch"] = round(latency.relative_latency(archs[name], backend="executorch", rounds=20), 4)
-        record |= {"device": device, "executorch_ratio": ratios.get((name, "executorch"))}
+        record = panel.train_and_append(args.out, job, archs[name], data, cfg, ratios.get((name, "cpu")), origin, device,
+                                        {"executorch_ratio": ratios.get((name, "executorch"))})
         ratios[name, "cpu"] = record["latency_ratio"]
         trained[network_key(archs[name]), seed, args.epochs, args.dataset, device] = record
-        records.append(args.out, record)
-        checkpoint.unlink(missing_ok=True)
         tqdm.write(f"{name:<28} seed {seed}  test accuracy {record['test_accuracy']:.4f}  "
                    f"latency {record['latency_ratio']:.3f}x MobileNetV2  {record['wall_seconds']:.0f} s")
     return 0
