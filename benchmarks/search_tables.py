@@ -113,8 +113,12 @@ def flops_table(results: Path) -> str:
         return ("*(no record yet: `python benchmarks/searches.py flops --samples 300 --seeds 0,1 "
                 "--latency-table runs/latency_table_cpu.json`)*\n")
     label = {"macs": "LAT(m) = MACs, T = MobileNetV2's MACs", "measured": "LAT(m) = measured latency (table)"}.get
-    rows = _search_rows(_settings(rs), ["macs", "measured"], label)
-    return "\n".join(rows) + "\n" + provenance_line(rs) + _search_time(rs) + _trained(results, "flops", label)
+    groups = _settings(rs)
+    rows = _search_rows(groups, ["macs", "measured"], label)
+    verdict = (f"\n- {_versus(groups, 'macs', 'measured', 'LAT(m) measured -> MACs')}\n"
+               if {"macs", "measured"} <= set(groups) else "")
+    return ("\n".join(rows) + "\n" + verdict + provenance_line(rs) + _search_time(rs)
+            + _trained(results, "flops", label))
 
 
 def _trained(results: Path, experiment: str, label) -> str:

@@ -110,6 +110,12 @@ def test_table5_and_flops_tables_give_each_setting_over_its_seeds(tmp_path):
     assert "| multi-objective (soft), factorized space (the same network as reinforce-seed0/child-222) | 1 | 0.9300 |" in out
     tables.records.append(tmp_path / "flops.json", search_summary("macs-seed0", 0.8, 40.0, 0.6, 0.6))
     assert "| LAT(m) = MACs, T = MobileNetV2's MACs | 1 | 300 | 0.8000 | 2.00x | 60% | 0.6000 |" in search_tables.flops_table(tmp_path)
+    assert "LAT(m) measured -> MACs" not in search_tables.flops_table(tmp_path)  # nothing to set it against yet
+    for seed, ms in ((0, 10.0), (1, 12.0)):
+        tables.records.append(tmp_path / "flops.json", search_summary(f"measured-seed{seed}", 0.8, ms, 0.1, 0.86))
+    assert ("- LAT(m) measured -> MACs: best child's proxy accuracy 0.8000 -> 0.8000, within the seed spread (a tie); "
+            "its latency / MobileNetV2 0.55x -> 2.00x, slower beyond the seed spread; its soft reward on measured "
+            "latency 0.8600 -> 0.6000, lower beyond the seed spread.") in search_tables.flops_table(tmp_path)
 
 
 def test_table5_says_for_each_of_the_papers_steps_whether_it_beats_the_seed_spread(tmp_path):
