@@ -100,9 +100,8 @@ def table5_table(results: Path) -> str:
     comparisons = [("multi-cell", "single-cell", "Cell space, accuracy only -> multi-objective (the paper's first step)"),
                    ("multi-factorized", "multi-cell", "Multi-objective, cell -> factorized space (its second step)"),
                    ("single-factorized", "single-cell", "Accuracy only, cell -> factorized space")]
-    verdicts = [_versus(groups, new, old, what) for new, old, what in comparisons if new in groups and old in groups]
-    return ("\n".join(rows) + "\n" + "".join(f"\n- {v}" for v in verdicts) + ("\n" if verdicts else "")
-            + provenance_line(rs) + _search_time(rs) + _trained(results, "table5", label))
+    return ("\n".join(rows) + "\n" + _verdicts(groups, comparisons) + provenance_line(rs) + _search_time(rs)
+            + _trained(results, "table5", label))
 
 
 def flops_table(results: Path) -> str:
@@ -115,10 +114,14 @@ def flops_table(results: Path) -> str:
     label = {"macs": "LAT(m) = MACs, T = MobileNetV2's MACs", "measured": "LAT(m) = measured latency (table)"}.get
     groups = _settings(rs)
     rows = _search_rows(groups, ["macs", "measured"], label)
-    verdict = (f"\n- {_versus(groups, 'macs', 'measured', 'LAT(m) measured -> MACs')}\n"
-               if {"macs", "measured"} <= set(groups) else "")
-    return ("\n".join(rows) + "\n" + verdict + provenance_line(rs) + _search_time(rs)
-            + _trained(results, "flops", label))
+    return ("\n".join(rows) + "\n" + _verdicts(groups, [("macs", "measured", "LAT(m) measured -> MACs")])
+            + provenance_line(rs) + _search_time(rs) + _trained(results, "flops", label))
+
+
+def _verdicts(groups: dict[str, list[dict]], comparisons: list[tuple[str, str, str]]) -> str:
+    """A bullet per (new setting, old setting, what) whose two settings both have runs (`_versus`)."""
+    lines = [_versus(groups, new, old, what) for new, old, what in comparisons if new in groups and old in groups]
+    return "".join(f"\n- {v}" for v in lines) + ("\n" if lines else "")
 
 
 def _trained(results: Path, experiment: str, label) -> str:
