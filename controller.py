@@ -10,8 +10,8 @@ here as the baselines every NAS paper should be compared against.
 
     Controller    the policy network: LSTMCell + one linear softmax head and one embedding table
                   per decision + a learned start input; sample(n), log_prob(tokens), greedy().
-    Reinforce     owns a Controller and its Adam; loss = -(R - b) * log p(tokens) - beta * entropy,
-                  with b an exponential moving average of past rewards.
+    Reinforce     owns a Controller and its Adam; loss = -(R - b) * log p(tokens) - entropy_weight
+                  * entropy, with b an exponential moving average of past rewards.
     PPO           Reinforce with the clipped surrogate objective and several epochs per batch.
     RandomSearch  samples every decision uniformly and learns nothing.
 
@@ -32,7 +32,7 @@ tokens sampled since the last update may be passed back, in any grouping.
 Randomness: each searcher draws from its own torch.Generator (seeded by `seed`, saved in the
 state dict), never from the global RNG, so one seed always gives one sequence of architectures.
 
-Defaults were tuned with benchmarks/controller.py (the real 42 decisions, 500 architectures in
+Defaults were tuned with benchmarks/learning.py (the real 42 decisions, 500 architectures in
 batches of 10, a noisy synthetic reward): Adam with lr 4e-3 for REINFORCE and 1.5e-3 for PPO
 (3 epochs per batch, so about as far per batch), 64 hidden units, entropy weight 3e-3, baseline
 decay 0.95 per architecture, advantages rescaled to unit RMS. ENAS's lr of 3.5e-4 suits tens of

@@ -31,8 +31,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from models import Arch, MnasNet, block_layer_specs, build_model, conv_bn, count_macs, count_params, load_arch, save_arch
-from training import TrainConfig, UsageError, pick_device, to_device, train_steps
+from cli import Parser, UsageError
+from models import (Arch, MnasNet, block_layer_specs, build_model, conv_bn, count_macs, count_macs_by_module, count_params,
+                    load_arch, save_arch)
+from training import TrainConfig, pick_device, to_device, train_steps
 
 # ----------------------------------------------------------------------------- the detector
 
@@ -156,7 +158,8 @@ def describe_detector(arch: Arch, width_mult: float = 1.0, input_size: int = 320
     MACs count one image through backbone and head (DetectorCore); resizing, box decoding and NMS have none."""
     model = build_detector(arch, num_classes, width_mult, input_size).eval()
     core = DetectorCore(model)
-    macs, per_module = count_macs(core, input_size, by_module=True)
+    per_module = count_macs_by_module(core, input_size)
+    macs = per_module["Global"]
     with torch.no_grad():
         maps = core.backbone(torch.zeros(1, 3, input_size, input_size)).values()
     names = ["C4 (expansion, stride 16)" if model.backbone.expands else "C4 (stride 16)", "C5 (head conv)"] + ["extra"] * 4
@@ -287,7 +290,7 @@ def train_detector(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description="SSDLite on a MnasNet backbone (Sec. 6.3): its size, or training it on COCO-format data.")
+    p = Parser(description="SSDLite on a MnasNet backbone (Sec. 6.3): its size, or training it on COCO-format data.")
     p.add_argument("arch", metavar="NAME_OR_JSON", help="a reference name or an architecture .json file (e.g. a search's best.json)")
     p.add_argument("--input-size", type=int, default=320, help="images are resized to this square (default 320)")
     p.add_argument("--num-classes", type=int, default=91, help="with the background (default 91: COCO's ids); training reads it from the data")

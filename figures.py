@@ -11,7 +11,6 @@ Copied alone it needs matplotlib, numpy, mnas.py and models.py.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -24,6 +23,7 @@ import numpy as np  # noqa: E402
 from matplotlib.patches import FancyBboxPatch  # noqa: E402
 
 import mnas  # noqa: E402
+from cli import Parser  # noqa: E402
 from models import Arch, load_arch, output_size  # noqa: E402
 
 
@@ -179,7 +179,7 @@ def _save(fig, out: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description="Regenerate the paper's figures as PNG files.")
+    p = Parser(description="Regenerate the paper's figures as PNG files.")
     sub = p.add_subparsers(dest="figure", required=True)
     f3 = sub.add_parser("fig3", help="reward vs latency, soft and hard constraints (Sec. 3)")
     f3.add_argument("--acc", type=float, default=0.5)

@@ -57,7 +57,6 @@ ICLR 2019; Zhang et al., nn-Meter, MobiSys 2021; ExecuTorch (pytorch.org/executo
 
 from __future__ import annotations
 
-import argparse
 import ctypes
 import functools
 import gc
@@ -82,6 +81,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cli import Parser
 from models import REFERENCE_ARCHS, Arch, build_model, load_arch
 
 BACKENDS = ("cpu", "executorch", "executorch-int8", "adb")
@@ -449,13 +449,8 @@ def machine() -> str:
 # ----------------------------------------------------------------------------- command line
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line, no usage block: main() prints it as 'error: ...'
-        raise ValueError(message)
-
-
 def main(argv: list[str] | None = None) -> int:
-    p = _Parser(description="Measure a network's latency, or build / check a per-layer latency table.")
+    p = Parser(description="Measure a network's latency, or build / check a per-layer latency table.")
     p.add_argument("arch", nargs="?", metavar="NAME_OR_JSON", help=f"one of {', '.join(REFERENCE_ARCHS)}, or an architecture .json")
     p.add_argument("--backend", choices=BACKENDS, default="cpu")
     p.add_argument("--threads", type=int, default=1)

@@ -49,12 +49,13 @@ SOFT = Constraint(alpha=-0.07, beta=-0.07)
 HARD = Constraint(alpha=0.0, beta=-1.0)
 
 
-def reward(acc: float, latency_ms: float, target_ms: float, alpha: float = SOFT.alpha, beta: float = SOFT.beta) -> float:
-    """ACC(m) * [LAT(m) / T]^w  (Eq. 2), with w = alpha if LAT(m) <= T else beta  (Eq. 3)."""
-    if latency_ms <= 0 or target_ms <= 0:
-        raise ValueError(f"latency and target must be positive, got LAT={latency_ms} T={target_ms}")
-    w = alpha if latency_ms <= target_ms else beta  # Eq. 3
-    return acc * (latency_ms / target_ms) ** w  # Eq. 2
+def reward(acc: float, lat: float, target: float, alpha: float = SOFT.alpha, beta: float = SOFT.beta) -> float:
+    """ACC(m) * [LAT(m) / T]^w  (Eq. 2), with w = alpha if LAT(m) <= T else beta  (Eq. 3). LAT(m)
+    and T in one unit: ms of measured latency, or whatever stands in for it (M MACs)."""
+    if lat <= 0 or target <= 0:
+        raise ValueError(f"latency and target must be positive, got LAT={lat} T={target}")
+    w = alpha if lat <= target else beta  # Eq. 3
+    return acc * (lat / target) ** w  # Eq. 2
 
 
 # ----------------------------------------------------------------------------- Sec. 4.1: the search space
@@ -82,7 +83,7 @@ class SearchSpace:
 
     Every layer of a block is the same; blocks differ. Per block: 4 ConvOps x 2 kernels x 2 SE
     ratios x 3 SkipOps x 3 filter sizes x 3 layer counts = 432 choices, so 7 blocks give
-    432^7 ~ 2.8e18 architectures (a per-layer space over the same 19 layers would have 432^19).
+    432^7 ~ 2.8e18 architectures (a per-layer space over the skeleton's 17 layers would have 432^17).
 
     Tokens are one int per decision, block by block, in `decisions` order. `decode` is one-to-one
     on descriptions; a few distinct descriptions build the same network (e.g. an identity skip on
@@ -275,16 +276,17 @@ class Plan:
 
 
 def search(space: SearchSpace, controller, evaluate: Callable[[Arch], dict], latency: Callable[[Arch], float],
-           target_ms: float, constraint: Constraint, samples: int, batch: int, run_dir: Path,
+           target: float, constraint: Constraint, samples: int, batch: int, run_dir: Path,
            make_executor: Callable[[], Executor] = InlineExecutor, max_in_flight: int = 1,
            on_child: Callable[[Child], None] | None = None,
            measured: Callable[[Arch], float] | None = None) -> list[Child]:
     """The search of Sec. 4.2, the loop of Fig. 1: the controller samples a batch of models; each is
     trained on the proxy task for ACC(m) (`evaluate(arch) -> {"accuracy", "params", "macs"}`, on an
     executor: runner.ChildRunner) and run on the platform for LAT(m) (`latency(arch) -> ms`, in
-    this process); the reward of Eq. 2 updates the controller; repeat until `samples` children.
+    this process); the reward of Eq. 2 against the target T updates the controller; repeat until
+    `samples` children.
 
-    LAT(m) may be another cost than the measured latency, in its own units with `target_ms` in
+    LAT(m) may be another cost than the measured latency, in its own units with `target` in
     the same (the FLOPs a search without measurements would use: M MACs); `measured(arch) -> ms`
     is then logged beside it as each child's `latency_ms`.
 
@@ -305,7 +307,7 @@ def search(space: SearchSpace, controller, evaluate: Callable[[Arch], dict], lat
             jobs = [(first + j, space.decode(t)) for j, t in enumerate(tokens) if first + j not in done]
             for step, arch, trained, seconds in runner.run(evaluate, jobs):  # 2. train: ACC(m)
                 child = score(step, tokens[step - first], arch, trained, seconds, latency,
-                              target_ms, constraint, measured)  # 3. LAT(m), 4. reward (Eq. 2)
+                              target, constraint, measured)  # 3. LAT(m), 4. reward (Eq. 2)
                 log.append(child)
                 done[step] = child
                 if on_child:
@@ -319,7 +321,7 @@ def search(space: SearchSpace, controller, evaluate: Callable[[Arch], dict], lat
 
 
 def score(step: int, tokens: list[int], arch: Arch, trained: Future, seconds: float,
-          latency: Callable[[Arch], float], target_ms: float, constraint: Constraint,
+          latency: Callable[[Arch], float], target: float, constraint: Constraint,
           measured: Callable[[Arch], float] | None = None) -> Child:
     """A trained child's LAT(m) and reward (Eq. 2), and its measured latency in ms (LAT(m) itself
     unless `measured` is given). A child whose training or timing failed is logged with reward 0,
@@ -330,7 +332,7 @@ def score(step: int, tokens: list[int], arch: Arch, trained: Future, seconds: fl
         child.accuracy, child.params, child.macs = result["accuracy"], result["params"], result["macs"]
         child.lat = latency(arch)  # LAT(m), in T's units
         child.latency_ms = measured(arch) if measured else child.lat  # on the platform, ms
-        child.reward = reward(child.accuracy, child.lat, target_ms, constraint.alpha,
+        child.reward = reward(child.accuracy, child.lat, target, constraint.alpha,
                               constraint.beta)
     except Exception as e:
         child.status = "failed: " + (f"{type(e).__name__}: {e}".splitlines() or [""])[0][:200]

@@ -48,7 +48,6 @@ import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see train.py
 
-import argparse  # noqa: E402
 import math  # noqa: E402
 import random  # noqa: E402
 import sys  # noqa: E402
@@ -66,6 +65,7 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 import mnas  # noqa: E402
+from cli import Parser, UsageError  # noqa: E402
 import training  # noqa: E402
 from models import (Arch, Layer, LayerSpec, MnasNet, SqueezeExcite, build_model, conv_bn, count_params,  # noqa: E402
                     init_weights)
@@ -417,7 +417,7 @@ def load(checkpoint: Path, data: training.DataSpec, device: str = "cpu") -> Supe
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description="Train a weight-sharing supernet over the MnasNet space, then score children.")
+    p = Parser(description="Train a weight-sharing supernet over the MnasNet space, then score children.")
     p.add_argument("--out", default="runs/supernet.pt", help="the checkpoint: written as it trains, resumed if it exists")
     p.add_argument("--dataset", default="fashion-mnist", choices=training.DATASETS)
     p.add_argument("--data-dir", default="data")
@@ -431,13 +431,13 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         if args.steps < 1 or args.batch_size < 2 or args.lr <= 0:
-            raise training.UsageError("--steps must be >= 1, --batch-size >= 2 and --lr > 0")
+            raise UsageError("--steps must be >= 1, --batch-size >= 2 and --lr > 0")
         data = training.DataSpec(args.dataset, args.data_dir, seed=args.seed)
         cfg = replace(TRAIN, steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                       threads=args.threads, device=training.pick_device(args.device))
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         supernet = train_supernet(data, cfg, Path(args.out))
-    except training.UsageError as e:
+    except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     splits = training.load_splits(data)

@@ -35,13 +35,14 @@ from pathlib import Path
 import torch
 
 import controller as controllers
+from cli import Parser, UsageError, at_least
 import latency
 import latency_table
 import mnas
 from models import (REFERENCE_ARCHS, Arch, arch_from_dict, build_model, count_macs, count_params, load_arch,
                     save_arch)
 from runner import InlineExecutor
-from training import (DATASETS, FINAL, PROXY, DataSpec, TrainConfig, UsageError, deployment_size, final_train,
+from training import (DATASETS, FINAL, PROXY, DataSpec, TrainConfig, deployment_size, final_train,
                       fmt_time, load_splits, pick_device, proxy_train, time_steps)
 
 
@@ -102,19 +103,17 @@ def write_results(children: list[mnas.Child], run: dict, out: Path) -> mnas.Chil
 
 
 def write_greedy(ctrl, space: mnas.SearchSpace, evaluate, lat, measured, run: dict,
-                 constraint: mnas.Constraint, out: Path) -> dict | None:
-    """greedy.json: the controller's most likely architecture (what its policy has learned), evaluated
-    as a child is. Random search has no policy: None."""
+                 constraint: mnas.Constraint, out: Path) -> mnas.Child | None:
+    """greedy.json: the controller's most likely architecture (what its policy has learned), trained
+    and scored as a child is. Random search has no policy: None."""
     if not hasattr(ctrl, "controller"):
         return None
     tokens = ctrl.controller.greedy()
-    arch = space.decode(tokens)
-    got = {**evaluate(arch), "lat": lat(arch)}
-    got["latency_ms"] = measured(arch) if measured else got["lat"]
-    got["reward"] = mnas.reward(got["accuracy"], got["lat"], run["target"], constraint.alpha,
-                                constraint.beta)
-    save_arch(arch, out / "greedy.json", tokens=tokens, **got)
-    return got
+    arch, started = space.decode(tokens), time.time()
+    trained = InlineExecutor().submit(evaluate, arch)  # trains it now, here
+    child = mnas.score(-1, tokens, arch, trained, time.time() - started, lat, run["target"], constraint, measured)
+    save_arch(arch, out / "greedy.json", **{k: v for k, v in asdict(child).items() if k not in ("step", "arch")})
+    return child
 
 
 # ----------------------------------------------------------------------------- the search command
@@ -299,8 +298,9 @@ def _report(children: list[mnas.Child], progress: Progress, ctrl, space: mnas.Se
         print(f"\ninterrupted: all {len(children)} children are saved; only greedy.json was not written")
         return 130
     if greedy:
-        print(f"greedy (the controller's most likely architecture): reward {greedy['reward']:.4f}, "
-              f"accuracy {greedy['accuracy']:.4f}, latency {greedy['latency_ms']:.2f} ms")
+        print("greedy (the controller's most likely architecture): " + (
+            f"reward {greedy.reward:.4f}, accuracy {greedy.accuracy:.4f}, latency {greedy.latency_ms:.2f} ms"
+            if greedy.status == "ok" else greedy.status))
     if best_child:
         ref = run["references"]["mobilenetv2"]
         print(f"best: child {best_child.step + 1}, reward {best_child.reward:.4f}, accuracy {best_child.accuracy:.4f}, "
@@ -366,7 +366,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description="MnasNet: platform-aware architecture search, and training its results.")
+    p = Parser(description="MnasNet: platform-aware architecture search, and training its results.")
     mode = p.add_mutually_exclusive_group(required=True)
     mode.add_argument("--search", action="store_true", help="run the architecture search")
     mode.add_argument("--arch", metavar="NAME|JSON", help="train this architecture (a reference name or best.json)")
@@ -376,7 +376,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--val-size", type=int, help="training images held out for the search's accuracy (default 2000; synthetic 500)")
     p.add_argument("--out", help="output directory (default runs/<timestamp>)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=0, help="torch threads for training (default: cores / workers)")
+    p.add_argument("--threads", type=at_least(0), default=0, help="torch threads for training (default: cores / workers)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where to train (default: the GPU if any)")
     s = p.add_argument_group("search")
     s.add_argument("--samples", type=int, help="children to sample in total (default 100)")

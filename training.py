@@ -10,7 +10,8 @@
 The paper's proxy task was 5 epochs of ImageNet with 50K training images held out for
 validation; ours is a few dozen steps of Fashion-MNIST with images held out the same way.
 
-Copied alone it needs torch, torchvision, tqdm, models.py and runner.py (for `save_atomic`).
+Copied alone it needs torch, torchvision, tqdm, models.py, runner.py (for `save_atomic`) and cli.py
+(for `UsageError`).
 """
 
 from __future__ import annotations
@@ -29,15 +30,12 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 from tqdm import tqdm
 
+from cli import UsageError
 from models import Arch, build_model, count_macs, count_params
 from runner import save_atomic
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 DATASETS = ("fashion-mnist", "cifar10", "imagefolder", "synthetic")
-
-
-class UsageError(ValueError):
-    """Bad input from the user: printed as one line, exit status 2."""
 
 
 # ----------------------------------------------------------------------------- data

@@ -10,21 +10,15 @@ space the tokens describe. Sec. 4.2: the controller, the proxy task and the upda
 # %%
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import sys
 import time
 from dataclasses import replace
 
+from cli import Parser, UsageError  # the standard library only: --help and a typo stay fast
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line on stderr, exit status 2, no usage block
-        print(f"error: {message}", file=sys.stderr)
-        sys.exit(2)
-
-
-parser = _Parser(description="MnasNet's search loop (Fig. 1), one step at a time.")
+parser = Parser(description="MnasNet's search loop (Fig. 1), one step at a time.")
 parser.add_argument("--quick", action="store_true", help="1 update of 2 tiny children (CI)")
 parser.add_argument("--seed", type=int, default=0)
 parser.add_argument("--data-dir", default="data", help="where Fashion-MNIST is (or is unpacked)")
@@ -42,7 +36,7 @@ import controller  # noqa: E402
 import latency  # noqa: E402
 import mnas  # noqa: E402
 from models import Arch  # noqa: E402
-from training import PROXY, DataSpec, UsageError, load_splits, proxy_train  # noqa: E402
+from training import PROXY, DataSpec, load_splits, proxy_train  # noqa: E402
 
 # %% [markdown]
 # ## The search space (Sec. 4.1)

@@ -45,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # flat modules 
 import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
+import cli  # noqa: E402
 import latency  # noqa: E402
 import mnas  # noqa: E402
 import records  # noqa: E402
@@ -147,16 +148,16 @@ def train_and_append(out: str | Path, job: dict, arch: Arch, data: training.Data
     return record
 
 
-def add_training_options(p: records.Parser) -> None:
+def add_training_options(p: cli.Parser) -> None:
     """--device, --threads, --dataset and --data-dir: where and on what the benchmarks that train networks train."""
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores)")
+    p.add_argument("--threads", type=cli.at_least(0), default=0, help="torch threads (default: all cores)")
     p.add_argument("--dataset", default="fashion-mnist", choices=training.DATASETS[:2] + ("synthetic",))
     p.add_argument("--data-dir", default="data")
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = records.Parser(description=__doc__.splitlines()[0])
+    p = cli.Parser(description=__doc__.splitlines()[0])
     p.add_argument("--sampled", type=int, default=12, help="sampled members (default 12; more grows the panel)")
     p.add_argument("--repeat", type=int, default=3, help="members trained with a second seed (default 3)")
     p.add_argument("--epochs", type=float, default=1.0)

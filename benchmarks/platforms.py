@@ -19,6 +19,9 @@ each one under every measure it has, and records how well any two measures agree
 One record per run is appended to benchmarks/results/platforms.json with provenance; a run with
 the same samples, seed and measures is not repeated. `--plot FILE` draws MACs against each latency
 from the record. `python benchmarks/tables.py --write` puts the agreement table on docs/results.md.
+The equal-MACs pairs are the tables' predictions; `--time-pairs` times each pair whole on its
+platform, the two networks interleaved, and appends one record per platform to equal-macs.json
+beside the --out file (resumable), so the headline ratio does not rest on the tables.
 
 Searched for one platform, run on another (`--searched FILE`, the summaries of
 `benchmarks/searches.py cross-platform`): each search's best network (by its reward) timed whole on
@@ -27,6 +30,7 @@ latency there; a network two searches found is timed once. One record per platfo
 benchmarks/results/cross-platform-latency.json as it finishes; the same command resumes.
 
     python benchmarks/platforms.py --samples 500 --table runs/latency_table_cpu.json --plot docs/macs_latency.png
+    python benchmarks/platforms.py --samples 500 --table ... --time-pairs   # the same record, its pairs timed whole
     python benchmarks/platforms.py --searched benchmarks/results/cross-platform.json
 """
 
@@ -47,6 +51,7 @@ import numpy as np  # noqa: E402
 from scipy import stats  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
+import cli  # noqa: E402
 import latency_table  # noqa: E402
 import mnas  # noqa: E402
 import records  # noqa: E402
@@ -55,6 +60,7 @@ from training import deployment_size  # noqa: E402
 
 PLATFORMS = records.RESULTS / "platforms.json"
 RUN_ON = records.RESULTS / "cross-platform-latency.json"
+PAIRS_TIMED = records.RESULTS / "equal-macs.json"
 BACKENDS = ("cpu", "executorch", "executorch-int8")  # eager PyTorch here, ExecuTorch fp32 and int8
 EQUAL_MACS = 0.02  # "similar FLOPS": within 2%
 FASTEST = 0.10  # the share of networks compared by `fastest_overlap`
@@ -150,6 +156,27 @@ def run_on(summaries: list[dict], backend: str, rounds: int | None = None) -> di
             "ratios": {run: round(ratios[first[network_key(a)]], 4) for run, a in archs.items()}}
 
 
+def time_pairs(record: dict, out: Path, origin: dict, rounds: int | None = None) -> None:
+    """`--time-pairs`: each latency's equal-MACs pair of `record` timed whole on its platform, the
+    two networks interleaved; one record per platform appended to `out`, unless there already."""
+    import latency
+    from models import build_model
+
+    space = mnas.SearchSpace()
+    for backend, pair in record["equal_macs"].items():
+        tokens = [record["tokens"][i] for i in pair.get("pair", [])]
+        if not tokens or any(r["backend"] == backend and r["tokens"] == tokens for r in records.load(out)):
+            continue
+        started = time.time()
+        print(f"{backend}: timing its equal-MACs pair whole", flush=True)
+        fast, slow = (build_model(space.decode(t)) for t in tokens)
+        got = latency.measure_interleaved({"fast": fast, "slow": slow}, backend=backend, rounds=rounds)
+        records.append(out, {"backend": backend, "tokens": tokens, "macs": pair["macs"], "table_ratio": pair["latency_ratio"],
+                             "timed_ms": [round(got["fast"].median_ms, 3), round(got["slow"].median_ms, 3)],
+                             "timed_ratio": round(latency.ratio(got["slow"], got["fast"]), 3),
+                             **records.provenance(started, origin)})
+
+
 def searched(path: Path, out: Path, argv: list[str] | None, backends: tuple[str, ...] = BACKENDS,
              rounds: int | None = None) -> int:
     """`--searched`: run_on for every platform not yet recorded for these networks, each appended."""
@@ -201,13 +228,15 @@ def plot(record: dict, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = records.Parser(description=__doc__.splitlines()[0])
+    p = cli.Parser(description=__doc__.splitlines()[0])
     p.add_argument("--samples", type=int, default=500, help="architectures sampled from the space (default 500)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--table", action="append", default=[], help="a latency table (repeat: one per platform)")
     p.add_argument("--decision-archs", type=int, default=50,
                    help="networks (the first sampled) behind each decision's relative cost (default 50)")
     p.add_argument("--plot", help="draw MACs against each latency into this image")
+    p.add_argument("--time-pairs", action="store_true",
+                   help="time each equal-MACs pair whole on its platform (benchmarks/results/equal-macs.json)")
     p.add_argument("--searched", help="time each search's best network in this summary file on every platform")
     p.add_argument("--out", help="default benchmarks/results/platforms.json, or with --searched "
                                   "benchmarks/results/cross-platform-latency.json")
@@ -266,6 +295,11 @@ def main(argv: list[str] | None = None) -> int:
     for m, pair in done["equal_macs"].items():
         if pair:
             print(f"{m}: MACs {pair['macs'][0]:.0f}M and {pair['macs'][1]:.0f}M, latency x{pair['latency_ratio']:.2f}")
+    if args.time_pairs:
+        pairs_out = Path(args.out).with_name(PAIRS_TIMED.name)  # beside the record whose pairs it times
+        time_pairs(done, pairs_out, origin)
+        for r in records.load(pairs_out):
+            print(f"{r['backend']}: the pair timed whole runs x{r['timed_ratio']:.2f} apart (table: x{r['table_ratio']:.2f})")
     if args.plot:
         plot(done, Path(args.plot))
         print(f"figure: {args.plot}")

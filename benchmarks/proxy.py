@@ -51,6 +51,7 @@ import torch  # noqa: E402
 from scipy import stats  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
+import cli  # noqa: E402
 import mnas  # noqa: E402
 import panel  # noqa: E402
 import records  # noqa: E402
@@ -382,7 +383,7 @@ def time_setting(setting: str, archs: dict, data: training.DataSpec, count: int,
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = records.Parser(description=__doc__.splitlines()[0])
+    p = cli.Parser(description=__doc__.splitlines()[0])
     p.add_argument("--settings", default=",".join(SETTINGS), help=f"comma-separated (default all: {', '.join(SETTINGS)})")
     p.add_argument("--sampled", type=int, default=12, help="the panel's sampled members to train (default 12)")
     p.add_argument("--budget", type=float, default=15.0, help="seconds per child the chosen setting may take (default 15)")

@@ -9,11 +9,9 @@ pieces every generated table shows of its records (the provenance line, a mean a
 
 from __future__ import annotations
 
-import argparse
 import fcntl
 import json
 import os
-import platform
 import re
 import shlex
 import statistics
@@ -23,24 +21,9 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import latency  # machine(): the words a latency table records, so records and tables name machines alike
+
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse, but bad input is one line on stderr and exit status 2 (no usage dump), as everywhere here."""
-
-    def error(self, message: str):
-        print(f"error: {message}", file=sys.stderr)
-        sys.exit(2)
-
-
-def machine() -> str:
-    """"<cpu model>, <n> cores": enough to compare runs across machines. The same words as
-    latency.machine() (which a latency table records); not imported from there, because on a path
-    with benchmarks/ first, as the tests have, `import latency` finds benchmarks/latency.py."""
-    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    cpu = re.search(r"model name\s*:\s*(.*)", cpuinfo)
-    return f"{cpu[1].strip() if cpu else platform.machine()}, {os.cpu_count()} cores"
 
 
 def git_commit(root: Path = Path(__file__).resolve().parent.parent) -> str:
@@ -75,7 +58,7 @@ def provenance(started: float, origin: dict, device: str = "cpu") -> dict:
     import torch
 
     gpu = f", {torch.cuda.get_device_name()}" if device == "cuda" else ""
-    return {**origin, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": machine() + gpu,
+    return {**origin, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": latency.machine() + gpu,
             "wall_seconds": round(time.time() - started, 1)}
 
 

@@ -87,6 +87,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # flat modules live in the repo root
 import numpy as np  # noqa: E402
 
+import cli  # noqa: E402
 import figures  # noqa: E402
 import latency_table  # noqa: E402
 import mnas  # noqa: E402
@@ -224,7 +225,7 @@ class Runs:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = records.Parser(description=__doc__.splitlines()[0])
+    p = cli.Parser(description=__doc__.splitlines()[0])
     p.add_argument("experiment", choices=["rl-vs-random", "ppo", "fig6", "table5", "flops", "cross-platform",
                                           "default-search"])
     p.add_argument("--samples", type=int, default=300, help="children per run (default 300)")

@@ -56,6 +56,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # flat modules 
 import torch  # noqa: E402
 from torch.utils.data import DataLoader, Dataset, Subset  # noqa: E402
 
+import cli  # noqa: E402
 import mnas  # noqa: E402
 import panel  # noqa: E402
 import proxy  # noqa: E402
@@ -202,7 +203,7 @@ def run_sampler(name: str, steps: int, data: training.DataSpec, threads: int, de
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = records.Parser(description=__doc__.splitlines()[0])
+    p = cli.Parser(description=__doc__.splitlines()[0])
     p.add_argument("--paths", help="comma-separated: fixed paths taken in turn, 0 = uniform (SPOS) "
                    "(default 1,2,8,0 without --samplers)")
     p.add_argument("--samplers", default="", help=f"comma-separated, of {', '.join(SAMPLERS)}")

@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # flat modules 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+import cli  # noqa: E402
 import records  # noqa: E402
 import training  # noqa: E402
 from models import REFERENCE_ARCHS, build_model, count_macs  # noqa: E402
@@ -55,12 +56,12 @@ def _seconds(fn) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = records.Parser(description=__doc__.splitlines()[0])
+    p = cli.Parser(description=__doc__.splitlines()[0])
     p.add_argument("--archs", default="mobilenetv2,mnasnet-a1", help="reference names, comma-separated")
-    p.add_argument("--batches", default="32,64,128,256")
-    p.add_argument("--threads", default="1,2")
-    p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--steps", type=int, default=8, help="timed training steps per setting and round")
+    p.add_argument("--batches", type=cli.integers(2), default=[32, 64, 128, 256], help="comma-separated (default 32,64,128,256)")
+    p.add_argument("--threads", type=cli.integers(1), default=[1, 2], help="comma-separated (default 1,2)")
+    p.add_argument("--rounds", type=cli.at_least(1), default=5)
+    p.add_argument("--steps", type=cli.at_least(1), default=8, help="timed training steps per setting and round")
     p.add_argument("--out", default=str(SPEED))
     args = p.parse_args(argv)
     origin = records.origin(__file__, argv)
@@ -70,10 +71,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     started = time.time()
     splits = training.load_splits(training.DataSpec())
-    threads = [int(t) for t in args.threads.split(",")]
+    threads = args.threads
     peak = {t: matmul_gflops(t) for t in threads}
     print("matrix-product peak: " + ", ".join(f"{peak[t]:.0f} GFLOP/s on {t} thread(s)" for t in threads))
-    settings = list(itertools.product(archs, [True, False], [int(b) for b in args.batches.split(",")], threads))
+    settings = list(itertools.product(archs, [True, False], args.batches, threads))
     models = {a: training.make_model(REFERENCE_ARCHS[a], splits) for a in archs}
     seconds = {s: [] for s in settings}
     for r in range(args.rounds):

@@ -47,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # flat modules 
 import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
+import cli  # noqa: E402
 import controller  # noqa: E402
 import latency  # noqa: E402
 import mnas  # noqa: E402
@@ -153,7 +154,7 @@ def trained_already(files: list[str | Path]) -> dict[tuple, dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = records.Parser(description=__doc__.splitlines()[0])
+    p = cli.Parser(description=__doc__.splitlines()[0])
     p.add_argument("archs", nargs="*", metavar="NAME|JSON|RUN_DIR")
     p.add_argument("--random-search", metavar="FILE",
                    help="add random search's `--top` best networks from its runs' records (the control)")

@@ -22,6 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # flat modules live in the repo root
 import numpy as np  # noqa: E402
 
+import cli  # noqa: E402
 import records  # noqa: E402
 import search_tables  # noqa: E402
 from models import REFERENCE_ARCHS  # noqa: E402
@@ -278,11 +279,11 @@ def _panel_tau(record: dict) -> str:
 
 
 def latency_tables_table(results: Path) -> str:
-    """Each platform's latency table against whole networks measured there (benchmarks/latency.py
+    """Each platform's latency table against whole networks measured there (benchmarks/timing.py
     --part table): every check, by platform and time."""
     rs = sorted(records.load(results / "latency_tables.json"), key=lambda r: (r["backend"], r["date"]))
     if not rs:
-        return "*(no record yet: `python benchmarks/latency.py --part table --table FILE --samples 40`)*\n"
+        return "*(no record yet: `python benchmarks/timing.py --part table --table FILE --samples 40`)*\n"
     rows = ["| platform | table | calibration fitted | checked | networks | within +-10% | mean abs. error | Spearman "
             "| worst error |", "|---|---|---|---|---|---|---|---|---|"]
     rows += [f"| {r['backend']} | {r['entries']} layers, {r['input_size']} px, {r['threads']} thread "
@@ -293,12 +294,12 @@ def latency_tables_table(results: Path) -> str:
 
 
 def timing_table(results: Path) -> str:
-    """Can this machine's timings be trusted (benchmarks/latency.py parts (a), (b) and (d))? Every
+    """Can this machine's timings be trusted (benchmarks/timing.py parts (a), (b) and (d))? Every
     run, with the 1-minute load average when it started."""
     parts = ("stability", "fidelity", "detector")
     rs = sorted(records.load(results / "timing.json"), key=lambda r: (parts.index(r["part"]), r["backend"], r["date"]))
     if not rs:
-        return "*(no record yet: `python benchmarks/latency.py --part stability`, `fidelity` or `detector`)*\n"
+        return "*(no record yet: `python benchmarks/timing.py --part stability`, `fidelity` or `detector`)*\n"
     rows = ["| report | platform | run | load | measured | target |", "|---|---|---|---|---|---|"]
     for r in rs:
         if r["part"] == "stability":
@@ -333,8 +334,11 @@ def platforms_table(results: Path) -> str:
             "| fastest 10% shared |", "|---|---|---|---|"]
     rows += [f"| {pair.replace('/', ' vs ')} | {rho:+.3f} | {r['kendall'][pair]:+.3f} "
              f"| {100 * r['fastest_overlap'][pair]:.0f}% |" for pair, rho in r["spearman"].items()]
+    timed = {t["backend"]: t for t in records.load(results / "equal-macs.json")
+             if t["tokens"] == [r["tokens"][i] for i in r["equal_macs"].get(t["backend"], {}).get("pair", [])]}
     pairs = [f"on {m}, {p['macs'][0]:.0f}M and {p['macs'][1]:.0f}M MACs run at {p['latency'][0]:.2f}x and "
-             f"{p['latency'][1]:.2f}x MobileNetV2's latency ({p['latency_ratio']:.2f}x apart)"
+             f"{p['latency'][1]:.2f}x MobileNetV2's latency by the table ({p['latency_ratio']:.2f}x apart"
+             + (f"; timed whole, interleaved: {timed[m]['timed_ratio']:.2f}x)" if m in timed else ")")
              for m, p in r["equal_macs"].items() if p]
     text = "\n".join(rows) + "\n"
     if pairs:
@@ -346,14 +350,15 @@ def platforms_table(results: Path) -> str:
                  + "---|" * len(measures) + "\n")
         text += "".join(f"| {decision} | {choice} | " + " | ".join(f"{cost[m]:.2f}x" for m in measures) + " |\n"
                         for decision, by_choice in r["decision_costs"].items() for choice, cost in by_choice.items())
-    return text + provenance_line([r])
+    return text + provenance_line([r]) + (provenance_line(list(timed.values())) if timed else
+                                          "\n*(pairs not timed whole yet: the same command with `--time-pairs`)*\n")
 
 
 TABLES = {"panel": panel_table, "recipe": recipe_table, "proxy": proxy_table, "speed": speed_table,
           "sharing": sharing_table, "table1": table1_table, "table6": table6_table, "platforms": platforms_table,
           "latency_tables": latency_tables_table, "timing": timing_table,
           # the search experiments' (search_tables.py)
-          "rl_vs_random": search_tables.rl_vs_random_table, "fig6": search_tables.fig6_table,
+          "learning": search_tables.learning_table, "rl_vs_random": search_tables.rl_vs_random_table, "fig6": search_tables.fig6_table,
           "table5": search_tables.table5_table, "flops": search_tables.flops_table,
           "cross_platform": search_tables.cross_platform_table, "default_search": search_tables.default_search_table}
 
@@ -382,7 +387,7 @@ def pages() -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = records.Parser(description=__doc__.splitlines()[0])
+    p = cli.Parser(description=__doc__.splitlines()[0])
     p.add_argument("pages", nargs="*", help="Markdown files (default: README.md and docs/*.md)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--write", action="store_true", help="rewrite the marked tables of the pages in place")

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 import models
-from benchmark_helpers import benchmark_module, committed_tree, with_provenance  # noqa: F401 (autouse; puts benchmarks/ on the path)
+from benchmark_helpers import committed_tree, with_provenance  # noqa: F401 (autouse; puts benchmarks/ on the path)
 import panel
 import proxy
 import records
@@ -434,19 +434,39 @@ def test_supernet_setting_scores_the_members_the_space_can_express(tmp_path, mon
     assert (tmp_path / "supernets" / "supernet-2-seed1.pt").exists()
 
 
-def test_controller_benchmark_latency_is_the_decoded_architectures_macs():
+def test_learning_latency_is_the_decoded_architectures_macs():
     import random
-
     from dataclasses import replace
 
-    from models import build_model, count_macs
-
-    controller_benchmark = benchmark_module("controller")
+    import learning
+    from models import build_model, count_macs_by_module
 
     rng = random.Random(0)
-    for tokens in [controller_benchmark.SPACE.sample(rng) for _ in range(3)]:
-        arch = controller_benchmark.SPACE.decode(tokens)
+    for tokens in [learning.SPACE.sample(rng) for _ in range(3)]:
+        arch = learning.SPACE.decode(tokens)
         arch = replace(arch, blocks=tuple(replace(b, se_ratio=0.0) for b in arch.blocks))  # the benchmark leaves SE out
-        tokens = controller_benchmark.SPACE.encode(arch)
-        _, per_module = count_macs(build_model(arch), by_module=True)
-        assert controller_benchmark.macs(tokens) == sum(v for k, v in per_module.items() if k.count(".") == 2 and ".blocks." in k)
+        tokens = learning.SPACE.encode(arch)
+        per_module = count_macs_by_module(build_model(arch))
+        assert learning.macs(tokens) == sum(v for k, v in per_module.items() if k.count(".") == 2 and ".blocks." in k)
+
+
+def test_learning_records_each_search_and_its_table_counts_wins_per_seed(tmp_path):
+    import learning
+    import search_tables
+
+    out = tmp_path / "learning.json"
+    assert learning.main(["--seeds", "2", "--budget", "20", "--batch", "5", "--out", str(out)]) == 0
+    rs = records.load(out)
+    assert [(r["seed"], r["method"]) for r in rs] == [(s, m) for s in (0, 1) for m in ("reinforce", "ppo", "random")]
+    assert all(0 < r["best"] <= 1 and 0 < r["last50"] <= 1 and r["budget"] == 20 and r["objective"] == "match"
+               and r["command"].startswith("python benchmarks/learning.py") for r in rs)
+    assert learning.main(["--seeds", "2", "--budget", "20", "--batch", "5", "--out", str(tmp_path / "again.json")]) == 0
+    assert [r["best"] for r in records.load(tmp_path / "again.json")] == [r["best"] for r in rs]  # seeded: the same searches
+    # The table, from made-up records: per method over seeds, wins against random search's best of the same seed.
+    made = [with_provenance({"objective": "match", "seed": seed, "method": method, "best": best}) for seed, method, best in (
+        (0, "reinforce", 1.0), (0, "random", 0.6), (1, "reinforce", 0.5), (1, "random", 0.62), (2, "reinforce", 0.96), (2, "random", 0.97))]
+    for r in made:
+        records.append(tmp_path / "made" / "learning.json", r)
+    rows = search_tables.learning_table(tmp_path / "made").splitlines()
+    assert rows[2] == "| match | 0-2 | reinforce | 0.820 (0.500-1.000) | 1/3 | 2/3 | 1/3 |"  # seed 2: 0.96 < 0.97
+    assert rows[3] == "| match | 0-2 | random | 0.730 (0.600-0.970) | 0/3 | 1/3 |  |"

@@ -7,7 +7,7 @@ import time
 import pytest
 
 import models
-from benchmark_helpers import benchmark_module, committed_tree, with_provenance  # noqa: F401 (autouse; puts benchmarks/ on the path)
+from benchmark_helpers import committed_tree, with_provenance  # noqa: F401 (autouse; puts benchmarks/ on the path)
 import records
 
 
@@ -452,6 +452,10 @@ def test_best_networks_are_timed_on_every_platform_once_each_and_resume(tmp_path
     assert "- on cpu, the network searched for cpu runs 2.00x as fast as the one searched for executorch: " \
            "faster beyond the seed spread" in text
     assert "- on executorch, the network searched for executorch runs 2.00x as fast as the one searched for cpu" in text
+    records.append(tmp_path / "timing.json", {"part": "stability", "ratio_spread_pct": 60.0})  # a timing this noisy
+    assert ("searched for cpu runs 2.00x as fast as the one searched for executorch: within the seed spread and the 60% "
+            "timing noise (a tie)") in search_tables.cross_platform_table(tmp_path)  # cannot tell 2x apart
+    (tmp_path / "timing.json").unlink()
     records.append(summaries, {**records.load(summaries)[0], "run": "cpu-seed1"})  # a new search: not timed yet
     untimed = search_tables.cross_platform_table(tmp_path)
     assert "not timed on every platform yet" in untimed
@@ -462,6 +466,15 @@ def test_best_networks_are_timed_on_every_platform_once_each_and_resume(tmp_path
     assert search_tables._faster([0.5, 0.6], [0.7, 0.9]) == "faster beyond the seed spread"
     assert search_tables._faster([0.8, 0.9], [0.5, 0.7]) == "slower beyond the seed spread"
     assert search_tables._faster([0.5, 0.8], [0.7, 0.9]) == search_tables._faster([0.7], [0.7]) == "within the seed spread (a tie)"
+    # a timed latency also moves between timings (timing.json's stability part): a gap inside that noise is a tie
+    assert search_tables._faster([0.29, 0.3139], [0.3144, 0.32], noise=0.03) == "within the seed spread and the 3% timing noise (a tie)"
+    assert search_tables._faster([0.29, 0.30], [0.32, 0.33], noise=0.03) == "faster beyond the seed spread and the 3% timing noise"
+    assert search_tables._faster([0.30], [0.309], noise=0.03) == "within the seed spread and the 3% timing noise (a tie)"
+    assert search_tables._timing_noise(tmp_path) == 0  # no timing.json: no noise to add
+    records.append(tmp_path / "timing.json", {"part": "stability", "ratio_spread_pct": 2.5})
+    records.append(tmp_path / "timing.json", {"part": "stability", "ratio_spread_pct": 3.0})
+    records.append(tmp_path / "timing.json", {"part": "fidelity"})
+    assert search_tables._timing_noise(tmp_path) == pytest.approx(0.03)  # the largest of the stability parts
     with pytest.raises(SystemExit) as stop:
         platforms.main(["--searched", str(tmp_path / "missing.json")])
     assert stop.value.code == 2
@@ -471,7 +484,7 @@ def test_timing_stability_fidelity_and_detectors_are_recorded_with_the_machines_
     import detection
     import tables
 
-    bench = benchmark_module("latency")
+    import timing as bench
     out = tmp_path / "timing.json"
     argv = ["--rounds", "3", "--repeats", "3", "--arch", "mnasnet-small", "--timing-out", str(out)]
     for part in ("stability", "fidelity"):
@@ -488,7 +501,7 @@ def test_timing_stability_fidelity_and_detectors_are_recorded_with_the_machines_
     assert (a["part"], a["backend"], b["part"]) == ("stability", "cpu", "fidelity")
     medians = sorted(a["medians_ms"])
     assert len(medians) == 3 and a["spread_pct"] == pytest.approx(100 * (medians[2] - medians[0]) / medians[1], abs=0.02)
-    assert len(a["ratios"]) == 3 and a["command"].startswith("python benchmarks/latency.py --part stability")
+    assert len(a["ratios"]) == 3 and a["command"].startswith("python benchmarks/timing.py --part stability")
     ms = b["medians_ms"]
     assert b["ratios"]["mnasnet-b1/mnasnet1_0"] > 0 and set(ms) == {
         "ours mnasnet-b1", "torchvision mnasnet1_0", "ours mobilenetv2", "torchvision mobilenet_v2"}
@@ -503,13 +516,13 @@ def test_timing_stability_fidelity_and_detectors_are_recorded_with_the_machines_
 def test_a_tables_accuracy_is_recorded_with_its_predictions_and_measurements(tmp_path, stand_in_table, capsys):
     import tables
 
-    bench = benchmark_module("latency")
+    import timing as bench
     out = tmp_path / "latency_tables.json"
     argv = ["--part", "table", "--table", str(stand_in_table), "--samples", "4", "--rounds", "3", "--out", str(out)]
     assert bench.main(argv) == 0
     (r,) = records.load(out)
     assert (r["backend"], r["input_size"], r["samples"]) == ("cpu", 32, 4) and r["command"].startswith(
-        "python benchmarks/latency.py --part table")
+        "python benchmarks/timing.py --part table")
     err = [p / m - 1 for p, m in zip(r["predicted_ms"], r["measured_ms"])]  # the stand-in's made-up times: far off
     assert len(err) == 4 and r["within10"] == pytest.approx(100 * sum(abs(e) <= 0.10 for e in err) / 4)
     assert r["mape"] == pytest.approx(100 * sum(abs(e) for e in err) / 4, abs=0.01)
@@ -550,7 +563,7 @@ def test_fastest_overlap_and_the_equal_macs_pair_on_a_constructed_case():
     assert platforms.equal_macs_pair([100.0, 200.0], [1.0, 2.0]) == {}  # no two networks of equal MACs
 
 
-def test_platforms_records_every_measure_and_its_agreement_once(tmp_path, stand_in_table, capsys):
+def test_platforms_records_every_measure_and_its_agreement_once(tmp_path, stand_in_table, capsys, monkeypatch):
     import platforms
 
     out, figure = tmp_path / "platforms.json", tmp_path / "macs.png"
@@ -579,6 +592,23 @@ def test_platforms_records_every_measure_and_its_agreement_once(tmp_path, stand_
     assert filters["1.25"]["macs"] > filters["1.0"]["macs"] > filters["0.75"]["macs"] == 1.0
     assert platforms.main(argv) == 0 and len(records.load(out)) == 1  # recorded already: not again
     assert "recorded already" in capsys.readouterr().out
+    # --time-pairs: the pair the table found, timed whole (a stand-in clock: latency = parameters)
+    import latency
+
+    timed = []
+
+    def measure_interleaved(nets, backend, rounds=None):
+        timed.append((backend, {name: models.count_params(net) for name, net in nets.items()}))
+        return {name: latency.Measurement.of([models.count_params(net) / 1e6] * 3) for name, net in nets.items()}
+    monkeypatch.setattr(latency, "measure_interleaved", measure_interleaved)
+    assert platforms.main([*argv, "--time-pairs"]) == 0 and platforms.main([*argv, "--time-pairs"]) == 0
+    (pair,) = records.load(tmp_path / "equal-macs.json")  # timed once: the second run finds it recorded
+    fast, slow = (space.decode(r["tokens"][i]) for i in r["equal_macs"]["cpu"]["pair"])
+    sizes = [models.count_params(models.build_model(a)) for a in (fast, slow)]
+    assert timed == [("cpu", {"fast": sizes[0], "slow": sizes[1]})]  # the pair, on its table's platform
+    assert pair["tokens"] == [r["tokens"][i] for i in r["equal_macs"]["cpu"]["pair"]] and pair["backend"] == "cpu"
+    assert pair["timed_ratio"] == round(sizes[1] / sizes[0], 3) and pair["table_ratio"] == r["equal_macs"]["cpu"]["latency_ratio"]
+    assert "the pair timed whole runs" in capsys.readouterr().out
     (tmp_path / "bad.json").write_text("not a table")
     assert platforms.main(["--table", str(tmp_path / "bad.json"), "--out", str(out)]) == 2
     assert capsys.readouterr().err.startswith(f"error: --table {tmp_path / 'bad.json'}: cannot read a latency table")

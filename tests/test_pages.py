@@ -66,13 +66,20 @@ def test_the_platforms_table_shows_the_newest_record_and_its_equal_macs_pair(tmp
     old = {**base, "samples": 20, "spearman": {"macs/cpu": 0.1}, "kendall": {"macs/cpu": 0.05},
            "fastest_overlap": {"macs/cpu": 0.5}, "equal_macs": {"cpu": {}}}
     new = {**base, "samples": 500, "spearman": {"macs/cpu": 0.78}, "kendall": {"macs/cpu": 0.59},
-           "fastest_overlap": {"macs/cpu": 0.58},
+           "fastest_overlap": {"macs/cpu": 0.58}, "tokens": [[i] for i in range(10)],
            "equal_macs": {"cpu": {"pair": [3, 7], "macs": [203.0, 207.0], "latency": [0.49, 1.15], "latency_ratio": 2.36}}}
     for r in (old, new):
         tables.records.append(tmp_path / "platforms.json", r)
     out = tables.platforms_table(tmp_path)
     assert "| macs vs cpu | +0.780 | +0.590 | 58% |" in out and "+0.100" not in out  # the newest only
-    assert "on cpu, 203M and 207M MACs run at 0.49x and 1.15x MobileNetV2's latency (2.36x apart)" in out
+    assert "on cpu, 203M and 207M MACs run at 0.49x and 1.15x MobileNetV2's latency by the table (2.36x apart)." in out
+    assert "pairs not timed whole yet" in out
+    timed = {**base, "backend": "cpu", "tokens": [[3], [7]], "timed_ratio": 1.9}  # platforms.py --time-pairs
+    tables.records.append(tmp_path / "equal-macs.json", {**timed, "tokens": [[7], [3]], "timed_ratio": 5.0})  # another pair
+    assert "timed whole, interleaved" not in tables.platforms_table(tmp_path)
+    tables.records.append(tmp_path / "equal-macs.json", timed)
+    out = tables.platforms_table(tmp_path)
+    assert "(2.36x apart; timed whole, interleaved: 1.90x)." in out and "not timed whole yet" not in out
     assert "no record yet" in tables.platforms_table(tmp_path / "none")
     tables.records.append(tmp_path / "platforms.json", {**new, "decision_archs": 50, "decision_costs": {
         "kernel": {"3": {"macs": 1.0, "cpu": 1.0}, "5": {"macs": 1.31, "cpu": 1.12}}}})
@@ -114,8 +121,8 @@ def test_table5_and_flops_tables_give_each_setting_over_its_seeds(tmp_path):
     for seed, ms in ((0, 10.0), (1, 12.0)):
         tables.records.append(tmp_path / "flops.json", search_summary(f"measured-seed{seed}", 0.8, ms, 0.1, 0.86))
     assert ("- LAT(m) measured -> MACs: best child's proxy accuracy 0.8000 -> 0.8000, within the seed spread (a tie); "
-            "its latency / MobileNetV2 0.55x -> 2.00x, slower beyond the seed spread; its soft reward on measured "
-            "latency 0.8600 -> 0.6000, lower beyond the seed spread.") in search_tables.flops_table(tmp_path)
+            "its latency / MobileNetV2 (CPU table) 0.55x -> 2.00x, slower beyond the seed spread; its soft reward on "
+            "the table's latency 0.8600 -> 0.6000, lower beyond the seed spread.") in search_tables.flops_table(tmp_path)
 
 
 def test_table5_says_for_each_of_the_papers_steps_whether_it_beats_the_seed_spread(tmp_path):
@@ -124,12 +131,12 @@ def test_table5_says_for_each_of_the_papers_steps_whether_it_beats_the_seed_spre
         tables.records.append(tmp_path / "table5.json", r)
     out = search_tables.table5_table(tmp_path)
     assert ("- Cell space, accuracy only -> multi-objective (the paper's first step): best child's proxy accuracy "
-            "0.8200 -> 0.7800, lower beyond the seed spread; its latency / MobileNetV2 1.60x -> 0.60x, faster beyond "
-            "the seed spread; its soft reward on measured latency 0.7100 -> 0.7150, within the seed spread (a tie).") in out
+            "0.8200 -> 0.7800, lower beyond the seed spread; its latency / MobileNetV2 (CPU table) 1.60x -> 0.60x, faster "
+            "beyond the seed spread; its soft reward on the table's latency 0.7100 -> 0.7150, within the seed spread (a tie).") in out
     assert ("- Multi-objective, cell -> factorized space (its second step): best child's proxy accuracy 0.7800 -> 0.8200, "
-            "higher, one seed each: no spread to judge by; its latency / MobileNetV2 0.60x -> 0.50x, faster, one seed "
-            "each: no spread to judge by; its soft reward on measured latency 0.7150 -> 0.8500, higher, one seed each: "
-            "no spread to judge by.") in out
+            "higher, one seed each: no spread to judge by; its latency / MobileNetV2 (CPU table) 0.60x -> 0.50x, faster, "
+            "one seed each: no spread to judge by; its soft reward on the table's latency 0.7150 -> 0.8500, higher, one "
+            "seed each: no spread to judge by.") in out
     assert "Accuracy only, cell -> factorized" not in out  # no accuracy-only factorized run: no verdict
 
 

@@ -119,7 +119,7 @@ def test_baseline_advantage_and_update(out):
         ema = decay * ema + (1 - decay) * r
     assert abs(ema - after) < 2e-6
     # One Adam step from fresh moments moves every weight by -lr * sign(gradient) of
-    # -mean(A * log p) - beta * entropy: sum(A * change) > 0 is the first-order effect.
+    # -mean(A * log p) - entropy_weight * entropy: sum(A * change) > 0 is the first-order effect.
     score = sum(adv * change for _, _, _, adv, _, _, change in batch)
     assert score > 0
     (printed,) = floats(rf"sum of A \* change in log p = {NUM}", out)[0]

@@ -18,8 +18,9 @@ with the default hyperparameters of controller.py. Those were tuned on seeds 0-9
 objective, so `--first-seed 100` (held-out seeds) is the honest report.
 A method's "best" is the architecture with the highest *observed* (noisy) reward, reported by
 its noise-free score; a win means that score beats random search's best for the same seed.
+Each search is one record in benchmarks/results/learning.json (the table on the results page).
 
-    python benchmarks/controller.py [--seeds 10] [--first-seed 0] [--objective match|eq2] [--budget 500] [--batch 10] [--sigma 0.02]
+    python benchmarks/learning.py [--seeds 10] [--first-seed 0] [--objective match|eq2] [--budget 500] [--batch 10] [--sigma 0.02]
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # flat modules live in the repo root
+import cli  # noqa: E402
 import records  # noqa: E402
 from controller import make_controller  # noqa: E402
 from mnas import SearchSpace  # noqa: E402
@@ -89,14 +91,16 @@ def run(kind: str, decisions: list[tuple[str, int]], target: torch.Tensor, seed:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = records.Parser(description=__doc__.splitlines()[0])
+    parser = cli.Parser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10, help="number of seeds (targets), >= 1")
     parser.add_argument("--budget", type=int, default=500, help="sampled architectures per search, >= 1")
     parser.add_argument("--batch", type=int, default=10, help="architectures per controller update, >= 1")
     parser.add_argument("--sigma", type=float, default=0.02, help="std of the Gaussian reward noise, >= 0")
     parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed, first-seed + 1, ... (100: held out)")
     parser.add_argument("--objective", choices=["match", "eq2"], default="match")
+    parser.add_argument("--out", default=str(records.RESULTS / "controller.json"), help="results file (one record per search)")
     args = parser.parse_args(argv)
+    origin = records.origin(__file__, argv)
     for name, low in (("seeds", 1), ("budget", 1), ("batch", 1), ("sigma", 0)):
         if not getattr(args, name) >= low:  # "not >=" also catches nan
             parser.error(f"--{name} must be >= {low}, got {getattr(args, name)}")
@@ -120,11 +124,13 @@ def main(argv: list[str] | None = None) -> int:
         target = torch.stack([torch.randint(n, (), generator=g) for _, n in decisions])  # (42,)
         res = {}
         for kind in METHODS:
-            t0 = time.perf_counter()
+            t0 = time.time()
             res[kind] = run(kind, decisions, target, seed, args.budget, args.batch, args.sigma, args.objective)
             r = res[kind]
+            records.append(args.out, {"objective": args.objective, "seed": seed, "method": kind, "budget": args.budget,
+                                      "batch": args.batch, "sigma": args.sigma, **r, **records.provenance(t0, origin)})
             print(f"{seed:>4} {kind:>9} {r['best_obs']:>8.3f} {r['best']:>6.3f} {r['last50']:>6.3f} "
-                  f"{time.perf_counter() - t0:>6.1f}")
+                  f"{time.time() - t0:>6.1f}")
         for kind in wins:
             wins[kind] += res[kind]["best"] > res["random"]["best"]
             within[kind] += res[kind]["best"] >= 0.95  # within 5% of the optimum 1.0

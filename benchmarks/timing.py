@@ -19,9 +19,9 @@ benchmarks/results/latency_tables.json (the latency page's tables); (c) needs a 
 (tens of minutes; hours through ExecuTorch), and checks it on the table's own platform:
 
     nohup python latency.py --build-table runs/latency_table_cpu.json > runs/build_table_cpu.log 2>&1 &
-    python benchmarks/latency.py [--part all|stability|fidelity|table|detector] [--table runs/latency_table_cpu.json]
+    python benchmarks/timing.py [--part all|stability|fidelity|table|detector] [--table runs/latency_table_cpu.json]
                                  [--samples 100] [--repeats 5] [--rounds N] [--backend cpu|executorch]
-    python benchmarks/latency.py --part table --table runs/latency_table_et.json --samples 40
+    python benchmarks/timing.py --part table --table runs/latency_table_et.json --samples 40
 """
 
 from __future__ import annotations
@@ -33,10 +33,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # flat modules live in the repo root
+import cli  # noqa: E402
 import latency  # noqa: E402
 import latency_table  # noqa: E402
 import records  # noqa: E402
-from models import build_model  # noqa: E402
+from models import REFERENCE_ARCHS, build_model  # noqa: E402
 
 TABLES = records.RESULTS / "latency_tables.json"
 TIMING = records.RESULTS / "timing.json"
@@ -124,15 +125,15 @@ def table_accuracy(path: str, samples: int, rounds: int | None, seed: int) -> tu
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = records.Parser(description=__doc__.splitlines()[0])
+    p = cli.Parser(description=__doc__.splitlines()[0])
     p.add_argument("--part", choices=("all", "stability", "fidelity", "table", "detector"), default="all")
     p.add_argument("--backend", choices=("cpu", "executorch"), default="cpu")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--rounds", type=int, default=None, help="samples per network (default: latency.py's)")
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--arch", default="mnasnet-b1", help="the network of the stability report")
+    p.add_argument("--threads", type=cli.at_least(1), default=1)
+    p.add_argument("--rounds", type=cli.at_least(1), default=None, help="samples per network (default: latency.py's)")
+    p.add_argument("--repeats", type=cli.at_least(2), default=5)
+    p.add_argument("--arch", default="mnasnet-b1", choices=REFERENCE_ARCHS, help="the network of the stability report")
     p.add_argument("--table", default="runs/latency_table_cpu.json")
-    p.add_argument("--samples", type=int, default=100)
+    p.add_argument("--samples", type=cli.at_least(3), default=100)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", default=str(TABLES), help="where part (c) appends its record")
     p.add_argument("--timing-out", default=str(TIMING), help="where parts (a), (b) and (d) append theirs")
