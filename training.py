@@ -162,16 +162,16 @@ class TrainConfig:
 
 
 # The final-training recipe (the reference panel and `--arch`). Trained for one epoch with lr 0.1 and
-# no guards, some sampled networks' loss jumped from ~0.8 to 5-8 midway; a peak lr of 0.05, label
-# smoothing 0.1 (torchvision's recipes), no decay on BatchNorm and biases and a clipped gradient
-# norm train them all smoothly (benchmarks/results/panel.json compares the two recipes).
+# no guards, some sampled networks' loss jumped midway (one from ~0.7 to 12.6, docs/evaluator.md);
+# a peak lr of 0.05, label smoothing 0.1 (torchvision's recipes), no decay on BatchNorm and biases
+# and a clipped gradient norm train them all smoothly (benchmarks/results/panel.json compares the two).
 FINAL = TrainConfig(steps=0, batch_size=128, lr=0.05, label_smoothing=0.1, clip_grad_norm=5.0, dropout=0.2)
 
 # The search's proxy task (ACC(m), Sec. 4.2): of the settings benchmarks/proxy.py scored against the
 # reference panel, the best-ranking one within 15 s per child on 2 cores whose children do not stay
 # at chance: 70 steps of 64 images at lr 0.05 with the final recipe's guards, the child trained at
-# half width ("s70-b64-lr0.05-w0.5"; the README has the table). The full-width version ranked a
-# little better (tau 0.35 vs 0.26, inside each other's intervals) at 1.6x the cost.
+# half width ("s70-b64-lr0.05-w0.5"; docs/evaluator.md has the table). The full-width version ranked
+# a little better (tau 0.325 vs 0.208, inside each other's intervals) at 1.6x the cost.
 PROXY = TrainConfig(steps=70, batch_size=64, lr=0.05, label_smoothing=0.1, clip_grad_norm=5.0, width_mult=0.5)
 
 
@@ -222,7 +222,7 @@ def train_steps(model: torch.nn.Module, data: Dataset, cfg: TrainConfig, progres
     replacement, so every batch is full; raises FloatingPointError if the loss diverges.
 
     The model moves to `cfg.device`, in channels-last memory format unless `cfg.channels_last` is
-    off (the same arithmetic in another layout: 1.5-1.9x faster training on this CPU, see
+    off (the same arithmetic in another layout: 1.2-2.0x faster training on this CPU, see
     benchmarks/speed.py). With a `checkpoint` file, the model, optimizer, schedule, step, random
     state (dropout's masks) and losses so far are saved there every `every` steps and at the end,
     and a run that finds the file continues from it: the same batches in the same order, and on the

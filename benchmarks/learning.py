@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sigma", type=float, default=0.02, help="std of the Gaussian reward noise, >= 0")
     parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed, first-seed + 1, ... (100: held out)")
     parser.add_argument("--objective", choices=["match", "eq2"], default="match")
-    parser.add_argument("--out", default=str(records.RESULTS / "controller.json"), help="results file (one record per search)")
+    parser.add_argument("--out", default=str(records.RESULTS / "learning.json"), help="results file (one record per search)")
     args = parser.parse_args(argv)
     origin = records.origin(__file__, argv)
     for name, low in (("seeds", 1), ("budget", 1), ("batch", 1), ("sigma", 0)):

@@ -55,7 +55,7 @@ without their run directories: those runs are trained.
 `--plot` redraws docs/fig6.png from the two fig6 runs, or docs/rl_vs_random.png (reward per child,
 running mean, per method and seed) from the rl-vs-random summaries (named after `--out`'s file).
 
-    python latency.py --build-table runs/latency_table_cpu.json           # once, about 6 minutes
+    python latency.py --build-table runs/latency_table_cpu.json           # once, 15-20 minutes here
     python benchmarks/searches.py rl-vs-random --samples 300 --seeds 0,1,2 --latency-table runs/latency_table_cpu.json
     python benchmarks/searches.py fig6 --samples 300 --latency-table runs/latency_table_cpu.json --plot \
            --parallel 2 --extra="--threads 1"

@@ -33,10 +33,27 @@ def test_the_readme_is_short_and_has_its_parts():
         assert re.search(rf"^## {part}", text, flags=re.M), part
 
 
-def test_every_page_the_readme_links_exists():
-    text = (ROOT / "README.md").read_text()
-    for link in re.findall(r"\]\(((?:docs/)?[\w./-]+\.(?:md|png))(?:#[\w-]*)?\)", text):
-        assert (ROOT / link).exists(), link
+def anchors(page: Path) -> set[str]:
+    """The #fragments GitHub gives a page's headings: lowercased, punctuation dropped, spaces to
+    hyphens, a repeated heading numbered."""
+    seen, out = {}, set()
+    for heading in re.findall(r"^#+ (.+)$", re.sub(r"```.*?```", "", page.read_text(), flags=re.S), flags=re.M):
+        slug = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+        out.add(slug if slug not in seen else f"{slug}-{seen[slug]}")
+        seen[slug] = seen.get(slug, 0) + 1
+    return out
+
+
+def test_every_link_between_the_pages_finds_its_file_and_heading():
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+            if re.match(r"[a-z]+:", target):  # https:, mailto:: not checked here
+                continue
+            path, _, fragment = target.partition("#")
+            linked = (page.parent / path).resolve() if path else page
+            assert linked.exists(), f"{page.name}: {target}"
+            if fragment and linked.suffix == ".md":
+                assert fragment in anchors(linked), f"{page.name}: {target}"
 
 
 def test_the_sharing_table_shows_each_samplers_gradient_norms_and_keeps_the_path_regimes(tmp_path):

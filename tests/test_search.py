@@ -10,7 +10,6 @@ import pytest
 import controller
 import mnas
 import models
-from models import build_model, count_params
 
 SPACE = mnas.SearchSpace()
 
@@ -55,7 +54,8 @@ def test_search_logs_every_child_with_its_reward(tmp_path):
         assert c["status"] == "ok"
         arch = SPACE.decode(c["tokens"])
         assert c["arch"] == json.loads(json.dumps(models.arch_to_dict(arch)))
-        assert c["reward"] == pytest.approx(mnas.reward(c["accuracy"], c["latency_ms"], 20.0))
+        assert models.arch_from_dict(c["arch"]) == arch  # the log rebuilds the child
+        assert c["reward"] == pytest.approx(c["accuracy"] * (c["latency_ms"] / 20.0) ** -0.07)  # Eq. 2, soft
 
 
 def test_resume_adds_only_the_missing_children(tmp_path):
@@ -105,11 +105,6 @@ def test_a_failing_child_is_logged_and_the_search_goes_on(tmp_path):
 @pytest.mark.parametrize("kind", ["reinforce", "ppo", "random"])
 def test_every_controller_drives_the_search(tmp_path, kind):
     assert len(run(tmp_path, samples=4, kind=kind)) == 4
-
-
-def test_search_log_children_rebuild(tmp_path):
-    child = run(tmp_path, samples=1)[0]
-    assert count_params(build_model(models.arch_from_dict(child.arch))) > 0
 
 
 # ----------------------------------------------------------------------------- the bookkeeping of rewards
@@ -180,8 +175,7 @@ def test_another_lat_enters_the_reward_and_the_measured_latency_is_logged_beside
     for c in read_log(tmp_path / "search.jsonl"):
         arch = SPACE.decode(c["tokens"])
         assert c["lat"] == fake_macs(arch) and c["latency_ms"] == fake_latency(arch) != c["lat"]
-        # Eq. 2 on LAT(m), with T in its units
-        assert c["reward"] == pytest.approx(mnas.reward(c["accuracy"], c["lat"], 2.0))
+        assert c["reward"] == pytest.approx(c["accuracy"] * (c["lat"] / 2.0) ** -0.07)  # Eq. 2 on LAT(m), T in its units
     run(tmp_path / "measured", samples=2)
     measured = read_log(tmp_path / "measured" / "search.jsonl")  # LAT(m) is the measured latency
     assert all(c["lat"] == c["latency_ms"] for c in measured)
