@@ -1,8 +1,10 @@
 """The command lines' one rule: bad input is one line on stderr and exit status 2.
 
-Not a part of the paper: every command of the project (train.py, latency.py, the benchmarks) parses
-its options with `Parser` and raises `UsageError` for input it cannot use, so a typo costs one line,
-never a usage dump or a traceback. Copied alone it needs only the standard library.
+Not a part of the paper: the project's commands (train.py, latency.py, the benchmarks; models.py
+keeps a copy, to depend on nothing) parse their options with `Parser`, which exits with status 2 on
+a bad option, and raise `UsageError` for input they cannot use, which their main() prints as one
+line and returns 2. A typo costs one line, never a usage dump or a traceback. Copied alone it needs
+only the standard library.
 """
 
 from __future__ import annotations

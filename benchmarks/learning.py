@@ -100,10 +100,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--objective", choices=["match", "eq2"], default="match")
     parser.add_argument("--out", default=str(records.RESULTS / "learning.json"), help="results file (one record per search)")
     args = parser.parse_args(argv)
-    origin = records.origin(__file__, argv)
     for name, low in (("seeds", 1), ("budget", 1), ("batch", 1), ("sigma", 0)):
         if not getattr(args, name) >= low:  # "not >=" also catches nan
             parser.error(f"--{name} must be >= {low}, got {getattr(args, name)}")
+    origin = records.origin(__file__, argv)  # after the checks: a rejected command prints one line
     torch.set_num_threads(1)  # tiny ops: threads only add overhead
     decisions = SPACE.decisions
     reward = ("fraction of decisions matching a hidden target" if args.objective == "match"

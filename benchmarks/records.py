@@ -21,8 +21,6 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-import latency  # machine(): the words a latency table records, so records and tables name machines alike
-
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -54,8 +52,11 @@ def origin(script: str, argv: list[str] | None) -> dict:
 
 
 def provenance(started: float, origin: dict, device: str = "cpu") -> dict:
-    """Where a record came from: the command and commit (`origin`), the date, the machine and the wall time."""
+    """Where a record came from: the command and commit (`origin`), the date, the machine (in the words a
+    latency table records) and the wall time."""
     import torch
+
+    import latency  # the repository root's: benchmarks/ has no module of that name
 
     gpu = f", {torch.cuda.get_device_name()}" if device == "cuda" else ""
     return {**origin, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": latency.machine() + gpu,

@@ -64,7 +64,8 @@ def learning_table(results: Path) -> str:
         for method, got in group(runs, lambda r: r["method"]).items():
             best = [r["best"] for r in got]
             match = got[0]["objective"] == "match"  # Eq. 2's optimum is unknown: no share of it
-            wins = "" if method == "random" else f"{sum(r['best'] > random[r['seed']] for r in got)}/{len(got)}"
+            against = [r for r in got if r["seed"] in random]  # a run stopped mid-seed may lack random search's
+            wins = "" if method == "random" else f"{sum(r['best'] > random[r['seed']] for r in against)}/{len(against)}"
             rows.append(f"| {got[0]['objective']} | {seeds[0]}-{seeds[-1]} | {method} | {mean_range(best, '.3f')} "
                         f"| {f'{sum(b >= 1.0 for b in best)}/{len(best)}' if match else ''} "
                         f"| {f'{sum(b >= 0.95 for b in best)}/{len(best)}' if match else ''} | {wins} |")
@@ -92,6 +93,11 @@ def rl_vs_random_table(results: Path) -> str:
         if pairs:
             wins = sum(v[learner] > v["random"] for v in pairs)
             verdicts.append(f"{name}'s last-quarter mean reward is above random search's in {wins} of {len(pairs)} seeds.")
+    learners = group(rs, lambda r: r["flags"][1])
+    if {"ppo", "reinforce"} <= set(learners):  # the paper's learning rule against the project's default
+        verdicts += [f"PPO against REINFORCE, {what}: {mean_range(a)} against {mean_range(b)}, {_beyond(a, b)}."
+                     for key, what in (("last_quarter_mean_reward", "last-quarter mean reward"), ("best_reward", "best reward"))
+                     for a, b in [([r[key] for r in learners["ppo"]], [r[key] for r in learners["reinforce"]])]]
     return "\n".join(rows) + "\n\n" + " ".join(verdicts) + "\n" + provenance_line(rs) + _search_time(rs)
 
 
@@ -135,7 +141,7 @@ def flops_table(results: Path) -> str:
     if not rs:
         return ("*(no record yet: `python benchmarks/searches.py flops --samples 300 --seeds 0,1 "
                 "--latency-table runs/latency_table_cpu.json`)*\n")
-    label = {"macs": "LAT(m) = MACs, T = MobileNetV2's MACs", "measured": "LAT(m) = measured latency (CPU table)"}.get
+    label = {"macs": "LAT(m) = MACs, T = MobileNetV2's MACs", "measured": "LAT(m) = latency (CPU table)"}.get
     groups = _settings(rs)
     rows = _search_rows(groups, ["macs", "measured"], label)
     return ("\n".join(rows) + "\n" + _verdicts(groups, [("macs", "measured", "LAT(m) measured -> MACs")])
@@ -170,12 +176,14 @@ def _beyond(a: list[float], b: list[float], above: str = "higher", below: str = 
     """Whether values `a` (one per seed) lie above or below `b` beyond the spread of their seeds and,
     for timed values, beyond `noise`: the relative run-to-run spread of one timing, which a
     single timing of each network does not show."""
-    spread = "the seed spread" + (f" and the {100 * noise:.0f}% timing noise" if noise else "")
+    one = len(a) == len(b) == 1
+    spread = ("" if one else "the seed spread") + (" and " if noise and not one else "") + (
+        f"the {100 * noise:.0f}% timing noise" if noise else "")
     if min(a) > max(b) * (1 + noise):
-        return f"{above}, one seed each: no spread to judge by" if len(a) == len(b) == 1 else f"{above} beyond {spread}"
+        return f"{above}, one seed each: no spread to judge by" if one else f"{above} beyond {spread}"
     if max(a) < min(b) * (1 - noise):
-        return f"{below}, one seed each: no spread to judge by" if len(a) == len(b) == 1 else f"{below} beyond {spread}"
-    return f"within {spread} (a tie)"
+        return f"{below}, one seed each: no spread to judge by" if one else f"{below} beyond {spread}"
+    return f"one seed each, within {spread} (a tie)" if one and noise else f"within {spread or 'the seed spread'} (a tie)"
 
 
 def _faster(a: list[float], b: list[float], noise: float = 0.0) -> str:
@@ -185,9 +193,20 @@ def _faster(a: list[float], b: list[float], noise: float = 0.0) -> str:
 
 def _timing_noise(results: Path) -> float:
     """The largest run-to-run spread of a latency ratio measured here (benchmarks/timing.py's
-    stability part: the same two networks timed five times, interleaved), as a fraction."""
+    stability part: the same two networks timed five times, interleaved), as a fraction; taken for
+    every platform, also those without a stability run of their own."""
     spreads = [r["ratio_spread_pct"] for r in records.load(results / "timing.json") if r["part"] == "stability"]
     return max(spreads, default=0.0) / 100
+
+
+def _noise_line(results: Path) -> str:
+    """Where `_timing_noise` comes from, for the line under a table that uses it."""
+    runs = [r for r in records.load(results / "timing.json") if r["part"] == "stability"]
+    if not runs:
+        return ""
+    return (f"\nTiming noise: {100 * _timing_noise(results):.1f}%, the largest spread of a latency ratio over "
+            f"back-to-back timings in {len(runs)} stability runs ({', '.join(sorted({r['backend'] for r in runs}))}; "
+            "`python benchmarks/timing.py --part stability`), taken for every platform.\n")
 
 
 def _versus(groups: dict[str, list[dict]], new: str, old: str, what: str) -> str:
@@ -229,7 +248,8 @@ def cross_platform_table(results: Path) -> str:
             theirs = ratios[b][other]
             verdicts.append(f"on {b}, the network searched for {b} runs {np.mean(theirs) / np.mean(own):.2f}x as "
                             f"fast as the one searched for {other}: {_faster(own, theirs, noise)}")
-    text = "\n".join(rows) + "\n" + "".join(f"\n- {v}" for v in verdicts) + ("\n" if verdicts else "")
+    text = "\n".join(rows) + "\n" + "".join(f"\n- {v}" for v in verdicts) + ("\n" if verdicts else "") + (
+        _noise_line(results) if verdicts and noise else "")
     untimed = ("\n*(best networks not timed on every platform yet: `python benchmarks/platforms.py --searched "
                "benchmarks/results/cross-platform.json`)*\n")
     return text + provenance_line(rs) + _search_time(rs) + (provenance_line(timed) if timed else untimed)

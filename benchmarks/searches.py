@@ -167,7 +167,7 @@ def summarize(run_dir: Path) -> dict:
     best = max(ok, key=lambda c: c.reward, default=mnas.Child(-1, [], {}))  # by the run's reward
     second = [c.latency_ms for c in ok[len(children) // 2:]]
     q1, q3 = np.percentile(second, [25, 75])
-    greedy = run_dir / "greedy.json"
+    greedy = json.loads((run_dir / "greedy.json").read_text()) if (run_dir / "greedy.json").exists() else {}
     return {"children": len(children), "failed": len(children) - len(ok), "target_ms": target,
             "best_reward": max(rewards), "last_quarter_mean_reward": float(np.mean(rewards[-max(1, len(rewards) // 4):])),
             "within_10pct_below_t": float(np.mean([0.9 * target <= c.latency_ms <= target for c in ok])),
@@ -175,7 +175,7 @@ def summarize(run_dir: Path) -> dict:
             "second_half_latency_iqr_ms": float(q3 - q1),
             "second_half_median_over_t": float(np.median(second) / target),
             "second_half_above_t": float(np.mean([x > target for x in second])),
-            "greedy_reward": json.loads(greedy.read_text())["reward"] if greedy.exists() else None,
+            "greedy_reward": greedy.get("reward") if greedy.get("status", "ok") == "ok" else None,  # none if it failed
             # what the run searched, and how it fares on measured latency whatever its LAT(m) was
             "space": config.get("space", "factorized"), "latency": config.get("latency"),
             "lat_unit": run.get("lat_unit", "ms"), "target": run.get("target", target),

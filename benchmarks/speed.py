@@ -64,11 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=cli.at_least(1), default=8, help="timed training steps per setting and round")
     p.add_argument("--out", default=str(SPEED))
     args = p.parse_args(argv)
-    origin = records.origin(__file__, argv)
     archs = args.archs.split(",")
     if any(a not in REFERENCE_ARCHS for a in archs):
         print(f"error: --archs takes reference names ({', '.join(REFERENCE_ARCHS)})", file=sys.stderr)
         return 2
+    origin = records.origin(__file__, argv)  # after the checks: a rejected command prints one line
     started = time.time()
     splits = training.load_splits(training.DataSpec())
     threads = args.threads

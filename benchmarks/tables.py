@@ -350,8 +350,8 @@ def platforms_table(results: Path) -> str:
                  + "---|" * len(measures) + "\n")
         text += "".join(f"| {decision} | {choice} | " + " | ".join(f"{cost[m]:.2f}x" for m in measures) + " |\n"
                         for decision, by_choice in r["decision_costs"].items() for choice, cost in by_choice.items())
-    return text + provenance_line([r]) + (provenance_line(list(timed.values())) if timed else
-                                          "\n*(pairs not timed whole yet: the same command with `--time-pairs`)*\n")
+    untimed = "\n*(pairs not timed whole yet: the same command with `--time-pairs`)*\n" if pairs else ""
+    return text + provenance_line([r]) + (provenance_line(list(timed.values())) if timed else untimed)
 
 
 TABLES = {"panel": panel_table, "recipe": recipe_table, "proxy": proxy_table, "speed": speed_table,

@@ -470,3 +470,6 @@ def test_learning_records_each_search_and_its_table_counts_wins_per_seed(tmp_pat
     rows = search_tables.learning_table(tmp_path / "made").splitlines()
     assert rows[2] == "| match | 0-2 | reinforce | 0.820 (0.500-1.000) | 1/3 | 2/3 | 1/3 |"  # seed 2: 0.96 < 0.97
     assert rows[3] == "| match | 0-2 | random | 0.730 (0.600-0.970) | 0/3 | 1/3 |  |"
+    records.append(tmp_path / "made" / "learning.json", with_provenance({"objective": "match", "seed": 3, "method": "reinforce",
+                                                                        "best": 1.0}))  # stopped before seed 3's random search
+    assert search_tables.learning_table(tmp_path / "made").splitlines()[2].endswith("| 2/4 | 3/4 | 1/3 |")  # won of those it can

@@ -162,6 +162,8 @@ def test_search_summary_measures_what_the_paper_claims(tmp_path):
     assert s["children_seconds"] == 8 * 900.0  # the log's own time, whatever sessions the run spanned
     (tmp_path / "run" / "greedy.json").write_text(json.dumps({"reward": 0.77}))
     assert searches.summarize(tmp_path / "run")["greedy_reward"] == 0.77
+    (tmp_path / "run" / "greedy.json").write_text(json.dumps({"reward": 0.0, "status": "failed: RuntimeError: x"}))
+    assert searches.summarize(tmp_path / "run")["greedy_reward"] is None  # a greedy child that failed has no reward
 
 
 def test_a_claims_runs_get_their_flags_go_side_by_side_and_are_summarized_once(tmp_path, stand_in_table, monkeypatch,
@@ -251,6 +253,18 @@ def test_rl_vs_random_table_counts_the_seeds_where_the_controller_wins(tmp_path)
     assert "Children trained and scored for 3.0 h in all" in out  # 4 runs of 0.75 h, not the commands' wall time
     assert "above random search's in 1 of 2 seeds" in out
     assert "| reinforce | 0 | 300 | 0.9000 | 0.8000 | 25% | 0.8500 |" in out and "| random | 1 | 300 | 0.9000 | 0.7200 | 25% | (none) |" in out
+    assert "PPO against" not in out  # no PPO run yet
+    for seed, last in ((0, 0.78), (1, 0.84)):  # ppo.json's runs join the table
+        records.append(tmp_path / "ppo.json", with_provenance({
+            "run": f"ppo-seed{seed}", "flags": ["--controller", "ppo", "--seed", str(seed)], "children": 300,
+            "best_reward": 0.95, "last_quarter_mean_reward": last, "within_10pct_below_t": 0.2, "greedy_reward": 0.9,
+            "children_seconds": 2700.0}))
+    out = search_tables.rl_vs_random_table(tmp_path)
+    assert "| ppo | 1 | 300 | 0.9500 | 0.8400 | 20% | 0.9000 |" in out and "PPO's last-quarter mean reward is above random search's in 2 of 2 seeds." in out
+    assert ("PPO against REINFORCE, last-quarter mean reward: 0.8100 (0.7800-0.8400) against 0.7500 (0.7000-0.8000), "
+            "within the seed spread (a tie).") in out  # the seeds' ranges overlap
+    assert "PPO against REINFORCE, best reward: 0.9500 (0.9500-0.9500) against 0.9000 (0.9000-0.9000), higher beyond the seed spread." in out
+    (tmp_path / "ppo.json").unlink()
     first = records.load(tmp_path / "rl-vs-random.json")[0]  # a summary reused from another experiment
     records.append(tmp_path / "rl-vs-random.json", {**first, "run": "reinforce-seed2", "same_as": "ppo/x-seed2"})
     assert ("Children trained and scored for 3.0 h in all, summed over every session the runs spanned "
@@ -452,9 +466,11 @@ def test_best_networks_are_timed_on_every_platform_once_each_and_resume(tmp_path
     assert "- on cpu, the network searched for cpu runs 2.00x as fast as the one searched for executorch: " \
            "faster beyond the seed spread" in text
     assert "- on executorch, the network searched for executorch runs 2.00x as fast as the one searched for cpu" in text
-    records.append(tmp_path / "timing.json", {"part": "stability", "ratio_spread_pct": 60.0})  # a timing this noisy
+    records.append(tmp_path / "timing.json", {"part": "stability", "backend": "cpu", "ratio_spread_pct": 60.0})  # this noisy
+    noisy = search_tables.cross_platform_table(tmp_path)
     assert ("searched for cpu runs 2.00x as fast as the one searched for executorch: within the seed spread and the 60% "
-            "timing noise (a tie)") in search_tables.cross_platform_table(tmp_path)  # cannot tell 2x apart
+            "timing noise (a tie)") in noisy  # cannot tell 2x apart
+    assert "Timing noise: 60.0%, the largest spread of a latency ratio over back-to-back timings in 1 stability runs (cpu;" in noisy
     (tmp_path / "timing.json").unlink()
     records.append(summaries, {**records.load(summaries)[0], "run": "cpu-seed1"})  # a new search: not timed yet
     untimed = search_tables.cross_platform_table(tmp_path)
@@ -469,7 +485,7 @@ def test_best_networks_are_timed_on_every_platform_once_each_and_resume(tmp_path
     # a timed latency also moves between timings (timing.json's stability part): a gap inside that noise is a tie
     assert search_tables._faster([0.29, 0.3139], [0.3144, 0.32], noise=0.03) == "within the seed spread and the 3% timing noise (a tie)"
     assert search_tables._faster([0.29, 0.30], [0.32, 0.33], noise=0.03) == "faster beyond the seed spread and the 3% timing noise"
-    assert search_tables._faster([0.30], [0.309], noise=0.03) == "within the seed spread and the 3% timing noise (a tie)"
+    assert search_tables._faster([0.30], [0.309], noise=0.03) == "one seed each, within the 3% timing noise (a tie)"
     assert search_tables._timing_noise(tmp_path) == 0  # no timing.json: no noise to add
     records.append(tmp_path / "timing.json", {"part": "stability", "ratio_spread_pct": 2.5})
     records.append(tmp_path / "timing.json", {"part": "stability", "ratio_spread_pct": 3.0})

@@ -98,6 +98,7 @@ def test_the_platforms_table_shows_the_newest_record_and_its_equal_macs_pair(tmp
     out = tables.platforms_table(tmp_path)
     assert "(2.36x apart; timed whole, interleaved: 1.90x)." in out and "not timed whole yet" not in out
     assert "no record yet" in tables.platforms_table(tmp_path / "none")
+    assert "not timed whole" not in tables.platforms_table(tmp_path / "none")
     tables.records.append(tmp_path / "platforms.json", {**new, "decision_archs": 50, "decision_costs": {
         "kernel": {"3": {"macs": 1.0, "cpu": 1.0}, "5": {"macs": 1.31, "cpu": 1.12}}}})
     assert "| kernel | 5 | 1.31x | 1.12x |" in tables.platforms_table(tmp_path)
