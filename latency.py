@@ -13,7 +13,7 @@ This module measures a network four ways:
 
 latency_table.py predicts a network from a per-layer table built with these measurements (FBNet's
 and ProxylessNAS's idea: every distinct layer of the space timed once, a network the calibrated
-sum over its layers); this module's command line builds and checks such tables.
+sum over its layers); its command line builds and checks such tables.
 
 Timing on a noisy shared machine. Other processes take the CPU away (preemption) and slow it down
 while they share it (caches, memory bandwidth, a busy hyperthread sibling), and the machine's speed
@@ -57,6 +57,7 @@ ICLR 2019; Zhang et al., nn-Meter, MobiSys 2021; ExecuTorch (pytorch.org/executo
 
 from __future__ import annotations
 
+import argparse
 import ctypes
 import functools
 import gc
@@ -81,7 +82,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cli import Parser
+from cli import Parser, at_least
 from models import REFERENCE_ARCHS, Arch, build_model, load_arch
 
 BACKENDS = ("cpu", "executorch", "executorch-int8", "adb")
@@ -449,60 +450,54 @@ def machine() -> str:
 # ----------------------------------------------------------------------------- command line
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = Parser(description="Measure a network's latency, or build / check a per-layer latency table.")
-    p.add_argument("arch", nargs="?", metavar="NAME_OR_JSON", help=f"one of {', '.join(REFERENCE_ARCHS)}, or an architecture .json")
+def add_platform_options(p: argparse.ArgumentParser) -> None:
+    """Where and how to time: --backend, --threads, --input-size, --rounds and each backend's own
+    options (`platform_opts`). The commands that time networks (this one, latency_table.py) share them."""
     p.add_argument("--backend", choices=BACKENDS, default="cpu")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--input-size", type=int, default=224)
-    p.add_argument("--detector", choices=["ssdlite"], help="time NAME as SSDLite backbone + head (Sec. 6.3; e.g. --input-size 320)")
-    p.add_argument("--rounds", type=int, default=None, help="samples per network (default: 50; adb: 3 runner calls)")
-    p.add_argument("--build-table", metavar="FILE", help="time every layer of the MnasNet search space into FILE (resumable)")
-    p.add_argument("--check-table", metavar="FILE", help="compare FILE's predictions with measurements")
-    p.add_argument("--recalibrate", metavar="FILE",
-                   help="re-fit FILE's calibration on its build's calibration networks, timed now (another machine or day)")
-    p.add_argument("--samples", type=int, default=20, help="random architectures for --check-table")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=at_least(1), default=1)
+    p.add_argument("--input-size", type=at_least(32), default=224)
+    p.add_argument("--rounds", type=at_least(1), default=None, help="samples per network (default: 50; adb: 3 runner calls)")
     adb = p.add_argument_group("adb backend")
     adb.add_argument("--serial", help="the phone, when several are connected")
     adb.add_argument("--device-dir", default="/data/local/tmp/mnasnet", help="where .pte files are pushed")
     adb.add_argument("--runner", default="/data/local/tmp/executor_runner", help="executor_runner on the phone")
     adb.add_argument("--taskset", metavar="MASK", help="CPU mask to pin the runner, e.g. 80 for core 7 (a big core on many phones)")
-    adb.add_argument("--num-executions", type=int, default=10)
+    adb.add_argument("--num-executions", type=at_least(2), default=10)
     int8 = p.add_argument_group("executorch-int8 backend")
     int8.add_argument("--data-dir", default="data", help="where Fashion-MNIST is (or goes) for the "
                       "calibration images, as train.py's --data-dir; Debian's package is found too")
+
+
+def platform_opts(args: argparse.Namespace) -> dict[str, dict]:
+    """Each backend's own options, from `add_platform_options`' arguments: {backend: {option: value}}."""
+    return {"adb": {"serial": args.serial, "device_dir": args.device_dir, "runner": args.runner,
+                    "taskset": args.taskset, "num_executions": args.num_executions},
+            "executorch-int8": {"data_dir": args.data_dir}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = Parser(description="Measure a network's latency on a platform (a per-layer table: latency_table.py).")
+    p.add_argument("arch", metavar="NAME_OR_JSON", help=f"one of {', '.join(REFERENCE_ARCHS)}, or an architecture .json")
+    p.add_argument("--detector", choices=["ssdlite"], help="time NAME as SSDLite backbone + head (Sec. 6.3; e.g. --input-size 320)")
+    add_platform_options(p)
+    args = p.parse_args(argv)
+    opts = platform_opts(args).get(args.backend, {})
     try:
-        args = p.parse_args(argv)
-        if sum(x is not None for x in (args.arch, args.build_table, args.check_table, args.recalibrate)) != 1:
-            raise ValueError("give one of NAME_OR_JSON, --build-table FILE, --check-table FILE or --recalibrate FILE")
-        if args.threads < 1 or args.input_size < 32 or (args.rounds is not None and args.rounds < 1):
-            raise ValueError("--threads and --rounds must be >= 1 and --input-size >= 32")
-        if args.samples < 2 or args.num_executions < 2:
-            raise ValueError("--samples and --num-executions must be >= 2")
-        adb_opts = {"serial": args.serial, "device_dir": args.device_dir, "runner": args.runner,
-                    "taskset": args.taskset, "num_executions": args.num_executions}
-        backend_opts = {"adb": adb_opts, "executorch-int8": {"data_dir": args.data_dir}}
-        opts = backend_opts.get(args.backend, {})
-        if args.arch is not None:
-            arch = load_arch(args.arch)
-            if args.detector:  # backbone + head as one tensor program; SSD's resize and NMS are not timed
-                from detection import DetectorCore, build_detector
+        arch = load_arch(args.arch)
+        if args.detector:  # backbone + head as one tensor program; SSD's resize and NMS are not timed
+            from detection import DetectorCore, build_detector
 
-                core = DetectorCore(build_detector(arch, input_size=args.input_size))
-                m = measure(core, args.input_size, args.threads, args.backend, rounds=args.rounds, **opts)
-            else:
-                m = measure_arch(arch, args.backend, args.threads, args.input_size, rounds=args.rounds, **opts)
-            print(f"{args.arch}{' + ' + args.detector if args.detector else ''}: {args.backend}, {args.threads} thread(s), "
-                  f"{args.input_size}x{args.input_size}, {len(m.samples)} samples")
-            print(f"median_ms={m.median_ms:.3f} iqr_ms={m.iqr_ms:.3f}")
-            return 0
-        from latency_table import table_command  # the table flags: latency_table builds on us
-
-        return table_command(args, backend_opts)
+            core = DetectorCore(build_detector(arch, input_size=args.input_size))
+            m = measure(core, args.input_size, args.threads, args.backend, rounds=args.rounds, **opts)
+        else:
+            m = measure_arch(arch, args.backend, args.threads, args.input_size, rounds=args.rounds, **opts)
     except (ValueError, LatencyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2 if isinstance(e, ValueError) else 1
+    print(f"{args.arch}{' + ' + args.detector if args.detector else ''}: {args.backend}, {args.threads} thread(s), "
+          f"{args.input_size}x{args.input_size}, {len(m.samples)} samples")
+    print(f"median_ms={m.median_ms:.3f} iqr_ms={m.iqr_ms:.3f}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -7,11 +7,11 @@ Zhang et al. 2021, shows why a plain sum is off: kernels fuse and caches differ)
 relative to a reference network (MobileNetV2) timed in the same run, so the machine's drift during
 a long build cancels, and a later run re-times the reference to put the table in its own units.
 
-    python latency.py --build-table runs/latency_table_cpu.json [--backend executorch]  # resumable
-    python latency.py --check-table runs/latency_table_cpu.json --samples 40
+    python latency_table.py --build-table runs/latency_table_cpu.json [--backend executorch]  # resumable
+    python latency_table.py --check-table runs/latency_table_cpu.json --samples 40
+    python latency_table.py --recalibrate runs/latency_table_cpu.json   # another day or machine
 
-Needs latency.py (the measurements) and models.py; `latency.py`'s command line uses this module
-for its table flags.
+Needs latency.py (the measurements and their platform options), models.py and cli.py.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from torch import nn
 from tqdm import tqdm
 
 import latency  # the measurements: a table is built from them (and tests replace them there)
+from cli import Parser, at_least
 from models import (Arch, BlockArgs, Layer, LayerSpec, MnasNet, block_layer_specs, build_model, conv_bn, effective_skip,
                     output_size)
 
@@ -224,7 +225,7 @@ class LatencyTable:
 
     def calibrate(self, archs: list[Arch], rounds: int | None = None, **opts) -> None:
         """Fit a and b of `predict` on whole networks timed now against their sums of layers. The
-        fit belongs to the machine it was timed on: re-run it (`latency.py --recalibrate FILE`)
+        fit belongs to the machine it was timed on: re-run it (`latency_table.py --recalibrate FILE`)
         when the table is used on another machine or day."""
         measured, sums = self.measure_normalized(archs, rounds, **opts), [self.layer_sum(a) for a in archs]
         if self.fit is not None:
@@ -255,10 +256,9 @@ def check_table(table: LatencyTable, archs: list[Arch], rounds: int | None = Non
 
 
 def table_command(args: argparse.Namespace, backend_opts: dict[str, dict]) -> int:
-    """latency.py's table flags (its command line parses them): --build-table FILE times every layer
-    of the paper's space into FILE, resumably; --check-table FILE compares its predictions with
-    whole networks timed now; --recalibrate FILE re-fits its calibration on its build's networks.
-    Bad input raises ValueError, which latency.py prints as one line."""
+    """--build-table FILE times every layer of the paper's space into FILE, resumably; --check-table
+    FILE compares its predictions with whole networks timed now; --recalibrate FILE re-fits its
+    calibration on its build's networks. Bad input raises ValueError."""
     from mnas import SearchSpace  # the paper's space; the functions above take any block options
 
     space = SearchSpace()
@@ -302,3 +302,28 @@ def table_command(args: argparse.Namespace, backend_opts: dict[str, dict]) -> in
     r = check_table(table, archs, args.rounds, **opts)
     print(f"within10={r['within10']:.1f} mape={r['mape']:.2f} spearman={r['spearman']:.4f}")
     return 0
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = Parser(description="Build, check or re-calibrate a per-layer latency table of the MnasNet search space.")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--build-table", metavar="FILE", help="time every layer of the search space into FILE (resumable)")
+    what.add_argument("--check-table", metavar="FILE", help="compare FILE's predictions with whole networks timed now")
+    what.add_argument("--recalibrate", metavar="FILE",
+                      help="re-fit FILE's calibration on its build's calibration networks, timed now (another machine or day)")
+    p.add_argument("--samples", type=at_least(2), default=20, help="random architectures for --check-table")
+    p.add_argument("--seed", type=int, default=0)
+    latency.add_platform_options(p)
+    args = p.parse_args(argv)
+    try:
+        return table_command(args, latency.platform_opts(args))
+    except (ValueError, latency.LatencyError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2 if isinstance(e, ValueError) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -397,7 +397,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     s.add_argument("--space", default="factorized", choices=["factorized", "cell"],
                    help="factorized: six decisions per block (the paper's); cell: one set for all "
                         "seven blocks, as a stacked cell (NASNet)")
-    s.add_argument("--latency-table", metavar="FILE", help="predict LAT(m) from a per-layer table (latency.py --build-table)")
+    s.add_argument("--latency-table", metavar="FILE", help="predict LAT(m) from a per-layer table (latency_table.py --build-table)")
     s.add_argument("--target-ms", type=float, help="T of Eq. 2 (default: MobileNetV2's latency on the same backend)")
     s.add_argument("--target-ratio", type=float,
                    help="T as a multiple of MobileNetV2's latency on the same backend (default 1; or --target-ms)")

@@ -7,7 +7,7 @@ command asks the same of this search space: it samples `--samples` architectures
 each one under every measure it has, and records how well any two measures agree:
 
 - `macs` and `params`: of the deployment network (224 px, 1000 classes), counted;
-- one latency per `--table FILE` (`python latency.py --build-table FILE [--backend executorch|
+- one latency per `--table FILE` (`python latency_table.py --build-table FILE [--backend executorch|
   executorch-int8]`), named by the table's backend: the table's prediction as a ratio to
   MobileNetV2's on the same table, so platforms compare without their units;
 - per pair of measures: Spearman's rho and Kendall's tau-b (scipy.stats), and the overlap of the

@@ -55,7 +55,7 @@ without their run directories: those runs are trained.
 `--plot` redraws docs/fig6.png from the two fig6 runs, or docs/rl_vs_random.png (reward per child,
 running mean, per method and seed) from the rl-vs-random summaries (named after `--out`'s file).
 
-    python latency.py --build-table runs/latency_table_cpu.json           # once, 15-20 minutes here
+    python latency_table.py --build-table runs/latency_table_cpu.json           # once, 15-20 minutes here
     python benchmarks/searches.py rl-vs-random --samples 300 --seeds 0,1,2 --latency-table runs/latency_table_cpu.json
     python benchmarks/searches.py fig6 --samples 300 --latency-table runs/latency_table_cpu.json --plot \
            --parallel 2 --extra="--threads 1"
@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", default="0,1,2",
                    help="all but fig6: comma-separated seeds (default 0,1,2)")
     p.add_argument("--latency-table", action="append", default=[],
-                   help="predict LAT(m) from this table (latency.py --build-table), as every run should; "
+                   help="predict LAT(m) from this table (latency_table.py --build-table), as every run should; "
                         "once per platform (cross-platform)")
     p.add_argument("--plot", action="store_true", help="redraw the experiment's figure in docs/")
     p.add_argument("--runs", default=str(RUNS), help="where the run directories live")
@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     tables = {}  # platform -> its table's path
     for path in args.latency_table:
         if not Path(path).is_file():
-            p.error(f"--latency-table {path}: no such file (build one: python latency.py --build-table FILE)")
+            p.error(f"--latency-table {path}: no such file (build one: python latency_table.py --build-table FILE)")
         try:
             tables[latency_table.LatencyTable.load(path).backend] = path
         except ValueError as e:
@@ -261,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     shared = SAME_SEARCH.get(args.experiment)  # the search other experiments reuse goes first, so they can
     plan = dict(sorted(plan.items(), key=lambda run: not (shared and run[0].startswith(shared))))
     if tables and (missing := sorted({platform(f) for f in plan.values()} - set(tables))):
-        p.error(f"--latency-table: none for {', '.join(missing)} (python latency.py --build-table FILE "
+        p.error(f"--latency-table: none for {', '.join(missing)} (python latency_table.py --build-table FILE "
                 f"--backend {missing[0]})")
     origin = records.origin(__file__, argv)  # after the checks: a rejected command prints one line
     # Ctrl-C stops every run cleanly, also when a shell started this in the background (SIGINT ignored).

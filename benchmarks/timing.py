@@ -18,7 +18,7 @@ machine's load (1-minute load average at the start), to benchmarks/results/timin
 benchmarks/results/latency_tables.json (the latency page's tables); (c) needs a table, built once
 (tens of minutes; hours through ExecuTorch), and checks it on the table's own platform:
 
-    nohup python latency.py --build-table runs/latency_table_cpu.json > runs/build_table_cpu.log 2>&1 &
+    nohup python latency_table.py --build-table runs/latency_table_cpu.json > runs/build_table_cpu.log 2>&1 &
     python benchmarks/timing.py [--part all|stability|fidelity|table|detector] [--table runs/latency_table_cpu.json]
                                  [--samples 100] [--repeats 5] [--rounds N] [--backend cpu|executorch]
     python benchmarks/timing.py --part table --table runs/latency_table_et.json --samples 40
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timing-out", default=str(TIMING), help="where parts (a), (b) and (d) append theirs")
     args = p.parse_args(argv)
     if args.part in ("all", "table") and not Path(args.table).exists():
-        p.error(f"{args.table} does not exist: build it with python latency.py --build-table {args.table}")
+        p.error(f"{args.table} does not exist: build it with python latency_table.py --build-table {args.table}")
     origin = records.origin(__file__, argv)
     summary = []
     for part in ("stability", "fidelity", "table", "detector"):

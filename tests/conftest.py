@@ -17,7 +17,7 @@ torch.set_num_threads(1)
 @pytest.fixture(scope="session")
 def stand_in_table(tmp_path_factory):
     """A latency table for every layer of the space at 32 px with made-up times (0.1 ms each): what a
-    search needs to run without timing on this CPU. Real tables come from latency.py --build-table."""
+    search needs to run without timing on this CPU. Real tables come from latency_table.py --build-table."""
     import latency_table
     from mnas import SearchSpace
 

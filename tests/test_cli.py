@@ -9,7 +9,7 @@ import benchmark_helpers  # noqa: F401 (puts benchmarks/ on the path)
 
 BENCHMARKS = sorted(p.stem for p in (Path(__file__).resolve().parent.parent / "benchmarks").glob("*.py")
                     if p.stem not in ("records", "search_tables"))  # the two libraries have no command line
-COMMANDS = ["train", "latency", "models", "figures", "supernet", "detection"] + [f"benchmarks/{b}" for b in BENCHMARKS]
+COMMANDS = ["train", "latency", "latency_table", "models", "figures", "supernet", "detection"] + [f"benchmarks/{b}" for b in BENCHMARKS]
 
 
 def main_of(command: str):
@@ -28,7 +28,8 @@ def one_line_exit_2(main, argv: list[str], capsys) -> str:
     return err.strip()
 
 
-POSITIONAL = {"train": ["--search"], "models": ["mnasnet-a1"], "figures": ["fig3", "--out", "x.png"], "detection": ["mnasnet-a1"],
+POSITIONAL = {"train": ["--search"], "latency": ["mnasnet-a1"], "latency_table": ["--check-table", "t.json"],
+              "models": ["mnasnet-a1"], "figures": ["fig3", "--out", "x.png"], "detection": ["mnasnet-a1"],
               "benchmarks/searches": ["rl-vs-random"]}  # what each command needs before an option is looked at
 
 

@@ -557,7 +557,7 @@ def test_a_tables_accuracy_is_recorded_with_its_predictions_and_measurements(tmp
     table.save(tmp_path / "built.json")
     assert bench.main([*argv[:3], str(tmp_path / "built.json"), *argv[4:]]) == 0
     assert records.load(out)[-1]["fitted"] is None
-    table.info["calibrated"] = "2026-01-02 03:04:05"  # re-fitted later (latency.py --recalibrate)
+    table.info["calibrated"] = "2026-01-02 03:04:05"  # re-fitted later (latency_table.py --recalibrate)
     table.save(tmp_path / "refitted.json")
     assert bench.main([*argv[:3], str(tmp_path / "refitted.json"), *argv[4:]]) == 0
     assert records.load(out)[-1]["fitted"] == "2026-01-02 03:04:05"

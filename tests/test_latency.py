@@ -443,28 +443,31 @@ def test_cli_measures(capsys):
     assert re.fullmatch(r"median_ms=\d+\.\d+ iqr_ms=\d+\.\d+", capsys.readouterr().out.splitlines()[-1])
 
 
-@pytest.mark.parametrize("argv, message", [
-    ([], "give one of"),
-    (["nosuch"], "unknown architecture 'nosuch'"),
-    (["mnasnet-a1", "--backend", "tpu"], "invalid choice: 'tpu'"),
-    (["mnasnet-a1", "--threads", "0"], "--threads"),
-    (["mnasnet-a1", "--threads", "two"], "invalid int value"),
-    (["mnasnet-a1", "--input-size", "8"], "--input-size >= 32"),
-    (["mnasnet-a1", "--check-table", "t.json"], "give one of"),
-    (["--check-table", "missing.json"], "cannot read missing.json"),
-    (["--check-table", "t.json", "--samples", "1"], "--samples"),
-    (["--check-table", "bad.json"], "bad.json is not a latency table"),
-    (["mnasnet-a1", "--bogus"], "unrecognized arguments: --bogus"),
-    (["mnasnet-a1", "--backend", "int8"], "invalid choice: 'int8'"),
-    (["--build-table", "cpu.json", "--backend", "executorch-int8"], "cpu.json was built for cpu"),
-    (["--recalibrate", "cpu.json"], "cpu.json has no calibration yet"),
+@pytest.mark.parametrize("command, argv, message", [
+    ("latency", [], "the following arguments are required: NAME_OR_JSON"),
+    ("latency", ["nosuch"], "unknown architecture 'nosuch'"),
+    ("latency", ["mnasnet-a1", "--backend", "tpu"], "invalid choice: 'tpu'"),
+    ("latency", ["mnasnet-a1", "--threads", "0"], "argument --threads: must be at least 1, got 0"),
+    ("latency", ["mnasnet-a1", "--threads", "two"], "argument --threads: expected an integer, got 'two'"),
+    ("latency", ["mnasnet-a1", "--input-size", "8"], "argument --input-size: must be at least 32, got 8"),
+    ("latency", ["mnasnet-a1", "--check-table", "t.json"], "unrecognized arguments: --check-table"),  # latency_table.py's
+    ("latency", ["mnasnet-a1", "--bogus"], "unrecognized arguments: --bogus"),
+    ("latency", ["mnasnet-a1", "--backend", "int8"], "invalid choice: 'int8'"),
+    ("latency_table", [], "one of the arguments --build-table --check-table --recalibrate is required"),
+    ("latency_table", ["--check-table", "t.json", "--build-table", "u.json"], "not allowed with argument"),
+    ("latency_table", ["--check-table", "missing.json"], "cannot read missing.json"),
+    ("latency_table", ["--check-table", "t.json", "--samples", "1"], "argument --samples: must be at least 2"),
+    ("latency_table", ["--check-table", "bad.json"], "bad.json is not a latency table"),
+    ("latency_table", ["--build-table", "cpu.json", "--backend", "executorch-int8"], "cpu.json was built for cpu"),
+    ("latency_table", ["--recalibrate", "cpu.json"], "cpu.json has no calibration yet"),
+    ("latency_table", ["--check-table", "cpu.json", "--num-executions", "1"], "argument --num-executions: must be at least 2"),
 ])
-def test_cli_bad_input(capsys, monkeypatch, tmp_path, argv, message):
+def test_cli_bad_input(capsys, monkeypatch, tmp_path, command, argv, message):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "bad.json").write_text('{"layers": [1, 2]}')
     latency_table.LatencyTable("cpu", 1, 224, 20.0).save(tmp_path / "cpu.json")  # a float table, begun
     try:
-        code = latency.main(argv)
+        code = {"latency": latency.main, "latency_table": latency_table.main}[command](argv)
     except SystemExit as stop:  # what argparse checks exits there (cli.Parser), the rest returns
         code = stop.code
     assert code == 2
@@ -474,7 +477,7 @@ def test_cli_bad_input(capsys, monkeypatch, tmp_path, argv, message):
 
 def test_ctrl_c_during_a_table_build_says_what_is_saved_and_exits_130(tmp_path, monkeypatch,
                                                                       capsys):
-    """`python latency.py --build-table FILE` stopped by Ctrl-C: one line with what the file keeps
+    """`python latency_table.py --build-table FILE` stopped by Ctrl-C: one line with what the file keeps
     (of the 2,007 layers of the paper's space at 224 px) and status 130, no traceback."""
     path = tmp_path / "table.json"
 
@@ -484,7 +487,7 @@ def test_ctrl_c_during_a_table_build_says_what_is_saved_and_exits_130(tmp_path, 
     monkeypatch.setattr(latency_table.LatencyTable, "build", build_then_ctrl_c)
     handlers = []  # a build started in the background (SIGINT ignored) must still stop on Ctrl-C
     monkeypatch.setattr(signal, "signal", lambda sig, handler: handlers.append((sig, handler)))
-    assert latency.main(["--build-table", str(path)]) == 130
+    assert latency_table.main(["--build-table", str(path)]) == 130
     assert handlers == [(signal.SIGINT, signal.default_int_handler)]
     assert capsys.readouterr().err == (f"interrupted: 2 of 2007 layers are saved in {path}; "
                                        "the same command continues the build\n")
@@ -497,7 +500,7 @@ def test_recalibrate_refits_on_whole_networks_timed_now(tmp_path, stand_in_table
 
     path = tmp_path / "table.json"
     shutil.copy(stand_in_table, path)  # made-up 0.1 ms layers, fit a=1, b=0: far from this machine's times
-    assert latency.main(["--recalibrate", str(path), "--rounds", "2"]) == 0
+    assert latency_table.main(["--recalibrate", str(path), "--rounds", "2"]) == 0
     table = latency_table.LatencyTable.load(path)
     assert table.info["previous_fits"][0][:2] == [1.0, 0.0] and table.fit != [1.0, 0.0]
     assert capsys.readouterr().out.startswith(f"{path}: fit a=1.0000 b=0.000 -> a=")
@@ -520,7 +523,7 @@ def test_cli_build_table_ctrl_c(capsys, tmp_path, monkeypatch):
     def ctrl_c(*args, **kwargs):
         raise KeyboardInterrupt
     monkeypatch.setattr(latency_table.LatencyTable, "build", ctrl_c)
-    assert latency.main(["--build-table", str(path), "--backend", "executorch"]) == 130
+    assert latency_table.main(["--build-table", str(path), "--backend", "executorch"]) == 130
     err = capsys.readouterr().err
     assert re.fullmatch(rf"interrupted: 2 of \d+ layers are saved in {re.escape(str(path))}; "
                         r"the same command continues the build\n", err), err
