@@ -136,7 +136,7 @@ def table5_table(results: Path) -> str:
                    ("multi-factorized", "multi-cell", "Multi-objective, cell -> factorized space (its second step)"),
                    ("single-factorized", "single-cell", "Accuracy only, cell -> factorized space")]
     return ("\n".join(rows) + "\n" + _verdicts(groups, comparisons) + provenance_line(rs) + _search_time(rs)
-            + _trained(results, "table5", label))
+            + _trained(results, "table5", label, comparisons))
 
 
 def flops_table(results: Path) -> str:
@@ -150,7 +150,8 @@ def flops_table(results: Path) -> str:
     groups = _settings(rs)
     rows = _search_rows(groups, ["macs", "measured"], label)
     return ("\n".join(rows) + "\n" + _verdicts(groups, [("macs", "measured", "LAT(m) measured -> MACs")])
-            + provenance_line(rs) + _search_time(rs) + _trained(results, "flops", label))
+            + provenance_line(rs) + _search_time(rs)
+            + _trained(results, "flops", label, [("macs", "measured", "LAT(m) measured -> MACs")]))
 
 
 def _verdicts(groups: dict[str, list[dict]], comparisons: list[tuple[str, str, str]]) -> str:
@@ -159,22 +160,35 @@ def _verdicts(groups: dict[str, list[dict]], comparisons: list[tuple[str, str, s
     return "".join(f"\n- {v}" for v in lines) + ("\n" if lines else "")
 
 
-def _trained(results: Path, experiment: str, label) -> str:
+def _trained(results: Path, experiment: str, label, comparisons: list[tuple[str, str, str]] = ()) -> str:
     """Each setting's best network trained with the final recipe (table1.py --searches), over its
-    training seeds: test accuracy, size, and latency / MobileNetV2 on this CPU and through ExecuTorch."""
+    training seeds: test accuracy, size, and latency / MobileNetV2 on this CPU and through ExecuTorch,
+    each timed whole; then the same comparisons as the searches', on the trained networks."""
     rs = records.load(results / f"{experiment}-final.json")
     if not rs:
         return (f"\n*(each setting's best network not trained yet: `python benchmarks/table1.py --searches "
                 f"benchmarks/results/{experiment}.json --epochs 5 --seeds 2 --executorch`)*\n")
     rows = ["| setting's best network, trained | seeds | test accuracy | params | MACs | CPU latency / MobileNetV2 "
             "| ExecuTorch |", "|---|---|---|---|---|---|---|"]
-    for name, runs in group(rs, lambda r: r["name"]).items():
+    trained = group(rs, lambda r: r["name"].split("/", 1)[1])
+    for name, runs in trained.items():
         r, reused = runs[0], f" (the same network as {runs[0]['same_as']})" if runs[0].get("same_as") else ""
         et = f"{r['executorch_ratio']:.3f}" if r.get("executorch_ratio") else ""
-        rows.append(f"| {label(name.split('/', 1)[1])}{reused} | {len(runs)} | "
+        rows.append(f"| {label(name)}{reused} | {len(runs)} | "
                     f"{mean_range([x['test_accuracy'] for x in runs])} | {r['params'] / 1e6:.2f}M | {r['macs'] / 1e6:.0f}M "
                     f"| {r['latency_ratio']:.3f} | {et} |")
-    return "\n" + "\n".join(rows) + "\n" + provenance_line(rs)
+    noise, lines = _timing_noise(results), []
+    for new, old, what in [c for c in comparisons if c[0] in trained and c[1] in trained]:
+        a, b = trained[new], trained[old]
+        acc = [x["test_accuracy"] for x in a], [x["test_accuracy"] for x in b]
+        lat = a[0]["latency_ratio"], b[0]["latency_ratio"]  # one network each, timed once: only the timing is noisy
+        timed = ("faster" if lat[0] < lat[1] * (1 - noise) else "slower" if lat[0] > lat[1] * (1 + noise) else "")
+        lines.append(f"\n- Trained, {what[0].lower()}{what[1:]}: test accuracy {np.mean(acc[1]):.4f} -> {np.mean(acc[0]):.4f}, "
+                     f"{_beyond(*acc)}; CPU latency / MobileNetV2 {lat[1]:.3f} -> {lat[0]:.3f}, "
+                     + (f"{'faster' if lat[0] < lat[1] else 'slower'}, one timing each: no timing noise on record "
+                        "to judge by." if not noise else f"{timed} beyond the {100 * noise:.0f}% timing noise." if timed
+                        else f"within the {100 * noise:.0f}% timing noise (a tie)."))
+    return "\n" + "\n".join(rows) + "\n" + "".join(lines) + ("\n" if lines else "") + provenance_line(rs)
 
 
 def _beyond(a: list[float], b: list[float], above: str = "higher", below: str = "lower", noise: float = 0.0) -> str:
@@ -182,12 +196,13 @@ def _beyond(a: list[float], b: list[float], above: str = "higher", below: str = 
     for timed values, beyond `noise`: the relative run-to-run spread of one timing, which a
     single timing of each network does not show."""
     one = len(a) == len(b) == 1
+    lone = "one seed each" if one else "one seed on one side" if min(len(a), len(b)) == 1 else ""
     spread = ("" if one else "the seed spread") + (" and " if noise and not one else "") + (
         f"the {100 * noise:.0f}% timing noise" if noise else "")
     if min(a) > max(b) * (1 + noise):
-        return f"{above}, one seed each: no spread to judge by" if one else f"{above} beyond {spread}"
+        return f"{above}, {lone}: no spread to judge by" if lone else f"{above} beyond {spread}"
     if max(a) < min(b) * (1 - noise):
-        return f"{below}, one seed each: no spread to judge by" if one else f"{below} beyond {spread}"
+        return f"{below}, {lone}: no spread to judge by" if lone else f"{below} beyond {spread}"
     return f"one seed each, within {spread} (a tie)" if one and noise else f"within {spread or 'the seed spread'} (a tie)"
 
 
