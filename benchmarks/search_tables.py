@@ -147,11 +147,10 @@ def flops_table(results: Path) -> str:
         return ("*(no record yet: `python benchmarks/searches.py flops --samples 300 --seeds 0,1 "
                 "--latency-table runs/latency_table_cpu.json`)*\n")
     label = {"macs": "LAT(m) = MACs, T = MobileNetV2's MACs", "measured": "LAT(m) = latency (CPU table)"}.get
-    groups = _settings(rs)
+    groups, comparisons = _settings(rs), [("macs", "measured", "LAT(m) measured -> MACs")]
     rows = _search_rows(groups, ["macs", "measured"], label)
-    return ("\n".join(rows) + "\n" + _verdicts(groups, [("macs", "measured", "LAT(m) measured -> MACs")])
-            + provenance_line(rs) + _search_time(rs)
-            + _trained(results, "flops", label, [("macs", "measured", "LAT(m) measured -> MACs")]))
+    return ("\n".join(rows) + "\n" + _verdicts(groups, comparisons) + provenance_line(rs) + _search_time(rs)
+            + _trained(results, "flops", label, comparisons))
 
 
 def _verdicts(groups: dict[str, list[dict]], comparisons: list[tuple[str, str, str]]) -> str:
@@ -182,12 +181,8 @@ def _trained(results: Path, experiment: str, label, comparisons: list[tuple[str,
         a, b = trained[new], trained[old]
         acc = [x["test_accuracy"] for x in a], [x["test_accuracy"] for x in b]
         lat = a[0]["latency_ratio"], b[0]["latency_ratio"]  # one network each, timed once: only the timing is noisy
-        timed = ("faster" if lat[0] < lat[1] * (1 - noise) else "slower" if lat[0] > lat[1] * (1 + noise) else "")
         lines.append(f"\n- Trained, {what[0].lower()}{what[1:]}: test accuracy {np.mean(acc[1]):.4f} -> {np.mean(acc[0]):.4f}, "
-                     f"{_beyond(*acc)}; CPU latency / MobileNetV2 {lat[1]:.3f} -> {lat[0]:.3f}, "
-                     + (f"{'faster' if lat[0] < lat[1] else 'slower'}, one timing each: no timing noise on record "
-                        "to judge by." if not noise else f"{timed} beyond the {100 * noise:.0f}% timing noise." if timed
-                        else f"within the {100 * noise:.0f}% timing noise (a tie)."))
+                     f"{_beyond(*acc)}; CPU latency / MobileNetV2 {lat[1]:.3f} -> {lat[0]:.3f}, {_timed(*lat, noise)}.")
     return "\n" + "\n".join(rows) + "\n" + "".join(lines) + ("\n" if lines else "") + provenance_line(rs)
 
 
@@ -211,6 +206,17 @@ def _faster(a: list[float], b: list[float], noise: float = 0.0) -> str:
     return _beyond(a, b, above="slower", below="faster", noise=noise)
 
 
+def _timed(new: float, old: float, noise: float) -> str:
+    """Whether one network's latency `new` is below another's `old`, each timed once: beyond the
+    timing's own noise, or a tie."""
+    faster = "faster" if new < old else "slower"
+    if not noise:
+        return f"{faster}, one timing each: no timing noise on record to judge by"
+    if abs(new / old - 1) > noise:
+        return f"{faster} beyond the {100 * noise:.0f}% timing noise"
+    return f"within the {100 * noise:.0f}% timing noise (a tie)"
+
+
 def _timing_noise(results: Path) -> float:
     """The largest run-to-run spread of a latency ratio measured here (benchmarks/timing.py's
     stability part: the same two networks timed five times, interleaved), as a fraction; taken for
@@ -224,7 +230,7 @@ def _noise_line(results: Path) -> str:
     runs = [r for r in records.load(results / "timing.json") if r["part"] == "stability"]
     if not runs:
         return ""
-    return (f"\nTiming noise: {100 * _timing_noise(results):.1f}%, the largest spread of a latency ratio over "
+    return (f"\nTiming noise: {max(r['ratio_spread_pct'] for r in runs):.1f}%, the largest spread of a latency ratio over "
             f"back-to-back timings in {len(runs)} stability runs ({', '.join(sorted({r['backend'] for r in runs}))}; "
             "`python benchmarks/timing.py --part stability`), taken for every platform.\n")
 
