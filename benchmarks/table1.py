@@ -24,13 +24,15 @@ training already gave Table 1 (same architecture, seed, epochs, data and device)
 again: its record is copied under the new name with "same_as".
 
 Every training is appended to benchmarks/results/table1.json as it finishes, with its provenance,
-so the command resumes (a training cut short continues from its checkpoint, as the panel's do); `python benchmarks/tables.py --write` turns the file into the table of
-docs/results.md.
+so the command resumes (a training cut short continues from its checkpoint, as the panel's do); `python
+benchmarks/tables.py --write` turns the file into the table of docs/results.md. `--shard K/N` splits
+one table between N processes (one per core), each training every N-th of the trainings.
 
     python benchmarks/table1.py runs/<search> mobilenetv2 mnasnet-a1 mnasnet-b1 --top 3 --epochs 1 --seeds 2
     python benchmarks/table1.py --random-search benchmarks/results/rl-vs-random.json --top 1 --epochs 5 --seeds 2
     python benchmarks/table1.py --table6 --epochs 5 --seeds 2 --executorch      # Sec. 7.3, Table 6
     python benchmarks/table1.py --searches benchmarks/results/table5.json --epochs 5 --seeds 2 --executorch
+    python benchmarks/table1.py --table6 --epochs 5 --seeds 2 --threads 1 --shard 1/2  # and 2/2 beside it
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see train.py
 
+import argparse  # noqa: E402
 import sys  # noqa: E402
 from dataclasses import replace  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -153,6 +156,14 @@ def trained_already(files: list[str | Path]) -> dict[tuple, dict]:
             for path in files for r in records.load(path) if r.get("arch")}
 
 
+def shard(text: str) -> tuple[int, int]:
+    """An argparse type: "K/N" with 1 <= K <= N, this process's share of the trainings."""
+    k, _, n = text.partition("/")
+    if not (k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n)):
+        raise argparse.ArgumentTypeError(f"expected K/N with 1 <= K <= N (e.g. 1/2), got '{text}'")
+    return int(k), int(n)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = cli.Parser(description=__doc__.splitlines()[0])
     p.add_argument("archs", nargs="*", metavar="NAME|JSON|RUN_DIR")
@@ -169,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="train each setting's best network in this searches.py summary file (table5.json, flops.json)")
     p.add_argument("--out", help="the results file (default benchmarks/results/table1.json; table6.json with --table6, "
                                  "<experiment>-final.json with --searches)")
+    p.add_argument("--shard", type=shard, default=(1, 1), metavar="K/N",
+                   help="train only the K-th of every N trainings (architectures x seeds, in order), so N processes "
+                        "split one table: e.g. --shard 1/2 and --shard 2/2 on two cores (default 1/1: all)")
     args = p.parse_args(argv)
     try:
         if args.top < 1 or args.seeds < 1 or args.epochs <= 0:
@@ -202,7 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     have = {(r["name"], r["seed"], r["epochs"], r["dataset"], r["device"]) for r in done}
     ratios = {(r["name"], "cpu"): r["latency_ratio"] for r in done}
     ratios |= {(r["name"], "executorch"): r["executorch_ratio"] for r in done if r.get("executorch_ratio")}
-    todo = [(n, s) for s in range(args.seeds) for n in archs if (n, s, args.epochs, args.dataset, device) not in have]
+    k, n_shards = args.shard
+    jobs = [(n, s) for s in range(args.seeds) for n in archs][k - 1::n_shards]  # this shard's, whatever is done
+    todo = [(n, s) for n, s in jobs if (n, s, args.epochs, args.dataset, device) not in have]
     print(f"table 1: {len(archs)} architectures x {args.seeds} seeds, {len(todo)} trainings to do, "
           f"{args.epochs:g} epoch(s) each on {device} -> {args.out}", flush=True)
     trained = trained_already([TABLE1, args.out])  # the same training under another name: not again

@@ -78,6 +78,26 @@ def test_each_settings_best_network_is_trained_once_and_table1s_training_reused(
     assert table1.main(argv) == 2  # no best network to be found: one line, status 2
 
 
+def test_shards_split_one_table_between_processes_and_together_train_it_all(tmp_path, monkeypatch):
+    import table1
+
+    trained = []
+
+    def train_member(job, arch, data, cfg, ratio, origin, checkpoint=None):
+        trained.append((job["name"], job["seed"]))
+        return {**job, "arch": models.arch_to_dict(arch), "test_accuracy": 0.6, "latency_ratio": 1.0, "wall_seconds": 1.0}
+    monkeypatch.setattr(table1.panel, "train_member", train_member)
+    names = ["mnasnet-small", "mnasnet-a1", "mobilenetv2"]
+    argv = [*names, "--seeds", "2", "--epochs", "0.05", "--dataset", "synthetic", "--device", "cpu",
+            "--out", str(tmp_path / "t.json")]
+    every = [(n, s) for s in (0, 1) for n in names]
+    assert table1.main([*argv, "--shard", "2/2"]) == 0
+    assert trained == every[1::2]  # the 2nd, 4th, 6th of the table, whatever the other shard has done
+    assert table1.main([*argv, "--shard", "1/2"]) == 0
+    assert sorted(trained) == sorted(every) and len(set(trained)) == 6  # together: each training once
+    assert [(r["name"], r["seed"]) for r in records.load(tmp_path / "t.json")] == trained
+
+
 def test_table1_takes_a_runs_best_distinct_networks(tmp_path):
     import mnas
     import table1
