@@ -1,7 +1,9 @@
 """The search experiments' tables: the learning rule alone (benchmarks/learning.py), and from
 benchmarks/searches.py's summaries RL vs random and PPO, soft vs hard (Fig. 6), Table 5, FLOPs vs
 measured latency, searched for one platform and run on another (Sec. 5), and the README's default
-search. `benchmarks/tables.py` puts them on the pages."""
+search; with them Table 6 (layer diversity: trained, not searched). Every verdict says whether a
+difference is beyond the seeds' spread and the timing noise, or a tie. `benchmarks/tables.py` puts
+them on the pages."""
 
 from __future__ import annotations
 
@@ -171,19 +173,78 @@ def _trained(results: Path, experiment: str, label, comparisons: list[tuple[str,
             "| ExecuTorch |", "|---|---|---|---|---|---|---|"]
     trained = group(rs, lambda r: r["name"].split("/", 1)[1])
     for name, runs in trained.items():
-        r, reused = runs[0], f" (the same network as {runs[0]['same_as']})" if runs[0].get("same_as") else ""
-        et = f"{r['executorch_ratio']:.3f}" if r.get("executorch_ratio") else ""
-        rows.append(f"| {label(name)}{reused} | {len(runs)} | "
-                    f"{mean_range([x['test_accuracy'] for x in runs])} | {r['params'] / 1e6:.2f}M | {r['macs'] / 1e6:.0f}M "
-                    f"| {r['latency_ratio']:.3f} | {et} |")
-    noise, lines = _timing_noise(results), []
-    for new, old, what in [c for c in comparisons if c[0] in trained and c[1] in trained]:
-        a, b = trained[new], trained[old]
-        acc = [x["test_accuracy"] for x in a], [x["test_accuracy"] for x in b]
-        lat = a[0]["latency_ratio"], b[0]["latency_ratio"]  # one network each, timed once: only the timing is noisy
-        lines.append(f"\n- Trained, {what[0].lower()}{what[1:]}: test accuracy {np.mean(acc[1]):.4f} -> {np.mean(acc[0]):.4f}, "
-                     f"{_beyond(*acc)}; CPU latency / MobileNetV2 {lat[1]:.3f} -> {lat[0]:.3f}, {_timed(*lat, noise)}.")
+        reused = f" (the same network as {runs[0]['same_as']})" if runs[0].get("same_as") else ""
+        rows.append(f"| {label(name)}{reused} | {len(runs)} | {mean_range([x['test_accuracy'] for x in runs])} "
+                    + size_and_latency(runs[0]))
+    noise = _timing_noise(results)
+    lines = [f"\n- Trained, {what[0].lower()}{what[1:]}: {_trained_versus(trained[new], trained[old], noise)}."
+             for new, old, what in comparisons if new in trained and old in trained]
     return "\n" + "\n".join(rows) + "\n" + "".join(lines) + ("\n" if lines else "") + provenance_line(rs)
+
+
+def size_and_latency(r: dict) -> str:
+    """A trained network's last columns: params, MACs, CPU and ExecuTorch latency / MobileNetV2."""
+    et = f"{r['executorch_ratio']:.3f}" if r.get("executorch_ratio") else ""
+    return f"| {r['params'] / 1e6:.2f}M | {r['macs'] / 1e6:.0f}M | {r['latency_ratio']:.3f} | {et} |"
+
+
+def _trained_versus(new: list[dict], old: list[dict], noise: float) -> str:
+    """Two trained networks (their records, one per seed), old -> new: test accuracy against the seed
+    spread, CPU (and ExecuTorch) latency / MobileNetV2 against the timing noise: each network is
+    timed once, so only the timing is noisy."""
+    acc = [x["test_accuracy"] for x in new], [x["test_accuracy"] for x in old]
+    text = (f"test accuracy {np.mean(acc[1]):.4f} -> {np.mean(acc[0]):.4f}, {_beyond(*acc)}; CPU latency / MobileNetV2 "
+            f"{old[0]['latency_ratio']:.3f} -> {new[0]['latency_ratio']:.3f}, "
+            f"{_timed(new[0]['latency_ratio'], old[0]['latency_ratio'], noise)}")
+    et = new[0].get("executorch_ratio"), old[0].get("executorch_ratio")
+    return text + (f"; ExecuTorch {et[1]:.3f} -> {et[0]:.3f}, {_timed(*et, noise)}" if all(et) else "")
+
+
+# Sec. 7.3, Table 6 (ImageNet top-1, Pixel 1 latency): the paper's row for each network
+PAPER_TABLE6 = {"mnasnet-a1": "75.2% / 78 ms", "mnasnet-a1-all-mbconv3-k3": "71.8% / 63 ms",
+                "mnasnet-a1-all-mbconv3-k5": "72.5% / 78 ms", "mnasnet-a1-all-mbconv6-k3": "74.9% / 116 ms",
+                "mnasnet-a1-all-mbconv6-k5": "75.6% / 146 ms"}
+
+
+def table6_table(results: Path) -> str:
+    """Sec. 7.3, Table 6: MnasNet-A1 against itself with one layer type everywhere, beside the
+    paper's ImageNet row; test accuracy over seeds (mean and range) and latency vs MobileNetV2; then
+    each variant against A1, and whether A1's mix is beaten on both counts (the paper: it is not)."""
+    rs = records.load(results / "table6.json")
+    if not rs:
+        return "*(no record yet: `python benchmarks/table1.py --table6 --epochs 5 --seeds 2 --executorch`)*\n"
+    by_name = group(rs, lambda r: r["name"])
+    rows = ["| network | paper (ImageNet, Pixel 1) | test accuracy: mean (min-max), seeds | params | MACs "
+            "| CPU latency / MobileNetV2 | ExecuTorch latency / MobileNetV2 |", "|---|---|---|---|---|---|---|"]
+    for name in sorted(by_name):  # alphabetical is the paper's order: A1, then MBConv3 3x3 ... MBConv6 5x5
+        accs = [x["test_accuracy"] for x in by_name[name]]
+        rows.append(f"| {name} | {PAPER_TABLE6.get(name, '')} | {mean_range(accs)}, {len(accs)} "
+                    + size_and_latency(by_name[name][0]))
+    a1, noise, lines = by_name.get("mnasnet-a1"), _timing_noise(results), []
+    for name in sorted(set(by_name) - {"mnasnet-a1"}) if a1 else []:
+        lines.append(f"\n- A1 -> {name.removeprefix('mnasnet-a1-')}: {_trained_versus(by_name[name], a1, noise)}"
+                     f"{_against_a1(by_name[name], a1, noise)}.")
+    return "\n".join(rows) + "\n" + "".join(lines) + ("\n" if lines else "") + provenance_line(rs)
+
+
+def _against_a1(variant: list[dict], a1: list[dict], noise: float) -> str:
+    """The trade-off on CPU: is the variant better than A1 on a count and worse on none, worse on a
+    count and better on none, or one of each? A count within the seed spread or the timing noise is
+    a tie; with one seed on a side nothing is judged."""
+    if min(len(variant), len(a1)) < 2:
+        return ""
+    acc = _sign([x["test_accuracy"] for x in variant], [x["test_accuracy"] for x in a1])
+    lat = -_sign([variant[0]["latency_ratio"]], [a1[0]["latency_ratio"]], noise)  # +1: faster, better
+    words = (f"{ {1: 'more accurate', 0: 'as accurate (a tie)', -1: 'less accurate'}[acc]} and "
+             f"{ {1: 'faster', 0: 'as fast (a tie)', -1: 'slower'}[lat]}")
+    verdict = ("a tie with A1" if acc == lat == 0 else "a trade-off" if acc * lat < 0 else
+               "better than A1 (the paper's claim fails here)" if max(acc, lat) > 0 else "A1 is better (as in the paper)")
+    return f" — against A1 on CPU it is {words}: {verdict}"
+
+
+def _sign(a: list[float], b: list[float], noise: float = 0.0) -> int:
+    """+1 if `a` lies above `b` beyond the seeds' spread and `noise` (relative), -1 below, 0 a tie."""
+    return 1 if min(a) > max(b) * (1 + noise) else -1 if max(a) < min(b) * (1 - noise) else 0
 
 
 def _beyond(a: list[float], b: list[float], above: str = "higher", below: str = "lower", noise: float = 0.0) -> str:
@@ -194,10 +255,9 @@ def _beyond(a: list[float], b: list[float], above: str = "higher", below: str = 
     lone = "one seed each" if one else "one seed on one side" if min(len(a), len(b)) == 1 else ""
     spread = ("" if one else "the seed spread") + (" and " if noise and not one else "") + (
         f"the {100 * noise:.0f}% timing noise" if noise else "")
-    if min(a) > max(b) * (1 + noise):
-        return f"{above}, {lone}: no spread to judge by" if lone else f"{above} beyond {spread}"
-    if max(a) < min(b) * (1 - noise):
-        return f"{below}, {lone}: no spread to judge by" if lone else f"{below} beyond {spread}"
+    if sign := _sign(a, b, noise):
+        word = above if sign > 0 else below
+        return f"{word}, {lone}: no spread to judge by" if lone else f"{word} beyond {spread}"
     return f"one seed each, within {spread} (a tie)" if one and noise else f"within {spread or 'the seed spread'} (a tie)"
 
 

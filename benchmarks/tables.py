@@ -26,7 +26,7 @@ import cli  # noqa: E402
 import records  # noqa: E402
 import search_tables  # noqa: E402
 from models import REFERENCE_ARCHS  # noqa: E402
-from records import group, mean_range, provenance_line  # noqa: E402
+from records import group, provenance_line  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,12 +34,6 @@ ROOT = Path(__file__).resolve().parent.parent
 def _by_name(rs: list[dict]) -> dict[str, list[dict]]:
     """A trained network's records (one per seed), by its name."""
     return group(rs, lambda r: r["name"])
-
-
-def _size_and_latency(r: dict) -> str:
-    """A trained network's last columns: params, MACs, CPU and ExecuTorch latency / MobileNetV2."""
-    et = f"{r['executorch_ratio']:.3f}" if r.get("executorch_ratio") else ""
-    return f"| {r['params'] / 1e6:.2f}M | {r['macs'] / 1e6:.0f}M | {r['latency_ratio']:.3f} | {et} |"
 
 
 def panel_table(results: Path) -> str:
@@ -169,30 +163,8 @@ def _table1_one_length(epochs: float, rs: list[dict]) -> str:
         accs, r = [x["test_accuracy"] for x in runs], runs[0]
         vs = f"{100 * (np.mean(accs) - base_acc):+.2f} points" if base_acc is not None and name != "mobilenetv2" else ""
         rows.append(f"| {name} | {np.mean(accs):.4f} ({min(accs):.4f}-{max(accs):.4f}), {len(accs)} | {vs} "
-                    + _size_and_latency(r))
+                    + search_tables.size_and_latency(r))
     return "\n".join(rows) + "\n" + ("\n" + _headline(by_name) + "\n" if base else "") + provenance_line(rs)
-
-
-# Sec. 7.3, Table 6 (ImageNet top-1, Pixel 1 latency): the paper's row for each network
-PAPER_TABLE6 = {"mnasnet-a1": "75.2% / 78 ms", "mnasnet-a1-all-mbconv3-k3": "71.8% / 63 ms",
-                "mnasnet-a1-all-mbconv3-k5": "72.5% / 78 ms", "mnasnet-a1-all-mbconv6-k3": "74.9% / 116 ms",
-                "mnasnet-a1-all-mbconv6-k5": "75.6% / 146 ms"}
-
-
-def table6_table(results: Path) -> str:
-    """Sec. 7.3, Table 6: MnasNet-A1 against itself with one layer type everywhere, beside the
-    paper's ImageNet row; test accuracy over seeds (mean and range) and latency vs MobileNetV2."""
-    rs = records.load(results / "table6.json")
-    if not rs:
-        return "*(no record yet: `python benchmarks/table1.py --table6 --epochs 5 --seeds 2 --executorch`)*\n"
-    by_name = _by_name(rs)
-    rows = ["| network | paper (ImageNet, Pixel 1) | test accuracy: mean (min-max), seeds | params | MACs "
-            "| CPU latency / MobileNetV2 | ExecuTorch latency / MobileNetV2 |", "|---|---|---|---|---|---|---|"]
-    for name in sorted(by_name):  # alphabetical is the paper's order: A1, then MBConv3 3x3 ... MBConv6 5x5
-        accs = [x["test_accuracy"] for x in by_name[name]]
-        rows.append(f"| {name} | {PAPER_TABLE6.get(name, '')} | {mean_range(accs)}, {len(accs)} "
-                    + _size_and_latency(by_name[name][0]))
-    return "\n".join(rows) + "\n" + provenance_line(rs)
 
 
 def _headline(by_name: dict[str, list[dict]]) -> str:
@@ -355,11 +327,11 @@ def platforms_table(results: Path) -> str:
 
 
 TABLES = {"panel": panel_table, "recipe": recipe_table, "proxy": proxy_table, "speed": speed_table,
-          "sharing": sharing_table, "table1": table1_table, "table6": table6_table, "platforms": platforms_table,
+          "sharing": sharing_table, "table1": table1_table, "platforms": platforms_table,
           "latency_tables": latency_tables_table, "timing": timing_table,
           # the search experiments' (search_tables.py)
           "learning": search_tables.learning_table, "rl_vs_random": search_tables.rl_vs_random_table, "fig6": search_tables.fig6_table,
-          "table5": search_tables.table5_table, "flops": search_tables.flops_table,
+          "table5": search_tables.table5_table, "table6": search_tables.table6_table, "flops": search_tables.flops_table,
           "cross_platform": search_tables.cross_platform_table, "default_search": search_tables.default_search_table}
 
 

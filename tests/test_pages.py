@@ -180,14 +180,35 @@ def test_table5_says_for_each_of_the_papers_steps_whether_it_beats_the_seed_spre
     assert "Accuracy only, cell -> factorized" not in out  # no accuracy-only factorized run: no verdict
 
 
-def test_table6_puts_each_network_beside_the_papers_row(tmp_path):
+def test_table6_puts_each_network_beside_the_papers_row_and_judges_it_against_a1(tmp_path):
     base = {"command": "python benchmarks/table1.py --table6", "commit": "abc", "date": "2026-11-30 10:00:00 UTC",
             "machine": "m", "wall_seconds": 60.0, "params": 3.9e6, "macs": 312e6, "executorch_ratio": None}
     for name, seed, acc, ratio in (("mnasnet-a1-all-mbconv3-k3", 0, 0.90, 0.8), ("mnasnet-a1", 0, 0.92, 1.06),
                                    ("mnasnet-a1", 1, 0.90, 1.06), ("mnasnet-a1-all-mbconv6-k5", 0, 0.93, 1.9)):
         tables.records.append(tmp_path / "table6.json", {**base, "name": name, "seed": seed, "test_accuracy": acc,
                                                           "latency_ratio": ratio})
-    rows = [line for line in tables.table6_table(tmp_path).splitlines() if line.startswith("| mnasnet")]
+    out = search_tables.table6_table(tmp_path)
+    rows = [line for line in out.splitlines() if line.startswith("| mnasnet")]
     assert rows == ["| mnasnet-a1 | 75.2% / 78 ms | 0.9100 (0.9000-0.9200), 2 | 3.90M | 312M | 1.060 |  |",  # the paper's order
                     "| mnasnet-a1-all-mbconv3-k3 | 71.8% / 63 ms | 0.9000, 1 | 3.90M | 312M | 0.800 |  |",
                     "| mnasnet-a1-all-mbconv6-k5 | 75.6% / 146 ms | 0.9300, 1 | 3.90M | 312M | 1.900 |  |"]
+    assert ("- A1 -> all-mbconv6-k5: test accuracy 0.9100 -> 0.9300, higher, one seed on one side: no spread to judge by; "
+            "CPU latency / MobileNetV2 1.060 -> 1.900, slower, one timing each: no timing noise on record to judge by.") in out
+    tables.records.append(tmp_path / "timing.json", {"part": "stability", "backend": "cpu", "ratio_spread_pct": 3.0})
+    for name, seed, acc, ratio, et in (("mnasnet-a1-all-mbconv3-k3", 1, 0.89, 0.8, None),
+                                       ("mnasnet-a1-all-mbconv6-k5", 1, 0.94, 1.9, None),
+                                       ("mnasnet-a1-all-mbconv6-k3", 0, 0.91, 1.5, 2.0), ("mnasnet-a1-all-mbconv6-k3", 1, 0.90, 1.5, 2.0),
+                                       ("mnasnet-a1-all-mbconv3-k5", 0, 0.93, 1.0, None), ("mnasnet-a1-all-mbconv3-k5", 1, 0.94, 1.0, None)):
+        tables.records.append(tmp_path / "table6.json", {**base, "name": name, "seed": seed, "test_accuracy": acc,
+                                                          "latency_ratio": ratio, "executorch_ratio": et})
+    verdicts = [line for line in search_tables.table6_table(tmp_path).splitlines() if line.startswith("- A1 -> ")]
+    assert [v.split(" — ")[1] if " — " in v else None for v in verdicts] == [
+        "against A1 on CPU it is as accurate (a tie) and faster: better than A1 (the paper's claim fails here).",
+        "against A1 on CPU it is more accurate and faster: better than A1 (the paper's claim fails here).",  # 1.00x: 6%
+        "against A1 on CPU it is as accurate (a tie) and slower: A1 is better (as in the paper).",
+        "against A1 on CPU it is more accurate and slower: a trade-off."]
+    assert ("within the seed spread (a tie); CPU latency / MobileNetV2 1.060 -> 1.500, slower beyond the 3% timing noise; "
+            "ExecuTorch") not in verdicts[2]  # A1 has no ExecuTorch timing here: no ExecuTorch verdict
+    assert "1.060 -> 1.500, slower beyond the 3% timing noise — " in verdicts[2]
+
+
