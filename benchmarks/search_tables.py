@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+import mnas
 import records
 from records import group, mean_range, provenance_line
 
@@ -176,8 +177,11 @@ def _trained(results: Path, experiment: str, label, comparisons: list[tuple[str,
         reused = f" (the same network as {runs[0]['same_as']})" if runs[0].get("same_as") else ""
         rows.append(f"| {label(name)}{reused} | {len(runs)} | {mean_range([x['test_accuracy'] for x in runs])} "
                     + size_and_latency(runs[0]))
-    noise = _timing_noise(results)
-    lines = [f"\n- Trained, {what[0].lower()}{what[1:]}: {_trained_versus(trained[new], trained[old], noise)}."
+    noise, searched = _timing_noise(results), records.load(results / f"{experiment}.json")
+    # the searches' T as a ratio to MobileNetV2 (1.0 for all of them here), to score the trained networks by
+    targets = {round(r["target_ms"] / r["mobilenetv2_ms"], 3) for r in searched if r.get("lat_unit") == "ms"}
+    target = targets.pop() if len(targets) == 1 else None
+    lines = [f"\n- Trained, {what[0].lower()}{what[1:]}: {_trained_versus(trained[new], trained[old], noise, target)}."
              for new, old, what in comparisons if new in trained and old in trained]
     return "\n" + "\n".join(rows) + "\n" + "".join(lines) + ("\n" if lines else "") + provenance_line(rs)
 
@@ -188,16 +192,25 @@ def size_and_latency(r: dict) -> str:
     return f"| {r['params'] / 1e6:.2f}M | {r['macs'] / 1e6:.0f}M | {r['latency_ratio']:.3f} | {et} |"
 
 
-def _trained_versus(new: list[dict], old: list[dict], noise: float) -> str:
+def _trained_versus(new: list[dict], old: list[dict], noise: float, target: float | None = None) -> str:
     """Two trained networks (their records, one per seed), old -> new: test accuracy against the seed
     spread, CPU (and ExecuTorch) latency / MobileNetV2 against the timing noise: each network is
-    timed once, so only the timing is noisy."""
+    timed once, so only the timing is noisy. With the searches' `target` T (/ MobileNetV2), also the
+    soft reward of Eq. 2 on the timed CPU latency, the search's own measure of a better network; its
+    latency factor carries the timing noise scaled by |w| = 0.07."""
     acc = [x["test_accuracy"] for x in new], [x["test_accuracy"] for x in old]
     text = (f"test accuracy {np.mean(acc[1]):.4f} -> {np.mean(acc[0]):.4f}, {_beyond(*acc)}; CPU latency / MobileNetV2 "
             f"{old[0]['latency_ratio']:.3f} -> {new[0]['latency_ratio']:.3f}, "
             f"{_timed(new[0]['latency_ratio'], old[0]['latency_ratio'], noise)}")
     et = new[0].get("executorch_ratio"), old[0].get("executorch_ratio")
-    return text + (f"; ExecuTorch {et[1]:.3f} -> {et[0]:.3f}, {_timed(*et, noise)}" if all(et) else "")
+    text += f"; ExecuTorch {et[1]:.3f} -> {et[0]:.3f}, {_timed(*et, noise)}" if all(et) else ""
+    if target is None:
+        return text
+    rewards = [[mnas.reward(x["test_accuracy"], x["latency_ratio"], target) for x in runs] for runs in (new, old)]
+    w = abs(mnas.SOFT.beta)  # Eq. 2's reward moves by |w| times LAT's relative error
+    in_reward = f"the timing noise ({100 * noise:.0f}% in latency, {100 * w * noise:.1f}% in reward)"
+    return (text + f"; soft reward on the timed CPU latency (Eq. 2, T = {target:g}x MobileNetV2) {np.mean(rewards[1]):.4f} "
+            f"-> {np.mean(rewards[0]):.4f}, {_beyond(*rewards, noise=w * noise, noise_name=in_reward)}")
 
 
 # Sec. 7.3, Table 6 (ImageNet top-1, Pixel 1 latency): the paper's row for each network
@@ -247,14 +260,15 @@ def _sign(a: list[float], b: list[float], noise: float = 0.0) -> int:
     return 1 if min(a) > max(b) * (1 + noise) else -1 if max(a) < min(b) * (1 - noise) else 0
 
 
-def _beyond(a: list[float], b: list[float], above: str = "higher", below: str = "lower", noise: float = 0.0) -> str:
+def _beyond(a: list[float], b: list[float], above: str = "higher", below: str = "lower", noise: float = 0.0,
+            noise_name: str = "") -> str:
     """Whether values `a` (one per seed) lie above or below `b` beyond the spread of their seeds and,
     for timed values, beyond `noise`: the relative run-to-run spread of one timing, which a
-    single timing of each network does not show."""
+    single timing of each network does not show (`noise_name`: how to name it, if not so)."""
     one = len(a) == len(b) == 1
     lone = "one seed each" if one else "one seed on one side" if min(len(a), len(b)) == 1 else ""
     spread = ("" if one else "the seed spread") + (" and " if noise and not one else "") + (
-        f"the {100 * noise:.0f}% timing noise" if noise else "")
+        (noise_name or f"the {100 * noise:.0f}% timing noise") if noise else "")
     if sign := _sign(a, b, noise):
         word = above if sign > 0 else below
         return f"{word}, {lone}: no spread to judge by" if lone else f"{word} beyond {spread}"

@@ -106,6 +106,7 @@ def test_the_platforms_table_shows_the_newest_record_and_its_equal_macs_pair(tmp
 
 def search_summary(run, acc, ms, above, on_measured, same_as=None):
     r = {"run": run, "children": 300, "best_accuracy": acc, "best_measured_ms": ms, "mobilenetv2_ms": 20.0,
+         "lat_unit": "ms", "target_ms": 20.0,  # T = MobileNetV2's latency
          "measured_above_t": above, "best_reward_on_measured": on_measured, "children_seconds": 3600.0,
          "command": "python benchmarks/searches.py", "commit": "abc", "date": "2026-11-30 10:00:00 UTC",
          "machine": "m", "wall_seconds": 3600.0}
@@ -137,12 +138,15 @@ def test_table5_and_flops_tables_give_each_setting_over_its_seeds(tmp_path):
                                                             "test_accuracy": 0.88, "latency_ratio": 0.3})
     assert ("- Trained, cell space, accuracy only -> multi-objective (the paper's first step): test accuracy 0.9100 -> "
             "0.8800, lower, one seed on one side: no spread to judge by; CPU latency / MobileNetV2 0.600 -> 0.300, faster, "
-            "one timing each: no timing noise on record to judge by.") in search_tables.table5_table(tmp_path)
+            "one timing each: no timing noise on record to judge by; soft reward on the timed CPU latency (Eq. 2, T = 1x "
+            "MobileNetV2) 0.9431 -> 0.9574, higher, one seed on one side: no spread to judge by.") in search_tables.table5_table(tmp_path)
+    # by hand: 0.90 and 0.92 x 0.6^-0.07 (1.03641) = 0.93277, 0.95349; 0.88 x 0.3^-0.07 (1.08793) = 0.95738
     tables.records.append(tmp_path / "table5-final.json", {**trained, "name": "table5/multi-cell", "seed": 1,
                                                             "test_accuracy": 0.87, "latency_ratio": 0.3})
     tables.records.append(tmp_path / "timing.json", {"part": "stability", "backend": "cpu", "ratio_spread_pct": 60.0})
     assert ("test accuracy 0.9100 -> 0.8750, lower beyond the seed spread; CPU latency / MobileNetV2 0.600 -> 0.300, "
-            "within the 60% timing noise (a tie).") in search_tables.table5_table(tmp_path)
+            "within the 60% timing noise (a tie); soft reward on the timed CPU latency (Eq. 2, T = 1x MobileNetV2) 0.9431 -> "
+            "0.9519, within the seed spread and the timing noise (60% in latency, 4.2% in reward) (a tie).") in search_tables.table5_table(tmp_path)
     (tmp_path / "timing.json").unlink()
     for name in ("table5-final.json", "table5-final.json.lock"):
         (tmp_path / name).unlink(missing_ok=True)
