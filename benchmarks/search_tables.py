@@ -181,7 +181,8 @@ def _trained(results: Path, experiment: str, label, comparisons: list[tuple[str,
     # the searches' T as a ratio to MobileNetV2 (1.0 for all of them here), to score the trained networks by
     targets = {round(r["target_ms"] / r["mobilenetv2_ms"], 3) for r in searched if r.get("lat_unit") == "ms"}
     target = targets.pop() if len(targets) == 1 else None
-    lines = [f"\n- Trained, {what[0].lower()}{what[1:]}: {_trained_versus(trained[new], trained[old], noise, target)}."
+    lower = lambda what: what if what[:2].isupper() else what[0].lower() + what[1:]  # noqa: E731 ("LAT(m) ..." stays)
+    lines = [f"\n- Trained, {lower(what)}: {_trained_versus(trained[new], trained[old], noise, target)}."
              for new, old, what in comparisons if new in trained and old in trained]
     return "\n" + "\n".join(rows) + "\n" + "".join(lines) + ("\n" if lines else "") + provenance_line(rs)
 

@@ -166,6 +166,9 @@ def test_table5_and_flops_tables_give_each_setting_over_its_seeds(tmp_path):
             "its latency / MobileNetV2 (CPU table) 0.55x -> 2.00x, slower, one seed on one side: no spread to judge by; its "
             "soft reward on the table's latency 0.8600 -> 0.6000, lower, one seed on one side: no spread to judge by.") \
         in search_tables.flops_table(tmp_path)  # one MACs run against two: its own spread is unknown
+    for name in ("flops/measured", "flops/macs"):
+        tables.records.append(tmp_path / "flops-final.json", {**trained, "name": name, "seed": 0, "test_accuracy": 0.9})
+    assert "- Trained, LAT(m) measured -> MACs: test accuracy 0.9000 -> 0.9000" in search_tables.flops_table(tmp_path)
 
 
 def test_table5_says_for_each_of_the_papers_steps_whether_it_beats_the_seed_spread(tmp_path):
