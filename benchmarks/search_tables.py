@@ -273,6 +273,9 @@ def _beyond(a: list[float], b: list[float], above: str = "higher", below: str = 
     if sign := _sign(a, b, noise):
         word = above if sign > 0 else below
         return f"{word}, {lone}: no spread to judge by" if lone else f"{word} beyond {spread}"
+    if noise and not lone and (sign := _sign(a, b)):  # apart by the seeds, together by the timing
+        return (f"{above if sign > 0 else below} beyond the seed spread, but within "
+                f"{noise_name or f'the {100 * noise:.0f}% timing noise'} (a tie)")
     return f"one seed each, within {spread} (a tie)" if one and noise else f"within {spread or 'the seed spread'} (a tie)"
 
 

@@ -509,7 +509,9 @@ def test_best_networks_are_timed_on_every_platform_once_each_and_resume(tmp_path
     assert search_tables._faster([0.8, 0.9], [0.5, 0.7]) == "slower beyond the seed spread"
     assert search_tables._faster([0.5, 0.8], [0.7, 0.9]) == search_tables._faster([0.7], [0.7]) == "within the seed spread (a tie)"
     # a timed latency also moves between timings (timing.json's stability part): a gap inside that noise is a tie
-    assert search_tables._faster([0.29, 0.3139], [0.3144, 0.32], noise=0.03) == "within the seed spread and the 3% timing noise (a tie)"
+    assert search_tables._faster([0.29, 0.315], [0.3144, 0.32], noise=0.03) == "within the seed spread and the 3% timing noise (a tie)"
+    assert (search_tables._faster([0.29, 0.3139], [0.3144, 0.32], noise=0.03)  # the seeds apart, the timing not
+            == "faster beyond the seed spread, but within the 3% timing noise (a tie)")
     assert search_tables._faster([0.29, 0.30], [0.32, 0.33], noise=0.03) == "faster beyond the seed spread and the 3% timing noise"
     assert search_tables._faster([0.30], [0.309], noise=0.03) == "one seed each, within the 3% timing noise (a tie)"
     assert search_tables._timing_noise(tmp_path) == 0  # no timing.json: no noise to add
