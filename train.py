@@ -205,7 +205,7 @@ def _run_constants(path: Path, config: dict, table: latency_table.LatencyTable |
     """run.json: the target T, the reference latencies and the table's scale, measured once per run
     and read back on resume (a resumed search keeps its T).
 
-    `lat_unit` is LAT(m)'s unit ("ms", or "M MACs" for --latency macs) and `target` the T of Eq. 2
+    With a latency table, `table_fit` is the calibration it predicted with. `lat_unit` is LAT(m)'s unit ("ms", or "M MACs" for --latency macs) and `target` the T of Eq. 2
     in it. `references` are the measured latencies in ms, whatever LAT is, and `target_ms` is T in
     measured ms (for a MACs run: the same multiple of MobileNetV2's measured latency), so any two
     runs compare on real latency; `reference_macs` are the references' M MACs."""
@@ -219,6 +219,8 @@ def _run_constants(path: Path, config: dict, table: latency_table.LatencyTable |
     t0, run = time.time(), {}
     if table:  # a table is in the milliseconds of its build; re-timing MobileNetV2 puts it in today's, as --target-ms is
         run["table_scale"] = table.retime_reference()
+        # which calibration predicted every child (a table is re-fitted with latency_table.py --recalibrate)
+        run["table_fit"] = {"fit": table.fit, "calibrated": table.info.get("calibrated", table.info.get("created"))}
     refs = reference_latencies(measured_on(config["latency"]), table)
     run["references"] = {k: round(v, 3) for k, v in refs.items()}
     seconds_latency = (time.time() - t0) / len(REFERENCE_ARCHS)

@@ -179,7 +179,7 @@ def summarize(run_dir: Path) -> dict:
             # what the run searched, and how it fares on measured latency whatever its LAT(m) was
             "space": config.get("space", "factorized"), "latency": config.get("latency"),
             "lat_unit": run.get("lat_unit", "ms"), "target": run.get("target", target),
-            "mobilenetv2_ms": run["references"].get("mobilenetv2"),
+            "mobilenetv2_ms": run["references"].get("mobilenetv2"), "table_fit": run.get("table_fit"),
             "measured_above_t": float(np.mean([c.latency_ms > target for c in ok])),
             "best_measured_ms": best.latency_ms, "best_accuracy": best.accuracy,
             "best_macs": best.macs,

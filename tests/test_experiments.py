@@ -308,8 +308,8 @@ def test_a_summary_judges_a_run_on_measured_latency_whatever_its_lat(tmp_path):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     # A MACs run: T = 300 M MACs in Eq. 2; MobileNetV2 measured 10 ms, so T in measured ms is 10.
-    run = {"target_ms": 10.0, "target": 300.0, "lat_unit": "M MACs",
-           "references": {"mobilenetv2": 10.0}}
+    run = {"target_ms": 10.0, "target": 300.0, "lat_unit": "M MACs", "references": {"mobilenetv2": 10.0},
+           "table_fit": {"fit": [1.08, 0.38], "calibrated": "2026-11-30 21:47:32"}}
     (run_dir / "run.json").write_text(json.dumps(run))
     config = {"space": "cell", "latency": "macs", "seed": 0}
     (run_dir / "config.json").write_text(json.dumps(config))
@@ -322,7 +322,7 @@ def test_a_summary_judges_a_run_on_measured_latency_whatever_its_lat(tmp_path):
     s = searches.summarize(run_dir)
     assert (s["space"], s["latency"], s["lat_unit"]) == ("cell", "macs", "M MACs")
     assert (s["target"], s["target_ms"], s["mobilenetv2_ms"]) == (300.0, 10.0, 10.0)
-    assert s["config"]["space"] == "cell"
+    assert s["config"]["space"] == "cell" and s["table_fit"]["calibrated"] == "2026-11-30 21:47:32"  # which fit judged it
     assert s["measured_above_t"] == 0.5  # 14 and 11 ms of the 4 that trained
     # the best by its MACs reward (0.82 at 250 M MACs) takes 14 ms
     assert (s["best_measured_ms"], s["best_accuracy"], s["best_macs"]) == (14.0, 0.82, 250_000_000)

@@ -240,9 +240,11 @@ def test_device_choice(capsys):
 
 
 def slow_machine_table(path, stand_in_table):
-    """The stand-in table as if built on a machine 50x slower: MobileNetV2 took 1000 ms then."""
+    """The stand-in table as if built on a machine 50x slower: MobileNetV2 took 1000 ms then; its
+    calibration re-fitted since (on the 1st of December)."""
     data = json.loads(stand_in_table.read_text())
-    path.write_text(json.dumps({**data, "reference_ms": 1000.0}))
+    path.write_text(json.dumps({**data, "reference_ms": 1000.0, "fit": [1.5, 0.25],
+                                "info": {**data.get("info", {}), "calibrated": "2026-12-01 07:00:00"}}))
     return path
 
 
@@ -260,6 +262,7 @@ def test_constraint_and_target_reach_each_childs_reward(tmp_path, stand_in_table
     assert train.main(argv) == 0
     run = json.loads((out / "run.json").read_text())
     assert run["target_ms"] == target_ms and run["table_scale"] < 0.2  # the table is rescaled to today's milliseconds
+    assert run["table_fit"] == {"fit": [1.5, 0.25], "calibrated": "2026-12-01 07:00:00"}  # what predicted every child
     for child in (json.loads(line) for line in (out / "search.jsonl").read_text().splitlines()):
         arch = models.arch_from_dict(child["arch"])
         assert child["latency_ms"] == pytest.approx(latency_table.LatencyTable.load(table).predict(arch, run["table_scale"]))
