@@ -200,7 +200,9 @@ def test_table6_puts_each_network_beside_the_papers_row_and_judges_it_against_a1
                     "| mnasnet-a1-all-mbconv3-k3 | 71.8% / 63 ms | 0.9000, 1 | 3.90M | 312M | 0.800 |  |",
                     "| mnasnet-a1-all-mbconv6-k5 | 75.6% / 146 ms | 0.9300, 1 | 3.90M | 312M | 1.900 |  |"]
     assert ("- A1 -> all-mbconv6-k5: test accuracy 0.9100 -> 0.9300, higher, one seed on one side: no spread to judge by; "
-            "CPU latency / MobileNetV2 1.060 -> 1.900, slower, one timing each: no timing noise on record to judge by.") in out
+            "CPU latency / MobileNetV2 1.060 -> 1.900, slower, one timing each: no timing noise on record to judge by; "
+            "soft reward on the timed CPU latency (Eq. 2, T = 1x MobileNetV2) 0.9063 -> 0.8891, lower, one seed on one side: "
+            "no spread to judge by.") in out  # by hand: 0.92, 0.90 x 1.06^-0.07 (0.99593); 0.93 x 1.9^-0.07 (0.95606)
     tables.records.append(tmp_path / "timing.json", {"part": "stability", "backend": "cpu", "ratio_spread_pct": 3.0})
     for name, seed, acc, ratio, et in (("mnasnet-a1-all-mbconv3-k3", 1, 0.89, 0.8, None),
                                        ("mnasnet-a1-all-mbconv6-k5", 1, 0.94, 1.9, None),
