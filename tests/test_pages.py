@@ -218,6 +218,6 @@ def test_table6_puts_each_network_beside_the_papers_row_and_judges_it_against_a1
         "against A1 on CPU it is more accurate and slower: a trade-off."]
     assert ("within the seed spread (a tie); CPU latency / MobileNetV2 1.060 -> 1.500, slower beyond the 3% timing noise; "
             "ExecuTorch") not in verdicts[2]  # A1 has no ExecuTorch timing here: no ExecuTorch verdict
-    assert "1.060 -> 1.500, slower beyond the 3% timing noise — " in verdicts[2]
+    assert "1.060 -> 1.500, slower beyond the 3% timing noise; soft reward" in verdicts[2]
 
 
