@@ -20,8 +20,9 @@ recorded in benchmarks/results/table6.json.
 The winners of the search experiments (`--searches FILE`, a benchmarks/searches.py summary file
 such as table5.json or flops.json): each setting's best distinct network over its seeds, by search
 reward, named "<experiment>/<setting>" and recorded in <experiment>-final.json. A network the same
-training already gave Table 1 (same architecture, seed, epochs, data and device) is not trained
-again: its record is copied under the new name with "same_as".
+training already gave (same architecture, seed, epochs, data and device, in Table 1, Table 6 or
+another experiment's final trainings) is not trained again: its record is copied under the new
+name with "same_as".
 
 Every training is appended to benchmarks/results/table1.json as it finishes, with its provenance,
 so the command resumes (a training cut short continues from its checkpoint, as the panel's do); `python
@@ -221,7 +222,9 @@ def main(argv: list[str] | None = None) -> int:
     todo = [(n, s) for n, s in jobs if (n, s, args.epochs, args.dataset, device) not in have]
     print(f"table 1: {len(archs)} architectures x {args.seeds} seeds, {len(todo)} trainings to do, "
           f"{args.epochs:g} epoch(s) each on {device} -> {args.out}", flush=True)
-    trained = trained_already([TABLE1, args.out])  # the same training under another name: not again
+    # the same training under another name, in Table 1, Table 6 or a search's final trainings: not again
+    beside = [f for f in Path(args.out).parent.glob("*.json") if f.name == "table6.json" or f.name.endswith("-final.json")]
+    trained = trained_already([TABLE1, *beside, args.out])
     for name, seed in tqdm(todo, desc="table 1", unit="net"):
         job = {"name": name, "seed": seed, "recipe": "final", "epochs": args.epochs, "dataset": args.dataset}
         same = trained.get((network_key(archs[name]), seed, args.epochs, args.dataset, device))

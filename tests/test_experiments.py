@@ -98,6 +98,22 @@ def test_shards_split_one_table_between_processes_and_together_train_it_all(tmp_
     assert [(r["name"], r["seed"]) for r in records.load(tmp_path / "t.json")] == trained
 
 
+def test_a_network_another_experiment_trained_is_reused_not_trained_again(tmp_path, monkeypatch):
+    import table1
+
+    trained = []
+    monkeypatch.setattr(table1.panel, "train_member", lambda job, *a, **k: trained.append(job) or {})
+    monkeypatch.setattr(table1, "TABLE1", tmp_path / "table1.json")
+    small = models.arch_to_dict(models.REFERENCE_ARCHS["mnasnet-small"])
+    records.append(tmp_path / "flops-final.json", {"name": "flops/macs", "seed": 0, "epochs": 0.05, "dataset": "synthetic",
+                                                   "device": "cpu", "arch": small, "test_accuracy": 0.7, "latency_ratio": 0.5})
+    argv = ["mnasnet-small", "--seeds", "1", "--epochs", "0.05", "--dataset", "synthetic", "--device", "cpu",
+            "--out", str(tmp_path / "table6.json")]
+    assert table1.main(argv) == 0 and trained == []
+    (got,) = records.load(tmp_path / "table6.json")
+    assert (got["name"], got["same_as"], got["test_accuracy"]) == ("mnasnet-small", "flops/macs", 0.7)
+
+
 def test_table1_takes_a_runs_best_distinct_networks(tmp_path):
     import mnas
     import table1
