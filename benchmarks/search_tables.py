@@ -270,14 +270,13 @@ def _beyond(a: list[float], b: list[float], above: str = "higher", below: str = 
     single timing of each network does not show (`noise_name`: how to name it, if not so)."""
     one = len(a) == len(b) == 1
     lone = "one seed each" if one else "one seed on one side" if min(len(a), len(b)) == 1 else ""
-    spread = ("" if one else "the seed spread") + (" and " if noise and not one else "") + (
-        (noise_name or f"the {100 * noise:.0f}% timing noise") if noise else "")
+    noise_name = noise_name or f"the {100 * noise:.0f}% timing noise"
+    spread = ("" if one else "the seed spread") + (" and " if noise and not one else "") + (noise_name if noise else "")
     if sign := _sign(a, b, noise):
         word = above if sign > 0 else below
         return f"{word}, {lone}: no spread to judge by" if lone else f"{word} beyond {spread}"
     if noise and not lone and (sign := _sign(a, b)):  # apart by the seeds, together by the timing
-        return (f"{above if sign > 0 else below} beyond the seed spread, but within "
-                f"{noise_name or f'the {100 * noise:.0f}% timing noise'} (a tie)")
+        return f"{above if sign > 0 else below} beyond the seed spread, but within {noise_name} (a tie)"
     return f"one seed each, within {spread} (a tie)" if one and noise else f"within {spread or 'the seed spread'} (a tie)"
 
 
@@ -292,7 +291,7 @@ def _timed(new: float, old: float, noise: float) -> str:
     faster = "faster" if new < old else "slower"
     if not noise:
         return f"{faster}, one timing each: no timing noise on record to judge by"
-    if abs(new / old - 1) > noise:
+    if _sign([new], [old], noise):
         return f"{faster} beyond the {100 * noise:.0f}% timing noise"
     return f"within the {100 * noise:.0f}% timing noise (a tie)"
 
