@@ -172,46 +172,97 @@ def _trained(results: Path, experiment: str, label, comparisons: list[tuple[str,
                 f"benchmarks/results/{experiment}.json --epochs 5 --seeds 2 --executorch`)*\n")
     rows = ["| setting's best network, trained | seeds | test accuracy | params | MACs | CPU latency / MobileNetV2 "
             "| ExecuTorch |", "|---|---|---|---|---|---|---|"]
-    trained = group(rs, lambda r: r["name"].split("/", 1)[1])
+    trained, together = group(rs, lambda r: r["name"].split("/", 1)[1]), _together(results, f"{experiment}-final")
     for name, runs in trained.items():
         reused = f" (the same network as {runs[0]['same_as']})" if runs[0].get("same_as") else ""
         rows.append(f"| {label(name)}{reused} | {len(runs)} | {mean_range([x['test_accuracy'] for x in runs])} "
-                    + size_and_latency(runs[0]))
+                    + size_and_latency(runs[0], together))
     noise, searched = _timing_noise(results), records.load(results / f"{experiment}.json")
     # the searches' T as a ratio to MobileNetV2 (1.0 for all of them here), to score the trained networks by
     targets = {round(r["target_ms"] / r["mobilenetv2_ms"], 3) for r in searched if r.get("lat_unit") == "ms"}
     target = targets.pop() if len(targets) == 1 else None
     lower = lambda what: what if what[:2].isupper() else what[0].lower() + what[1:]  # noqa: E731 ("LAT(m) ..." stays)
-    lines = [f"\n- Trained, {lower(what)}: {_trained_versus(trained[new], trained[old], noise, target)}."
+    lines = [f"\n- Trained, {lower(what)}: {_trained_versus(trained[new], trained[old], noise, target, together)}."
              for new, old, what in comparisons if new in trained and old in trained]
-    return "\n" + "\n".join(rows) + "\n" + "".join(lines) + ("\n" if lines else "") + provenance_line(rs)
+    return ("\n" + "\n".join(rows) + "\n" + "".join(lines) + ("\n" if lines else "") + provenance_line(rs)
+            + _together_line(results, f"{experiment}-final"))
 
 
-def size_and_latency(r: dict) -> str:
-    """A trained network's last columns: params, MACs, CPU and ExecuTorch latency / MobileNetV2."""
-    et = f"{r['executorch_ratio']:.3f}" if r.get("executorch_ratio") else ""
-    return f"| {r['params'] / 1e6:.2f}M | {r['macs'] / 1e6:.0f}M | {r['latency_ratio']:.3f} | {et} |"
+def size_and_latency(r: dict, together: dict | None = None) -> str:
+    """A trained network's last columns: params, MACs, CPU and ExecuTorch latency / MobileNetV2 (the
+    median and range of its timings together with the table's other networks, if there are)."""
+    def cell(values: list[float]) -> str:
+        return f"{np.median(values):.3f} ({min(values):.3f}-{max(values):.3f})" if len(values) > 1 else \
+            f"{values[0]:.3f}" if values else ""
+    return (f"| {r['params'] / 1e6:.2f}M | {r['macs'] / 1e6:.0f}M | {cell(_latencies([r], together, 'cpu'))} "
+            f"| {cell(_latencies([r], together, 'executorch'))} |")
 
 
-def _trained_versus(new: list[dict], old: list[dict], noise: float, target: float | None = None) -> str:
+def _together(results: Path, stem: str) -> dict[str, dict[str, list[float]]]:
+    """{backend: {network: [latency / MobileNetV2, one per repeat]}} from the last run that timed a
+    table's networks together (table1.py --retime, <stem>-timing.json); {} where none has."""
+    rs = records.load(results / f"{stem}-timing.json")
+    return {backend: rs[-1][backend] for backend in ("cpu", "executorch") if backend in rs[-1]} if rs else {}
+
+
+def _together_line(results: Path, stem: str) -> str:
+    """Where the latency columns come from when the networks were timed together."""
+    rs = records.load(results / f"{stem}-timing.json")
+    if not rs:
+        return ""
+    r = rs[-1]
+    return (f"\nLatency: the median (min-max) of {r['repeats']} runs that timed all {len(r['networks'])} networks and "
+            f"MobileNetV2 together, interleaved ({' and '.join(b for b in ('cpu', 'executorch') if b in r)}); each "
+            "network's range is its timing noise, and latencies whose ranges overlap are a tie."
+            + provenance_line([r], one_run=True))
+
+
+def _latencies(runs: list[dict], together: dict | None, backend: str) -> list[float]:
+    """A trained network's latency / MobileNetV2 on `backend` ("cpu" or "executorch"): its timings
+    together with the table's other networks if there are, else the one taken beside its training."""
+    name = runs[0]["name"]
+    if name in (together or {}).get(backend, {}):
+        return together[backend][name]
+    value = runs[0].get("latency_ratio" if backend == "cpu" else "executorch_ratio")
+    return [value] if value else []
+
+
+def _trained_versus(new: list[dict], old: list[dict], noise: float, target: float | None = None,
+                    together: dict | None = None) -> str:
     """Two trained networks (their records, one per seed), old -> new: test accuracy against the seed
-    spread, CPU (and ExecuTorch) latency / MobileNetV2 against the timing noise: each network is
-    timed once, so only the timing is noisy. With the searches' `target` T (/ MobileNetV2), also the
-    soft reward of Eq. 2 on the timed CPU latency, the search's own measure of a better network; its
-    latency factor carries the timing noise scaled by |w| = 0.07."""
+    spread; CPU (and ExecuTorch) latency / MobileNetV2 against the spread of their timings together,
+    or, each timed once beside its training, against the timing noise (`_timed`). With the searches'
+    `target` T (/ MobileNetV2), also the soft reward of Eq. 2 on the median CPU latency, the search's
+    own measure of a better network; its latency factor carries the timing's spread scaled by
+    |w| = 0.07."""
     acc = [x["test_accuracy"] for x in new], [x["test_accuracy"] for x in old]
+    cpu = _latencies(new, together, "cpu"), _latencies(old, together, "cpu")
     text = (f"test accuracy {np.mean(acc[1]):.4f} -> {np.mean(acc[0]):.4f}, {_beyond(*acc)}; CPU latency / MobileNetV2 "
-            f"{old[0]['latency_ratio']:.3f} -> {new[0]['latency_ratio']:.3f}, "
-            f"{_timed(new[0]['latency_ratio'], old[0]['latency_ratio'], noise)}")
-    et = new[0].get("executorch_ratio"), old[0].get("executorch_ratio")
-    text += f"; ExecuTorch {et[1]:.3f} -> {et[0]:.3f}, {_timed(*et, noise)}" if all(et) else ""
+            f"{np.median(cpu[1]):.3f} -> {np.median(cpu[0]):.3f}, {_timed(*cpu, noise)}")
+    et = _latencies(new, together, "executorch"), _latencies(old, together, "executorch")
+    text += f"; ExecuTorch {np.median(et[1]):.3f} -> {np.median(et[0]):.3f}, {_timed(*et, noise)}" if all(et) else ""
     if target is None:
         return text
-    rewards = [[mnas.reward(x["test_accuracy"], x["latency_ratio"], target) for x in runs] for runs in (new, old)]
+    rewards = [[mnas.reward(x["test_accuracy"], float(np.median(lat)), target) for x in runs]
+               for runs, lat in ((new, cpu[0]), (old, cpu[1]))]
     w = abs(mnas.SOFT.beta)  # Eq. 2's reward moves by |w| times LAT's relative error
-    in_reward = f"the timing noise ({100 * noise:.0f}% in latency, {100 * w * noise:.1f}% in reward)"
+    if _repeated(*cpu):
+        noise, name = max(_spread(lat) for lat in cpu), "the spread of the timings"
+    else:
+        name = "the timing noise"
+    in_reward = f"{name} ({100 * noise:.0f}% in latency, {100 * w * noise:.1f}% in reward)"
     return (text + f"; soft reward on the timed CPU latency (Eq. 2, T = {target:g}x MobileNetV2) {np.mean(rewards[1]):.4f} "
             f"-> {np.mean(rewards[0]):.4f}, {_beyond(*rewards, noise=w * noise, noise_name=in_reward)}")
+
+
+def _repeated(new: list[float], old: list[float]) -> bool:
+    """Were both networks timed several times (together, table1.py --retime), not once each?"""
+    return min(len(new), len(old)) > 1
+
+
+def _spread(values: list[float]) -> float:
+    """(max - min) / median of one network's repeated timings, as a fraction."""
+    return (max(values) - min(values)) / float(np.median(values))
 
 
 # Sec. 7.3, Table 6 (ImageNet top-1, Pixel 1 latency): the paper's row for each network
@@ -228,29 +279,31 @@ def table6_table(results: Path) -> str:
     rs = records.load(results / "table6.json")
     if not rs:
         return "*(no record yet: `python benchmarks/table1.py --table6 --epochs 5 --seeds 2 --executorch`)*\n"
-    by_name = group(rs, lambda r: r["name"])
+    by_name, together = group(rs, lambda r: r["name"]), _together(results, "table6")
     rows = ["| network | paper (ImageNet, Pixel 1) | test accuracy: mean (min-max), seeds | params | MACs "
             "| CPU latency / MobileNetV2 | ExecuTorch latency / MobileNetV2 |", "|---|---|---|---|---|---|---|"]
     for name in sorted(by_name):  # alphabetical is the paper's order: A1, then MBConv3 3x3 ... MBConv6 5x5
         accs = [x["test_accuracy"] for x in by_name[name]]
         rows.append(f"| {name} | {PAPER_TABLE6.get(name, '')} | {mean_range(accs)}, {len(accs)} "
-                    + size_and_latency(by_name[name][0]))
+                    + size_and_latency(by_name[name][0], together))
     a1, noise, lines = by_name.get("mnasnet-a1"), _timing_noise(results), []
     for name in sorted(set(by_name) - {"mnasnet-a1"}) if a1 else []:
-        versus = _trained_versus(by_name[name], a1, noise, target=1.0)  # T = MobileNetV2's latency, as the searches'
+        # T = MobileNetV2's latency, as the searches'
+        versus = _trained_versus(by_name[name], a1, noise, target=1.0, together=together)
         lines.append(f"\n- A1 -> {name.removeprefix('mnasnet-a1-')}: {versus}"
-                     f"{_against_a1(by_name[name], a1, noise)}.")
-    return "\n".join(rows) + "\n" + "".join(lines) + ("\n" if lines else "") + provenance_line(rs)
+                     f"{_against_a1(by_name[name], a1, noise, together)}.")
+    return ("\n".join(rows) + "\n" + "".join(lines) + ("\n" if lines else "") + provenance_line(rs)
+            + _together_line(results, "table6"))
 
 
-def _against_a1(variant: list[dict], a1: list[dict], noise: float) -> str:
+def _against_a1(variant: list[dict], a1: list[dict], noise: float, together: dict | None = None) -> str:
     """The trade-off on CPU: is the variant better than A1 on a count and worse on none, worse on a
     count and better on none, or one of each? A count within the seed spread or the timing noise is
     a tie; with one seed on a side nothing is judged."""
     if min(len(variant), len(a1)) < 2:
         return ""
     acc = _sign([x["test_accuracy"] for x in variant], [x["test_accuracy"] for x in a1])
-    lat = -_sign([variant[0]["latency_ratio"]], [a1[0]["latency_ratio"]], noise)  # +1: faster, better
+    lat = -_timed_sign(_latencies(variant, together, "cpu"), _latencies(a1, together, "cpu"), noise)  # +1: faster
     words = (f"{ {1: 'more accurate', 0: 'as accurate (a tie)', -1: 'less accurate'}[acc]} and "
              f"{ {1: 'faster', 0: 'as fast (a tie)', -1: 'slower'}[lat]}")
     verdict = ("a tie with A1" if acc == lat == 0 else "a trade-off" if acc * lat < 0 else
@@ -285,15 +338,25 @@ def _faster(a: list[float], b: list[float], noise: float = 0.0) -> str:
     return _beyond(a, b, above="slower", below="faster", noise=noise)
 
 
-def _timed(new: float, old: float, noise: float) -> str:
-    """Whether one network's latency `new` is below another's `old`, each timed once: beyond the
-    timing's own noise, or a tie."""
-    faster = "faster" if new < old else "slower"
+def _timed(new: list[float], old: list[float], noise: float) -> str:
+    """Whether one network's latencies `new` lie below another's `old`: timed together several
+    times, beyond the spread of those timings; timed once each, beyond the timing noise; or a tie."""
+    faster = "faster" if np.median(new) < np.median(old) else "slower"
+    if _repeated(new, old):
+        n = min(len(new), len(old))
+        return (f"{faster} beyond the spread of {n} timings together" if _timed_sign(new, old, noise)
+                else f"within the spread of {n} timings together (a tie)")
     if not noise:
         return f"{faster}, one timing each: no timing noise on record to judge by"
-    if _sign([new], [old], noise):
+    if _timed_sign(new, old, noise):
         return f"{faster} beyond the {100 * noise:.0f}% timing noise"
     return f"within the {100 * noise:.0f}% timing noise (a tie)"
+
+
+def _timed_sign(new: list[float], old: list[float], noise: float) -> int:
+    """`_sign` for latencies: timed together several times, their ranges are the noise; timed once
+    each, `noise` (timing.json's) stands for it."""
+    return _sign(new, old, 0.0 if _repeated(new, old) else noise)
 
 
 def _timing_noise(results: Path) -> float:

@@ -24,6 +24,12 @@ training already gave (same architecture, seed, epochs, data and device, in Tabl
 another experiment's final trainings) is not trained again: its record is copied under the new
 name with "same_as".
 
+`--retime R` trains nothing: it times every network of the table and MobileNetV2 together, in
+one interleaved run repeated R times (on this CPU, and through ExecuTorch with `--executorch`),
+and appends the ratios to <out>-timing.json, which the table then uses. A network timed in a
+separate run beside each training drifts: the same one came out 0.958x and 1.021x MobileNetV2 in
+two of them, twice the back-to-back noise, too much to tell A1 from its variants.
+
 Every training is appended to benchmarks/results/table1.json as it finishes, with its provenance,
 so the command resumes (a training cut short continues from its checkpoint, as the panel's do); `python
 benchmarks/tables.py --write` turns the file into the table of docs/results.md. `--shard K/N` splits
@@ -34,6 +40,7 @@ one table between N processes (one per core), each training every N-th of the tr
     python benchmarks/table1.py --table6 --epochs 5 --seeds 2 --executorch      # Sec. 7.3, Table 6
     python benchmarks/table1.py --searches benchmarks/results/table5.json --epochs 5 --seeds 2 --executorch
     python benchmarks/table1.py --table6 --epochs 5 --seeds 2 --threads 1 --shard 1/2  # and 2/2 beside it
+    python benchmarks/table1.py --table6 --retime 5 --executorch   # all six timed together -> table6-timing.json
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see train.py
 
 import argparse  # noqa: E402
 import sys  # noqa: E402
+import time  # noqa: E402
 from dataclasses import replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -60,7 +68,7 @@ import records  # noqa: E402
 import searches  # noqa: E402
 import training  # noqa: E402
 from figures import read_run  # noqa: E402
-from models import REFERENCE_ARCHS, Arch, arch_from_dict, load_arch, network_key, one_layer_type  # noqa: E402
+from models import REFERENCE_ARCHS, Arch, arch_from_dict, build_model, load_arch, network_key, one_layer_type  # noqa: E402
 
 TABLE1 = records.RESULTS / "table1.json"
 TABLE6 = records.RESULTS / "table6.json"
@@ -157,6 +165,30 @@ def trained_already(files: list[str | Path]) -> dict[tuple, dict]:
             for path in files for r in records.load(path) if r.get("arch")}
 
 
+def time_together(archs: dict[str, Arch], backends: list[str], repeats: int) -> dict[str, dict[str, list[float]]]:
+    """{backend: {name: [latency / MobileNetV2, one per repeat]}}: every network and the reference
+    measured in one interleaved run (`latency.measure_interleaved`), `repeats` times per backend, so
+    that the networks are compared under the same conditions and the repeats show the noise."""
+    nets = {name: build_model(arch) for name, arch in archs.items()} | {latency.REFERENCE: build_model(latency.REFERENCE)}
+    ratios = {backend: {name: [] for name in archs} for backend in backends}
+    for backend in backends:
+        for _ in tqdm(range(repeats), desc=f"timing together ({backend})", unit="repeat"):
+            got = latency.measure_interleaved(nets, backend=backend)
+            for name in archs:
+                ratios[backend][name].append(round(latency.ratio(got[name], got[latency.REFERENCE]), 4))
+    return ratios
+
+
+def retime(out: str | Path, archs: dict[str, Arch], backends: list[str], repeats: int, origin: dict) -> Path:
+    """`time_together`, appended with its provenance and the machine's load to <out>-timing.json."""
+    path = Path(out).with_name(f"{Path(out).stem}-timing.json")
+    started, load = time.time(), os.getloadavg()[0]
+    ratios = time_together(archs, backends, repeats)
+    records.append(path, {"networks": list(archs), "repeats": repeats, "threads": 1, "load": round(load, 2),
+                          **ratios, **records.provenance(started, origin)})
+    return path
+
+
 def shard(text: str) -> tuple[int, int]:
     """An argparse type: "K/N" with 1 <= K <= N, this process's share of the trainings."""
     k, _, n = text.partition("/")
@@ -184,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--shard", type=shard, default=(1, 1), metavar="K/N",
                    help="train only the K-th of every N trainings (architectures x seeds, in order), so N processes "
                         "split one table: e.g. --shard 1/2 and --shard 2/2 on two cores (default 1/1: all)")
+    p.add_argument("--retime", type=cli.at_least(2), metavar="R",
+                   help="train nothing: time the table's networks together, R interleaved repeats -> <out>-timing.json")
     args = p.parse_args(argv)
     try:
         if args.top < 1 or args.seeds < 1 or args.epochs <= 0:
@@ -203,6 +237,11 @@ def main(argv: list[str] | None = None) -> int:
             if not Path(args.random_search).is_file():
                 raise training.UsageError(f"--random-search {args.random_search}: no such file")
             archs |= random_search_best(records.load(args.random_search), args.top)
+        if args.retime:
+            origin = records.origin(__file__, argv)
+            path = retime(args.out, archs, ["cpu"] + ["executorch"] * args.executorch, args.retime, origin)
+            print(f"timed {len(archs)} networks together, {args.retime} times -> {path}")
+            return 0
         device = training.pick_device(args.device)
         data = training.DataSpec(args.dataset, args.data_dir)
         training.load_splits(data)  # fail early, in one line, if the data is missing
