@@ -46,6 +46,7 @@ def test_an_unknown_option_is_one_line_and_status_2(command, capsys):
     ("benchmarks/panel", ["--threads", "-2"], "argument --threads: must be at least 0, got -2"),
     ("benchmarks/table1", ["--threads", "-1"], "argument --threads: must be at least 0, got -1"),
     ("benchmarks/table1", ["--table6", "--shard", "3/2"], "argument --shard: expected K/N with 1 <= K <= N"),
+    ("benchmarks/table1", ["--table6", "--retime", "1"], "argument --retime: must be at least 2, got 1"),
     ("benchmarks/timing", ["--part", "stability", "--arch", "bogus"], "argument --arch: invalid choice: 'bogus'"),
     ("benchmarks/timing", ["--repeats", "0"], "argument --repeats: must be at least 2, got 0"),
     ("benchmarks/speed", ["--threads", "x"], "argument --threads: expected an integer, got 'x'"),

@@ -692,6 +692,37 @@ def test_table6_trains_a1_and_its_four_one_layer_type_variants(tmp_path, monkeyp
     assert [r["name"] for r in records.load(out)] == [name for name, _ in trained]
 
 
+def test_retime_times_the_tables_networks_together_and_trains_nothing(tmp_path, monkeypatch, capsys):
+    import latency
+    import table1
+
+    def train_member(*args, **kwargs):
+        raise AssertionError("--retime trains nothing")
+    monkeypatch.setattr(table1.panel, "train_member", train_member)
+    runs = []
+
+    def measure_interleaved(nets, backend="cpu", rounds=None):  # made up: latency = params, x2 through ExecuTorch
+        runs.append((backend, sorted(nets)))
+        scale = 2 if backend == "executorch" else 1
+        return {name: latency.Measurement.of([scale * models.count_params(net) / 1e6] * 3) for name, net in nets.items()}
+    monkeypatch.setattr(latency, "measure_interleaved", measure_interleaved)
+    out = tmp_path / "table6.json"
+    assert table1.main(["--table6", "--retime", "3", "--executorch", "--out", str(out)]) == 0
+    names = ["mnasnet-a1", "mnasnet-a1-all-mbconv3-k3", "mnasnet-a1-all-mbconv3-k5", "mnasnet-a1-all-mbconv6-k3",
+             "mnasnet-a1-all-mbconv6-k5"]
+    # all five and the reference in each run: 3 runs per backend
+    assert runs == [("cpu", sorted(names + ["mobilenetv2"]))] * 3 + [("executorch", sorted(names + ["mobilenetv2"]))] * 3
+    assert not out.exists()  # no training record
+    (r,) = records.load(tmp_path / "table6-timing.json")
+    params = {name: models.count_params(models.build_model(a)) for name, a in table1.table6_archs().items()}
+    reference = models.count_params(models.build_model("mobilenetv2"))
+    assert r["networks"] == names and r["repeats"] == 3 and set(r["cpu"]) == set(r["executorch"]) == set(names)
+    assert r["cpu"]["mnasnet-a1-all-mbconv6-k5"] == [round(params["mnasnet-a1-all-mbconv6-k5"] / reference, 4)] * 3
+    assert r["executorch"]["mnasnet-a1"] == r["cpu"]["mnasnet-a1"]  # ratios: the backend's scale cancels
+    assert r["command"].startswith("python benchmarks/table1.py --table6 --retime 3") and "wall_seconds" in r
+    assert "timed 5 networks together, 3 times" in capsys.readouterr().out
+
+
 def test_a_decisions_cost_is_its_choice_in_every_block_against_its_first(tmp_path):
     import latency_table
     import mnas

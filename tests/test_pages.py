@@ -221,3 +221,42 @@ def test_table6_puts_each_network_beside_the_papers_row_and_judges_it_against_a1
     assert "1.060 -> 1.500, slower beyond the 3% timing noise; soft reward" in verdicts[2]
 
 
+
+
+def test_table6_judges_latency_by_the_spread_of_the_networks_timed_together(tmp_path):
+    base = {"command": "python benchmarks/table1.py --table6", "commit": "abc", "date": "2026-11-30 10:00:00 UTC",
+            "machine": "m", "wall_seconds": 60.0, "params": 3.9e6, "macs": 312e6, "executorch_ratio": 1.2}
+    for name, seed, acc, ratio in (("mnasnet-a1", 0, 0.92, 1.05), ("mnasnet-a1", 1, 0.93, 1.05),
+                                   ("mnasnet-a1-all-mbconv3-k3", 0, 0.92, 0.80), ("mnasnet-a1-all-mbconv3-k3", 1, 0.93, 0.80),
+                                   ("mnasnet-a1-all-mbconv3-k5", 0, 0.92, 1.04), ("mnasnet-a1-all-mbconv3-k5", 1, 0.93, 1.04)):
+        tables.records.append(tmp_path / "table6.json", {**base, "name": name, "seed": seed, "test_accuracy": acc,
+                                                          "latency_ratio": ratio})
+    tables.records.append(tmp_path / "timing.json", {"part": "stability", "backend": "cpu", "ratio_spread_pct": 3.0})
+    before = search_tables.table6_table(tmp_path)  # timed once each, beside the trainings: the 3% noise judges
+    assert "CPU latency / MobileNetV2 1.050 -> 0.800, faster beyond the 3% timing noise" in before
+    assert "CPU latency / MobileNetV2 1.050 -> 1.040, within the 3% timing noise (a tie)" in before
+    # timed together three times: 3x3's range overlaps A1's (a tie), 5x5's lies below it
+    tables.records.append(tmp_path / "table6-timing.json", {
+        "networks": ["mnasnet-a1", "mnasnet-a1-all-mbconv3-k3", "mnasnet-a1-all-mbconv3-k5"], "repeats": 3,
+        "cpu": {"mnasnet-a1": [1.00, 1.02, 1.04], "mnasnet-a1-all-mbconv3-k3": [0.98, 1.01, 1.03],
+                "mnasnet-a1-all-mbconv3-k5": [0.95, 0.96, 0.97]},  # apart by < 3%
+        "executorch": {"mnasnet-a1": [1.10, 1.11, 1.12], "mnasnet-a1-all-mbconv3-k3": [1.20, 1.21, 1.22]},
+        **{k: base[k] for k in ("commit", "date", "machine", "wall_seconds")},
+        "command": "python benchmarks/table1.py --table6 --retime 3 --executorch"})
+    out = search_tables.table6_table(tmp_path)
+    assert "| mnasnet-a1 | 75.2% / 78 ms | 0.9250 (0.9200-0.9300), 2 | 3.90M | 312M | 1.020 (1.000-1.040) | 1.110 (1.100-1.120) |" in out
+    assert "| 1.010 (0.980-1.030) | 1.210 (1.200-1.220) |" in out
+    assert "| 0.960 (0.950-0.970) | 1.200 |" in out  # no ExecuTorch timing together: the one from its training
+    k3, k5 = [line for line in out.splitlines() if line.startswith("- A1 -> ")]
+    assert "CPU latency / MobileNetV2 1.020 -> 1.010, within the spread of 3 timings together (a tie)" in k3
+    assert "ExecuTorch 1.110 -> 1.210, slower beyond the spread of 3 timings together" in k3
+    assert k3.endswith("against A1 on CPU it is as accurate (a tie) and as fast (a tie): a tie with A1.")
+    assert "CPU latency / MobileNetV2 1.020 -> 0.960, faster beyond the spread of 3 timings together" in k5
+    assert "ExecuTorch 1.110 -> 1.200, slower beyond the 3% timing noise" in k5  # A1's ranged, 5x5's one timing
+    # the reward on the median latency, its noise the timings' spread: 0.92, 0.93 x (1.02 and 0.96)^-0.07
+    want = [round(sum(a * m ** -0.07 for a in (0.92, 0.93)) / 2, 4) for m in (1.02, 0.96)]
+    assert (f"soft reward on the timed CPU latency (Eq. 2, T = 1x MobileNetV2) {want[0]:.4f} -> {want[1]:.4f}, "
+            "within the seed spread and the spread of the timings (4% in latency, 0.3% in reward) (a tie)") in k5
+    assert k5.endswith("against A1 on CPU it is as accurate (a tie) and faster: better than A1 (the paper's claim fails here).")
+    assert ("Latency: the median (min-max) of 3 runs that timed all 3 networks and MobileNetV2 together, interleaved "
+            "(cpu and executorch)") in out and "`python benchmarks/table1.py --table6 --retime 3 --executorch`" in out
