@@ -199,10 +199,15 @@ def size_and_latency(r: dict, together: dict | None = None) -> str:
 
 
 def _together(results: Path, stem: str) -> dict[str, dict[str, list[float]]]:
-    """{backend: {network: [latency / MobileNetV2, one per repeat]}} from the last run that timed a
-    table's networks together (table1.py --retime, <stem>-timing.json); {} where none has."""
-    rs = records.load(results / f"{stem}-timing.json")
-    return {backend: rs[-1][backend] for backend in ("cpu", "executorch") if backend in rs[-1]} if rs else {}
+    """{backend: {network: [latency / MobileNetV2, ...]}}: every timing of the runs that timed a
+    table's networks together (table1.py --retime, <stem>-timing.json), pooled, so that a network's
+    range also holds the drift between runs; {} where no run has."""
+    pooled: dict[str, dict[str, list[float]]] = {}
+    for r in records.load(results / f"{stem}-timing.json"):
+        for backend in ("cpu", "executorch"):
+            for name, values in r.get(backend, {}).items():
+                pooled.setdefault(backend, {}).setdefault(name, []).extend(values)
+    return pooled
 
 
 def _together_line(results: Path, stem: str) -> str:
@@ -210,11 +215,12 @@ def _together_line(results: Path, stem: str) -> str:
     rs = records.load(results / f"{stem}-timing.json")
     if not rs:
         return ""
-    r = rs[-1]
-    return (f"\nLatency: the median (min-max) of {r['repeats']} runs that timed all {len(r['networks'])} networks and "
-            f"MobileNetV2 together, interleaved ({' and '.join(b for b in ('cpu', 'executorch') if b in r)}); each "
-            "network's range is its timing noise, and latencies whose ranges overlap are a tie."
-            + provenance_line([r], one_run=True))
+    runs, networks = f"{len(rs)} {'run' if len(rs) == 1 else 'runs'}", max(len(r["networks"]) for r in rs)
+    backends = " and ".join(b for b in ("cpu", "executorch") if any(b in r for r in rs))
+    return (f"\nLatency: the median (min-max) of {sum(r['repeats'] for r in rs)} timings in {runs} of `--retime`, each "
+            f"timing {'both' if networks == 2 else f'all {networks}'} networks and MobileNetV2 together, interleaved ({backends}); a network's range is "
+            "its timing noise, drift between runs included, and latencies whose ranges overlap are a tie."
+            + provenance_line(rs))
 
 
 def _latencies(runs: list[dict], together: dict | None, backend: str) -> list[float]:

@@ -26,7 +26,7 @@ name with "same_as".
 
 `--retime R` trains nothing: it times every network of the table and MobileNetV2 together, in
 one interleaved run repeated R times (on this CPU, and through ExecuTorch with `--executorch`),
-and appends the ratios to <out>-timing.json, which the table then uses. A network timed in a
+and appends the ratios to <out>-timing.json; the table pools every such run. A network timed in a
 separate run beside each training drifts: the same one came out 0.958x and 1.021x MobileNetV2 in
 two of them, twice the back-to-back noise, too much to tell A1 from its variants.
 
