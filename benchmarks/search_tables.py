@@ -172,7 +172,7 @@ def _trained(results: Path, experiment: str, label, comparisons: list[tuple[str,
                 f"benchmarks/results/{experiment}.json --epochs 5 --seeds 2 --executorch`)*\n")
     rows = ["| setting's best network, trained | seeds | test accuracy | params | MACs | CPU latency / MobileNetV2 "
             "| ExecuTorch |", "|---|---|---|---|---|---|---|"]
-    trained, together = group(rs, lambda r: r["name"].split("/", 1)[1]), _together(results, f"{experiment}-final")
+    trained, together = group(rs, lambda r: r["name"].split("/", 1)[1]), timed_together(results, f"{experiment}-final")
     for name, runs in trained.items():
         reused = f" (the same network as {runs[0]['same_as']})" if runs[0].get("same_as") else ""
         rows.append(f"| {label(name)}{reused} | {len(runs)} | {mean_range([x['test_accuracy'] for x in runs])} "
@@ -185,7 +185,7 @@ def _trained(results: Path, experiment: str, label, comparisons: list[tuple[str,
     lines = [f"\n- Trained, {lower(what)}: {_trained_versus(trained[new], trained[old], noise, target, together)}."
              for new, old, what in comparisons if new in trained and old in trained]
     return ("\n" + "\n".join(rows) + "\n" + "".join(lines) + ("\n" if lines else "") + provenance_line(rs)
-            + _together_line(results, f"{experiment}-final"))
+            + together_line(results, f"{experiment}-final"))
 
 
 def size_and_latency(r: dict, together: dict | None = None) -> str:
@@ -194,11 +194,11 @@ def size_and_latency(r: dict, together: dict | None = None) -> str:
     def cell(values: list[float]) -> str:
         return f"{np.median(values):.3f} ({min(values):.3f}-{max(values):.3f})" if len(values) > 1 else \
             f"{values[0]:.3f}" if values else ""
-    return (f"| {r['params'] / 1e6:.2f}M | {r['macs'] / 1e6:.0f}M | {cell(_latencies([r], together, 'cpu'))} "
-            f"| {cell(_latencies([r], together, 'executorch'))} |")
+    return (f"| {r['params'] / 1e6:.2f}M | {r['macs'] / 1e6:.0f}M | {cell(latencies([r], together, 'cpu'))} "
+            f"| {cell(latencies([r], together, 'executorch'))} |")
 
 
-def _together(results: Path, stem: str) -> dict[str, dict[str, list[float]]]:
+def timed_together(results: Path, stem: str) -> dict[str, dict[str, list[float]]]:
     """{backend: {network: [latency / MobileNetV2, ...]}}: every timing of the runs that timed a
     table's networks together (table1.py --retime, <stem>-timing.json), pooled, so that a network's
     range also holds the drift between runs; {} where no run has."""
@@ -210,7 +210,7 @@ def _together(results: Path, stem: str) -> dict[str, dict[str, list[float]]]:
     return pooled
 
 
-def _together_line(results: Path, stem: str) -> str:
+def together_line(results: Path, stem: str) -> str:
     """Where the latency columns come from when the networks were timed together."""
     rs = records.load(results / f"{stem}-timing.json")
     if not rs:
@@ -223,7 +223,7 @@ def _together_line(results: Path, stem: str) -> str:
             + provenance_line(rs))
 
 
-def _latencies(runs: list[dict], together: dict | None, backend: str) -> list[float]:
+def latencies(runs: list[dict], together: dict | None, backend: str) -> list[float]:
     """A trained network's latency / MobileNetV2 on `backend` ("cpu" or "executorch"): its timings
     together with the table's other networks if there are, else the one taken beside its training."""
     name = runs[0]["name"]
@@ -242,10 +242,10 @@ def _trained_versus(new: list[dict], old: list[dict], noise: float, target: floa
     own measure of a better network; its latency factor carries the timing's spread scaled by
     |w| = 0.07."""
     acc = [x["test_accuracy"] for x in new], [x["test_accuracy"] for x in old]
-    cpu = _latencies(new, together, "cpu"), _latencies(old, together, "cpu")
+    cpu = latencies(new, together, "cpu"), latencies(old, together, "cpu")
     text = (f"test accuracy {np.mean(acc[1]):.4f} -> {np.mean(acc[0]):.4f}, {_beyond(*acc)}; CPU latency / MobileNetV2 "
             f"{np.median(cpu[1]):.3f} -> {np.median(cpu[0]):.3f}, {_timed(*cpu, noise)}")
-    et = _latencies(new, together, "executorch"), _latencies(old, together, "executorch")
+    et = latencies(new, together, "executorch"), latencies(old, together, "executorch")
     text += f"; ExecuTorch {np.median(et[1]):.3f} -> {np.median(et[0]):.3f}, {_timed(*et, noise)}" if all(et) else ""
     if target is None:
         return text
@@ -285,7 +285,7 @@ def table6_table(results: Path) -> str:
     rs = records.load(results / "table6.json")
     if not rs:
         return "*(no record yet: `python benchmarks/table1.py --table6 --epochs 5 --seeds 2 --executorch`)*\n"
-    by_name, together = group(rs, lambda r: r["name"]), _together(results, "table6")
+    by_name, together = group(rs, lambda r: r["name"]), timed_together(results, "table6")
     rows = ["| network | paper (ImageNet, Pixel 1) | test accuracy: mean (min-max), seeds | params | MACs "
             "| CPU latency / MobileNetV2 | ExecuTorch latency / MobileNetV2 |", "|---|---|---|---|---|---|---|"]
     for name in sorted(by_name):  # alphabetical is the paper's order: A1, then MBConv3 3x3 ... MBConv6 5x5
@@ -299,7 +299,7 @@ def table6_table(results: Path) -> str:
         lines.append(f"\n- A1 -> {name.removeprefix('mnasnet-a1-')}: {versus}"
                      f"{_against_a1(by_name[name], a1, noise, together)}.")
     return ("\n".join(rows) + "\n" + "".join(lines) + ("\n" if lines else "") + provenance_line(rs)
-            + _together_line(results, "table6"))
+            + together_line(results, "table6"))
 
 
 def _against_a1(variant: list[dict], a1: list[dict], noise: float, together: dict | None = None) -> str:
@@ -311,7 +311,7 @@ def _against_a1(variant: list[dict], a1: list[dict], noise: float, together: dic
     acc = _sign([x["test_accuracy"] for x in variant], [x["test_accuracy"] for x in a1])
     verdicts = []
     for backend, where in (("cpu", "on CPU"), ("executorch", "through ExecuTorch")):
-        new, old = _latencies(variant, together, backend), _latencies(a1, together, backend)
+        new, old = latencies(variant, together, backend), latencies(a1, together, backend)
         if not (new and old):
             continue
         lat = -_timed_sign(new, old, noise)  # +1: faster, better

@@ -24,7 +24,8 @@ training already gave (same architecture, seed, epochs, data and device, in Tabl
 another experiment's final trainings) is not trained again: its record is copied under the new
 name with "same_as".
 
-`--retime R` trains nothing: it times every network of the table and MobileNetV2 together, in
+`--retime R` trains nothing: it times every network of the table (those the command names, or with
+none named, those recorded in the results file) and MobileNetV2 together, in
 one interleaved run repeated R times (on this CPU, and through ExecuTorch with `--executorch`),
 and appends the ratios to <out>-timing.json; the table pools every such run. A network timed in a
 separate run beside each training drifts: the same one came out 0.958x and 1.021x MobileNetV2 in
@@ -41,6 +42,7 @@ one table between N processes (one per core), each training every N-th of the tr
     python benchmarks/table1.py --searches benchmarks/results/table5.json --epochs 5 --seeds 2 --executorch
     python benchmarks/table1.py --table6 --epochs 5 --seeds 2 --threads 1 --shard 1/2  # and 2/2 beside it
     python benchmarks/table1.py --table6 --retime 5 --executorch   # all six timed together -> table6-timing.json
+    python benchmarks/table1.py --retime 5 --executorch            # Table 1's networks -> table1-timing.json
 """
 
 from __future__ import annotations
@@ -217,12 +219,13 @@ def main(argv: list[str] | None = None) -> int:
                    help="train only the K-th of every N trainings (architectures x seeds, in order), so N processes "
                         "split one table: e.g. --shard 1/2 and --shard 2/2 on two cores (default 1/1: all)")
     p.add_argument("--retime", type=cli.at_least(2), metavar="R",
-                   help="train nothing: time the table's networks together, R interleaved repeats -> <out>-timing.json")
+                   help="train nothing: time the table's networks (those given, else those in --out) together, R interleaved "
+                        "repeats -> <out>-timing.json")
     args = p.parse_args(argv)
     try:
         if args.top < 1 or args.seeds < 1 or args.epochs <= 0:
             raise training.UsageError("--top and --seeds must be >= 1 and --epochs positive")
-        if not args.archs and not args.random_search and not args.table6 and not args.searches:
+        if not args.archs and not args.random_search and not args.table6 and not args.searches and not args.retime:
             raise training.UsageError("give architectures (NAME, JSON or RUN_DIR), --random-search FILE, --table6 "
                                       "or --searches FILE")
         archs = contenders(args.archs, args.top) | (table6_archs() if args.table6 else {})
@@ -237,6 +240,10 @@ def main(argv: list[str] | None = None) -> int:
             if not Path(args.random_search).is_file():
                 raise training.UsageError(f"--random-search {args.random_search}: no such file")
             archs |= random_search_best(records.load(args.random_search), args.top)
+        if args.retime and not archs:  # the networks the table holds
+            archs = {r["name"]: arch_from_dict(r["arch"]) for r in records.load(args.out) if r.get("arch")}
+            if not archs:
+                raise training.UsageError(f"--retime: {args.out} holds no trained network to time")
         if args.retime:
             origin = records.origin(__file__, argv)
             path = retime(args.out, archs, ["cpu"] + ["executorch"] * args.executorch, args.retime, origin)
