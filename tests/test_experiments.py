@@ -154,6 +154,13 @@ def test_table1_table_reports_mean_range_and_gap_to_mobilenetv2(tmp_path):
     assert "**1 epoch of training**" in one and "| run/child-3 | 0.8950 (0.8900-0.9000), 2 |" in one
     assert "| run/child-3 | 0.9100 (0.9100-0.9100), 1 | -2.00 points |" in five
     assert "at lower CPU latency: 0 of 1." in five
+    # timed together (table1.py --retime): the median of those timings, in the columns and the verdict
+    records.append(tmp_path / "table1-timing.json", with_provenance({
+        "networks": ["run/child-3", "mobilenetv2"], "repeats": 3, "cpu": {"run/child-3": [1.1, 1.2, 1.3], "mobilenetv2": [1.0] * 3}}))
+    one, five = tables.table1_table(tmp_path).split("**5 epochs of training**")
+    assert "| run/child-3 | 0.8950 (0.8900-0.9000), 2 | +1.75 points | 3.50M | 300M | 1.200 (1.100-1.300) |  |" in one
+    assert "at lower CPU latency: 0 of 2." in one  # timed together, child-3 is slower than MobileNetV2
+    assert "Latency: the median (min-max) of 3 timings in 1 run of `--retime`" in five
 
 
 def test_sharing_records_each_regime_once(tmp_path):
