@@ -192,8 +192,8 @@ def size_and_latency(r: dict, together: dict | None = None) -> str:
     """A trained network's last columns: params, MACs, CPU and ExecuTorch latency / MobileNetV2 (the
     median and range of its timings together with the table's other networks, if there are)."""
     def cell(values: list[float]) -> str:
-        return f"{np.median(values):.3f} ({min(values):.3f}-{max(values):.3f})" if len(values) > 1 else \
-            f"{values[0]:.3f}" if values else ""
+        return f"{np.median(values):.3f} ({min(values):.3f}-{max(values):.3f})" if len(set(values)) > 1 else \
+            f"{values[0]:.3f}" if values else ""  # one value, or the reference against itself
     return (f"| {r['params'] / 1e6:.2f}M | {r['macs'] / 1e6:.0f}M | {cell(latencies([r], together, 'cpu'))} "
             f"| {cell(latencies([r], together, 'executorch'))} |")
 
@@ -215,7 +215,8 @@ def together_line(results: Path, stem: str) -> str:
     rs = records.load(results / f"{stem}-timing.json")
     if not rs:
         return ""
-    runs, networks = f"{len(rs)} {'run' if len(rs) == 1 else 'runs'}", max(len(r["networks"]) for r in rs)
+    runs = f"{len(rs)} {'run' if len(rs) == 1 else 'runs'}"
+    networks = max(len(set(r["networks"]) - {"mobilenetv2"}) for r in rs)  # Table 1 has the reference among them
     backends = " and ".join(b for b in ("cpu", "executorch") if any(b in r for r in rs))
     return (f"\nLatency: the median (min-max) of {sum(r['repeats'] for r in rs)} timings in {runs} of `--retime`, each "
             f"timing {'both' if networks == 2 else f'all {networks}'} networks and MobileNetV2 together, interleaved ({backends}); a network's range is "
