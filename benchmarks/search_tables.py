@@ -13,6 +13,7 @@ import numpy as np
 
 import mnas
 import records
+from models import arch_from_dict, network_key
 from records import group, mean_range, provenance_line
 
 
@@ -172,7 +173,8 @@ def _trained(results: Path, experiment: str, label, comparisons: list[tuple[str,
                 f"benchmarks/results/{experiment}.json --epochs 5 --seeds 2 --executorch`)*\n")
     rows = ["| setting's best network, trained | seeds | test accuracy | params | MACs | CPU latency / MobileNetV2 "
             "| ExecuTorch |", "|---|---|---|---|---|---|---|"]
-    trained, together = group(rs, lambda r: r["name"].split("/", 1)[1]), timed_together(results, f"{experiment}-final")
+    trained = group(rs, lambda r: r["name"].split("/", 1)[1])
+    together = timed_together(results, f"{experiment}-final", {r["name"]: r.get("arch") for r in rs})
     for name, runs in trained.items():
         reused = f" (the same network as {runs[0]['same_as']})" if runs[0].get("same_as") else ""
         rows.append(f"| {label(name)}{reused} | {len(runs)} | {mean_range([x['test_accuracy'] for x in runs])} "
@@ -185,43 +187,53 @@ def _trained(results: Path, experiment: str, label, comparisons: list[tuple[str,
     lines = [f"\n- Trained, {lower(what)}: {_trained_versus(trained[new], trained[old], noise, target, together)}."
              for new, old, what in comparisons if new in trained and old in trained]
     return ("\n" + "\n".join(rows) + "\n" + "".join(lines) + ("\n" if lines else "") + provenance_line(rs)
-            + together_line(results, f"{experiment}-final"))
+            + together_line(results, f"{experiment}-final", together))
 
 
 def size_and_latency(r: dict, together: dict | None = None) -> str:
     """A trained network's last columns: params, MACs, CPU and ExecuTorch latency / MobileNetV2 (the
     median and range of its timings together with the table's other networks, if there are)."""
-    def cell(values: list[float]) -> str:
-        return f"{np.median(values):.3f} ({min(values):.3f}-{max(values):.3f})" if len(set(values)) > 1 else \
-            f"{values[0]:.3f}" if values else ""  # one value, or the reference against itself
-    return (f"| {r['params'] / 1e6:.2f}M | {r['macs'] / 1e6:.0f}M | {cell(latencies([r], together, 'cpu'))} "
-            f"| {cell(latencies([r], together, 'executorch'))} |")
+    return (f"| {r['params'] / 1e6:.2f}M | {r['macs'] / 1e6:.0f}M | {_cell(latencies([r], together, 'cpu'))} "
+            f"| {_cell(latencies([r], together, 'executorch'))} |")
 
 
-def timed_together(results: Path, stem: str) -> dict[str, dict[str, list[float]]]:
+def _cell(values: list[float]) -> str:
+    """Latencies as "median (min-max)", one value as itself (the reference against itself: 1.000)."""
+    if len(set(values)) > 1:
+        return f"{np.median(values):.3f} ({min(values):.3f}-{max(values):.3f})"
+    return f"{values[0]:.3f}" if values else ""
+
+
+def timed_together(results: Path, stem: str, trained: dict[str, dict] | None = None) -> dict[str, dict[str, list[float]]]:
     """{backend: {network: [latency / MobileNetV2, ...]}}: every timing of the runs that timed a
     table's networks together (table1.py --retime, <stem>-timing.json), pooled, so that a network's
-    range also holds the drift between runs; {} where no run has."""
+    range also holds the drift between runs; {} where no run has. A run that timed another
+    architecture under a trained network's name (`trained`: name -> its arch) is left out for it."""
     pooled: dict[str, dict[str, list[float]]] = {}
     for r in records.load(results / f"{stem}-timing.json"):
         for backend in ("cpu", "executorch"):
             for name, values in r.get(backend, {}).items():
+                timed, want = r.get("archs", {}).get(name), (trained or {}).get(name)
+                if timed and want and network_key(arch_from_dict(timed)) != network_key(arch_from_dict(want)):
+                    continue
                 pooled.setdefault(backend, {}).setdefault(name, []).extend(values)
     return pooled
 
 
-def together_line(results: Path, stem: str) -> str:
-    """Where the latency columns come from when the networks were timed together."""
+def together_line(results: Path, stem: str, together: dict[str, dict[str, list[float]]]) -> str:
+    """Where the latency columns come from when the networks were timed together (`together`:
+    what `timed_together` pooled from those runs)."""
     rs = records.load(results / f"{stem}-timing.json")
-    if not rs:
+    timed = {name: values for backend in together.values() for name, values in backend.items() if name != "mobilenetv2"}
+    if not rs or not timed:
         return ""
-    runs = f"{len(rs)} {'run' if len(rs) == 1 else 'runs'}"
-    networks = max(len(set(r["networks"]) - {"mobilenetv2"}) for r in rs)  # Table 1 has the reference among them
-    backends = " and ".join(b for b in ("cpu", "executorch") if any(b in r for r in rs))
-    return (f"\nLatency: the median (min-max) of {sum(r['repeats'] for r in rs)} timings in {runs} of `--retime`, each "
-            f"timing {'both' if networks == 2 else f'all {networks}'} networks and MobileNetV2 together, interleaved ({backends}); a network's range is "
-            "its timing noise, drift between runs included, and latencies whose ranges overlap are a tie."
-            + provenance_line(rs))
+    counts = sorted({len(values) for values in timed.values()})
+    count = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+    networks = "both" if len(timed) == 2 else f"all {len(timed)}"
+    return (f"\nLatency: the median (min-max) of {count} timings per network and platform, from {len(rs)} "
+            f"{'run' if len(rs) == 1 else 'runs'} of `--retime` timing {networks} networks and MobileNetV2 together, "
+            f"interleaved ({' and '.join(together)}); a network's range is its timing noise, drift between runs "
+            "included, and latencies whose ranges overlap are a tie." + provenance_line(rs))
 
 
 def latencies(runs: list[dict], together: dict | None, backend: str) -> list[float]:
@@ -234,6 +246,14 @@ def latencies(runs: list[dict], together: dict | None, backend: str) -> list[flo
     return [value] if value else []
 
 
+def _paired(new: list[dict], old: list[dict], together: dict | None, backend: str) -> tuple[list[float], list[float]]:
+    """Two trained networks' latencies on `backend` from one source: their timings together if both
+    have them, else each one's timing beside its training (never one of each)."""
+    timed = (together or {}).get(backend, {})
+    both = new[0]["name"] in timed and old[0]["name"] in timed
+    return latencies(new, together if both else None, backend), latencies(old, together if both else None, backend)
+
+
 def _trained_versus(new: list[dict], old: list[dict], noise: float, target: float | None = None,
                     together: dict | None = None) -> str:
     """Two trained networks (their records, one per seed), old -> new: test accuracy against the seed
@@ -243,10 +263,10 @@ def _trained_versus(new: list[dict], old: list[dict], noise: float, target: floa
     own measure of a better network; its latency factor carries the timing's spread scaled by
     |w| = 0.07."""
     acc = [x["test_accuracy"] for x in new], [x["test_accuracy"] for x in old]
-    cpu = latencies(new, together, "cpu"), latencies(old, together, "cpu")
+    cpu = _paired(new, old, together, "cpu")
     text = (f"test accuracy {np.mean(acc[1]):.4f} -> {np.mean(acc[0]):.4f}, {_beyond(*acc)}; CPU latency / MobileNetV2 "
             f"{np.median(cpu[1]):.3f} -> {np.median(cpu[0]):.3f}, {_timed(*cpu, noise)}")
-    et = latencies(new, together, "executorch"), latencies(old, together, "executorch")
+    et = _paired(new, old, together, "executorch")
     text += f"; ExecuTorch {np.median(et[1]):.3f} -> {np.median(et[0]):.3f}, {_timed(*et, noise)}" if all(et) else ""
     if target is None:
         return text
@@ -286,7 +306,8 @@ def table6_table(results: Path) -> str:
     rs = records.load(results / "table6.json")
     if not rs:
         return "*(no record yet: `python benchmarks/table1.py --table6 --epochs 5 --seeds 2 --executorch`)*\n"
-    by_name, together = group(rs, lambda r: r["name"]), timed_together(results, "table6")
+    by_name = group(rs, lambda r: r["name"])
+    together = timed_together(results, "table6", {r["name"]: r.get("arch") for r in rs})
     rows = ["| network | paper (ImageNet, Pixel 1) | test accuracy: mean (min-max), seeds | params | MACs "
             "| CPU latency / MobileNetV2 | ExecuTorch latency / MobileNetV2 |", "|---|---|---|---|---|---|---|"]
     for name in sorted(by_name):  # alphabetical is the paper's order: A1, then MBConv3 3x3 ... MBConv6 5x5
@@ -300,7 +321,7 @@ def table6_table(results: Path) -> str:
         lines.append(f"\n- A1 -> {name.removeprefix('mnasnet-a1-')}: {versus}"
                      f"{_against_a1(by_name[name], a1, noise, together)}.")
     return ("\n".join(rows) + "\n" + "".join(lines) + ("\n" if lines else "") + provenance_line(rs)
-            + together_line(results, "table6"))
+            + together_line(results, "table6", together))
 
 
 def _against_a1(variant: list[dict], a1: list[dict], noise: float, together: dict | None = None) -> str:
@@ -312,13 +333,15 @@ def _against_a1(variant: list[dict], a1: list[dict], noise: float, together: dic
     acc = _sign([x["test_accuracy"] for x in variant], [x["test_accuracy"] for x in a1])
     verdicts = []
     for backend, where in (("cpu", "on CPU"), ("executorch", "through ExecuTorch")):
-        new, old = latencies(variant, together, backend), latencies(a1, together, backend)
+        new, old = _paired(variant, a1, together, backend)
         if not (new and old):
             continue
         lat = -_timed_sign(new, old, noise)  # +1: faster, better
         verdict = ("a tie with A1" if acc == lat == 0 else "a trade-off" if acc * lat < 0 else
                    "better than A1 (the paper's claim fails here)" if max(acc, lat) > 0 else "A1 is better (as in the paper)")
         verdicts.append(f"{where} { {1: 'faster', 0: 'as fast (a tie)', -1: 'slower'}[lat]}: {verdict}")
+    if not verdicts:
+        return ""
     accuracy = {1: "more accurate", 0: "as accurate (a tie)", -1: "less accurate"}[acc]
     return f" — against A1 it is {accuracy}; " + "; ".join(verdicts)
 
@@ -353,7 +376,7 @@ def _faster(a: list[float], b: list[float], noise: float = 0.0) -> str:
 def _timed(new: list[float], old: list[float], noise: float) -> str:
     """Whether one network's latencies `new` lie below another's `old`: timed together several
     times, beyond the spread of those timings; timed once each, beyond the timing noise; or a tie."""
-    faster = "faster" if np.median(new) < np.median(old) else "slower"
+    faster = "faster" if np.median(new) < np.median(old) else "slower" if np.median(new) > np.median(old) else "as fast"
     if _repeated(new, old):
         n = min(len(new), len(old))
         return (f"{faster} beyond the spread of {n} timings together" if _timed_sign(new, old, noise)

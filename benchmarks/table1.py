@@ -70,7 +70,7 @@ import records  # noqa: E402
 import searches  # noqa: E402
 import training  # noqa: E402
 from figures import read_run  # noqa: E402
-from models import REFERENCE_ARCHS, Arch, arch_from_dict, build_model, load_arch, network_key, one_layer_type  # noqa: E402
+from models import REFERENCE_ARCHS, Arch, arch_from_dict, arch_to_dict, build_model, load_arch, network_key, one_layer_type  # noqa: E402
 
 TABLE1 = records.RESULTS / "table1.json"
 TABLE6 = records.RESULTS / "table6.json"
@@ -182,12 +182,15 @@ def time_together(archs: dict[str, Arch], backends: list[str], repeats: int) -> 
 
 
 def retime(out: str | Path, archs: dict[str, Arch], backends: list[str], repeats: int, origin: dict) -> Path:
-    """`time_together`, appended with its provenance and the machine's load to <out>-timing.json."""
+    """`time_together`, appended to <out>-timing.json with each network's architecture (a table
+    retrained under the same names does not pool with it), the machine's load before and after (the
+    1-minute average: another process running beside the timing shows) and the provenance."""
     path = Path(out).with_name(f"{Path(out).stem}-timing.json")
     started, load = time.time(), os.getloadavg()[0]
     ratios = time_together(archs, backends, repeats)
-    records.append(path, {"networks": list(archs), "repeats": repeats, "threads": 1, "load": round(load, 2),
-                          **ratios, **records.provenance(started, origin)})
+    records.append(path, {"networks": list(archs), "archs": {name: arch_to_dict(a) for name, a in archs.items()},
+                          "repeats": repeats, "threads": 1, "load": round(load, 2),
+                          "load_after": round(os.getloadavg()[0], 2), **ratios, **records.provenance(started, origin)})
     return path
 
 

@@ -148,9 +148,11 @@ def table1_table(results: Path) -> str:
     rs = records.load(results / "table1.json")
     if not rs:
         return "*(no Table 1 results yet: `python benchmarks/table1.py`)*\n"
-    together = search_tables.timed_together(results, "table1")  # latency: the networks timed together, if they were
+    # latency: the networks timed together, if they were
+    together = search_tables.timed_together(results, "table1", {r["name"]: r.get("arch") for r in rs})
     return ("\n".join(_table1_one_length(epochs, [r for r in rs if r["epochs"] == epochs], together)
-                      for epochs in sorted({r["epochs"] for r in rs})) + search_tables.together_line(results, "table1"))
+                      for epochs in sorted({r["epochs"] for r in rs}))
+            + search_tables.together_line(results, "table1", together))
 
 
 def _table1_one_length(epochs: float, rs: list[dict], together: dict) -> str:
@@ -170,14 +172,15 @@ def _table1_one_length(epochs: float, rs: list[dict], together: dict) -> str:
 
 def _headline(by_name: dict[str, list[dict]], together: dict | None = None) -> str:
     """The paper's claim, checked: a searched network above MobileNetV2's mean test accuracy at
-    lower CPU latency (its median timing together with the others, else its one timing), and
-    whether its gap exceeds the seed spread (its worst seed above MobileNetV2's best)."""
+    lower CPU latency (every timing together with the others below MobileNetV2's, else its one
+    timing), and whether its gap exceeds the seed spread (its worst seed above MobileNetV2's best)."""
     accs = {name: [r["test_accuracy"] for r in runs] for name, runs in by_name.items()}
-    cpu = {name: float(np.median(search_tables.latencies(runs, together, "cpu"))) for name, runs in by_name.items()}
+    timed = {name: search_tables.latencies(runs, together, "cpu") for name, runs in by_name.items()}
+    cpu = {name: float(np.median(values)) for name, values in timed.items()}  # the figure printed
     controls = [name for name in by_name if name.startswith("random-")]  # random search's best: the control
     searched = [name for name in by_name if name not in REFERENCE_ARCHS and name not in controls]
     wins = sorted((name for name in searched if np.mean(accs[name]) > np.mean(accs["mobilenetv2"])
-                   and cpu[name] < 1), key=lambda n: -np.mean(accs[n]))
+                   and max(timed[name]) < 1), key=lambda n: -np.mean(accs[n]))
     line = (f"Searched architectures above MobileNetV2's mean test accuracy at lower CPU latency: "
             f"{len(wins)} of {len(searched)}")
     if not wins:
