@@ -205,10 +205,11 @@ def _run_constants(path: Path, config: dict, table: latency_table.LatencyTable |
     """run.json: the target T, the reference latencies and the table's scale, measured once per run
     and read back on resume (a resumed search keeps its T).
 
-    With a latency table, `table_fit` is the calibration it predicted with. `lat_unit` is LAT(m)'s unit ("ms", or "M MACs" for --latency macs) and `target` the T of Eq. 2
-    in it. `references` are the measured latencies in ms, whatever LAT is, and `target_ms` is T in
-    measured ms (for a MACs run: the same multiple of MobileNetV2's measured latency), so any two
-    runs compare on real latency; `reference_macs` are the references' M MACs."""
+    With a latency table, `table_fit` is the calibration it predicted with. `lat_unit` is LAT(m)'s
+    unit ("ms", or "M MACs" for --latency macs) and `target` the T of Eq. 2 in it. `references` are
+    the measured latencies in ms, whatever LAT is, and `target_ms` is T in measured ms (for a MACs
+    run: the same multiple of MobileNetV2's measured latency), so any two runs compare on real
+    latency; `reference_macs` are the references' M MACs."""
     if path.exists():
         run = json.loads(path.read_text())
         if table:

@@ -174,7 +174,7 @@ def _trained(results: Path, experiment: str, label, comparisons: list[tuple[str,
     rows = ["| setting's best network, trained | seeds | test accuracy | params | MACs | CPU latency / MobileNetV2 "
             "| ExecuTorch |", "|---|---|---|---|---|---|---|"]
     trained = group(rs, lambda r: r["name"].split("/", 1)[1])
-    together = timed_together(results, f"{experiment}-final", {r["name"]: r.get("arch") for r in rs})
+    together = timed_together(results, f"{experiment}-final", rs)
     for name, runs in trained.items():
         reused = f" (the same network as {runs[0]['same_as']})" if runs[0].get("same_as") else ""
         rows.append(f"| {label(name)}{reused} | {len(runs)} | {mean_range([x['test_accuracy'] for x in runs])} "
@@ -204,17 +204,18 @@ def _cell(values: list[float]) -> str:
     return f"{values[0]:.3f}" if values else ""
 
 
-def timed_together(results: Path, stem: str, trained: dict[str, dict] | None = None) -> dict[str, dict[str, list[float]]]:
+def timed_together(results: Path, stem: str, trained: list[dict] = ()) -> dict[str, dict[str, list[float]]]:
     """{backend: {network: [latency / MobileNetV2, ...]}}: every timing of the runs that timed a
     table's networks together (table1.py --retime, <stem>-timing.json), pooled, so that a network's
     range also holds the drift between runs; {} where no run has. A run that timed another
-    architecture under a trained network's name (`trained`: name -> its arch) is left out for it."""
+    architecture under the name of one of the `trained` records is left out for it."""
+    want = {r["name"]: network_key(arch_from_dict(r["arch"])) for r in trained if r.get("arch")}
     pooled: dict[str, dict[str, list[float]]] = {}
     for r in records.load(results / f"{stem}-timing.json"):
+        timed = {name: network_key(arch_from_dict(a)) for name, a in r.get("archs", {}).items() if name in want}
         for backend in ("cpu", "executorch"):
             for name, values in r.get(backend, {}).items():
-                timed, want = r.get("archs", {}).get(name), (trained or {}).get(name)
-                if timed and want and network_key(arch_from_dict(timed)) != network_key(arch_from_dict(want)):
+                if name in timed and timed[name] != want[name]:
                     continue
                 pooled.setdefault(backend, {}).setdefault(name, []).extend(values)
     return pooled
@@ -307,7 +308,7 @@ def table6_table(results: Path) -> str:
     if not rs:
         return "*(no record yet: `python benchmarks/table1.py --table6 --epochs 5 --seeds 2 --executorch`)*\n"
     by_name = group(rs, lambda r: r["name"])
-    together = timed_together(results, "table6", {r["name"]: r.get("arch") for r in rs})
+    together = timed_together(results, "table6", rs)
     rows = ["| network | paper (ImageNet, Pixel 1) | test accuracy: mean (min-max), seeds | params | MACs "
             "| CPU latency / MobileNetV2 | ExecuTorch latency / MobileNetV2 |", "|---|---|---|---|---|---|---|"]
     for name in sorted(by_name):  # alphabetical is the paper's order: A1, then MBConv3 3x3 ... MBConv6 5x5

@@ -41,7 +41,7 @@ one table between N processes (one per core), each training every N-th of the tr
     python benchmarks/table1.py --table6 --epochs 5 --seeds 2 --executorch      # Sec. 7.3, Table 6
     python benchmarks/table1.py --searches benchmarks/results/table5.json --epochs 5 --seeds 2 --executorch
     python benchmarks/table1.py --table6 --epochs 5 --seeds 2 --threads 1 --shard 1/2  # and 2/2 beside it
-    python benchmarks/table1.py --table6 --retime 5 --executorch   # all six timed together -> table6-timing.json
+    python benchmarks/table1.py --table6 --retime 5 --executorch   # A1, its variants, MobileNetV2 together -> table6-timing.json
     python benchmarks/table1.py --retime 5 --executorch            # Table 1's networks -> table1-timing.json
 """
 

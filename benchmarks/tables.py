@@ -149,7 +149,7 @@ def table1_table(results: Path) -> str:
     if not rs:
         return "*(no Table 1 results yet: `python benchmarks/table1.py`)*\n"
     # latency: the networks timed together, if they were
-    together = search_tables.timed_together(results, "table1", {r["name"]: r.get("arch") for r in rs})
+    together = search_tables.timed_together(results, "table1", rs)
     return ("\n".join(_table1_one_length(epochs, [r for r in rs if r["epochs"] == epochs], together)
                       for epochs in sorted({r["epochs"] for r in rs}))
             + search_tables.together_line(results, "table1", together))

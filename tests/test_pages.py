@@ -282,7 +282,7 @@ def test_timings_of_another_network_under_a_trained_networks_name_are_left_out(t
     for archs, values in (({"x": a1}, [1.0, 1.1]), ({"x": v2}, [2.0, 2.1]), (None, [1.2])):  # the last: no archs kept
         tables.records.append(tmp_path / "t-timing.json", {"networks": ["x"], "repeats": len(values), "cpu": {"x": values},
                                                             **({"archs": archs} if archs else {})})
-    assert search_tables.timed_together(tmp_path, "t", {"x": a1}) == {"cpu": {"x": [1.0, 1.1, 1.2]}}
+    assert search_tables.timed_together(tmp_path, "t", [{"name": "x", "arch": a1}]) == {"cpu": {"x": [1.0, 1.1, 1.2]}}
     assert search_tables.timed_together(tmp_path, "t") == {"cpu": {"x": [1.0, 1.1, 2.0, 2.1, 1.2]}}  # no arch to match
 
 
