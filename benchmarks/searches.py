@@ -240,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--parallel", type=int, default=1,
                    help="runs side by side (default 1); give each --extra=\"--threads 1\" on 2 cores")
     p.add_argument("--extra", default="", help="more train.py flags for every new run: --extra=\"--proxy-steps 40\"")
+    p.add_argument("--only", metavar="RUN[,RUN]",
+                   help="run only these runs of the experiment (e.g. multi-cell-seed2): benchmarks/run_queue.py's unit")
     args = p.parse_args(argv)
     try:
         seeds = [int(s) for s in args.seeds.split(",")]
@@ -258,6 +260,11 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as e:
             p.error(f"--latency-table {e}")
     plan = runs(args.experiment, seeds)
+    if args.only:
+        unknown = sorted(set(args.only.split(",")) - set(plan))
+        if unknown:
+            p.error(f"--only: {', '.join(unknown)} not among {args.experiment}'s runs ({', '.join(plan)})")
+        plan = {name: flags for name, flags in plan.items() if name in args.only.split(",")}
     shared = SAME_SEARCH.get(args.experiment)  # the search other experiments reuse goes first, so they can
     plan = dict(sorted(plan.items(), key=lambda run: not (shared and run[0].startswith(shared))))
     if tables and (missing := sorted({platform(f) for f in plan.values()} - set(tables))):

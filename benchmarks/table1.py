@@ -139,13 +139,14 @@ def random_search_best(summaries: list[dict], top: int, batch: int = 6) -> dict[
     return archs
 
 
-def search_winners(summaries: list[dict], runs: Path | None = None) -> dict[str, Arch]:
+def search_winners(summaries: list[dict], runs: Path | None = None, per_search: bool = False) -> dict[str, Arch]:
     """{"<experiment>/<setting>": arch}: each setting's (a run's name less "-seedN") best network
-    over its seeds by search reward; from the summary's best_arch, or for a summary written before
-    it was kept, from its run directory's best.json under `runs`."""
+    over its seeds by search reward; with `per_search`, {"<experiment>/<run>": arch}, every search's
+    own best network (the search is then the unit of a comparison). From the summary's best_arch, or
+    for a summary written before it was kept, from its run directory's best.json under `runs`."""
     best: dict[str, dict] = {}
     for r in summaries:
-        name = f"{r['experiment']}/{records.setting(r['run'])}"
+        name = f"{r['experiment']}/{r['run'] if per_search else records.setting(r['run'])}"
         if name not in best or r["best_reward"] > best[name]["best_reward"]:
             best[name] = r
     archs = {}
@@ -216,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     panel.add_training_options(p)
     p.add_argument("--searches", metavar="FILE",
                    help="train each setting's best network in this searches.py summary file (table5.json, flops.json)")
+    p.add_argument("--per-search", action="store_true",
+                   help="with --searches: train every search's best network (<experiment>/<run>), not each setting's")
     p.add_argument("--out", help="the results file (default benchmarks/results/table1.json; table6.json with --table6, "
                                  "<experiment>-final.json with --searches)")
     p.add_argument("--shard", type=shard, default=(1, 1), metavar="K/N",
@@ -236,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.searches:
             if not Path(args.searches).is_file():
                 raise training.UsageError(f"--searches {args.searches}: no such file")
-            archs |= search_winners(records.load(args.searches))
+            archs |= search_winners(records.load(args.searches), per_search=args.per_search)
             out = Path(args.searches).with_name(f"{Path(args.searches).stem}-final.json")
         args.out = args.out or str(out)
         if args.random_search:

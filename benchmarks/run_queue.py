@@ -1,0 +1,195 @@
+"""The long runs' queue: the CPU hours the open experiments need, one command per unit of work, in
+the order they are wanted, so that any session on any machine resumes from what has landed.
+
+Each job is a command of the benchmarks that appends its records to benchmarks/results/ and resumes
+where it stopped. A job is done when the committed results files say so (the latency table, a
+machine's own prerequisite, when its file is built), so the queue keeps no state of its own: a
+fresh clone runs the next unfinished job. With `--commit` each new record is committed as soon as
+it lands (polled every minute), so a session that ends loses at most the unit in flight.
+
+Run it from a worktree of its own, so that code edited beside it never enters a run (its records
+would carry "+dirty"), then merge its branch:
+
+    git worktree add -b queue ../queue && cd ../queue
+    python benchmarks/run_queue.py                                  # what is done, what runs next
+    python benchmarks/run_queue.py --run --parallel 2 --commit      # two at a time, one core each
+    cd ../main && git merge queue                               # the records, into main
+
+The order follows the issue that asked for the runs: Table 5's and the MACs search's seeds, then
+their winners trained and timed together, then Table 6's training seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+TABLE = "runs/latency_table_cpu.json"  # the CPU latency table every search predicts LAT(m) from
+SEARCH_SEEDS = (2, 3, 4)  # seeds 0 and 1 of every setting are recorded
+SAMPLES = 300
+TABLE5 = ("multi-factorized", "single-cell", "multi-cell", "single-factorized")
+TABLE6 = ("mnasnet-a1", "mnasnet-a1-all-mbconv3-k3", "mnasnet-a1-all-mbconv3-k5",
+          "mnasnet-a1-all-mbconv6-k3", "mnasnet-a1-all-mbconv6-k5")
+TRAIN_SEEDS = 5  # Table 6's training seeds per network
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    argv: list[str]  # run with this Python from the repository root
+    done: Callable[[], bool]
+    needs: tuple[str, ...] = ()  # jobs that must be done first
+    alone: bool = False  # a timing: nothing else runs beside it
+
+
+def _load(name: str) -> list[dict]:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import records
+
+    return records.load(RESULTS / f"{name}.json")
+
+
+def searched(experiment: str, run: str) -> Callable[[], bool]:
+    return lambda: any(r["run"] == run and r["children"] >= SAMPLES for r in _load(experiment))
+
+
+def winners_trained(experiment: str) -> Callable[[], bool]:
+    """Every search in <experiment>.json has its own best network trained (5 epochs, seed 0)."""
+    def done() -> bool:
+        trained = {r["name"] for r in _load(f"{experiment}-final") if r["epochs"] == 5 and r["seed"] == 0}
+        return all(f"{experiment}/{r['run']}" in trained for r in _load(experiment))
+    return done
+
+
+def winners_timed(experiment: str) -> Callable[[], bool]:
+    """One timing run holds every search's trained winner."""
+    def done() -> bool:
+        want = {f"{experiment}/{r['run']}" for r in _load(experiment)}
+        return any(want <= set(r["networks"]) for r in _load(f"{experiment}-final-timing"))
+    return done
+
+
+def table6_trained() -> bool:
+    have = {(r["name"], r["seed"]) for r in _load("table6") if r["epochs"] == 5}
+    return all((n, s) in have for n in TABLE6 for s in range(TRAIN_SEEDS))
+
+
+def table_built() -> bool:
+    path = ROOT / TABLE
+    if not path.exists():
+        return False
+    sys.path.insert(0, str(ROOT))
+    import latency_table
+
+    return latency_table.LatencyTable.load(path).fit is not None  # calibrated: the build's last step
+
+
+def jobs() -> list[Job]:
+    py = [sys.executable]
+    out = [Job("latency table (CPU)", [*py, "latency_table.py", "--build-table", TABLE], table_built)]
+    search = [*py, "benchmarks/searches.py"]
+    common = ["--samples", str(SAMPLES), "--latency-table", TABLE, "--extra=--threads 1"]
+    names = {"table5": [], "flops": []}
+    for seed in SEARCH_SEEDS:  # seed by seed, so that a short queue still adds to every setting
+        for experiment, run in [("table5", f"{s}-seed{seed}") for s in TABLE5] + [("flops", f"macs-seed{seed}")]:
+            out.append(Job(f"{experiment} {run}", [*search, experiment, "--seeds", str(seed), "--only", run, *common],
+                           searched(experiment, run), needs=("latency table (CPU)",)))
+            names[experiment].append(out[-1].name)
+        run = f"measured-seed{seed}"  # table5's multi-factorized search, reused under its flops name
+        out.append(Job(f"flops {run}", [*search, "flops", "--seeds", str(seed), "--only", run, *common],
+                       searched("flops", run), needs=(f"table5 multi-factorized-seed{seed}",)))
+        names["flops"].append(out[-1].name)
+    table1 = [*py, "benchmarks/table1.py", "--epochs", "5", "--threads", "1", "--executorch"]
+    for experiment in ("table5", "flops"):
+        searches = ["--searches", f"benchmarks/results/{experiment}.json", "--per-search"]
+        for k in (1, 2):
+            out.append(Job(f"{experiment} winners {k}/2", [*table1, *searches, "--seeds", "1", "--shard", f"{k}/2"],
+                           winners_trained(experiment), needs=tuple(names[experiment])))
+        out.append(Job(f"{experiment} winners timed", [*py, "benchmarks/table1.py", *searches, "--retime", "5",
+                                                      "--executorch"], winners_timed(experiment),
+                       needs=(f"{experiment} winners 1/2", f"{experiment} winners 2/2"), alone=True))
+    for k in (1, 2):
+        out.append(Job(f"table6 {k}/2", [*table1, "--table6", "--seeds", str(TRAIN_SEEDS), "--shard", f"{k}/2"],
+                       table6_trained, needs=tuple(n for n in names["table5"] + names["flops"])))
+    return out
+
+
+def changed_results() -> list[str]:
+    """Results files that differ from the last commit (new records)."""
+    got = subprocess.run(["git", "status", "--porcelain", "--", "benchmarks/results/*.json"], cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout
+    return [line[3:] for line in got.splitlines()]
+
+
+def commit(files: list[str]) -> None:
+    """Commit these results files alone (whatever else the tree holds), retrying a busy index."""
+    message = "queue: new records in " + ", ".join(Path(f).name for f in files)
+    for _ in range(10):
+        add = subprocess.run(["git", "add", "--", *files], cwd=ROOT, capture_output=True)
+        if add.returncode == 0 and subprocess.run(["git", "commit", "-q", "-m", message, "--", *files],
+                                                  cwd=ROOT, capture_output=True).returncode == 0:
+            print(f"[queue] committed {', '.join(files)}", flush=True)
+            return
+        time.sleep(5)
+    print(f"[queue] could not commit {', '.join(files)}; they stay in the tree", flush=True)
+
+
+def run(todo: list[Job], parallel: int, commit_records: bool, logs: Path) -> int:
+    """Start the next job whose needs are done, `parallel` at a time, each once, until none is left."""
+    logs.mkdir(parents=True, exist_ok=True)
+    running: dict[str, subprocess.Popen] = {}
+    tried, finished = set(), {j.name for j in todo if j.done()}
+    by_name = {j.name: j for j in todo}
+    while True:
+        for name, proc in list(running.items()):
+            if proc.poll() is not None:
+                del running[name]
+                ok = by_name[name].done()
+                finished |= {name} if ok else set()
+                print(f"[queue] {name}: exit {proc.returncode}, {'done' if ok else 'not done'}", flush=True)
+        if commit_records and (files := changed_results()):
+            commit(files)
+        ready = [j for j in todo if j.name not in finished | tried and all(n in finished for n in j.needs)]
+        busy_alone = any(by_name[n].alone for n in running)
+        while ready and len(running) < parallel and not busy_alone:
+            job = ready.pop(0)
+            if job.alone and running:
+                break  # a timing waits for the cores to be free
+            tried.add(job.name)
+            log = open(logs / (job.name.replace(" ", "_").replace("/", "of") + ".log"), "a")
+            print(f"[queue] start {job.name}: {' '.join(job.argv[1:])}  (log: {log.name})", flush=True)
+            running[job.name] = subprocess.Popen(job.argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+            busy_alone = job.alone
+        if not running:
+            left = [j.name for j in todo if j.name not in finished]
+            print(f"[queue] nothing left to start; not done: {', '.join(left) or 'none'}", flush=True)
+            return 0
+        time.sleep(60)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--run", action="store_true", help="run the unfinished jobs (default: list them)")
+    p.add_argument("--parallel", type=int, default=2, help="jobs at a time (default 2, one per core)")
+    p.add_argument("--commit", action="store_true", help="commit each results file as records land")
+    p.add_argument("--logs", default=str(ROOT / "runs" / "queue"), help="one log per job (default runs/queue)")
+    args = p.parse_args(argv)
+    if args.parallel < 1:
+        p.error("--parallel must be at least 1")
+    todo = jobs()
+    if not args.run:
+        for j in todo:
+            print(f"{'done' if j.done() else '    '}  {j.name}")
+        return 0
+    return run(todo, args.parallel, args.commit, Path(args.logs))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
