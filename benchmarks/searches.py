@@ -191,7 +191,21 @@ def summarize(run_dir: Path) -> dict:
             "children_seconds": round(sum(c.seconds for c in children), 1),
             "quarter_mean_rewards": [round(float(np.mean(q)), 4) for q in np.array_split(rewards, 4) if len(q)],
             "best_child": best.step, "best_arch": best.arch,
+            # what the policy learned, not the luckiest draw: its last quarter's children, on average
+            **last_quarter(ok[-max(1, len(children) // 4):], target, run["references"].get("mobilenetv2")),
             "rewards": [round(r, 4) for r in rewards]}
+
+
+def last_quarter(children: list, target: float, mobilenetv2_ms: float | None) -> dict:
+    """The mean proxy accuracy, latency / MobileNetV2 (measured, or the table's) and soft reward on
+    that latency of a run's last quarter of children: where the policy ended up. The best child is a
+    winner's-curse statistic (the maximum of many noisy draws); these are means."""
+    if not children or not mobilenetv2_ms:
+        return {}
+    soft = [mnas.reward(c.accuracy, c.latency_ms, target, mnas.SOFT.alpha, mnas.SOFT.beta) for c in children]
+    return {"last_quarter_accuracy": float(np.mean([c.accuracy for c in children])),
+            "last_quarter_ratio": float(np.mean([c.latency_ms / mobilenetv2_ms for c in children])),
+            "last_quarter_reward_on_measured": float(np.mean(soft))}
 
 
 class Runs:

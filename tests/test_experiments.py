@@ -215,6 +215,20 @@ def test_search_summary_measures_what_the_paper_claims(tmp_path):
     assert searches.summarize(tmp_path / "run")["greedy_reward"] is None  # a greedy child that failed has no reward
 
 
+def test_search_summary_reports_what_the_policy_learned(tmp_path):
+    import searches
+
+    # MobileNetV2 at 10 ms = T; the last quarter of 8 children: latencies 12 and 20 ms, accuracy 0.5
+    write_run(tmp_path / "run", [5, 9.2, 11, 7, 8.5, 9.5, 12, 20], [0.1] * 8)
+    run_json = tmp_path / "run" / "run.json"
+    run_json.write_text(json.dumps({"target_ms": 10.0, "references": {"mobilenetv2": 10.0}}))
+    s = searches.summarize(tmp_path / "run")
+    assert s["last_quarter_accuracy"] == pytest.approx(0.5)
+    assert s["last_quarter_ratio"] == pytest.approx((1.2 + 2.0) / 2)
+    soft = (0.5 * 1.2 ** -0.07 + 0.5 * 2.0 ** -0.07) / 2  # Eq. 2, soft: ACC * (LAT / T) ** -0.07
+    assert s["last_quarter_reward_on_measured"] == pytest.approx(soft)
+
+
 def test_a_claims_runs_get_their_flags_go_side_by_side_and_are_summarized_once(tmp_path, stand_in_table, monkeypatch,
                                                                                 capsys):
     import searches
