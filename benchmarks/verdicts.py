@@ -1,0 +1,209 @@
+"""One rule for every verdict on the results pages: two groups of replicates, a named test, an
+interval, and one of three outcomes, corrected for the page's many comparisons.
+
+A replicate is what varies between the two sides of the question: a search seed for "setting X
+finds better networks", a training seed for "network A is more accurate", a timing for "network A
+is faster". Each comparison reports the difference of the means (for latencies, the ratio of their
+geometric means: the test runs on logs), its 95% interval and a p-value, all from Welch's t-test
+(`scipy.stats.ttest_ind(equal_var=False)`). Welch, because the sides have two to five replicates
+whose variances need not match (a hard-constrained search varies less than a soft one): it pools
+nothing, and its interval widens honestly when replicates are few. With 2 against 2 an exact
+permutation test (`permutation_p`) can never go below p = 1/3, so the pages need Welch's
+assumption of roughly normal replicates to say anything at that size, and say so.
+
+The outcome, one of three:
+- **higher** (or lower, faster, slower): p < 0.05 after Benjamini-Hochberg over every verdict on
+  the page (`scipy.stats.false_discovery_control`);
+- **equal within ±δ**: the 90% interval lies inside the margin δ (two one-sided tests, TOST, at 5%);
+  δ is 0.5 accuracy points, 0.005 of reward, or 5% of latency (`ACCURACY`, `REWARD`, `LATENCY`);
+- **undecided**: anything else, with about how many replicates a side would decide a difference of
+  the observed size at 80% power (two-sided 5%, before the page's correction).
+Overlapping or separate ranges are never a verdict. A side with one replicate has no variance to
+test against: undecided.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import stats
+
+ALPHA, POWER = 0.05, 0.80
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How a measure is compared and written: `log` compares logs and writes a ratio; `margin` is
+    the equivalence margin δ on the compared scale; `per` and `unit` write a difference."""
+    unit: str
+    margin: float
+    log: bool = False
+    per: float = 1.0
+    words: tuple[str, str] = ("higher", "lower")
+    margin_text: str = ""
+
+
+ACCURACY = Scale("points", 0.005, per=100, margin_text="±0.5 points")
+REWARD = Scale("", 0.005, margin_text="±0.005")
+LATENCY = Scale("x", math.log(1.05), log=True, words=("slower", "faster"), margin_text="±5%")
+
+
+@dataclass(frozen=True)
+class Test:
+    """Welch's t-test of `a` against `b` (new against old), before the page's correction."""
+    what: str
+    a: tuple[float, ...]
+    b: tuple[float, ...]
+    scale: Scale
+    unit: str  # the replicates: "search seeds", "training seeds", "timings"
+    note: str = ""  # e.g. that the two sides ran on different machines
+    estimate: float = float("nan")  # mean(a) - mean(b), on logs for a ratio
+    ci95: tuple[float, float] = (float("nan"), float("nan"))
+    ci90: tuple[float, float] = (float("nan"), float("nan"))
+    p: float = float("nan")
+    df: float = float("nan")
+    sd: float = float("nan")  # the two sides' pooled standard deviation, for the power calculation
+
+
+def welch(what: str, a: list[float], b: list[float], scale: Scale, unit: str, note: str = "") -> Test:
+    """The test of `a` (new) against `b` (old). A side with fewer than two replicates, or no
+    variance on either, gives no p (undecided)."""
+    x, y = (np.log(a), np.log(b)) if scale.log else (np.asarray(a, float), np.asarray(b, float))
+    base = Test(what, tuple(a), tuple(b), scale, unit, note, estimate=float(x.mean() - y.mean()))
+    if min(len(x), len(y)) < 2 or (np.ptp(x) == 0 and np.ptp(y) == 0):
+        return base
+    res = stats.ttest_ind(x, y, equal_var=False)
+    sd = math.sqrt(((len(x) - 1) * x.var(ddof=1) + (len(y) - 1) * y.var(ddof=1)) / (len(x) + len(y) - 2))
+    return Test(what, tuple(a), tuple(b), scale, unit, note, float(x.mean() - y.mean()),
+                tuple(res.confidence_interval(0.95)), tuple(res.confidence_interval(0.90)),
+                float(res.pvalue), float(res.df), sd)
+
+
+def permutation_p(a: list[float], b: list[float]) -> float:
+    """The exact two-sided permutation p of the difference of means (every relabelling): with 2
+    against 2 there are 6 labellings, the observed one and its mirror among them, so p >= 1/3."""
+    res = stats.permutation_test((a, b), lambda x, y: np.mean(x) - np.mean(y), permutation_type="independent",
+                                 alternative="two-sided", n_resamples=np.inf)
+    return float(res.pvalue)
+
+
+def seeds_needed(effect: float, sd: float, most: int = 200) -> int | None:
+    """Replicates a side for a two-sample t-test to find `effect` at 80% power (two-sided 5%):
+    the noncentral t's power, n by n; None if even `most` would not."""
+    if not sd or not effect or not math.isfinite(sd):
+        return None
+    d = abs(effect) / sd
+    for n in range(2, most + 1):
+        df = 2 * n - 2
+        t = stats.t.ppf(1 - ALPHA / 2, df)
+        nc = d * math.sqrt(n / 2)
+        if stats.nct.sf(t, df, nc) + stats.nct.cdf(-t, df, nc) >= POWER:
+            return n
+    return None
+
+
+@dataclass
+class Verdict:
+    test: Test
+    p_adjusted: float  # Benjamini-Hochberg over the page; nan where no p
+    outcome: str  # "higher"/"lower" (or the scale's words), "equal", "undecided"
+
+    def _value(self, v: float, signed: bool = True) -> str:
+        s = self.test.scale
+        if s.log:
+            return f"{math.exp(v):.3f}x"
+        return f"{v * s.per:+.2f}{' ' + s.unit if s.unit else ''}" if s.per != 1 else f"{v:+.4f}"
+
+    def interval(self, level: int = 95) -> str:
+        lo, hi = self.test.ci95 if level == 95 else self.test.ci90
+        return f"{level}% interval {self._value(lo)} to {self._value(hi)}"
+
+    def sizes(self) -> str:
+        t = self.test
+        return f"{len(t.a)} vs {len(t.b)} {t.unit}"
+
+    def short(self) -> str:
+        """The outcome in a few words, for a table cell."""
+        t = self.test
+        if self.outcome == "equal":
+            return f"equal within {t.scale.margin_text} ({self.sizes()})"
+        if self.outcome == "undecided":
+            n = seeds_needed(t.estimate, t.sd)
+            more = f"; ~{n} a side would decide" if n and n > max(len(t.a), len(t.b)) else ""
+            return f"undecided ({self.sizes()}{more})"
+        return f"{self.outcome}, p = {self.p_adjusted:.3f} adjusted ({self.sizes()})"
+
+    def text(self) -> str:
+        """The whole verdict: the estimate, its interval, the test's p (raw and adjusted) and the
+        outcome; for "undecided", what would decide it."""
+        t = self.test
+        estimate = self._value(t.estimate)
+        note = f"; {t.note}" if t.note else ""
+        if math.isnan(t.p):
+            why = "one replicate on a side: no variance to test" if min(len(t.a), len(t.b)) < 2 else \
+                "no variance on either side"
+            return f"**undecided**, {estimate}: {why} ({self.sizes()}{note})"
+        test = f"Welch's t (df {t.df:.1f}) p = {t.p:.3f}, {self.p_adjusted:.3f} adjusted"
+        if self.outcome == "equal":
+            return (f"**equal within {t.scale.margin_text}**: {estimate}, {self.interval(90)} (TOST); "
+                    f"{test} ({self.sizes()}{note})")
+        if self.outcome != "undecided":
+            return f"**{self.outcome}**: {estimate}, {self.interval()}, {test} ({self.sizes()}{note})"
+        n = seeds_needed(t.estimate, t.sd)
+        decide = (f"about {n} {t.unit} a side would decide a difference this size" if n
+                  else "no feasible number of replicates would decide a difference this small")
+        return f"**undecided**: {estimate}, {self.interval()}, {test}; {decide} ({self.sizes()}{note})"
+
+
+def judge(tests: list[Test]) -> list[Verdict]:
+    """The page's verdicts: Benjamini-Hochberg over every p on it, then the three outcomes."""
+    ps = [t.p for t in tests if not math.isnan(t.p)]
+    adjusted = iter(stats.false_discovery_control(ps) if ps else [])
+    out = []
+    for t in tests:
+        p_adj = float("nan") if math.isnan(t.p) else float(next(adjusted))
+        if p_adj < ALPHA:
+            outcome = t.scale.words[0] if t.estimate > 0 else t.scale.words[1]
+        elif not math.isnan(t.p) and -t.scale.margin < t.ci90[0] and t.ci90[1] < t.scale.margin:
+            outcome = "equal"
+        else:
+            outcome = "undecided"
+        out.append(Verdict(t, p_adj, outcome))
+    return out
+
+
+@dataclass
+class Page:
+    """The verdicts of one page, corrected together: a table function hands each test to `say`
+    (or `say_short`, for a table cell) and writes the placeholder it returns; `render` corrects
+    them all at once and fills the placeholders in. The same `key` is one comparison, however
+    often the page shows it."""
+    tests: dict[str, Test] = field(default_factory=dict)
+
+    def _mark(self, key: str, test: Test, form: str) -> str:
+        self.tests.setdefault(key, test)
+        return f"\x00{form}:{list(self.tests).index(key)}\x00"
+
+    def say(self, key: str, test: Test) -> str:
+        return self._mark(key, test, "text")
+
+    def say_short(self, key: str, test: Test) -> str:
+        return self._mark(key, test, "short")
+
+    def verdicts(self) -> dict[str, Verdict]:
+        return dict(zip(self.tests, judge(list(self.tests.values()))))
+
+    def render(self, text: str) -> str:
+        got = list(self.verdicts().values())
+        return re.sub(r"\x00(text|short):(\d+)\x00",
+                      lambda m: getattr(got[int(m[2])], m[1])(), text)
+
+    def legend(self) -> str:
+        """The page's count of verdicts by outcome, for the line that states the rule."""
+        counts: dict[str, int] = {}
+        for v in self.verdicts().values():
+            counts[v.outcome] = counts.get(v.outcome, 0) + 1
+        return ", ".join(f"{n} {o}" for o, n in sorted(counts.items()))
