@@ -216,10 +216,32 @@ def panel_noise(panel_records: list[dict], epochs: float = 1.0) -> dict | None:
     reliability = between / total if total > 0 else float("nan")
     k = 1 / inverse_k
     truth_reliability = k * reliability / (1 + (k - 1) * reliability)
+    low, high = reliability_interval(runs)
+    ceiling = lambda r: float(2 / np.pi * np.arcsin(np.sqrt(k * r / (1 + (k - 1) * r))))  # noqa: E731
+    seconds = [rs for rs in final_runs(panel_records, epochs).values() if len(rs) > 1]
+    moved = sum(len({r.get("machine") for r in rs}) > 1 for rs in seconds)
     return {"members": len(runs), "repeated": len(repeated), "df": df,
             "within_sd": within ** 0.5, "between_sd": between ** 0.5, "reliability": reliability,
-            "seeds": k, "truth_reliability": truth_reliability,
-            "ceiling": float(2 / np.pi * np.arcsin(np.sqrt(truth_reliability)))}
+            "reliability_interval": (low, high), "seeds": k, "truth_reliability": truth_reliability,
+            "ceiling": ceiling(reliability), "ceiling_interval": (ceiling(low), ceiling(high)),
+            "other_machine": moved}
+
+
+def reliability_interval(runs: list[list[float]], level: float = 0.95) -> tuple[float, float]:
+    """The 95% interval of one seed's reliability, ICC(1), by the F-test of the one-way ANOVA
+    (Shrout and Fleiss 1979): F = MS between members / MS within; with k seeds a member (their
+    mean when unequal) and n members, F_low = F / F(1 - a/2; n - 1, N - n), F_high = F *
+    F(1 - a/2; N - n, n - 1), and each bound is (F_b - 1) / (F_b + k - 1), floored at 0."""
+    n, total = len(runs), sum(len(r) for r in runs)
+    grand = np.mean([a for r in runs for a in r])
+    ms_between = sum(len(r) * (np.mean(r) - grand) ** 2 for r in runs) / (n - 1)
+    ms_within = sum(float(np.sum((np.asarray(r) - np.mean(r)) ** 2)) for r in runs) / (total - n)
+    if ms_within == 0:
+        return float("nan"), float("nan")
+    f, k, q = ms_between / ms_within, total / n, 1 - (1 - level) / 2
+    low = f / stats.f.ppf(q, n - 1, total - n)
+    high = f * stats.f.ppf(q, total - n, n - 1)
+    return max(0.0, (low - 1) / (low + k - 1)), max(0.0, (high - 1) / (high + k - 1))
 
 
 def noise_line(noise: dict | None) -> str:
@@ -230,10 +252,14 @@ def noise_line(noise: dict | None) -> str:
     return (f"Panel noise: seed-to-seed SD {100 * noise['within_sd']:.2f} points within a member "
             f"({noise['repeated']} of {noise['members']} members trained more than once, "
             f"{noise['df']} df) vs {100 * noise['between_sd']:.2f} between members' true "
-            f"accuracies; reliability {noise['reliability']:.2f} for one seed, "
-            f"{noise['truth_reliability']:.2f} for the panel's mean over its "
+            f"accuracies; reliability {noise['reliability']:.2f} for one seed (95% interval "
+            f"{noise['reliability_interval'][0]:.2f} to {noise['reliability_interval'][1]:.2f}, "
+            f"F-test), {noise['truth_reliability']:.2f} for the panel's mean over its "
             f"{noise['seeds']:.2f} seeds a member; a noiseless proxy's expected tau against it "
-            f"(noise ceiling) {noise['ceiling']:.2f}.")
+            f"(noise ceiling) {noise['ceiling']:.2f} ({noise['ceiling_interval'][0]:.2f} to "
+            f"{noise['ceiling_interval'][1]:.2f}). {noise['other_machine']} of the "
+            f"{noise['repeated']} repeated members' trainings ran on more than one machine, so "
+            "the seed-to-seed SD holds the machines' difference too.")
 
 
 def score(setting: str, proxy_records: list[dict], truth: dict[str, dict],

@@ -25,6 +25,7 @@ import numpy as np  # noqa: E402
 import cli  # noqa: E402
 import records  # noqa: E402
 import search_tables  # noqa: E402
+import verdicts  # noqa: E402
 from models import REFERENCE_ARCHS  # noqa: E402
 from records import group, provenance_line  # noqa: E402
 
@@ -36,7 +37,7 @@ def _by_name(rs: list[dict]) -> dict[str, list[dict]]:
     return group(rs, lambda r: r["name"])
 
 
-def panel_table(results: Path) -> str:
+def panel_table(results: Path, page: verdicts.Page | None = None) -> str:
     """The reference panel: one row per member, test accuracy per seed."""
     rs = [r for r in records.load(results / "panel.json") if r["recipe"] == "final"]
     if not rs:
@@ -56,7 +57,7 @@ def panel_table(results: Path) -> str:
     return "\n".join(rows) + "\n" + noise + provenance_line(rs)
 
 
-def recipe_table(results: Path) -> str:
+def recipe_table(results: Path, page: verdicts.Page | None = None) -> str:
     """The final recipe against the one it replaced, on the members trained with both."""
     rs = records.load(results / "panel.json")
     old = {r["name"]: r for r in rs if r["recipe"] == "v0" and r["seed"] == 0}
@@ -71,7 +72,7 @@ def recipe_table(results: Path) -> str:
     return "\n".join(rows) + "\n" + provenance_line([old[n] for n in both] + [new[n] for n in both])
 
 
-def proxy_table(results: Path) -> str:
+def proxy_table(results: Path, page: verdicts.Page | None = None) -> str:
     """Rank fidelity of each proxy setting against the panel, and of MACs and params; under it, the
     panel's own noise and the tau a noiseless proxy could reach (`proxy.panel_noise`)."""
     import proxy  # scipy, for the rank correlations
@@ -109,7 +110,7 @@ def proxy_table(results: Path) -> str:
             + proxy.noise_line(proxy.panel_noise(panel_records)) + "\n" + provenance_line(used))
 
 
-def speed_table(results: Path) -> str:
+def speed_table(results: Path, page: verdicts.Page | None = None) -> str:
     """Training images/s by network, layout and batch, on 1 and 2 threads, against the matrix-product peak."""
     rs = records.load(results / "speed.json")
     if not rs:
@@ -142,77 +143,75 @@ def speed_table(results: Path) -> str:
     return "\n".join(rows) + lines + provenance_line(last, one_run=True)
 
 
-def table1_table(results: Path) -> str:
+def table1_table(results: Path, page: verdicts.Page | None = None) -> str:
     """Table 1 at laptop scale, one table per training length: test accuracy over seeds (mean and
-    range), size, latency vs MobileNetV2, and the paper's claim checked (`_headline`)."""
+    range), size, latency vs MobileNetV2, and the paper's claim tested (`_headline`)."""
     rs = records.load(results / "table1.json")
     if not rs:
         return "*(no Table 1 results yet: `python benchmarks/table1.py`)*\n"
     # latency: the networks timed together, if they were
     together = search_tables.timed_together(results, "table1", rs)
-    return ("\n".join(_table1_one_length(epochs, [r for r in rs if r["epochs"] == epochs], together)
-                      for epochs in sorted({r["epochs"] for r in rs}))
-            + search_tables.together_line(results, "table1", together))
+    return search_tables.on_page(page, lambda page: "\n".join(
+        _table1_one_length(epochs, [r for r in rs if r["epochs"] == epochs], together, page)
+        for epochs in sorted({r["epochs"] for r in rs})) + search_tables.together_line(
+            results, "table1", together))
 
 
-def _table1_one_length(epochs: float, rs: list[dict], together: dict) -> str:
+def _table1_one_length(epochs: float, rs: list[dict], together: dict, page: verdicts.Page) -> str:
     by_name = _by_name(rs)
     base = by_name.get("mobilenetv2")
     base_acc = np.mean([r["test_accuracy"] for r in base]) if base else None
     rows = [f"**{epochs:g} {'epoch' if epochs == 1 else 'epochs'} of training**\n",
             "| architecture | test accuracy: mean (min-max), seeds | vs MobileNetV2 | params | MACs "
-            "| CPU latency / MobileNetV2 | ExecuTorch latency / MobileNetV2 |", "|---|---|---|---|---|---|---|"]
+            "| CPU latency / MobileNetV2 | ExecuTorch latency / MobileNetV2 |",
+            "|---|---|---|---|---|---|---|"]
     for name, runs in sorted(by_name.items(), key=lambda kv: -np.mean([r["test_accuracy"] for r in kv[1]])):
         accs, r = [x["test_accuracy"] for x in runs], runs[0]
-        vs = f"{100 * (np.mean(accs) - base_acc):+.2f} points" if base_acc is not None and name != "mobilenetv2" else ""
+        vs = (f"{100 * (np.mean(accs) - base_acc):+.2f} points"
+              if base_acc is not None and name != "mobilenetv2" else "")
         rows.append(f"| {name} | {np.mean(accs):.4f} ({min(accs):.4f}-{max(accs):.4f}), {len(accs)} | {vs} "
                     + search_tables.size_and_latency(r, together))
-    return "\n".join(rows) + "\n" + ("\n" + _headline(by_name, together) + "\n" if base else "") + provenance_line(rs)
+    headline = "\n" + _headline(by_name, together, page, epochs) + "\n" if base else ""
+    return "\n".join(rows) + "\n" + headline + provenance_line(rs)
 
 
-def _headline(by_name: dict[str, list[dict]], together: dict | None = None) -> str:
-    """The paper's claim, checked: a searched network above MobileNetV2's mean test accuracy at
-    lower CPU latency (every timing together with the others below MobileNetV2's, else its one
-    timing), and whether its gap exceeds the seed spread (its worst seed above MobileNetV2's best)."""
-    accs = {name: [r["test_accuracy"] for r in runs] for name, runs in by_name.items()}
-    timed = {name: search_tables.latencies(runs, together, "cpu") for name, runs in by_name.items()}
-    cpu = {name: float(np.median(values)) for name, values in timed.items()}  # the figure printed
-    controls = [name for name in by_name if name.startswith("random-")]  # random search's best: the control
+def _headline(by_name: dict[str, list[dict]], together: dict | None, page: verdicts.Page,
+              epochs: float) -> str:
+    """The paper's claim, tested: each searched network against MobileNetV2, test accuracy over
+    training seeds and CPU latency over the timings together; then the controller's most accurate
+    pick against random search's best network at the same budget (the control)."""
+    controls = [name for name in by_name if name.startswith("random-")]
     searched = [name for name in by_name if name not in REFERENCE_ARCHS and name not in controls]
-    wins = sorted((name for name in searched if np.mean(accs[name]) > np.mean(accs["mobilenetv2"])
-                   and max(timed[name]) < 1), key=lambda n: -np.mean(accs[n]))
-    line = (f"Searched architectures above MobileNetV2's mean test accuracy at lower CPU latency: "
-            f"{len(wins)} of {len(searched)}")
-    if not wins:
-        line += "."
-    else:
-        best, base = wins[0], accs["mobilenetv2"]
-        gap = 100 * (np.mean(accs[best]) - np.mean(base))
-        line += (f"; the most accurate, {best}, by {gap:.2f} points at {cpu[best]:.2f}x "
-                 f"MobileNetV2's latency, {_spread(accs[best], base, 'MobileNetV2')}.")
+    lines, keys = [], []
+    for name in searched:
+        key = f"table1:{epochs:g}:{name}>mobilenetv2"
+        keys.append(key)
+        lines.append(f"- MobileNetV2 -> {name}: " + search_tables.network_verdicts(
+            page, key, by_name[name], by_name["mobilenetv2"], together) + ".")
     if controls and searched:  # the controller's pick against random search's at the same budget
-        top = max(searched, key=lambda n: np.mean(accs[n]))
+        top = max(searched, key=lambda n: np.mean([r["test_accuracy"] for r in by_name[n]]))
         for control in controls:
-            gap = 100 * (np.mean(accs[top]) - np.mean(accs[control]))
-            line += (f" The control, random search's best network ({control}, "
-                     f"{cpu[control]:.2f}x MobileNetV2's latency): the most accurate "
-                     f"searched one, {top}, is {gap:+.2f} points from it, "
-                     f"{_spread(accs[top], accs[control], 'the control')}.")
-    return line
+            lines.append(f"- The control, random search's best ({control}) -> the most accurate "
+                         f"searched network, {top}: " + search_tables.network_verdicts(
+                             page, f"table1:{epochs:g}:{top}>{control}", by_name[top],
+                             by_name[control], together) + ".")
+    claim = page.compose([f"{k}:{m}" for k in keys for m in ("acc", "cpu")], _claim)
+    return claim + "\n\n" + "\n".join(lines)
 
 
-def _spread(a: list[float], b: list[float], other: str) -> str:
-    """Whether a's lead over b (`other`: whose accuracies) is beyond the spread of their seeds."""
-    if min(len(a), len(b)) < 2:
-        return f"the seed spread unknown: one of them has a single seed so far ({len(a)} and {len(b)})"
-    if min(a) > max(b):
-        return f"beyond the seed spread: its worst seed is above {other}'s best"
-    if max(a) < min(b):
-        return f"beyond the seed spread, below: its best seed is under {other}'s worst"
-    return "within the seed spread: the seeds' ranges overlap (a tie)"
+def _claim(got: dict) -> str:
+    """How many searched networks the tests find faster than MobileNetV2, and how accurate."""
+    nets = sorted({k.rsplit(":", 1)[0] for k in got})
+    faster = [n for n in nets if (v := got.get(f"{n}:cpu")) and v.outcome == "faster"]
+    acc = {n: got[f"{n}:acc"].outcome for n in faster if got.get(f"{n}:acc")}
+    counts = ", ".join(f"{sum(o == w for o in acc.values())} {w}" for w in ("higher", "equal", "lower",
+                                                                           "undecided"))
+    return (f"Searched networks faster than MobileNetV2 on CPU by the test: {len(faster)} of "
+            f"{len(nets)}; their accuracy against MobileNetV2's: {counts} (\"equal\": within ±0.5 "
+            "points). The paper's claim, more accurate at lower latency, needs a \"higher\".")
 
 
-def sharing_table(results: Path) -> str:
+def sharing_table(results: Path, page: verdicts.Page | None = None) -> str:
     """The supernet's training loss as more paths share its weights, and its children's accuracy;
     then each sampler of the cause (sub-spaces, the sandwich rule) with its gradient norms."""
     rs = records.load(results / "sharing.json")
@@ -255,7 +254,7 @@ def _panel_tau(record: dict) -> str:
     return f"{got['kendall_tau']:.3f} ({len(got['accuracy'])})"
 
 
-def latency_tables_table(results: Path) -> str:
+def latency_tables_table(results: Path, page: verdicts.Page | None = None) -> str:
     """Each platform's latency table against whole networks measured there (benchmarks/timing.py
     --part table): every check, by platform and time."""
     rs = sorted(records.load(results / "latency_tables.json"), key=lambda r: (r["backend"], r["date"]))
@@ -270,7 +269,7 @@ def latency_tables_table(results: Path) -> str:
     return "\n".join(rows) + "\n" + provenance_line(rs)
 
 
-def timing_table(results: Path) -> str:
+def timing_table(results: Path, page: verdicts.Page | None = None) -> str:
     """Can this machine's timings be trusted (benchmarks/timing.py parts (a), (b) and (d))? Every
     run, with the 1-minute load average when it started."""
     parts = ("stability", "fidelity", "detector")
@@ -299,7 +298,7 @@ def timing_table(results: Path) -> str:
     return "\n".join(rows) + "\n" + provenance_line(rs)
 
 
-def platforms_table(results: Path) -> str:
+def platforms_table(results: Path, page: verdicts.Page | None = None) -> str:
     """Do the cost measures rank the space alike (benchmarks/platforms.py)? The newest record's
     agreement for every pair of measures, and each latency's equal-MACs pair."""
     rs = records.load(results / "platforms.json")
@@ -331,24 +330,123 @@ def platforms_table(results: Path) -> str:
     return text + provenance_line([r]) + (provenance_line(list(timed.values())) if timed else untimed)
 
 
+# ----------------------------------------------------------------------------- at a glance
+
+# Each of MnasNet's ideas against the choice it replaced: (idea and its section, against, the
+# paper's answer, [(what, the verdicts' keys on the results page)]). A key ending in "*" stands
+# for every key with that prefix; a trained comparison is over every search's winner when those
+# are trained (-winners), else over one network a side (-final).
+GLANCE = [
+    ("[measured latency](#sec-1-flops-are-not-latency-over-the-space) (Sec. 1)", "FLOPs (MACs)",
+     "equal MACs, very different latency",
+     [("searches", "flops:macs>measured:*"), ("trained winners", "flops-winners:macs>measured:*"),
+      ("trained, one network a side", "flops-final:macs>measured:*")]),
+    ("[RL controller](#sec-42-rl-vs-random-search-on-real-data) (Sec. 4.2)", "random search",
+     "(not compared)", [("searches", "rl:reinforce>random:*")]),
+    ("[PPO](#sec-42-rl-vs-random-search-on-real-data) (Sec. 4.2)", "REINFORCE",
+     "(PPO used, not compared)", [("searches", "rl:ppo>reinforce:*")]),
+    ("[search per platform](#sec-5-platforms-searched-for-one-run-on-another) (Sec. 5)",
+     "a network searched for another platform", "(one platform)",
+     [("on cpu", "platform:cpu:*"), ("on executorch", "platform:executorch:*"),
+      ("on executorch-int8", "platform:executorch-int8:*")]),
+    ("[multi-objective reward](#sec-72-table-5-the-reward-against-the-space) (Table 5)",
+     "accuracy alone", "faster, a little less accurate",
+     [("searches", "table5:multi-cell>single-cell:*"),
+      ("trained winners", "table5-winners:multi-cell>single-cell:*"),
+      ("trained, one network a side", "table5-final:multi-cell>single-cell:*")]),
+    ("[factorized space](#sec-72-table-5-the-reward-against-the-space) (Table 5)", "one stacked cell",
+     "more accurate and faster",
+     [("searches", "table5:multi-factorized>multi-cell:*"),
+      ("trained winners", "table5-winners:multi-factorized>multi-cell:*"),
+      ("trained, one network a side", "table5-final:multi-factorized>multi-cell:*")]),
+    ("[layer diversity](#sec-73-table-6-layer-diversity) (Table 6)", "one layer type everywhere",
+     "A1 beats every one-type variant's trade-off",
+     [(f"all-{v}", f"table6:mnasnet-a1-all-{v}>a1:*")
+      for v in ("mbconv3-k3", "mbconv3-k5", "mbconv6-k3", "mbconv6-k5")]),
+    ("[a searched network](#sec-61-table-1-at-laptop-scale) (Table 1)", "MobileNetV2",
+     "more accurate at lower latency", [("5 epochs", "table1:5:*>mobilenetv2:*")]),
+]
+WORDS = {"best_accuracy": "proxy accuracy", "best_ratio": "latency", "on_measured": "reward",
+         "acc": "accuracy", "cpu": "CPU latency", "executorch": "ExecuTorch latency",
+         "reward": "reward", "latency": "latency", "last_quarter_mean_reward": "last quarter's reward",
+         "best_reward": "best reward"}
+
+
+def _glance_cell(got: dict, items: list[tuple[str, str]]) -> tuple[str, str]:
+    """(what the tests say, how sure) of one idea's row, from the page's corrected verdicts."""
+    said, sure = [], []
+    for label, pattern in items:
+        found = [(k, v) for k, v in got.items() if v is not None
+                 and re.fullmatch(re.escape(pattern).replace(r"\*", ".*"), k)]
+        if not found:
+            continue
+        by_comparison = records.group(found, lambda kv: kv[0].rsplit(":", 1)[0])
+        parts = []
+        for comparison, kvs in by_comparison.items():
+            outcomes = ", ".join(f"{WORDS.get(k.rsplit(':', 1)[1], k.rsplit(':', 1)[1])} {v.outcome}"
+                                 for k, v in kvs)
+            new, _, old = comparison.rsplit(":", 1)[-1].partition(">")
+            parts.append(f"{new.rsplit('/', 1)[-1]} vs {old}: {outcomes}"
+                         if len(by_comparison) > 1 else outcomes)
+        said.append(f"{label}: " + "; ".join(parts))
+        sure.append(f"{label}: " + "; ".join(sorted({v.sizes() for _, v in found})))
+    return "; ".join(said) or "(no record)", "; ".join(sure)
+
+
+def glance_table(results: Path, page: verdicts.Page | None = None) -> str:
+    """What each of MnasNet's ideas buys here against the choice it replaced, as the results page's
+    tests say it (the same verdicts, corrected over the whole page), and how sure they are."""
+    def text(page: verdicts.Page) -> str:
+        for name in RESULTS_PAGE:  # the results page's verdicts, so this table has its family
+            TABLES[name](results, page)
+        rows = ["| idea (paper) | against | the paper (ImageNet, Pixel 1) | here, by the test "
+                "| how sure: replicates a side |", "|---|---|---|---|---|"]
+        for idea, against, paper, items in GLANCE:
+            keys = [k for k in page.tests if any(
+                re.fullmatch(re.escape(p).replace(r"\*", ".*"), k) for _, p in items)]
+            cell = page.compose(keys, lambda got, items=items: " | ".join(_glance_cell(got, items)))
+            rows.append(f"| {idea} | {against} | {paper} | {cell} |")
+        return ("\n".join(rows) + "\n\n" + page.compose(list(page.tests), _rule_line) + "\n")
+
+    return search_tables.on_page(page, text)
+
+
+def _rule_line(got: dict) -> str:
+    counts: dict[str, int] = {}
+    for v in got.values():
+        counts[v.outcome] = counts.get(v.outcome, 0) + 1
+    return (f"Every verdict: Welch's t on the replicates that vary (search seeds, training seeds or "
+            f"timings), Benjamini-Hochberg over the page's {len(got)} verdicts "
+            f"({', '.join(f'{n} {o}' for o, n in sorted(counts.items()))}); \"equal\" only within "
+            "a margin (±0.5 accuracy points, ±0.005 reward, ±5% latency) by TOST; otherwise "
+            "undecided ([the rule](results.md#how-a-verdict-is-reached)).")
+
+
+RESULTS_PAGE = ("platforms", "flops", "learning", "rl_vs_random", "cross_platform", "table1", "fig6",
+                "table5", "table6")
+
 TABLES = {"panel": panel_table, "recipe": recipe_table, "proxy": proxy_table, "speed": speed_table,
           "sharing": sharing_table, "table1": table1_table, "platforms": platforms_table,
           "latency_tables": latency_tables_table, "timing": timing_table,
           # the search experiments' (search_tables.py)
           "learning": search_tables.learning_table, "rl_vs_random": search_tables.rl_vs_random_table, "fig6": search_tables.fig6_table,
           "table5": search_tables.table5_table, "table6": search_tables.table6_table, "flops": search_tables.flops_table,
-          "cross_platform": search_tables.cross_platform_table, "default_search": search_tables.default_search_table}
+          "cross_platform": search_tables.cross_platform_table, "default_search": search_tables.default_search_table,
+          "glance": glance_table}
 
 
 def fill(text: str, results: Path) -> str:
-    """`text` (a Markdown page) with every marked table regenerated."""
+    """`text` (a Markdown page) with every marked table regenerated, and the page's verdicts
+    corrected together (`verdicts.Page`)."""
+    page = verdicts.Page()
+
     def table(match: re.Match) -> str:
         name = match[1]
         if name not in TABLES:
             raise ValueError(f"unknown table '{name}' (tables: {', '.join(TABLES)})")
-        return f"<!-- table:{name} -->\n{TABLES[name](results)}<!-- /table:{name} -->"
+        return f"<!-- table:{name} -->\n{TABLES[name](results, page)}<!-- /table:{name} -->"
 
-    return re.sub(r"<!-- table:(\w+) -->\n.*?<!-- /table:\1 -->", table, text, flags=re.S)
+    return page.render(re.sub(r"<!-- table:(\w+) -->\n.*?<!-- /table:\1 -->", table, text, flags=re.S))
 
 
 def stale(text: str, results: Path) -> list[str]:

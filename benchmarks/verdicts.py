@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -75,7 +77,9 @@ def welch(what: str, a: list[float], b: list[float], scale: Scale, unit: str, no
     base = Test(what, tuple(a), tuple(b), scale, unit, note, estimate=float(x.mean() - y.mean()))
     if min(len(x), len(y)) < 2 or (np.ptp(x) == 0 and np.ptp(y) == 0):
         return base
-    res = stats.ttest_ind(x, y, equal_var=False)
+    with warnings.catch_warnings():  # nearly equal timings: scipy warns of its own precision
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = stats.ttest_ind(x, y, equal_var=False)
     sd = math.sqrt(((len(x) - 1) * x.var(ddof=1) + (len(y) - 1) * y.var(ddof=1)) / (len(x) + len(y) - 2))
     return Test(what, tuple(a), tuple(b), scale, unit, note, float(x.mean() - y.mean()),
                 tuple(res.confidence_interval(0.95)), tuple(res.confidence_interval(0.90)),
@@ -154,7 +158,7 @@ class Verdict:
             return f"**{self.outcome}**: {estimate}, {self.interval()}, {test} ({self.sizes()}{note})"
         n = seeds_needed(t.estimate, t.sd)
         decide = (f"about {n} {t.unit} a side would decide a difference this size" if n
-                  else "no feasible number of replicates would decide a difference this small")
+                  else f"more than 200 {t.unit} a side would be needed for a difference this small")
         return f"**undecided**: {estimate}, {self.interval()}, {test}; {decide} ({self.sizes()}{note})"
 
 
@@ -180,8 +184,10 @@ class Page:
     """The verdicts of one page, corrected together: a table function hands each test to `say`
     (or `say_short`, for a table cell) and writes the placeholder it returns; `render` corrects
     them all at once and fills the placeholders in. The same `key` is one comparison, however
-    often the page shows it."""
+    often the page shows it; `compose` writes what several verdicts say together."""
     tests: dict[str, Test] = field(default_factory=dict)
+    composed: list[tuple[list[str], Callable[[dict[str, Verdict | None]], str]]] = \
+        field(default_factory=list)
 
     def _mark(self, key: str, test: Test, form: str) -> str:
         self.tests.setdefault(key, test)
@@ -193,13 +199,25 @@ class Page:
     def say_short(self, key: str, test: Test) -> str:
         return self._mark(key, test, "short")
 
+    def compose(self, keys: list[str], write: Callable[[dict[str, Verdict | None]], str]) -> str:
+        """A placeholder for `write({key: its verdict, or None if the page has none})`."""
+        self.composed.append((keys, write))
+        return f"\x00compose:{len(self.composed) - 1}\x00"
+
     def verdicts(self) -> dict[str, Verdict]:
         return dict(zip(self.tests, judge(list(self.tests.values()))))
 
     def render(self, text: str) -> str:
-        got = list(self.verdicts().values())
-        return re.sub(r"\x00(text|short):(\d+)\x00",
-                      lambda m: getattr(got[int(m[2])], m[1])(), text)
+        by_key = self.verdicts()
+        got = list(by_key.values())
+
+        def fill(m: re.Match) -> str:
+            if m[1] == "compose":
+                keys, write = self.composed[int(m[2])]
+                return write({k: by_key.get(k) for k in keys})
+            return getattr(got[int(m[2])], m[1])()
+
+        return re.sub(r"\x00(text|short|compose):(\d+)\x00", fill, text)
 
     def legend(self) -> str:
         """The page's count of verdicts by outcome, for the line that states the rule."""

@@ -257,6 +257,21 @@ def test_panel_noise_of_a_small_panel_by_hand():
     assert "unknown until some member is trained with a second seed" in proxy.noise_line(None)
 
 
+def test_the_reliability_interval_by_the_f_test_by_hand():
+    # 3 members x 2 seeds: deviations +-0.01 -> MS within 0.0006 / 3 = 0.0002; means 0.81 0.91
+    # 0.86 -> MS between 2 * 0.005 / 2 = 0.005; F = 25. Printed F tables: F(.975; 2, 3) = 16.04,
+    # F(.975; 3, 2) = 39.17 -> bounds (25/16.04 - 1) / (25/16.04 + 1), (25*39.17 - 1) / (25*39.17 + 1)
+    low, high = proxy.reliability_interval([[0.80, 0.82], [0.90, 0.92], [0.85, 0.87]])
+    assert low == pytest.approx((25 / 16.04 - 1) / (25 / 16.04 + 1), abs=2e-3)  # 0.218
+    assert high == pytest.approx((25 * 39.17 - 1) / (25 * 39.17 + 1), abs=1e-4)  # 0.998
+    recs = [panel_record(m, a, seed=s) for m, accs in (("a", (0.80, 0.82)), ("b", (0.90, 0.92)),
+                                                       ("c", (0.85, 0.87))) for s, a in enumerate(accs)]
+    recs[1]["machine"] = "another"  # a's second seed ran elsewhere
+    noise = proxy.panel_noise(recs)
+    assert noise["reliability_interval"] == pytest.approx((low, high))
+    assert noise["other_machine"] == 1 and "1 of the 3 repeated members" in proxy.noise_line(noise)
+
+
 def test_panel_noise_recovers_known_variance_components_and_its_ceiling_is_a_noiseless_proxys():
     import numpy as np
 
