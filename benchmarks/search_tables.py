@@ -35,10 +35,21 @@ def machines_note(*sides: list[dict]) -> str:
     """Said beside a verdict whose replicates ran on more than one machine: the machine is then
     part of what varies (the same training gave 0.9202 on an AMD EPYC and 0.9226 on a Xeon)."""
     short = lambda m: "Xeon" if "Xeon" in m else "EPYC" if "EPYC" in m else m.split(",")[0]  # noqa: E731
-    got = [sorted({short(r.get("machine", "?")) for r in side}) for side in sides]
-    if all(g == got[0] for g in got) and len(got[0]) == 1:
+    got = [sorted({short(r.get("machine", "?")) for r in side}) for side in sides if side]
+    if not got or all(g == got[0] for g in got) and len(got[0]) == 1:
         return ""
     return "machines: " + " against ".join("+".join(g) for g in got)
+
+
+def committed(*sides: list[dict]) -> tuple[list[list[dict]], str]:
+    """The sides' records that ran from committed code, and the note a verdict carries: the
+    machines, and how many `+dirty` records (code not in the history) were left out. No verdict
+    rests on a +dirty record; the tables still show them, marked in their provenance lines."""
+    clean = [[r for r in side if not str(r.get("commit", "")).endswith("+dirty")] for side in sides]
+    dropped = sum(len(side) - len(c) for side, c in zip(sides, clean))
+    notes = [machines_note(*clean)] + ([f"{dropped} +dirty record{'s' * (dropped > 1)} left out"]
+                                       if dropped else [])
+    return clean, "; ".join(n for n in notes if n)
 
 
 def _search_time(rs: list[dict]) -> str:
@@ -136,12 +147,13 @@ def rl_vs_random_table(results: Path, page: Page | None = None) -> str:
                              + page.say(f"rl:{learner}>random:last_quarter_mean_reward", rl_test(by_method[learner],
                                                                          by_method["random"])))
         if "ppo" in by_method and twins:
+            (ppo, reinforce), note = committed(by_method["ppo"], twins)
             for key, what in (("last_quarter_mean_reward", "last quarter's mean reward"),
                               ("best_reward", "best reward")):
                 lines.append(f"- PPO against REINFORCE (Table 5's multi-objective factorized runs), "
                              f"{what}: " + page.say(f"rl:ppo>reinforce:{key}", welch(
-                                 what, [r[key] for r in by_method["ppo"]], [r[key] for r in twins],
-                                 REWARD, "search seeds", machines_note(by_method["ppo"], twins))))
+                                 what, [r[key] for r in ppo], [r[key] for r in reinforce],
+                                 REWARD, "search seeds", note)))
         return "\n".join(rows) + "\n\n" + "\n".join(lines) + "\n" + provenance_line(rs) + _search_time(rs)
 
     return on_page(page, text)
@@ -149,9 +161,9 @@ def rl_vs_random_table(results: Path, page: Page | None = None) -> str:
 
 def rl_test(learner: list[dict], random: list[dict]):
     """A learner's runs against random search's: the last quarter's mean reward, search seeds."""
+    (learner, random), note = committed(learner, random)
     return welch("last quarter's mean reward", [r["last_quarter_mean_reward"] for r in learner],
-                 [r["last_quarter_mean_reward"] for r in random], REWARD, "search seeds",
-                 machines_note(learner, random))
+                 [r["last_quarter_mean_reward"] for r in random], REWARD, "search seeds", note)
 
 
 def fig6_table(results: Path, page: Page | None = None) -> str:
@@ -236,7 +248,7 @@ POLICY_MEASURES = [("last_quarter_accuracy", "proxy accuracy", ACCURACY),
 def search_tests(new: list[dict], old: list[dict]) -> dict[str, tuple[str, object]]:
     """{measure: (its name, its test)} of two settings' searches: the best child's measures, and
     the last quarter's where every run of both recorded it."""
-    note = machines_note(new, old)
+    (new, old), note = committed(new, old)
     a, b = [_searched(r) for r in new], [_searched(r) for r in old]
     tests = {key: (name, welch(name, [x[key] for x in a], [x[key] for x in b], scale, "search seeds",
                                note)) for key, name, scale in SEARCH_MEASURES}
@@ -253,8 +265,8 @@ def search_verdicts(page: Page, key: str, new: list[dict], old: list[dict]) -> s
     lines = []
     for measure, (name, test) in search_tests(new, old).items():
         x, y = test.a, test.b
-        fmt = (lambda v: f"{np.exp(np.mean(np.log(v))):.2f}x") if test.scale.log else \
-            (lambda v: f"{np.mean(v):.4f}")
+        fmt = (lambda v: f"{np.exp(np.mean(np.log(v))):.2f}x" if v else "-") if test.scale.log else \
+            (lambda v: f"{np.mean(v):.4f}" if v else "-")
         lines.append(f"\n  - {name} {fmt(y)} -> {fmt(x)}: {page.say(f'{key}:{measure}', test)}")
     if not any(m.startswith("last_quarter") for m in search_tests(new, old)):
         lines.append("\n  - what the policy learned (the last quarter's means): not in these records "
@@ -323,9 +335,9 @@ def _trained_per_search(results: Path, page: Page, experiment: str, label, steps
     for new, old, what in steps:
         if new not in by_setting or old not in by_setting:
             continue
-        a, b = by_setting[new], by_setting[old]
         flat = lambda nets: [x for n in nets for x in n]  # noqa: E731
-        note = machines_note(flat(a), flat(b))
+        (ca, cb), note = committed(flat(by_setting[new]), flat(by_setting[old]))
+        a, b = list(group(ca, lambda r: r["name"]).values()), list(group(cb, lambda r: r["name"]).values())
         parts = [f"test accuracy " + page.say(f"{experiment}-winners:{new}>{old}:acc", welch(
             "test accuracy", [acc(n) for n in a], [acc(n) for n in b], ACCURACY, "search seeds",
             note))]
@@ -350,7 +362,9 @@ def network_verdicts(page: Page, key: str, new: list[dict], old: list[dict],
     training seeds; CPU (and ExecuTorch) latency / MobileNetV2 over their timings together (one
     timing each, beside its training, decides nothing); with the searches' T (/ MobileNetV2), the
     soft reward of Eq. 2 over training seeds at each network's median CPU latency."""
-    note = machines_note(new, old)
+    (new, old), note = committed(new, old)
+    if not (new and old):
+        return f"no record from committed code on a side ({note}): no verdict"
     acc = [x["test_accuracy"] for x in new], [x["test_accuracy"] for x in old]
     text = (f"test accuracy {np.mean(acc[1]):.4f} -> {np.mean(acc[0]):.4f}, "
             + page.say(f"{key}:acc", welch("test accuracy", *acc, ACCURACY, "training seeds", note)))
@@ -391,7 +405,7 @@ def timed_together(results: Path, stem: str, trained: list[dict] = ()) -> dict[s
     architecture under the name of one of the `trained` records is left out for it."""
     want = {r["name"]: network_key(arch_from_dict(r["arch"])) for r in trained if r.get("arch")}
     pooled: dict[str, dict[str, list[float]]] = {}
-    for r in records.load(results / f"{stem}-timing.json"):
+    for r in committed(records.load(results / f"{stem}-timing.json"))[0][0]:  # no +dirty timing
         timed = {name: network_key(arch_from_dict(a)) for name, a in r.get("archs", {}).items()
                  if name in want}
         for backend in ("cpu", "executorch"):
@@ -537,12 +551,22 @@ def cross_platform_table(results: Path, page: Page | None = None) -> str:
     untimed = ("\n*(best networks not timed on every platform yet: `python benchmarks/platforms.py "
                "--searched benchmarks/results/cross-platform.json`)*\n")
 
+    clean_runs = {r["run"] for r in committed(rs)[0][0]}
+    clean_timed = {t["backend"] for t in committed(timed)[0][0]}
+    kept = {b: {g: [t["ratios"][r["run"]] for r in groups[g] if r["run"] in clean_runs] for g in groups}
+            for t in timed if (b := t["backend"]) in clean_timed}
+
     def text(page: Page) -> str:
         lines = []
+        left_out = len(rs) - len(clean_runs) + len(timed) - len(clean_timed)
+        note = "one timing of each search's network" + (
+            f"; {left_out} +dirty records left out" if left_out else "")
         for b in (b for b in run_on if b in groups):  # on each platform, its own search's network
+            if b not in kept:
+                lines.append(f"- on {b}: no verdict: its timings are a +dirty record")
+                continue
             for other in (g for g in searched_for if g != b):
-                test = welch(f"latency on {b}", ratios[b][b], ratios[b][other], LATENCY,
-                             "search seeds", "one timing of each search's network")
+                test = welch(f"latency on {b}", kept[b][b], kept[b][other], LATENCY, "search seeds", note)
                 lines.append(f"- on {b}, the network searched for {b} against the one searched for "
                              f"{other}: " + page.say(f"platform:{b}:{b}>{other}:latency", test))
         return ("\n".join(rows) + "\n\n" + "\n".join(lines) + ("\n" if lines else "")

@@ -390,7 +390,7 @@ def _glance_cell(got: dict, items: list[tuple[str, str]]) -> tuple[str, str]:
                          if len(by_comparison) > 1 else outcomes)
         said.append(f"{label}: " + "; ".join(parts))
         sure.append(f"{label}: " + "; ".join(sorted({v.sizes() for _, v in found})))
-    return "; ".join(said) or "(no record)", "; ".join(sure)
+    return "; ".join(said) or "no verdict (no record from committed code)", "; ".join(sure)
 
 
 def glance_table(results: Path, page: verdicts.Page | None = None) -> str:

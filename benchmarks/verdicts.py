@@ -73,6 +73,8 @@ class Test:
 def welch(what: str, a: list[float], b: list[float], scale: Scale, unit: str, note: str = "") -> Test:
     """The test of `a` (new) against `b` (old). A side with fewer than two replicates, or no
     variance on either, gives no p (undecided)."""
+    if not len(a) or not len(b):
+        return Test(what, tuple(a), tuple(b), scale, unit, note)
     x, y = (np.log(a), np.log(b)) if scale.log else (np.asarray(a, float), np.asarray(b, float))
     base = Test(what, tuple(a), tuple(b), scale, unit, note, estimate=float(x.mean() - y.mean()))
     if min(len(x), len(y)) < 2 or (np.ptp(x) == 0 and np.ptp(y) == 0):
@@ -147,6 +149,8 @@ class Verdict:
         estimate = self._value(t.estimate)
         note = f"; {t.note}" if t.note else ""
         if math.isnan(t.p):
+            if not (t.a and t.b):
+                return f"**undecided**: no replicate on a side ({self.sizes()}{note})"
             why = "one replicate on a side: no variance to test" if min(len(t.a), len(t.b)) < 2 else \
                 "no variance on either side"
             return f"**undecided**, {estimate}: {why} ({self.sizes()}{note})"
