@@ -309,3 +309,19 @@ def test_every_searchs_winner_trained_makes_the_search_the_unit(tmp_path):
     # the winners' accuracies 0.920, 0.924 against 0.910, 0.912: one value per search, 2 vs 2
     assert "test accuracy **" in line and "-1.10 points" in line and "(2 vs 2 search seeds)" in line
     assert "CPU latency **" in line and "training seeds" not in line
+
+
+def test_no_verdict_rests_on_a_dirty_record(tmp_path):
+    for name, seed, acc in (("mnasnet-a1", 0, 0.920), ("mnasnet-a1", 1, 0.921),
+                            ("mnasnet-a1-all-mbconv3-k3", 0, 0.900), ("mnasnet-a1-all-mbconv3-k3", 1, 0.901)):
+        record = table6_record(name, seed, acc, 1.0)
+        if (name, seed) == ("mnasnet-a1-all-mbconv3-k3", 1):
+            record["commit"] = "abc+dirty"  # made from uncommitted code
+        tables.records.append(tmp_path / "table6.json", record)
+    out = search_tables.table6_table(tmp_path)
+    line = next(x for x in out.splitlines() if x.startswith("- A1 -> all-mbconv3-k3"))
+    # the dirty seed is left out: one clean seed against two, so no variance on a side
+    assert "test accuracy 0.9205 -> 0.9000, **undecided**, -2.05 points: one replicate on a side" in line
+    assert "(1 vs 2 training seeds; 1 +dirty record left out)" in line
+    assert "| mnasnet-a1-all-mbconv3-k3 | 71.8% / 63 ms | 0.9005 (0.9000-0.9010), 2 |" in out  # still shown
+    assert "commit abc, abc+dirty" in out  # and marked in the provenance line
