@@ -85,16 +85,19 @@ def proxy_table(results: Path, page: verdicts.Page | None = None) -> str:
     if not scores:
         return "*(no proxy results yet: `python benchmarks/proxy.py`)*\n"
     rows = ["| proxy setting | Kendall tau (95% interval) "
-            f"| tau of seed {' / '.join(str(seed) for seed in proxy.SEEDS)} | p, no association "
+            f"| tau of seed {' / '.join(str(seed) for seed in proxy.SEEDS)} | p, no association (adjusted) "
             "| tau minus MACs' tau (95% interval) | Spearman (95% interval) | seed-to-seed tau "
             "| children at chance | seconds per child | members |",
             "|---|---|---|---|---|---|---|---|---|---|"]
-    for s in scores:
+    from scipy.stats import false_discovery_control  # the verdicts' correction, over the settings
+
+    adjusted = false_discovery_control([s["p_value"] for s in scores])
+    for s, p_adj in zip(scores, adjusted):
         (tl, th), (sl, sh) = s["tau_interval"], s["spearman_interval"]
         ml, mh = s["vs_macs_interval"]
         seeds = " / ".join(f"{t:.3f}" for t in s["seed_taus"])
         rows.append(f"| `{s['setting']}` | {s['kendall_tau']:.3f} ({tl:.2f} to {th:.2f}) | {seeds} "
-                    f"| {s['p_value']:.3f} | {s['vs_macs']:+.3f} ({ml:+.2f} to {mh:+.2f}) "
+                    f"| {s['p_value']:.3f} ({p_adj:.3f}) | {s['vs_macs']:+.3f} ({ml:+.2f} to {mh:+.2f}) "
                     f"| {s['spearman']:.3f} ({sl:.2f} to {sh:.2f}) | {s['seed_tau']:.3f} "
                     f"| {100 * s['at_chance']:.0f}% | {s['seconds_per_child']:.1f} "
                     f"| {s['panel']} |")
@@ -103,8 +106,9 @@ def proxy_table(results: Path, page: verdicts.Page | None = None) -> str:
              f"| {scores[0]['panel']} |" for label, key in zero_cost]
     legend = ("\nTau is the mean over the proxy's seeds of each seed's Kendall tau with the "
               "panel; its interval resamples the members and the seeds (bootstrap, 95%); p is a "
-              "permutation test against no association (two-sided); the proxy's tau minus MACs' "
-              "tau has a paired interval (the same resamples for both).\n")
+              "permutation test against no association (two-sided), in brackets after "
+              "Benjamini-Hochberg over the settings (the results page's rule); the proxy's tau "
+              "minus MACs' tau has a paired interval (the same resamples for both).\n")
     used = [r for r in rs + timing if r["setting"] in {s["setting"] for s in scores}]
     return ("\n".join(rows) + "\n" + legend + "\n"
             + proxy.noise_line(proxy.panel_noise(panel_records)) + "\n" + provenance_line(used))

@@ -419,7 +419,7 @@ def test_proxy_table_shows_each_seed_the_evidence_and_the_panels_noise(tmp_path)
     row = next(line for line in out.splitlines() if line.startswith("| `s70-b64-lr0.01`"))
     cells = row.split(" | ")
     assert cells[1].startswith("0.900 (")
-    assert cells[2:4] == ["1.000 / 0.800", "0.033"]  # each seed's tau, then p
+    assert cells[2:4] == ["1.000 / 0.800", "0.033 (0.033)"]  # each seed's tau, then p (one setting: BH is p)
     assert cells[4].startswith("+0.300 (")  # tau minus MACs' tau (0.6: MACs swap m1/m2, m3/m4)
     assert ("seed-to-seed SD 0.71 points within a member (1 of 5 members trained more than once, "
             "1 df)") in out
