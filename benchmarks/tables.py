@@ -370,6 +370,13 @@ GLANCE = [
     ("[a searched network](#sec-61-table-1-at-laptop-scale) (Table 1)", "MobileNetV2",
      "more accurate at lower latency", [("5 epochs", "table1:5:*>mobilenetv2:*")]),
 ]
+# what the evaluator behind each kind of replicate can resolve
+RESOLUTION = {
+    "searches": "ACC by the proxy ([a weak ranker](evaluator.md#proxy-settings-against-the-panel)), "
+                "LAT by the CPU latency table",
+    "trained winners": "test accuracy after 5 epochs, latency timed whole",
+    "trained, one network a side": "test accuracy after 5 epochs, latency timed whole",
+}
 WORDS = {"best_accuracy": "proxy accuracy", "best_ratio": "latency", "on_measured": "reward",
          "acc": "accuracy", "cpu": "CPU latency", "executorch": "ExecuTorch latency",
          "reward": "reward", "latency": "latency", "last_quarter_mean_reward": "last quarter's reward",
@@ -393,7 +400,8 @@ def _glance_cell(got: dict, items: list[tuple[str, str]]) -> tuple[str, str]:
             parts.append(f"{new.rsplit('/', 1)[-1]} vs {old}: {outcomes}"
                          if len(by_comparison) > 1 else outcomes)
         said.append(f"{label}: " + "; ".join(parts))
-        sure.append(f"{label}: " + "; ".join(sorted({v.sizes() for _, v in found})))
+        resolution = f" ({RESOLUTION[label]})" if label in RESOLUTION else ""
+        sure.append(f"{label}: " + "; ".join(sorted({v.sizes() for _, v in found})) + resolution)
     return "; ".join(said) or "no verdict (no record from committed code)", "; ".join(sure)
 
 
@@ -404,7 +412,7 @@ def glance_table(results: Path, page: verdicts.Page | None = None) -> str:
         for name in RESULTS_PAGE:  # the results page's verdicts, so this table has its family
             TABLES[name](results, page)
         rows = ["| idea (paper) | against | the paper (ImageNet, Pixel 1) | here, by the test "
-                "| how sure: replicates a side |", "|---|---|---|---|---|"]
+                "| how sure: replicates a side (what measured them) |", "|---|---|---|---|---|"]
         for idea, against, paper, items in GLANCE:
             keys = [k for k in page.tests if any(
                 re.fullmatch(re.escape(p).replace(r"\*", ".*"), k) for _, p in items)]

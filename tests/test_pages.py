@@ -325,3 +325,23 @@ def test_no_verdict_rests_on_a_dirty_record(tmp_path):
     assert "(1 vs 2 training seeds; 1 +dirty record left out)" in line
     assert "| mnasnet-a1-all-mbconv3-k3 | 71.8% / 63 ms | 0.9005 (0.9000-0.9010), 2 |" in out  # still shown
     assert "commit abc, abc+dirty" in out  # and marked in the provenance line
+
+
+def test_the_glance_table_says_what_the_pages_tests_say(tmp_path):
+    base = {"children": 300, "best_reward": 0.9, "within_10pct_below_t": 0.2, "greedy_reward": None,
+            "children_seconds": 60.0, "command": "python benchmarks/searches.py", "commit": "abc",
+            "date": "2026-11-30 10:00:00 UTC", "machine": "m", "wall_seconds": 60.0}
+    for method, lasts in (("reinforce", (0.850, 0.851, 0.852)), ("random", (0.700, 0.702, 0.701))):
+        for seed, last in enumerate(lasts):
+            tables.records.append(tmp_path / "rl-vs-random.json", {
+                **base, "run": f"{method}-seed{seed}", "flags": ["--controller", method, "--seed", str(seed)],
+                "last_quarter_mean_reward": last})
+    out = tables.glance_table(tmp_path)
+    row = next(x for x in out.splitlines() if x.startswith("| [RL controller]"))
+    assert "| searches: last quarter's reward higher | searches: 3 vs 3 search seeds (ACC by the proxy" in row
+    assert "| no verdict (no record from committed code) |" in next(
+        x for x in out.splitlines() if x.startswith("| [search per platform]"))
+    # the same verdict, corrected over the page's verdicts, as the section shows it
+    section = tables.search_tables.rl_vs_random_table(tmp_path)
+    assert "- REINFORCE against random search, last quarter's mean reward: **higher**" in section
+    assert "Benjamini-Hochberg over the page's 1 verdicts (1 higher)" in out
