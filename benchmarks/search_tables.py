@@ -34,7 +34,9 @@ def on_page(page: Page | None, text: Callable[[Page], str]) -> str:
 def machines_note(*sides: list[dict]) -> str:
     """Said beside a verdict whose replicates ran on more than one machine: the machine is then
     part of what varies (the same training gave 0.9202 on an AMD EPYC and 0.9226 on a Xeon)."""
-    short = lambda m: "Xeon" if "Xeon" in m else "EPYC" if "EPYC" in m else m.split(",")[0]  # noqa: E731
+    def short(m):
+        return "Xeon" if "Xeon" in m else "EPYC" if "EPYC" in m else m.split(",")[0]
+
     got = [sorted({short(r.get("machine", "?")) for r in side}) for side in sides if side]
     if not got or all(g == got[0] for g in got) and len(got[0]) == 1:
         return ""
@@ -73,7 +75,8 @@ def _settings(rs: list[dict]) -> dict[str, list[dict]]:
 def _searched(r: dict) -> dict[str, float]:
     """What a search summary says of its run on measured latency (its latency table's prediction
     when it had one), whatever its reward and LAT(m)."""
-    return {"best_accuracy": r["best_accuracy"], "best_ratio": r["best_measured_ms"] / r["mobilenetv2_ms"],
+    return {"best_accuracy": r["best_accuracy"],
+            "best_ratio": r["best_measured_ms"] / r["mobilenetv2_ms"],
             "above_t": 100 * r["measured_above_t"], "on_measured": r["best_reward_on_measured"]}
 
 
@@ -87,7 +90,8 @@ def _search_rows(groups: dict[str, list[dict]], order: list[str], label) -> list
         col = lambda k, fmt=".4f": mean_range([g[k] for g in got], fmt)  # noqa: E731
         reused = " (reused)" if any(r.get("same_as") for r in groups[name]) else ""
         rows.append(f"| {label(name)}{reused} | {len(got)} | {groups[name][0]['children']} "
-                    f"| {col('best_accuracy')} | {col('best_ratio', '.2f')}x | {col('above_t', '.0f')}% "
+                    f"| {col('best_accuracy')} | {col('best_ratio', '.2f')}x "
+                    f"| {col('above_t', '.0f')}% "
                     f"| {col('on_measured')} |")
     return rows
 
@@ -126,16 +130,18 @@ def rl_vs_random_table(results: Path, page: Page | None = None) -> str:
     rs = records.load(results / "rl-vs-random.json") + records.load(results / "ppo.json")
     if not rs:
         return "*(no results yet: `python benchmarks/searches.py rl-vs-random`)*\n"
-    rows = ["| method | seed | children | best reward | mean reward, last quarter | within 10% below T "
-            "| greedy architecture's reward |", "|---|---|---|---|---|---|---|"]
+    rows = ["| method | seed | children | best reward | mean reward, last quarter "
+            "| within 10% below T | greedy architecture's reward |",
+            "|---|---|---|---|---|---|---|"]
     for r in sorted(rs, key=lambda r: (r["flags"][1], r["flags"][3])):
         greedy = f"{r['greedy_reward']:.4f}" if r["greedy_reward"] is not None else "(none)"
-        rows.append(f"| {r['flags'][1]} | {r['flags'][3]} | {r['children']} | {r['best_reward']:.4f} "
-                    f"| {r['last_quarter_mean_reward']:.4f} | {100 * r['within_10pct_below_t']:.0f}% "
-                    f"| {greedy} |")
+        rows.append(f"| {r['flags'][1]} | {r['flags'][3]} | {r['children']} "
+                    f"| {r['best_reward']:.4f} | {r['last_quarter_mean_reward']:.4f} "
+                    f"| {100 * r['within_10pct_below_t']:.0f}% | {greedy} |")
     by_method = group(rs, lambda r: r["flags"][1])
-    # the paper's rule against the project's default on the same machine and latency table: Table 5's
-    # multi-objective factorized runs are this search with REINFORCE (the same flags, seeds, children)
+    # the paper's rule against the project's default on the same machine and latency table:
+    # Table 5's multi-objective factorized runs are this search with REINFORCE (the same flags,
+    # seeds, children)
     twins = [r for r in records.load(results / "table5.json")
              if records.setting(r["run"]) == "multi-factorized"]
 
@@ -144,17 +150,18 @@ def rl_vs_random_table(results: Path, page: Page | None = None) -> str:
         for learner, name in (("reinforce", "REINFORCE"), ("ppo", "PPO")):
             if learner in by_method and "random" in by_method:
                 lines.append(f"- {name} against random search, last quarter's mean reward: "
-                             + page.say(f"rl:{learner}>random:last_quarter_mean_reward", rl_test(by_method[learner],
-                                                                         by_method["random"])))
+                             + page.say(f"rl:{learner}>random:last_quarter_mean_reward",
+                                        rl_test(by_method[learner], by_method["random"])))
         if "ppo" in by_method and twins:
             (ppo, reinforce), note = committed(by_method["ppo"], twins)
             for key, what in (("last_quarter_mean_reward", "last quarter's mean reward"),
                               ("best_reward", "best reward")):
-                lines.append(f"- PPO against REINFORCE (Table 5's multi-objective factorized runs), "
-                             f"{what}: " + page.say(f"rl:ppo>reinforce:{key}", welch(
+                lines.append(f"- PPO against REINFORCE (Table 5's multi-objective factorized "
+                             f"runs), {what}: " + page.say(f"rl:ppo>reinforce:{key}", welch(
                                  what, [r[key] for r in ppo], [r[key] for r in reinforce],
                                  REWARD, "search seeds", note)))
-        return "\n".join(rows) + "\n\n" + "\n".join(lines) + "\n" + provenance_line(rs) + _search_time(rs)
+        return ("\n".join(rows) + "\n\n" + "\n".join(lines) + "\n" + provenance_line(rs)
+                + _search_time(rs))
 
     return on_page(page, text)
 
@@ -170,7 +177,8 @@ def fig6_table(results: Path, page: Page | None = None) -> str:
     """Soft vs hard constraint (Fig. 6): how the second half's samples crowd below T, for each
     pair of runs (fig6.json, and fig6-<name>.json for other settings such as another T). One run
     per constraint: a description, no verdict."""
-    files = sorted(results.glob("fig6*.json"), key=lambda path: (path.name != "fig6.json", path.name))
+    files = sorted(results.glob("fig6*.json"),
+                   key=lambda path: (path.name != "fig6.json", path.name))
     rs = [r for path in files for r in records.load(path)]
     if not rs:
         return "*(no results yet: `python benchmarks/searches.py fig6`)*\n"
@@ -217,7 +225,8 @@ def flops_table(results: Path, page: Page | None = None) -> str:
     return _experiment_table(results, page, "flops", flops_label, FLOPS_STEPS, ["macs", "measured"])
 
 
-def _experiment_table(results: Path, page: Page | None, experiment: str, label, steps, order) -> str:
+def _experiment_table(results: Path, page: Page | None, experiment: str, label, steps,
+                      order) -> str:
     rs = records.load(results / f"{experiment}.json")
     if not rs:
         return (f"*(no record yet: `python benchmarks/searches.py {experiment} --samples 300 "
@@ -242,7 +251,8 @@ SEARCH_MEASURES = [("best_accuracy", "best child's proxy accuracy", ACCURACY),
                    ("on_measured", "its soft reward on the table's latency", REWARD)]
 POLICY_MEASURES = [("last_quarter_accuracy", "proxy accuracy", ACCURACY),
                    ("last_quarter_ratio", "latency / MobileNetV2", LATENCY),
-                   ("last_quarter_reward_on_measured", "soft reward on the table's latency", REWARD)]
+                   ("last_quarter_reward_on_measured", "soft reward on the table's latency",
+                    REWARD)]
 
 
 def search_tests(new: list[dict], old: list[dict]) -> dict[str, tuple[str, object]]:
@@ -250,8 +260,8 @@ def search_tests(new: list[dict], old: list[dict]) -> dict[str, tuple[str, objec
     the last quarter's where every run of both recorded it."""
     (new, old), note = committed(new, old)
     a, b = [_searched(r) for r in new], [_searched(r) for r in old]
-    tests = {key: (name, welch(name, [x[key] for x in a], [x[key] for x in b], scale, "search seeds",
-                               note)) for key, name, scale in SEARCH_MEASURES}
+    tests = {key: (name, welch(name, [x[key] for x in a], [x[key] for x in b], scale,
+                               "search seeds", note)) for key, name, scale in SEARCH_MEASURES}
     if all(key in r for r in new + old for key, _, _ in POLICY_MEASURES):
         tests |= {key: (f"last quarter's {name}", welch(name, [r[key] for r in new],
                                                          [r[key] for r in old], scale,
@@ -265,12 +275,12 @@ def search_verdicts(page: Page, key: str, new: list[dict], old: list[dict]) -> s
     lines = []
     for measure, (name, test) in search_tests(new, old).items():
         x, y = test.a, test.b
-        fmt = (lambda v: f"{np.exp(np.mean(np.log(v))):.2f}x" if v else "-") if test.scale.log else \
-            (lambda v: f"{np.mean(v):.4f}" if v else "-")
+        fmt = ((lambda v: f"{np.exp(np.mean(np.log(v))):.2f}x" if v else "-") if test.scale.log
+               else (lambda v: f"{np.mean(v):.4f}" if v else "-"))
         lines.append(f"\n  - {name} {fmt(y)} -> {fmt(x)}: {page.say(f'{key}:{measure}', test)}")
     if not any(m.startswith("last_quarter") for m in search_tests(new, old)):
-        lines.append("\n  - what the policy learned (the last quarter's means): not in these records "
-                     "(summaries from before it was kept)")
+        lines.append("\n  - what the policy learned (the last quarter's means): not in these "
+                     "records (summaries from before it was kept)")
     return "".join(lines)
 
 
@@ -322,7 +332,8 @@ def _trained_per_search(results: Path, page: Page, experiment: str, label, steps
     """Every search's winner trained: per setting, the winners' test accuracy (each the mean over
     its training seeds) and latency (each its median timing), compared over search seeds."""
     winners = group(rs, lambda r: r["name"])  # one network per search, its training seeds
-    by_setting = group(list(winners.values()), lambda runs: records.setting(runs[0]["name"]).split("/")[1])
+    by_setting = group(list(winners.values()),
+                       lambda runs: records.setting(runs[0]["name"]).split("/")[1])
     acc = lambda runs: float(np.mean([x["test_accuracy"] for x in runs]))  # noqa: E731
     lat = lambda runs, b: float(np.median(latencies(runs, together, b) or [np.nan]))  # noqa: E731
     rows = ["| setting: its searches' winners, trained | searches | test accuracy | CPU latency / "
@@ -337,21 +348,26 @@ def _trained_per_search(results: Path, page: Page, experiment: str, label, steps
             continue
         flat = lambda nets: [x for n in nets for x in n]  # noqa: E731
         (ca, cb), note = committed(flat(by_setting[new]), flat(by_setting[old]))
-        a, b = list(group(ca, lambda r: r["name"]).values()), list(group(cb, lambda r: r["name"]).values())
+        a, b = (list(group(ca, lambda r: r["name"]).values()),
+                list(group(cb, lambda r: r["name"]).values()))
         parts = [f"test accuracy " + page.say(f"{experiment}-winners:{new}>{old}:acc", welch(
             "test accuracy", [acc(n) for n in a], [acc(n) for n in b], ACCURACY, "search seeds",
             note))]
         for backend, name in (("cpu", "CPU latency"), ("executorch", "ExecuTorch latency")):
             x, y = [lat(n, backend) for n in a], [lat(n, backend) for n in b]
             if not np.isnan(x + y).any():
-                parts.append(f"{name} " + page.say(f"{experiment}-winners:{new}>{old}:{backend}", welch(
-                    name, x, y, LATENCY, "search seeds", note)))
+                parts.append(f"{name} " + page.say(
+                    f"{experiment}-winners:{new}>{old}:{backend}",
+                    welch(name, x, y, LATENCY, "search seeds", note)))
         if target:
-            reward = lambda nets: [mnas.reward(acc(n), lat(n, "cpu"), target) for n in nets]  # noqa: E731
+            def reward(nets):
+                return [mnas.reward(acc(n), lat(n, "cpu"), target) for n in nets]
+
             parts.append("soft reward on the timed CPU latency " + page.say(
                 f"{experiment}-winners:{new}>{old}:reward", welch(
                     "soft reward", reward(a), reward(b), REWARD, "search seeds", note)))
-        lines.append(f"\n- Trained, {_lower(what)}, every search's winner: " + "; ".join(parts) + ".")
+        lines.append(f"\n- Trained, {_lower(what)}, every search's winner: "
+                     + "; ".join(parts) + ".")
     return ("\n" + "\n".join(rows) + "\n" + "".join(lines) + ("\n" if lines else "")
             + provenance_line(rs) + together_line(results, f"{experiment}-final", together))
 
@@ -367,10 +383,12 @@ def network_verdicts(page: Page, key: str, new: list[dict], old: list[dict],
         return f"no record from committed code on a side ({note}): no verdict"
     acc = [x["test_accuracy"] for x in new], [x["test_accuracy"] for x in old]
     text = (f"test accuracy {np.mean(acc[1]):.4f} -> {np.mean(acc[0]):.4f}, "
-            + page.say(f"{key}:acc", welch("test accuracy", *acc, ACCURACY, "training seeds", note)))
+            + page.say(f"{key}:acc",
+                       welch("test accuracy", *acc, ACCURACY, "training seeds", note)))
     cpu = _paired(new, old, together, "cpu")
     for lat, name, backend in ((cpu, "CPU latency / MobileNetV2", "cpu"),
-                               (_paired(new, old, together, "executorch"), "ExecuTorch", "executorch")):
+                               (_paired(new, old, together, "executorch"), "ExecuTorch",
+                                "executorch")):
         if all(lat):
             text += (f"; {name} {np.median(lat[1]):.3f} -> {np.median(lat[0]):.3f}, "
                      + page.say(f"{key}:{backend}", welch(name, *lat, LATENCY, "timings")))
@@ -380,7 +398,8 @@ def network_verdicts(page: Page, key: str, new: list[dict], old: list[dict],
                for runs, lat in ((new, cpu[0]), (old, cpu[1]))]
     return (text + f"; soft reward at the median CPU latency (Eq. 2, T = {target:g}x MobileNetV2) "
             f"{np.mean(rewards[1]):.4f} -> {np.mean(rewards[0]):.4f}, "
-            + page.say(f"{key}:reward", welch("soft reward", *rewards, REWARD, "training seeds", note)))
+            + page.say(f"{key}:reward",
+                       welch("soft reward", *rewards, REWARD, "training seeds", note)))
 
 
 def size_and_latency(r: dict, together: dict | None = None) -> str:
@@ -392,13 +411,15 @@ def size_and_latency(r: dict, together: dict | None = None) -> str:
 
 
 def _cell(values: list[float]) -> str:
-    """Latencies as "median (min-max)", one value as itself (the reference against itself: 1.000)."""
+    """Latencies as "median (min-max)", one value as itself (the reference against itself:
+    1.000)."""
     if len(set(values)) > 1:
         return f"{np.median(values):.3f} ({min(values):.3f}-{max(values):.3f})"
     return f"{values[0]:.3f}" if values else ""
 
 
-def timed_together(results: Path, stem: str, trained: list[dict] = ()) -> dict[str, dict[str, list[float]]]:
+def timed_together(results: Path, stem: str,
+                   trained: list[dict] = ()) -> dict[str, dict[str, list[float]]]:
     """{backend: {network: [latency / MobileNetV2, ...]}}: every timing of the runs that timed a
     table's networks together (table1.py --retime, <stem>-timing.json), pooled, so that a network's
     timings also hold the drift between runs; {} where no run has. A run that timed another
@@ -428,7 +449,8 @@ def together_line(results: Path, stem: str, together: dict[str, dict[str, list[f
     count = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
     networks = "both" if len(timed) == 2 else f"all {len(timed)}"
     return (f"\nLatency: the median (min-max) of {count} timings per network and platform, from "
-            f"{len(rs)} {'run' if len(rs) == 1 else 'runs'} of `--retime` timing {networks} networks "
+            f"{len(rs)} {'run' if len(rs) == 1 else 'runs'} "
+            f"of `--retime` timing {networks} networks "
             f"and MobileNetV2 together, interleaved ({' and '.join(together)}); the timings of a "
             "network, drift between runs included, are the replicates of its latency verdicts."
             + provenance_line(rs))
@@ -436,7 +458,8 @@ def together_line(results: Path, stem: str, together: dict[str, dict[str, list[f
 
 def latencies(runs: list[dict], together: dict | None, backend: str) -> list[float]:
     """A trained network's latency / MobileNetV2 on `backend` ("cpu" or "executorch"): its timings
-    together with the table's other networks if there are, else the one taken beside its training."""
+    together with the table's other networks if there are, else the one taken beside its
+    training."""
     name = runs[0]["name"]
     if name in (together or {}).get(backend, {}):
         return together[backend][name]
@@ -457,7 +480,8 @@ def _paired(new: list[dict], old: list[dict], together: dict | None, backend: st
 
 # Sec. 7.3, Table 6 (ImageNet top-1, Pixel 1 latency): the paper's row for each network
 PAPER_TABLE6 = {"mnasnet-a1": "75.2% / 78 ms", "mnasnet-a1-all-mbconv3-k3": "71.8% / 63 ms",
-                "mnasnet-a1-all-mbconv3-k5": "72.5% / 78 ms", "mnasnet-a1-all-mbconv6-k3": "74.9% / 116 ms",
+                "mnasnet-a1-all-mbconv3-k5": "72.5% / 78 ms",
+                "mnasnet-a1-all-mbconv6-k3": "74.9% / 116 ms",
                 "mnasnet-a1-all-mbconv6-k5": "75.6% / 146 ms"}
 
 
@@ -475,7 +499,8 @@ def table6_table(results: Path, page: Page | None = None) -> str:
     rows = ["| network | paper (ImageNet, Pixel 1) | test accuracy: mean (min-max), seeds | params "
             "| MACs | CPU latency / MobileNetV2 | ExecuTorch latency / MobileNetV2 |",
             "|---|---|---|---|---|---|---|"]
-    for name in sorted(by_name):  # alphabetical is the paper's order: A1, MBConv3 3x3 ... MBConv6 5x5
+    # alphabetical is the paper's order: A1, MBConv3 3x3 ... MBConv6 5x5
+    for name in sorted(by_name):
         accs = [x["test_accuracy"] for x in by_name[name]]
         rows.append(f"| {name} | {PAPER_TABLE6.get(name, '')} | {mean_range(accs)}, {len(accs)} "
                     + size_and_latency(by_name[name][0], together))
@@ -507,14 +532,15 @@ def trade_off(accuracy: str, latency: str) -> str:
         return "equal to A1 on both"
     if a * b < 0:
         return "a trade-off"
-    return "better than A1 (the paper's claim fails here)" if a + b > 0 else "A1 is better (as in the paper)"
+    return ("better than A1 (the paper's claim fails here)" if a + b > 0
+            else "A1 is better (as in the paper)")
 
 
 def against_a1(got: dict[str, Verdict | None]) -> str:
     """The trade-off on each platform timed (`trade_off`), from the page's corrected verdicts."""
     acc = got.get(next(k for k in got if k.endswith(":acc")))
-    words = {"higher": "more accurate", "lower": "less accurate", "equal": "as accurate (within ±0.5 "
-             "points)", "undecided": "undecided in accuracy"}
+    words = {"higher": "more accurate", "lower": "less accurate",
+             "equal": "as accurate (within ±0.5 points)", "undecided": "undecided in accuracy"}
     parts = []
     for suffix, where in ((":cpu", "on CPU"), (":executorch", "through ExecuTorch")):
         lat = got.get(next(k for k in got if k.endswith(suffix)))
@@ -543,9 +569,11 @@ def cross_platform_table(results: Path, page: Page | None = None) -> str:
     searched_for = [g for g in ("cpu", "executorch", "executorch-int8") if g in groups]
     ratios = {t["backend"]: {g: [t["ratios"][r["run"]] for r in groups[g]] for g in groups}
               for t in timed}
-    header = ["searched for", "seeds", "best child's proxy accuracy", *(f"run on {b}" for b in run_on)]
+    header = ["searched for", "seeds", "best child's proxy accuracy",
+              *(f"run on {b}" for b in run_on)]
     rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    rows += ["| " + " | ".join([g, str(len(groups[g])), mean_range([r["best_accuracy"] for r in groups[g]]),
+    rows += ["| " + " | ".join([g, str(len(groups[g])),
+                                mean_range([r["best_accuracy"] for r in groups[g]]),
                                 *(f"{mean_range(ratios[b][g], '.2f')}x" for b in run_on)]) + " |"
              for g in searched_for]
     untimed = ("\n*(best networks not timed on every platform yet: `python benchmarks/platforms.py "
@@ -553,7 +581,8 @@ def cross_platform_table(results: Path, page: Page | None = None) -> str:
 
     clean_runs = {r["run"] for r in committed(rs)[0][0]}
     clean_timed = {t["backend"] for t in committed(timed)[0][0]}
-    kept = {b: {g: [t["ratios"][r["run"]] for r in groups[g] if r["run"] in clean_runs] for g in groups}
+    kept = {b: {g: [t["ratios"][r["run"]] for r in groups[g] if r["run"] in clean_runs]
+                for g in groups}
             for t in timed if (b := t["backend"]) in clean_timed}
 
     def text(page: Page) -> str:
@@ -566,11 +595,13 @@ def cross_platform_table(results: Path, page: Page | None = None) -> str:
                 lines.append(f"- on {b}: no verdict: its timings are a +dirty record")
                 continue
             for other in (g for g in searched_for if g != b):
-                test = welch(f"latency on {b}", kept[b][b], kept[b][other], LATENCY, "search seeds", note)
+                test = welch(f"latency on {b}", kept[b][b], kept[b][other], LATENCY,
+                             "search seeds", note)
                 lines.append(f"- on {b}, the network searched for {b} against the one searched for "
                              f"{other}: " + page.say(f"platform:{b}:{b}>{other}:latency", test))
         return ("\n".join(rows) + "\n\n" + "\n".join(lines) + ("\n" if lines else "")
-                + provenance_line(rs) + _search_time(rs) + (provenance_line(timed) if timed else untimed))
+                + provenance_line(rs) + _search_time(rs)
+                + (provenance_line(timed) if timed else untimed))
 
     return on_page(page, text)
 
@@ -586,7 +617,8 @@ def default_search_table(results: Path, page: Page | None = None) -> str:
         ratio = (f"{r['best_measured_ms'] / r['mobilenetv2_ms']:.2f}x"
                  if r["best_measured_ms"] and r["mobilenetv2_ms"] else "")
         rows.append(f"| {r['children']} | {r['failed']} | {r['children_seconds'] / 60:.0f} min "
-                    f"| child {r['best_child'] + 1}: {r['best_reward']:.4f}, {r['best_accuracy']:.4f}, "
+                    f"| child {r['best_child'] + 1}: "
+                    f"{r['best_reward']:.4f}, {r['best_accuracy']:.4f}, "
                     f"{ratio} | {', '.join(f'{q:.3f}' for q in r['quarter_mean_rewards'])} |")
     return "\n".join(rows) + "\n" + provenance_line(rs)
 

@@ -1,4 +1,5 @@
-"""The results pages' tables from the benchmark results files, so that no page disagrees with the data.
+"""The results pages' tables from the benchmark results files, so that no page disagrees \
+with the data.
 
 Each table is a function of benchmarks/results/*.json returning Markdown (the search experiments'
 are in search_tables.py). A page (README.md, docs/*.md) marks where each one goes with a pair of
@@ -19,7 +20,8 @@ import re
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # flat modules live in the repo root
+# flat modules live in the repo root
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 import cli  # noqa: E402
@@ -43,14 +45,19 @@ def panel_table(results: Path, page: verdicts.Page | None = None) -> str:
     if not rs:
         return "*(no panel results yet: `python benchmarks/panel.py`)*\n"
     by_name = _by_name(rs)
-    rows = ["| member | test accuracy (seed 0 / 1) | params | MACs | CPU latency / MobileNetV2 | minutes |",
+    rows = ["| member | test accuracy (seed 0 / 1) | params | MACs | CPU latency / MobileNetV2 "
+            "| minutes |",
             "|---|---|---|---|---|---|"]
-    for name, runs in sorted(by_name.items(), key=lambda kv: -np.mean([r["test_accuracy"] for r in kv[1]])):
-        accs = " / ".join(f"{r['test_accuracy']:.4f}" for r in sorted(runs, key=lambda r: r["seed"]))
+    for name, runs in sorted(by_name.items(),
+                             key=lambda kv: -np.mean([r["test_accuracy"] for r in kv[1]])):
+        accs = " / ".join(f"{r['test_accuracy']:.4f}"
+                          for r in sorted(runs, key=lambda r: r["seed"]))
         r = runs[0]
-        rows.append(f"| {name} | {accs} | {r['params'] / 1e6:.2f}M | {r['macs'] / 1e6:.0f}M | {r['latency_ratio']:.3f} "
+        rows.append(f"| {name} | {accs} | {r['params'] / 1e6:.2f}M | {r['macs'] / 1e6:.0f}M "
+                    f"| {r['latency_ratio']:.3f} "
                     f"| {np.mean([r['wall_seconds'] for r in runs]) / 60:.1f} |")
-    gaps = [abs(a["test_accuracy"] - b["test_accuracy"]) for runs in by_name.values() if len(runs) > 1
+    gaps = [abs(a["test_accuracy"] - b["test_accuracy"])
+            for runs in by_name.values() if len(runs) > 1
             for a, b in [sorted(runs, key=lambda r: r["seed"])[:2]]]
     noise = (f"\nSeed-to-seed difference of the {len(gaps)} members trained twice: "
              f"{', '.join(f'{100 * g:.2f}' for g in gaps)} points.\n") if gaps else ""
@@ -65,10 +72,12 @@ def recipe_table(results: Path, page: verdicts.Page | None = None) -> str:
     both = [n for n in old if n in new]
     if not both:
         return "*(no member trained with both recipes yet)*\n"
-    rows = ["| member | v0: test accuracy | v0: worst loss after warm-up | final: test accuracy | final: worst loss after warm-up |",
+    rows = ["| member | v0: test accuracy | v0: worst loss after warm-up | final: test accuracy "
+            "| final: worst loss after warm-up |",
             "|---|---|---|---|---|"]
-    rows += [f"| {n} | {old[n]['test_accuracy']:.4f} | {old[n]['max_loss_after_warmup']:.2f} | {new[n]['test_accuracy']:.4f} "
-             f"| {new[n]['max_loss_after_warmup']:.2f} |" for n in both]
+    rows += [f"| {n} | {old[n]['test_accuracy']:.4f} | {old[n]['max_loss_after_warmup']:.2f} "
+             f"| {new[n]['test_accuracy']:.4f} | {new[n]['max_loss_after_warmup']:.2f} |"
+             for n in both]
     return "\n".join(rows) + "\n" + provenance_line([old[n] for n in both] + [new[n] for n in both])
 
 
@@ -85,7 +94,8 @@ def proxy_table(results: Path, page: verdicts.Page | None = None) -> str:
     if not scores:
         return "*(no proxy results yet: `python benchmarks/proxy.py`)*\n"
     rows = ["| proxy setting | Kendall tau (95% interval) "
-            f"| tau of seed {' / '.join(str(seed) for seed in proxy.SEEDS)} | p, no association (adjusted) "
+            f"| tau of seed {' / '.join(str(seed) for seed in proxy.SEEDS)} "
+            "| p, no association (adjusted) "
             "| tau minus MACs' tau (95% interval) | Spearman (95% interval) | seed-to-seed tau "
             "| children at chance | seconds per child | members |",
             "|---|---|---|---|---|---|---|---|---|---|"]
@@ -96,8 +106,9 @@ def proxy_table(results: Path, page: verdicts.Page | None = None) -> str:
         (tl, th), (sl, sh) = s["tau_interval"], s["spearman_interval"]
         ml, mh = s["vs_macs_interval"]
         seeds = " / ".join(f"{t:.3f}" for t in s["seed_taus"])
-        rows.append(f"| `{s['setting']}` | {s['kendall_tau']:.3f} ({tl:.2f} to {th:.2f}) | {seeds} "
-                    f"| {s['p_value']:.3f} ({p_adj:.3f}) | {s['vs_macs']:+.3f} ({ml:+.2f} to {mh:+.2f}) "
+        rows.append(f"| `{s['setting']}` | {s['kendall_tau']:.3f} ({tl:.2f} to {th:.2f}) "
+                    f"| {seeds} | {s['p_value']:.3f} ({p_adj:.3f}) "
+                    f"| {s['vs_macs']:+.3f} ({ml:+.2f} to {mh:+.2f}) "
                     f"| {s['spearman']:.3f} ({sl:.2f} to {sh:.2f}) | {s['seed_tau']:.3f} "
                     f"| {100 * s['at_chance']:.0f}% | {s['seconds_per_child']:.1f} "
                     f"| {s['panel']} |")
@@ -115,24 +126,34 @@ def proxy_table(results: Path, page: verdicts.Page | None = None) -> str:
 
 
 def speed_table(results: Path, page: verdicts.Page | None = None) -> str:
-    """Training images/s by network, layout and batch, on 1 and 2 threads, against the matrix-product peak."""
+    """Training images/s by network, layout and batch, on 1 and 2 threads, against the
+    matrix-product peak."""
     rs = records.load(results / "speed.json")
     if not rs:
         return "*(no speed results yet: `python benchmarks/speed.py`)*\n"
-    last = [r for r in rs if (r["command"], r["commit"]) == (rs[-1]["command"], rs[-1]["commit"])]  # the latest run
+    # the latest run
+    last = [r for r in rs if (r["command"], r["commit"]) == (rs[-1]["command"], rs[-1]["commit"])]
     threads = sorted({r["threads"] for r in last})
     cells: dict[tuple, dict[int, dict]] = {}
     for r in last:
         cells.setdefault((r["arch"], r["channels_last"], r["batch_size"]), {})[r["threads"]] = r
-    rows = ["| network | layout | batch | " + " | ".join(f"images/s, {t} thread{'s' if t > 1 else ''} (share of peak)" for t in threads)
+    rows = ["| network | layout | batch | "
+            + " | ".join(f"images/s, {t} thread{'s' if t > 1 else ''} (share of peak)"
+                         for t in threads)
             + " |", "|---|---|---|" + "---|" * len(threads)]
     for (arch, channels_last, batch), by_threads in cells.items():
-        rows.append(f"| {arch} | {'channels-last' if channels_last else 'contiguous'} | {batch} | " + " | ".join(
-            f"{by_threads[t]['images_per_second']:.0f} ({100 * by_threads[t]['gflops'] / by_threads[t]['peak_gflops']:.0f}%)"
-            if t in by_threads else "" for t in threads) + " |")
-    peaks = ", ".join(f"{r['peak_gflops']:.0f} GFLOP/s on {r['threads']} thread(s)" for r in {r["threads"]: r for r in last}.values())
-    speed = {(r["arch"], r["channels_last"], r["batch_size"], r["threads"]): r["images_per_second"] for r in last}
-    layout = [v / speed[(a, False, b, t)] for (a, cl, b, t), v in speed.items() if cl and (a, False, b, t) in speed]
+        rows.append(
+            f"| {arch} | {'channels-last' if channels_last else 'contiguous'} | {batch} | "
+            + " | ".join(
+                f"{by_threads[t]['images_per_second']:.0f} "
+                f"({100 * by_threads[t]['gflops'] / by_threads[t]['peak_gflops']:.0f}%)"
+                if t in by_threads else "" for t in threads) + " |")
+    peaks = ", ".join(f"{r['peak_gflops']:.0f} GFLOP/s on {r['threads']} thread(s)"
+                      for r in {r["threads"]: r for r in last}.values())
+    speed = {(r["arch"], r["channels_last"], r["batch_size"], r["threads"]): r["images_per_second"]
+             for r in last}
+    layout = [v / speed[(a, False, b, t)] for (a, cl, b, t), v in speed.items()
+              if cl and (a, False, b, t) in speed]
     second = {}  # batch -> channels-last speed-ups of 2 threads over 1, one per network
     for (a, cl, b, t), v in speed.items():
         if cl and t == 2 and (a, cl, b, 1) in speed:
@@ -143,7 +164,8 @@ def speed_table(results: Path, page: verdicts.Page | None = None) -> str:
                   f"{min(layout):.2f}-{max(layout):.2f}x the images/s.\n")
     if second:
         lines += ("A second thread, channels-last (2 threads / 1, per network): " + "; ".join(
-            f"batch {b}: " + ", ".join(f"{x:.2f}x" for x in xs) for b, xs in sorted(second.items())) + ".\n")
+            f"batch {b}: " + ", ".join(f"{x:.2f}x" for x in xs)
+            for b, xs in sorted(second.items())) + ".\n")
     return "\n".join(rows) + lines + provenance_line(last, one_run=True)
 
 
@@ -166,14 +188,16 @@ def _table1_one_length(epochs: float, rs: list[dict], together: dict, page: verd
     base = by_name.get("mobilenetv2")
     base_acc = np.mean([r["test_accuracy"] for r in base]) if base else None
     rows = [f"**{epochs:g} {'epoch' if epochs == 1 else 'epochs'} of training**\n",
-            "| architecture | test accuracy: mean (min-max), seeds | vs MobileNetV2 | params | MACs "
-            "| CPU latency / MobileNetV2 | ExecuTorch latency / MobileNetV2 |",
+            "| architecture | test accuracy: mean (min-max), seeds | vs MobileNetV2 | params "
+            "| MACs | CPU latency / MobileNetV2 | ExecuTorch latency / MobileNetV2 |",
             "|---|---|---|---|---|---|---|"]
-    for name, runs in sorted(by_name.items(), key=lambda kv: -np.mean([r["test_accuracy"] for r in kv[1]])):
+    for name, runs in sorted(by_name.items(),
+                             key=lambda kv: -np.mean([r["test_accuracy"] for r in kv[1]])):
         accs, r = [x["test_accuracy"] for x in runs], runs[0]
         vs = (f"{100 * (np.mean(accs) - base_acc):+.2f} points"
               if base_acc is not None and name != "mobilenetv2" else "")
-        rows.append(f"| {name} | {np.mean(accs):.4f} ({min(accs):.4f}-{max(accs):.4f}), {len(accs)} | {vs} "
+        rows.append(f"| {name} | {np.mean(accs):.4f} ({min(accs):.4f}-{max(accs):.4f}), "
+                    f"{len(accs)} | {vs} "
                     + search_tables.size_and_latency(r, together))
     headline = "\n" + _headline(by_name, together, page, epochs) + "\n" if base else ""
     return "\n".join(rows) + "\n" + headline + provenance_line(rs)
@@ -208,8 +232,8 @@ def _claim(got: dict) -> str:
     nets = sorted({k.rsplit(":", 1)[0] for k in got})
     faster = [n for n in nets if (v := got.get(f"{n}:cpu")) and v.outcome == "faster"]
     acc = {n: got[f"{n}:acc"].outcome for n in faster if got.get(f"{n}:acc")}
-    counts = ", ".join(f"{sum(o == w for o in acc.values())} {w}" for w in ("higher", "equal", "lower",
-                                                                           "undecided"))
+    counts = ", ".join(f"{sum(o == w for o in acc.values())} {w}"
+                       for w in ("higher", "equal", "lower", "undecided"))
     return (f"Searched networks faster than MobileNetV2 on CPU by the test: {len(faster)} of "
             f"{len(nets)}; their accuracy against MobileNetV2's: {counts} (\"equal\": within ±0.5 "
             "points). The paper's claim, more accurate at lower latency, needs a \"higher\".")
@@ -222,7 +246,8 @@ def sharing_table(results: Path, page: verdicts.Page | None = None) -> str:
     if not rs:
         return "*(no results yet: `python benchmarks/sharing.py`)*\n"
     paths = [r for r in rs if "paths" in r]
-    rows = ["| paths sharing the weights | steps | training loss, mean per tenth of the run | held-out accuracy of children |",
+    rows = ["| paths sharing the weights | steps | training loss, mean per tenth of the run "
+            "| held-out accuracy of children |",
             "|---|---|---|---|"]
     for r in sorted(paths, key=lambda r: (r["steps"], r["paths"] or 10**9)):
         who = f"{r['paths']} fixed" if r["paths"] else "uniform (SPOS)"
@@ -231,22 +256,30 @@ def sharing_table(results: Path, page: verdicts.Page | None = None) -> str:
     out = "\n".join(rows) + "\n" + provenance_line(paths)
     samplers = [r for r in rs if "sampler" in r]
     if samplers:
-        rows = ["| sampler | steps, lr | training loss, mean per tenth | gradient norm before clipping, mean per tenth "
-                "| steps clipped | held-out accuracy of its children | Kendall tau vs the panel (members) |",
+        rows = ["| sampler | steps, lr | training loss, mean per tenth "
+                "| gradient norm before clipping, mean per tenth "
+                "| steps clipped | held-out accuracy of its children "
+                "| Kendall tau vs the panel (members) |",
                 "|---|---|---|---|---|---|---|"]
         for r in samplers:
-            extra = (f" (largest {r['largest_accuracy']:.3f}, smallest {r['smallest_accuracy']:.3f})"
+            extra = (f" (largest {r['largest_accuracy']:.3f}, "
+                     f"smallest {r['smallest_accuracy']:.3f})"
                      if r.get("sandwich") else "")
             rows.append(f"| {r['sampler']} | {r['steps']}, {r['lr_schedule']} "
                         f"| {' '.join(f'{x:.2f}' for x in r['loss_curve'])} "
-                        f"| {' '.join(f'{x:.0f}' for x in r['grad_norm_curve'])} | {100 * r['clipped_share']:.0f}% "
-                        f"| {', '.join(f'{a:.3f}' for a in r['child_accuracy'])}{extra} | {_panel_tau(r)} |")
+                        f"| {' '.join(f'{x:.0f}' for x in r['grad_norm_curve'])} "
+                        f"| {100 * r['clipped_share']:.0f}% "
+                        f"| {', '.join(f'{a:.3f}' for a in r['child_accuracy'])}{extra} "
+                        f"| {_panel_tau(r)} |")
         norms = {}  # the gradient norms at initialization: one line per initialization
         for r in samplers:
             norms.setdefault(r["zero_init_residual_bn"], r["init_grad_norms"])
-        lines = [f"Gradient norm at initialization, one batch{', last BatchNorm of residual bodies at zero' if zero else ''}: "
-                 + "; ".join(f"{k} {v:,.1f}" for k, v in init.items()) + "." for zero, init in norms.items()]
-        out += "\n" + "\n".join(rows) + "\n\n" + "\n\n".join(lines) + "\n" + provenance_line(samplers)
+        lines = [f"Gradient norm at initialization, one batch"
+                 f"{', last BatchNorm of residual bodies at zero' if zero else ''}: "
+                 + "; ".join(f"{k} {v:,.1f}" for k, v in init.items()) + "."
+                 for zero, init in norms.items()]
+        out += ("\n" + "\n".join(rows) + "\n\n" + "\n\n".join(lines) + "\n"
+                + provenance_line(samplers))
     return out
 
 
@@ -261,12 +294,15 @@ def _panel_tau(record: dict) -> str:
 def latency_tables_table(results: Path, page: verdicts.Page | None = None) -> str:
     """Each platform's latency table against whole networks measured there (benchmarks/timing.py
     --part table): every check, by platform and time."""
-    rs = sorted(records.load(results / "latency_tables.json"), key=lambda r: (r["backend"], r["date"]))
+    rs = sorted(records.load(results / "latency_tables.json"),
+                key=lambda r: (r["backend"], r["date"]))
     if not rs:
-        return "*(no record yet: `python benchmarks/timing.py --part table --table FILE --samples 40`)*\n"
-    rows = ["| platform | table | calibration fitted | checked | networks | within +-10% | mean abs. error | Spearman "
-            "| worst error |", "|---|---|---|---|---|---|---|---|---|"]
-    rows += [f"| {r['backend']} | {r['entries']} layers, {r['input_size']} px, {r['threads']} thread "
+        return ("*(no record yet: `python benchmarks/timing.py --part table --table FILE "
+                "--samples 40`)*\n")
+    rows = ["| platform | table | calibration fitted | checked | networks | within +-10% "
+            "| mean abs. error | Spearman | worst error |", "|---|---|---|---|---|---|---|---|---|"]
+    rows += [f"| {r['backend']} | {r['entries']} layers, {r['input_size']} px, "
+             f"{r['threads']} thread "
              f"| {(r.get('fitted') or 'at its build')[:16]} | {r['date'][:16]} "
              f"| {r['samples']} | {r['within10']:.1f}% | {r['mape']:.2f}% | {r['spearman']:.4f} "
              f"| {r['worst_error_pct']:+.1f}% |" for r in rs]
@@ -277,27 +313,35 @@ def timing_table(results: Path, page: verdicts.Page | None = None) -> str:
     """Can this machine's timings be trusted (benchmarks/timing.py parts (a), (b) and (d))? Every
     run, with the 1-minute load average when it started."""
     parts = ("stability", "fidelity", "detector")
-    rs = sorted(records.load(results / "timing.json"), key=lambda r: (parts.index(r["part"]), r["backend"], r["date"]))
+    rs = sorted(records.load(results / "timing.json"),
+                key=lambda r: (parts.index(r["part"]), r["backend"], r["date"]))
     if not rs:
-        return "*(no record yet: `python benchmarks/timing.py --part stability`, `fidelity` or `detector`)*\n"
+        return ("*(no record yet: `python benchmarks/timing.py --part stability`, `fidelity` "
+                "or `detector`)*\n")
     rows = ["| report | platform | run | load | measured | target |", "|---|---|---|---|---|---|"]
     for r in rs:
         if r["part"] == "stability":
             ok = "" if r["spread_pct"] <= 3 else " (missed)"
-            rows.append(f"| (a) stability: `{r['arch']}`, {len(r['medians_ms'])} back-to-back medians | {r['backend']} "
-                        f"| {r['date'][:16]} | {r['load']:.1f} | " + ", ".join(f"{m:.2f}" for m in r["medians_ms"])
-                        + f" ms: spread **{r['spread_pct']:.1f}%{ok}**; as a ratio to MobileNetV2 in the same rounds: "
-                        f"spread {r['ratio_spread_pct']:.1f}% | <= 3% |")
+            rows.append(f"| (a) stability: `{r['arch']}`, {len(r['medians_ms'])} back-to-back "
+                        f"medians | {r['backend']} | {r['date'][:16]} | {r['load']:.1f} | "
+                        + ", ".join(f"{m:.2f}" for m in r["medians_ms"])
+                        + f" ms: spread **{r['spread_pct']:.1f}%{ok}**; as a ratio to MobileNetV2 "
+                        f"in the same rounds: spread {r['ratio_spread_pct']:.1f}% | <= 3% |")
         elif r["part"] == "detector":
             (a1, a1_ms), (ref, ref_ms) = r["medians_ms"].items()
-            rows.append(f"| (d) SSDLite detectors, 320 px: `{a1}` / `{ref}`, {len(r['ratios'])} interleaved runs "
-                        f"| {r['backend']} | {r['date'][:16]} | {r['load']:.1f} | `{ref}` {min(ref_ms):.0f}-{max(ref_ms):.0f} ms, "
-                        f"`{a1}` {min(a1_ms):.0f}-{max(a1_ms):.0f} ms: ratio {min(r['ratios']):.3f}-{max(r['ratios']):.3f} "
+            rows.append(f"| (d) SSDLite detectors, 320 px: `{a1}` / `{ref}`, "
+                        f"{len(r['ratios'])} interleaved runs "
+                        f"| {r['backend']} | {r['date'][:16]} | {r['load']:.1f} "
+                        f"| `{ref}` {min(ref_ms):.0f}-{max(ref_ms):.0f} ms, "
+                        f"`{a1}` {min(a1_ms):.0f}-{max(a1_ms):.0f} ms: "
+                        f"ratio {min(r['ratios']):.3f}-{max(r['ratios']):.3f} "
                         "| the paper's 203 / 200 ms = 1.015 |")
         else:
-            got = "; ".join(f"`{pair.replace('/', '` / `')}` {x:.3f}" for pair, x in r["ratios"].items())
+            got = "; ".join(f"`{pair.replace('/', '` / `')}` {x:.3f}"
+                            for pair, x in r["ratios"].items())
             ok = "" if all(0.95 <= x <= 1.05 for x in r["ratios"].values()) else " (missed)"
-            rows.append(f"| (b) fidelity: ours / torchvision, interleaved | {r['backend']} | {r['date'][:16]} "
+            rows.append(f"| (b) fidelity: ours / torchvision, interleaved | {r['backend']} "
+                        f"| {r['date'][:16]} "
                         f"| {r['load']:.1f} | {got}{ok} | 0.95-1.05 |")
     return "\n".join(rows) + "\n" + provenance_line(rs)
 
@@ -315,23 +359,33 @@ def platforms_table(results: Path, page: verdicts.Page | None = None) -> str:
     rows += [f"| {pair.replace('/', ' vs ')} | {rho:+.3f} | {r['kendall'][pair]:+.3f} "
              f"| {100 * r['fastest_overlap'][pair]:.0f}% |" for pair, rho in r["spearman"].items()]
     timed = {t["backend"]: t for t in records.load(results / "equal-macs.json")
-             if t["tokens"] == [r["tokens"][i] for i in r["equal_macs"].get(t["backend"], {}).get("pair", [])]}
-    pairs = [f"on {m}, {p['macs'][0]:.0f}M and {p['macs'][1]:.0f}M MACs run at {p['latency'][0]:.2f}x and "
-             f"{p['latency'][1]:.2f}x MobileNetV2's latency by the table ({p['latency_ratio']:.2f}x apart"
-             + (f"; timed whole, interleaved: {timed[m]['timed_ratio']:.2f}x)" if m in timed else ")")
+             if t["tokens"] == [r["tokens"][i]
+                                for i in r["equal_macs"].get(t["backend"], {}).get("pair", [])]}
+    pairs = [f"on {m}, {p['macs'][0]:.0f}M and {p['macs'][1]:.0f}M MACs run at "
+             f"{p['latency'][0]:.2f}x and {p['latency'][1]:.2f}x MobileNetV2's latency by the "
+             f"table ({p['latency_ratio']:.2f}x apart"
+             + (f"; timed whole, interleaved: {timed[m]['timed_ratio']:.2f}x)"
+                if m in timed else ")")
              for m, p in r["equal_macs"].items() if p]
     text = "\n".join(rows) + "\n"
     if pairs:
-        text += "\nThe two networks within 2% in MACs whose latencies differ most: " + "; ".join(pairs) + ".\n"
+        text += ("\nThe two networks within 2% in MACs whose latencies differ most: "
+                 + "; ".join(pairs) + ".\n")
     if r.get("decision_costs"):  # why they disagree: what each choice costs under each measure
         measures = r["measures"]
-        text += (f"\nEach choice set in every block of {r['decision_archs']} of the networks, its cost as the median "
-                 "ratio to the decision's first choice:\n\n| decision | choice | " + " | ".join(measures) + " |\n|---|---|"
+        text += (f"\nEach choice set in every block of {r['decision_archs']} of the networks, "
+                 "its cost as the median "
+                 "ratio to the decision's first choice:\n\n| decision | choice | "
+                 + " | ".join(measures) + " |\n|---|---|"
                  + "---|" * len(measures) + "\n")
-        text += "".join(f"| {decision} | {choice} | " + " | ".join(f"{cost[m]:.2f}x" for m in measures) + " |\n"
-                        for decision, by_choice in r["decision_costs"].items() for choice, cost in by_choice.items())
-    untimed = "\n*(pairs not timed whole yet: the same command with `--time-pairs`)*\n" if pairs else ""
-    return text + provenance_line([r]) + (provenance_line(list(timed.values())) if timed else untimed)
+        text += "".join(f"| {decision} | {choice} | "
+                        + " | ".join(f"{cost[m]:.2f}x" for m in measures) + " |\n"
+                        for decision, by_choice in r["decision_costs"].items()
+                        for choice, cost in by_choice.items())
+    untimed = ("\n*(pairs not timed whole yet: the same command with `--time-pairs`)*\n"
+               if pairs else "")
+    return text + provenance_line([r]) + (provenance_line(list(timed.values())) if timed
+                                          else untimed)
 
 
 # ----------------------------------------------------------------------------- at a glance
@@ -358,8 +412,8 @@ GLANCE = [
      [("searches", "table5:multi-cell>single-cell:*"),
       ("trained winners", "table5-winners:multi-cell>single-cell:*"),
       ("trained, one network a side", "table5-final:multi-cell>single-cell:*")]),
-    ("[factorized space](#sec-72-table-5-the-reward-against-the-space) (Table 5)", "one stacked cell",
-     "more accurate and faster",
+    ("[factorized space](#sec-72-table-5-the-reward-against-the-space) (Table 5)",
+     "one stacked cell", "more accurate and faster",
      [("searches", "table5:multi-factorized>multi-cell:*"),
       ("trained winners", "table5-winners:multi-factorized>multi-cell:*"),
       ("trained, one network a side", "table5-final:multi-factorized>multi-cell:*")]),
@@ -372,14 +426,16 @@ GLANCE = [
 ]
 # what the evaluator behind each kind of replicate can resolve
 RESOLUTION = {
-    "searches": "ACC by the proxy ([a weak ranker](evaluator.md#proxy-settings-against-the-panel)), "
+    "searches": "ACC by the proxy "
+                "([a weak ranker](evaluator.md#proxy-settings-against-the-panel)), "
                 "LAT by the CPU latency table",
     "trained winners": "test accuracy after 5 epochs, latency timed whole",
     "trained, one network a side": "test accuracy after 5 epochs, latency timed whole",
 }
 WORDS = {"best_accuracy": "proxy accuracy", "best_ratio": "latency", "on_measured": "reward",
          "acc": "accuracy", "cpu": "CPU latency", "executorch": "ExecuTorch latency",
-         "reward": "reward", "latency": "latency", "last_quarter_mean_reward": "last quarter's reward",
+         "reward": "reward", "latency": "latency",
+         "last_quarter_mean_reward": "last quarter's reward",
          "best_reward": "best reward"}
 
 
@@ -394,8 +450,9 @@ def _glance_cell(got: dict, items: list[tuple[str, str]]) -> tuple[str, str]:
         by_comparison = records.group(found, lambda kv: kv[0].rsplit(":", 1)[0])
         parts = []
         for comparison, kvs in by_comparison.items():
-            outcomes = ", ".join(f"{WORDS.get(k.rsplit(':', 1)[1], k.rsplit(':', 1)[1])} {v.outcome}"
-                                 for k, v in kvs)
+            outcomes = ", ".join(
+                f"{WORDS.get(k.rsplit(':', 1)[1], k.rsplit(':', 1)[1])} {v.outcome}"
+                for k, v in kvs)
             new, _, old = comparison.rsplit(":", 1)[-1].partition(">")
             parts.append(f"{new.rsplit('/', 1)[-1]} vs {old}: {outcomes}"
                          if len(by_comparison) > 1 else outcomes)
@@ -427,23 +484,27 @@ def _rule_line(got: dict) -> str:
     counts: dict[str, int] = {}
     for v in got.values():
         counts[v.outcome] = counts.get(v.outcome, 0) + 1
-    return (f"Every verdict: Welch's t on the replicates that vary (search seeds, training seeds or "
+    return (f"Every verdict: Welch's t on the replicates that vary "
+            f"(search seeds, training seeds or "
             f"timings), Benjamini-Hochberg over the page's {len(got)} verdicts "
             f"({', '.join(f'{n} {o}' for o, n in sorted(counts.items()))}); \"equal\" only within "
             "a margin (±0.5 accuracy points, ±0.005 reward, ±5% latency) by TOST; otherwise "
             "undecided ([the rule](results.md#how-a-verdict-is-reached)).")
 
 
-RESULTS_PAGE = ("platforms", "flops", "learning", "rl_vs_random", "cross_platform", "table1", "fig6",
-                "table5", "table6")
+RESULTS_PAGE = ("platforms", "flops", "learning", "rl_vs_random", "cross_platform", "table1",
+                "fig6", "table5", "table6")
 
 TABLES = {"panel": panel_table, "recipe": recipe_table, "proxy": proxy_table, "speed": speed_table,
           "sharing": sharing_table, "table1": table1_table, "platforms": platforms_table,
           "latency_tables": latency_tables_table, "timing": timing_table,
           # the search experiments' (search_tables.py)
-          "learning": search_tables.learning_table, "rl_vs_random": search_tables.rl_vs_random_table, "fig6": search_tables.fig6_table,
-          "table5": search_tables.table5_table, "table6": search_tables.table6_table, "flops": search_tables.flops_table,
-          "cross_platform": search_tables.cross_platform_table, "default_search": search_tables.default_search_table,
+          "learning": search_tables.learning_table,
+          "rl_vs_random": search_tables.rl_vs_random_table, "fig6": search_tables.fig6_table,
+          "table5": search_tables.table5_table, "table6": search_tables.table6_table,
+          "flops": search_tables.flops_table,
+          "cross_platform": search_tables.cross_platform_table,
+          "default_search": search_tables.default_search_table,
           "glance": glance_table}
 
 
@@ -458,7 +519,8 @@ def fill(text: str, results: Path) -> str:
             raise ValueError(f"unknown table '{name}' (tables: {', '.join(TABLES)})")
         return f"<!-- table:{name} -->\n{TABLES[name](results, page)}<!-- /table:{name} -->"
 
-    return page.render(re.sub(r"<!-- table:(\w+) -->\n.*?<!-- /table:\1 -->", table, text, flags=re.S))
+    return page.render(re.sub(r"<!-- table:(\w+) -->\n.*?<!-- /table:\1 -->", table, text,
+                              flags=re.S))
 
 
 def stale(text: str, results: Path) -> list[str]:
@@ -477,8 +539,10 @@ def main(argv: list[str] | None = None) -> int:
     p = cli.Parser(description=__doc__.splitlines()[0])
     p.add_argument("pages", nargs="*", help="Markdown files (default: README.md and docs/*.md)")
     mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--write", action="store_true", help="rewrite the marked tables of the pages in place")
-    mode.add_argument("--check", action="store_true", help="exit 1 if a marked table differs from the result files")
+    mode.add_argument("--write", action="store_true",
+                      help="rewrite the marked tables of the pages in place")
+    mode.add_argument("--check", action="store_true",
+                      help="exit 1 if a marked table differs from the result files")
     p.add_argument("--results", default=str(records.RESULTS))
     args = p.parse_args(argv)
     results = Path(args.results)
@@ -498,7 +562,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {e}", file=sys.stderr)
             return 2
     if out_of_date:
-        print("stale tables (python benchmarks/tables.py --write):\n  " + "\n  ".join(out_of_date), file=sys.stderr)
+        print("stale tables (python benchmarks/tables.py --write):\n  " + "\n  ".join(out_of_date),
+              file=sys.stderr)
         return 1
     return 0
 

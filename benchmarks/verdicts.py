@@ -14,8 +14,9 @@ assumption of roughly normal replicates to say anything at that size, and say so
 The outcome, one of three:
 - **higher** (or lower, faster, slower): p < 0.05 after Benjamini-Hochberg over every verdict on
   the page (`scipy.stats.false_discovery_control`);
-- **equal within ±δ**: the 90% interval lies inside the margin δ (two one-sided tests, TOST, at 5%);
-  δ is 0.5 accuracy points, 0.005 of reward, or 5% of latency (`ACCURACY`, `REWARD`, `LATENCY`);
+- **equal within ±δ**: the 90% interval lies inside the margin δ (two one-sided tests, TOST, at
+  5%); δ is 0.5 accuracy points, 0.005 of reward, or 5% of latency (`ACCURACY`, `REWARD`,
+  `LATENCY`);
 - **undecided**: anything else, with about how many replicates a side would decide a difference of
   the observed size at 80% power (two-sided 5%, before the page's correction).
 Overlapping or separate ranges are never a verdict. A side with one replicate has no variance to
@@ -70,7 +71,8 @@ class Test:
     sd: float = float("nan")  # the two sides' pooled standard deviation, for the power calculation
 
 
-def welch(what: str, a: list[float], b: list[float], scale: Scale, unit: str, note: str = "") -> Test:
+def welch(what: str, a: list[float], b: list[float], scale: Scale, unit: str,
+          note: str = "") -> Test:
     """The test of `a` (new) against `b` (old). A side with fewer than two replicates, or no
     variance on either, gives no p (undecided)."""
     if not len(a) or not len(b):
@@ -82,7 +84,8 @@ def welch(what: str, a: list[float], b: list[float], scale: Scale, unit: str, no
     with warnings.catch_warnings():  # nearly equal timings: scipy warns of its own precision
         warnings.simplefilter("ignore", RuntimeWarning)
         res = stats.ttest_ind(x, y, equal_var=False)
-    sd = math.sqrt(((len(x) - 1) * x.var(ddof=1) + (len(y) - 1) * y.var(ddof=1)) / (len(x) + len(y) - 2))
+    sd = math.sqrt(((len(x) - 1) * x.var(ddof=1) + (len(y) - 1) * y.var(ddof=1))
+                   / (len(x) + len(y) - 2))
     return Test(what, tuple(a), tuple(b), scale, unit, note, float(x.mean() - y.mean()),
                 tuple(res.confidence_interval(0.95)), tuple(res.confidence_interval(0.90)),
                 float(res.pvalue), float(res.df), sd)
@@ -91,8 +94,9 @@ def welch(what: str, a: list[float], b: list[float], scale: Scale, unit: str, no
 def permutation_p(a: list[float], b: list[float]) -> float:
     """The exact two-sided permutation p of the difference of means (every relabelling): with 2
     against 2 there are 6 labellings, the observed one and its mirror among them, so p >= 1/3."""
-    res = stats.permutation_test((a, b), lambda x, y: np.mean(x) - np.mean(y), permutation_type="independent",
-                                 alternative="two-sided", n_resamples=np.inf)
+    res = stats.permutation_test((a, b), lambda x, y: np.mean(x) - np.mean(y),
+                                 permutation_type="independent", alternative="two-sided",
+                                 n_resamples=np.inf)
     return float(res.pvalue)
 
 
@@ -151,19 +155,21 @@ class Verdict:
         if math.isnan(t.p):
             if not (t.a and t.b):
                 return f"**undecided**: no replicate on a side ({self.sizes()}{note})"
-            why = "one replicate on a side: no variance to test" if min(len(t.a), len(t.b)) < 2 else \
-                "no variance on either side"
+            why = ("one replicate on a side: no variance to test" if min(len(t.a), len(t.b)) < 2
+                   else "no variance on either side")
             return f"**undecided**, {estimate}: {why} ({self.sizes()}{note})"
         test = f"Welch's t (df {t.df:.1f}) p = {t.p:.3f}, {self.p_adjusted:.3f} adjusted"
         if self.outcome == "equal":
-            return (f"**equal within {t.scale.margin_text}**: {estimate}, {self.interval(90)} (TOST); "
-                    f"{test} ({self.sizes()}{note})")
+            return (f"**equal within {t.scale.margin_text}**: {estimate}, "
+                    f"{self.interval(90)} (TOST); {test} ({self.sizes()}{note})")
         if self.outcome != "undecided":
-            return f"**{self.outcome}**: {estimate}, {self.interval()}, {test} ({self.sizes()}{note})"
+            return (f"**{self.outcome}**: {estimate}, {self.interval()}, {test} "
+                    f"({self.sizes()}{note})")
         n = seeds_needed(t.estimate, t.sd)
         decide = (f"about {n} {t.unit} a side would decide a difference this size" if n
                   else f"more than 200 {t.unit} a side would be needed for a difference this small")
-        return f"**undecided**: {estimate}, {self.interval()}, {test}; {decide} ({self.sizes()}{note})"
+        return (f"**undecided**: {estimate}, {self.interval()}, {test}; {decide} "
+                f"({self.sizes()}{note})")
 
 
 def judge(tests: list[Test]) -> list[Verdict]:

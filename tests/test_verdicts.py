@@ -1,6 +1,5 @@
 """The verdict rule (benchmarks/verdicts.py) against cases worked by hand."""
 
-import itertools
 import math
 import random
 
@@ -101,6 +100,7 @@ def test_undecided_says_what_would_decide_it():
 
 
 def test_welch_does_not_pool_unequal_variances():
-    # variances 2.5 (n = 5) and 50 (n = 2): Welch-Satterthwaite df = (0.5 + 25)^2 / (0.5^2/4 + 25^2/1)
+    # variances 2.5 (n = 5) and 50 (n = 2): Welch-Satterthwaite
+    # df = (0.5 + 25)^2 / (0.5^2/4 + 25^2/1)
     t = welch("x", [1, 2, 3, 4, 5], [10, 20], REWARD, "seeds")
     assert t.df == pytest.approx(25.5 ** 2 / (0.25 / 4 + 625), rel=1e-6)  # 1.04; pooled would be 5
