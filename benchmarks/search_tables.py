@@ -350,7 +350,7 @@ def _trained_per_search(results: Path, page: Page, experiment: str, label, steps
         (ca, cb), note = committed(flat(by_setting[new]), flat(by_setting[old]))
         a, b = (list(group(ca, lambda r: r["name"]).values()),
                 list(group(cb, lambda r: r["name"]).values()))
-        parts = [f"test accuracy " + page.say(f"{experiment}-winners:{new}>{old}:acc", welch(
+        parts = ["test accuracy " + page.say(f"{experiment}-winners:{new}>{old}:acc", welch(
             "test accuracy", [acc(n) for n in a], [acc(n) for n in b], ACCURACY, "search seeds",
             note))]
         for backend, name in (("cpu", "CPU latency"), ("executorch", "ExecuTorch latency")):
