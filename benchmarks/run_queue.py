@@ -153,7 +153,7 @@ def commit(files: list[str]) -> None:
     print(f"[queue] could not commit {', '.join(files)}; they stay in the tree", flush=True)
 
 
-def run(todo: list[Job], parallel: int, commit_records: bool, logs: Path) -> int:
+def run(todo: list[Job], parallel: int, commit_records: bool, logs: Path, poll: float = 60) -> int:
     """Start the next job whose needs are done, `parallel` at a time, each once, until none is
     left."""
     logs.mkdir(parents=True, exist_ok=True)
@@ -189,7 +189,7 @@ def run(todo: list[Job], parallel: int, commit_records: bool, logs: Path) -> int
             print(f"[queue] nothing left to start; not done: {', '.join(left) or 'none'}",
                   flush=True)
             return 0
-        time.sleep(60)
+        time.sleep(poll)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,61 @@
+"""benchmarks/run_queue.py: what is done comes from the results files alone, and the queue starts
+each job once, after the jobs it needs."""
+
+import sys
+
+import pytest
+
+from benchmark_helpers import committed_tree  # noqa: F401 (puts benchmarks/ on the path)
+import records  # noqa: E402
+import run_queue  # noqa: E402
+
+
+def test_a_job_is_done_when_the_results_files_say_so(tmp_path, monkeypatch):
+    monkeypatch.setattr(run_queue, "RESULTS", tmp_path)
+    done = run_queue.searched("table5", "multi-cell-seed2")
+    assert not done()
+    records.append(tmp_path / "table5.json", {"run": "multi-cell-seed2", "children": 299})
+    assert not done()  # stopped short of the budget: resumed, not done
+    records.append(tmp_path / "table5.json", {"run": "multi-cell-seed2", "children": 300})
+    assert done()
+    trained = run_queue.winners_trained("table5")
+    assert not trained()  # the search above has no trained winner yet
+    records.append(tmp_path / "table5-final.json", {"name": "table5/multi-cell-seed2", "epochs": 5, "seed": 0})
+    assert trained()
+    timed = run_queue.winners_timed("table5")
+    records.append(tmp_path / "table5-final-timing.json", {"networks": ["table5/other"]})
+    assert not timed()
+    records.append(tmp_path / "table5-final-timing.json", {"networks": ["table5/multi-cell-seed2"]})
+    assert timed()
+
+
+def test_the_queue_orders_its_jobs_by_what_they_need(tmp_path):
+    jobs = run_queue.jobs()
+    names = [j.name for j in jobs]
+    assert names[0] == "latency table (CPU)"
+    first = names.index("table5 multi-factorized-seed2")
+    assert names[first:first + 5] == [f"table5 {s}-seed2" for s in run_queue.TABLE5] + ["flops macs-seed2"]
+    by_name = {j.name: j for j in jobs}
+    assert by_name["table5 winners 1/2"].needs == tuple(
+        f"table5 {s}-seed{seed}" for seed in run_queue.SEARCH_SEEDS for s in run_queue.TABLE5)
+    assert by_name["table5 winners timed"].alone
+    assert "--per-search" in by_name["flops winners 2/2"].argv
+
+
+@pytest.mark.timeout(60)  # a queue that retried a failing job forever would hang here
+def test_the_queue_starts_each_job_once_after_its_needs(tmp_path):
+    def make(name, needs=(), fail=False):
+        mark = tmp_path / f"{name}.done"
+        after = [str(tmp_path / f"{n}.done") for n in needs]
+        code = (f"import pathlib, sys\n"
+                f"open({str(tmp_path / 'started')!r}, 'a').write({name!r} + '\\n')\n"
+                f"if not all(pathlib.Path(p).exists() for p in {after!r}): sys.exit(3)\n"
+                f"sys.exit(1) if {fail} else pathlib.Path({str(mark)!r}).touch()\n")
+        return run_queue.Job(name, [sys.executable, "-c", code], mark.exists, needs=tuple(needs))
+
+    todo = [make("b", needs=["a"]), make("a"), make("broken", fail=True), make("c", needs=["broken"])]
+    assert run_queue.run(todo, parallel=2, commit_records=False, logs=tmp_path / "logs", poll=0.05) == 0
+    started = (tmp_path / "started").read_text().split()
+    assert sorted(started) == ["a", "b", "broken"]  # each once; c waits on a job that never finished
+    assert started.index("a") < started.index("b")  # b started only once a was done
+    assert (tmp_path / "b.done").exists() and not (tmp_path / "c.done").exists()
