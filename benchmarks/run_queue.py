@@ -21,7 +21,6 @@ their winners trained and timed together, then Table 6's training seeds.
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
 import time
@@ -30,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # flat modules live in the repo root
+import cli  # noqa: E402
 RESULTS = ROOT / "benchmarks" / "results"
 TABLE = "runs/latency_table_cpu.json"  # the CPU latency table every search predicts LAT(m) from
 SEARCH_SEEDS = (2, 3, 4)  # seeds 0 and 1 of every setting are recorded
@@ -193,7 +194,7 @@ def run(todo: list[Job], parallel: int, commit_records: bool, logs: Path, poll: 
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = cli.Parser(description=__doc__.splitlines()[0])
     p.add_argument("--run", action="store_true",
                    help="run the unfinished jobs (default: list them)")
     p.add_argument("--parallel", type=int, default=2,

@@ -8,7 +8,7 @@ import pytest
 import benchmark_helpers  # noqa: F401 (puts benchmarks/ on the path)
 
 BENCHMARKS = sorted(p.stem for p in (Path(__file__).resolve().parent.parent / "benchmarks").glob("*.py")
-                    if p.stem not in ("records", "search_tables"))  # the two libraries have no command line
+                    if p.stem not in ("records", "search_tables", "verdicts"))  # libraries: no command line
 COMMANDS = ["train", "latency", "latency_table", "models", "figures", "supernet", "detection"] + [f"benchmarks/{b}" for b in BENCHMARKS]
 
 

@@ -41,15 +41,18 @@ def test_table1_names_the_control_and_whether_the_searched_network_beats_it(tmp_
                 "latency_ratio": ratio, "executorch_ratio": None, "command": "python benchmarks/table1.py",
                 "commit": "abc", "date": "2026-11-30 00:00:00 UTC", "machine": "m", "wall_seconds": 1.0})
     out = tables.table1_table(tmp_path)
-    assert "lower CPU latency: 1 of 1;" in out  # the control is not counted among the searched networks
-    assert ("The control, random search's best network (random-seed1/child-9, 0.80x MobileNetV2's latency): the "
-            "most accurate searched one, reinforce-seed0/child-3, is +0.50 points from it, within the seed spread: "
-            "the seeds' ranges overlap (a tie).") in out
-    records.append(tmp_path / "table1.json", {**records.load(tmp_path / "table1.json")[-1], "name": "random-seed2/child-1",
-                                              "test_accuracy": 0.95, "seed": 0})
-    assert ("(random-seed2/child-1, 0.80x MobileNetV2's latency): the most accurate searched one, "
-            "reinforce-seed0/child-3, is -5.50 points from it, the seed spread unknown: one of them has a single "
-            "seed so far (2 and 1).") in tables.table1_table(tmp_path)  # one seed is no spread: no verdict
+    # the control is not counted among the searched networks
+    assert "Searched networks faster than MobileNetV2 on CPU by the test: 0 of 1" in out
+    line = next(x for x in out.splitlines() if x.startswith("- The control"))
+    assert line.startswith("- The control, random search's best (random-seed1/child-9) -> the most "
+                           "accurate searched network, reinforce-seed0/child-3: test accuracy 0.8900 -> "
+                           "0.8950, **undecided**: +0.50 points")  # 2 seeds a side, 0.7 points apart each
+    records.append(tmp_path / "table1.json", {**records.load(tmp_path / "table1.json")[-1],
+                                              "name": "random-seed2/child-1", "test_accuracy": 0.95,
+                                              "seed": 0})
+    line = next(x for x in tables.table1_table(tmp_path).splitlines()
+                if x.startswith("- The control, random search's best (random-seed2/child-1)"))
+    assert "-5.50 points: one replicate on a side" in line  # one seed is no variance: no verdict
 
 
 def test_table1_without_runs_or_a_random_search_file_is_a_one_line_error(tmp_path, capsys):
