@@ -10,10 +10,9 @@ COCO: 23.0 mAP at 4.9M parameters and 0.8B MACs, beside MobileNetV2 + SSDLite's 
 
     python detection.py mnasnet-a1 --input-size 320                  # feature maps; ends params=... macs=...
     python detection.py runs/<ts>/best.json --data-dir coco-like/ --epochs 50   # train; prints COCO mAP
-    python latency.py mnasnet-a1 --detector ssdlite --input-size 320  # latency of backbone + head
+    python detection.py mnasnet-a1 --input-size 320 --latency cpu   # latency of backbone + head
 
-It depends on models.py and the training loop of training.py; nothing depends on it but the latency
-command line's --detector option.
+It depends on models.py, the training loop of training.py and latency.py (to time the detector).
 """
 
 from __future__ import annotations
@@ -34,6 +33,7 @@ from torch.utils.data import DataLoader, Dataset
 from cli import Parser, UsageError
 from models import (Arch, MnasNet, block_layer_specs, build_model, conv_bn, count_macs, count_macs_by_module, count_params,
                     load_arch, save_arch)
+import latency
 from training import TrainConfig, pick_device, to_device, train_steps
 
 # ----------------------------------------------------------------------------- the detector
@@ -289,12 +289,32 @@ def train_detector(args: argparse.Namespace) -> int:
     return 0
 
 
+def time_detector(args: argparse.Namespace) -> int:
+    """`--latency BACKEND`: the detector's backbone + head timed as one tensor program (Sec. 6.3),
+    as latency.py times a classifier; int8 calibrates on random inputs (the timing is the same)."""
+    latency.keep_freed_memory()
+    det = build_detector(load_arch(args.arch), width_mult=args.width_mult, input_size=args.input_size)
+    try:
+        m = latency.measure(DetectorCore(det), args.input_size, 1, args.latency, rounds=args.rounds)
+    except latency.LatencyError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"{args.arch} + ssdlite: {args.latency}, 1 thread(s), "
+          f"{args.input_size}x{args.input_size}, {len(m.samples)} samples")
+    print(f"median_ms={m.median_ms:.3f} iqr_ms={m.iqr_ms:.3f}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = Parser(description="SSDLite on a MnasNet backbone (Sec. 6.3): its size, or training it on COCO-format data.")
     p.add_argument("arch", metavar="NAME_OR_JSON", help="a reference name or an architecture .json file (e.g. a search's best.json)")
     p.add_argument("--input-size", type=int, default=320, help="images are resized to this square (default 320)")
     p.add_argument("--num-classes", type=int, default=91, help="with the background (default 91: COCO's ids); training reads it from the data")
     p.add_argument("--width-mult", type=float, default=1.0)
+    p.add_argument("--latency", choices=latency.BACKENDS, metavar="BACKEND",
+                   help="time backbone + head as one program on this platform (1 thread, batch 1): "
+                        f"{', '.join(latency.BACKENDS)}; SSD's resize and NMS are not timed")
+    p.add_argument("--rounds", type=int, help="--latency: samples (default: latency.py's)")
     t = p.add_argument_group("training (when --data-dir is given)")
     t.add_argument("--data-dir", help="COCO-format data: DIR/images/ and DIR/annotations.json")
     t.add_argument("--val-ann", metavar="FILE", help="COCO annotations to evaluate on (default: --val-size held-out images, 10%%)")
@@ -310,6 +330,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.width_mult <= 0 or args.input_size < 32 or args.num_classes < 2:
             raise UsageError("--width-mult must be > 0, --input-size >= 32 and --num-classes >= 2")
+        if args.latency:
+            return time_detector(args)
         if args.data_dir is None:
             print(describe_detector(load_arch(args.arch), args.width_mult, args.input_size, args.num_classes))
             return 0

@@ -362,6 +362,72 @@ def build_model(arch: Arch | str, num_classes: int = 1000, width_mult: float = 1
     return MnasNet(arch, num_classes, width_mult, small_input, 0.2 if dropout is None else dropout, in_channels)
 
 
+# ----------------------------------------------------------------------------- a network as a latency table keys it
+
+REFERENCE = "mobilenetv2"  # the network latencies are relative to, and the search's default target
+
+
+def layer_key(s: LayerSpec, res: int) -> str:
+    """A layer's identity for latency. The skip is the shortcut the layer really gets, so
+    descriptions that build the same module (an identity skip where channels change adds nothing)
+    share one entry."""
+    skip = effective_skip(s)
+    return (f"{s.op} e{s.expansion} k{s.kernel} s{s.stride} se{s.se_ratio:g} {skip} "
+            f"{s.cin}->{s.cout} @{res}")
+
+
+def arch_entries(arch: Arch, input_size: int = 224,
+                 num_classes: int = 1000) -> list[tuple[str, object, int]]:
+    """The deployment network's pieces in order, repeats included: (table key, what it is, input
+    resolution). What it is: a LayerSpec, ("stem", channels) or ("head", cin, head, classes)."""
+    res, last = output_size(input_size, 2), arch.stem
+    out = [(f"stem 3->{arch.stem} k3 s2 @{input_size}", ("stem", arch.stem), input_size)]
+    for layers in block_layer_specs(arch):
+        for s in layers:
+            out.append((layer_key(s, res), s, res))
+            res, last = output_size(res, s.stride), s.cout
+    head = (f"head {last}->{arch.head} fc{num_classes} @{res}", ("head", last, arch.head, num_classes))
+    return out + [(*head, res)]
+
+
+def space_entries(block_options: list[list[BlockArgs]], input_size: int = 224, stem: int = 32,
+                  head: int = 1280, num_classes: int = 1000) -> dict[str, tuple[object, int]]:
+    """Every distinct layer a factorized space (Sec. 4.1) can produce, plus stem and heads: key ->
+    (what, input resolution). A block's input channels come from the nearest earlier block that is
+    not empty (repeats may be 0) or from the stem; its layers after the first are all alike, so
+    two suffice."""
+    pieces = arch_entries(Arch((), stem, head), input_size, num_classes)[:1]  # the stem
+    cins, res = {stem}, output_size(input_size, 2)
+    for i, options in enumerate(block_options):
+        strides = {b.stride for b in options}
+        if len(strides) != 1:
+            raise ValueError(f"block {i}: every option must have the same stride, got {sorted(strides)}")
+        for b in (b for b in options if b.repeats):
+            for cin in sorted(cins):  # a one-block network whose stem gives cin channels at res
+                one = Arch((replace(b, repeats=min(b.repeats, 2)),), cin, head)
+                pieces += arch_entries(one, 2 * res, num_classes)[1:-1]
+        cins = (cins if any(b.repeats == 0 for b in options) else set()) | {b.out for b in options if b.repeats}
+        res = output_size(res, strides.pop())
+    for cin in sorted(cins):
+        pieces += arch_entries(Arch((), cin, head), 2 * res, num_classes)[-1:]  # the heads
+    return {key: (what, r) for key, what, r in pieces}
+
+
+def entry_module(entry: tuple[object, int]) -> tuple[nn.Module, torch.Tensor]:
+    """A table entry (what, input resolution) as the module timed alone and its example input.
+    A head is models.MnasNet's (1x1 conv + BN + ReLU, pool, dropout, FC) without stem or blocks,
+    so the same code builds it as every network."""
+    what, res = entry
+    if isinstance(what, LayerSpec):
+        return Layer(what), torch.randn(1, what.cin, res, res)
+    if what[0] == "stem":
+        return conv_bn(3, what[1], 3, 2), torch.randn(1, 3, res, res)
+    _, cin, head, num_classes = what
+    tail = MnasNet(Arch((), cin, head), num_classes)
+    tail.stem = nn.Identity()
+    return tail, torch.randn(1, cin, res, res)
+
+
 # ----------------------------------------------------------------------------- counting
 
 

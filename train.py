@@ -39,7 +39,7 @@ from cli import Parser, UsageError, at_least
 import latency
 import latency_table
 import mnas
-from models import (REFERENCE_ARCHS, Arch, arch_from_dict, build_model, count_macs, count_params, load_arch,
+from models import (REFERENCE, REFERENCE_ARCHS, Arch, arch_from_dict, build_model, count_macs, count_params, load_arch,
                     save_arch)
 from runner import InlineExecutor
 from training import (DATASETS, FINAL, PROXY, DataSpec, TrainConfig, deployment_size, final_train,
@@ -58,7 +58,8 @@ def make_latency(backend: str, table: latency_table.LatencyTable | None, referen
     within a few percent, which moves a soft reward (w = -0.07) by a few tenths of a percent."""
     if table:
         return table.predict
-    return lambda arch: latency.relative_latency(arch, backend=backend, rounds=20) * reference_ms
+    ref = build_model(REFERENCE)
+    return lambda arch: latency.relative_latency(build_model(arch), ref, backend=backend, rounds=20) * reference_ms
 
 
 def macs_latency(arch: Arch) -> float:
@@ -106,9 +107,9 @@ def write_greedy(ctrl, space: mnas.SearchSpace, evaluate, lat, measured, run: di
                  constraint: mnas.Constraint, out: Path) -> mnas.Child | None:
     """greedy.json: the controller's most likely architecture (what its policy has learned), trained
     and scored as a child is. Random search has no policy: None."""
-    if not hasattr(ctrl, "controller"):
+    tokens = ctrl.greedy()
+    if tokens is None:
         return None
-    tokens = ctrl.controller.greedy()
     arch, started = space.decode(tokens), time.time()
     trained = InlineExecutor().submit(evaluate, arch)  # trains it now, here
     child = mnas.score(-1, tokens, arch, trained, time.time() - started, lat, run["target"], constraint, measured)
@@ -167,7 +168,7 @@ def run_search(args: argparse.Namespace) -> int:
     logged = mnas.SearchLog(out / "search.jsonl").children
     progress = Progress(config["samples"], logged, run["lat_unit"])
     _announce(config, run, constraint, len(logged), out)
-    ctrl = controllers.make_controller(config["controller"], space.decisions, seed=config["seed"])
+    ctrl = controllers.make_learning_rule(config["controller"], space.decisions, seed=config["seed"])
     try:
         children = mnas.search(space, ctrl, evaluate, lat, run["target"], constraint, config["samples"],
                                config["batch"], out, make_executor, in_flight, progress, measured)
@@ -355,7 +356,7 @@ def run_train(args: argparse.Namespace) -> int:
     print(f"training {args.arch} on {args.dataset}: {args.epochs} epochs of batches of {args.batch_size} on {cfg.device}")
     model, acc, _ = final_train(arch, DataSpec(args.dataset, args.data_dir, args.val_size, args.seed), cfg, args.epochs, True)
     deploy = build_model(arch)
-    lat = latency.measure_arch(arch, backend=measured_on(args.latency))
+    lat = latency.measure(deploy, backend=measured_on(args.latency))
     out = Path(args.out or f"runs/train-{datetime.now():%Y%m%d-%H%M%S}")
     out.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), out / "model.pt")
@@ -442,6 +443,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = parse_args(argv)
+        latency.keep_freed_memory()  # both commands time networks (docs/latency.md)
         return run_search(args) if args.search else run_train(args)
     except (UsageError, ValueError, latency.LatencyError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -20,6 +20,7 @@ import gzip
 import math
 import os
 import shutil
+import sys
 import time
 from dataclasses import dataclass, replace
 from functools import lru_cache, partial
@@ -126,6 +127,20 @@ def load_splits(spec: DataSpec) -> dict[str, Dataset]:
     order = torch.randperm(len(train), generator=torch.Generator().manual_seed(spec.seed)).tolist()
     val = torch.utils.data.Subset(train, order[:val_size])
     return {"train": torch.utils.data.Subset(train, order[val_size:]), "val": val, "test": test}
+
+
+@lru_cache(maxsize=2)
+def calibration_images(data_dir: str = "data", n: int = 16) -> torch.Tensor | None:
+    """The first n Fashion-MNIST training images (n x 1 x 28 x 28, normalized as for training):
+    the images an int8 network's activation ranges are observed on (latency.calibration_inputs).
+    None, with a note, where there is no copy of the data."""
+    try:
+        train = load_splits(DataSpec("fashion-mnist", str(data_dir)))["train"]
+    except UsageError as e:
+        print(f"note: {e}\nnote: so int8 activation ranges are calibrated on random inputs: the "
+              "timing is the same, but the program's outputs mean nothing", file=sys.stderr)
+        return None
+    return torch.stack([train[i][0] for i in range(n)])
 
 
 def data_shape(splits: dict[str, Dataset]) -> tuple[int, int, int]:

@@ -34,7 +34,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # flat modules live in the repo root
 import cli  # noqa: E402
 import records  # noqa: E402
-from controller import make_controller  # noqa: E402
+from controller import make_learning_rule  # noqa: E402
 from mnas import SearchSpace  # noqa: E402
 from models import LayerSpec, block_layer_specs  # noqa: E402
 
@@ -74,7 +74,7 @@ def score(objective: str, tokens: list[list[int]], target: torch.Tensor, target_
 def run(kind: str, decisions: list[tuple[str, int]], target: torch.Tensor, seed: int, budget: int, batch: int, sigma: float,
         objective: str = "match") -> dict:
     """One search; returns the noise-free score of the best observed arch and of the last 50 samples."""
-    searcher = make_controller(kind, decisions, seed=seed)
+    searcher = make_learning_rule(kind, decisions, seed=seed)
     noise = torch.Generator().manual_seed(10_000 + seed)  # same noise stream for every method
     target_macs = macs(target.tolist())
     best_obs, best_true, trues = -float("inf"), 0.0, []
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
               else "matching fraction * (MACs / target's MACs)^-0.07")
     print(f"{len(decisions)} decisions, budget {args.budget} archs in batches of {args.batch}, seeds "
           f"{args.first_seed}-{args.first_seed + args.seeds - 1}, reward = {reward} + N(0, {args.sigma}^2)")
-    r, p = make_controller("reinforce", decisions), make_controller("ppo", decisions)
+    r, p = make_learning_rule("reinforce", decisions), make_learning_rule("ppo", decisions)
     print(f"controllers use their defaults: REINFORCE lr {r.optimizer.param_groups[0]['lr']}; PPO lr "
           f"{p.optimizer.param_groups[0]['lr']}, {p.epochs} epochs, clip {p.clip}; entropy weight "
           f"{r.entropy_weight}; baseline decay {r.baseline_decay} per architecture")

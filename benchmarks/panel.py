@@ -126,7 +126,7 @@ def train_member(job: dict, arch: Arch, data: training.DataSpec, cfg: training.T
     _, acc, losses = training.final_train(arch, data, replace(cfg, seed=job["seed"]), job["epochs"], progress=True,
                                           checkpoint=checkpoint)
     if latency_ratio is None:  # 224 px deployment network vs MobileNetV2, interleaved in one run, 1 thread
-        latency_ratio = latency.relative_latency(arch, rounds=20)
+        latency_ratio = latency.relative_latency(build_model(arch), build_model("mobilenetv2"), rounds=20)
     deploy = build_model(arch)
     chunk = max(1, len(losses) // 20)
     return {**job, "arch": arch_to_dict(arch), "test_accuracy": acc, "params": count_params(deploy),
@@ -157,6 +157,7 @@ def add_training_options(p: cli.Parser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    latency.keep_freed_memory()  # as every program that times networks
     p = cli.Parser(description=__doc__.splitlines()[0])
     p.add_argument("--sampled", type=int, default=12, help="sampled members (default 12; more grows the panel)")
     p.add_argument("--repeat", type=int, default=3, help="members trained with a second seed (default 3)")

@@ -52,6 +52,7 @@ from scipy import stats  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 import cli  # noqa: E402
+import latency  # noqa: E402
 import latency_table  # noqa: E402
 import mnas  # noqa: E402
 import records  # noqa: E402
@@ -138,10 +139,16 @@ def decision_costs(space: mnas.SearchSpace, tokens: list[list[int]], tables: dic
     return out
 
 
+def int8_images(backend: str) -> dict:
+    """int8 networks calibrate on Fashion-MNIST images, as a search's do (train.py)."""
+    from training import calibration_images
+
+    return {"images": calibration_images()} if backend == "executorch-int8" else {}
+
+
 def run_on(summaries: list[dict], backend: str, rounds: int | None = None) -> dict:
     """Searched for one platform, run on another (Sec. 5): each search's best network and MobileNetV2
     timed whole on `backend`, interleaved: {"ratios": {run: latency / MobileNetV2's}, ...}."""
-    import latency
     from models import arch_from_dict, build_model, network_key
 
     archs = {r["run"]: arch_from_dict(r["best_arch"]) for r in summaries}
@@ -150,7 +157,7 @@ def run_on(summaries: list[dict], backend: str, rounds: int | None = None) -> di
         first.setdefault(network_key(arch), run)
     nets = {run: build_model(archs[run]) for run in first.values()}
     got = latency.measure_interleaved({**nets, "mobilenetv2": build_model(REFERENCE_ARCHS["mobilenetv2"])},
-                                      backend=backend, rounds=rounds)
+                                      backend=backend, rounds=rounds, **int8_images(backend))
     ratios = {run: latency.ratio(got[run], got["mobilenetv2"]) for run in nets}
     return {"backend": backend, "mobilenetv2_ms": round(got["mobilenetv2"].median_ms, 3),
             "ratios": {run: round(ratios[first[network_key(a)]], 4) for run, a in archs.items()}}
@@ -159,7 +166,6 @@ def run_on(summaries: list[dict], backend: str, rounds: int | None = None) -> di
 def time_pairs(record: dict, out: Path, origin: dict, rounds: int | None = None) -> None:
     """`--time-pairs`: each latency's equal-MACs pair of `record` timed whole on its platform, the
     two networks interleaved; one record per platform appended to `out`, unless there already."""
-    import latency
     from models import build_model
 
     space = mnas.SearchSpace()
@@ -170,7 +176,8 @@ def time_pairs(record: dict, out: Path, origin: dict, rounds: int | None = None)
         started = time.time()
         print(f"{backend}: timing its equal-MACs pair whole", flush=True)
         fast, slow = (build_model(space.decode(t)) for t in tokens)
-        got = latency.measure_interleaved({"fast": fast, "slow": slow}, backend=backend, rounds=rounds)
+        got = latency.measure_interleaved({"fast": fast, "slow": slow}, backend=backend, rounds=rounds,
+                                          **int8_images(backend))
         records.append(out, {"backend": backend, "tokens": tokens, "macs": pair["macs"], "table_ratio": pair["latency_ratio"],
                              "timed_ms": [round(got["fast"].median_ms, 3), round(got["slow"].median_ms, 3)],
                              "timed_ratio": round(latency.ratio(got["slow"], got["fast"]), 3),
@@ -228,6 +235,7 @@ def plot(record: dict, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    latency.keep_freed_memory()  # as every program that times networks
     p = cli.Parser(description=__doc__.splitlines()[0])
     p.add_argument("--samples", type=int, default=500, help="architectures sampled from the space (default 500)")
     p.add_argument("--seed", type=int, default=0)

@@ -70,7 +70,7 @@ import records  # noqa: E402
 import searches  # noqa: E402
 import training  # noqa: E402
 from figures import read_run  # noqa: E402
-from models import REFERENCE_ARCHS, Arch, arch_from_dict, arch_to_dict, build_model, load_arch, network_key, one_layer_type  # noqa: E402
+from models import REFERENCE, REFERENCE_ARCHS, Arch, arch_from_dict, arch_to_dict, build_model, load_arch, network_key, one_layer_type  # noqa: E402
 
 TABLE1 = records.RESULTS / "table1.json"
 TABLE6 = records.RESULTS / "table6.json"
@@ -172,13 +172,13 @@ def time_together(archs: dict[str, Arch], backends: list[str], repeats: int) -> 
     """{backend: {name: [latency / MobileNetV2, one per repeat]}}: every network and the reference
     measured in one interleaved run (`latency.measure_interleaved`), `repeats` times per backend, so
     that the networks are compared under the same conditions and the repeats show the noise."""
-    nets = {name: build_model(arch) for name, arch in archs.items()} | {latency.REFERENCE: build_model(latency.REFERENCE)}
+    nets = {name: build_model(arch) for name, arch in archs.items()} | {REFERENCE: build_model(REFERENCE)}
     ratios = {backend: {name: [] for name in archs} for backend in backends}
     for backend in backends:
         for _ in tqdm(range(repeats), desc=f"timing together ({backend})", unit="repeat"):
             got = latency.measure_interleaved(nets, backend=backend)
             for name in archs:
-                ratios[backend][name].append(round(latency.ratio(got[name], got[latency.REFERENCE]), 4))
+                ratios[backend][name].append(round(latency.ratio(got[name], got[REFERENCE]), 4))
     return ratios
 
 
@@ -204,6 +204,7 @@ def shard(text: str) -> tuple[int, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    latency.keep_freed_memory()  # as every program that times networks
     p = cli.Parser(description=__doc__.splitlines()[0])
     p.add_argument("archs", nargs="*", metavar="NAME|JSON|RUN_DIR")
     p.add_argument("--random-search", metavar="FILE",
@@ -285,7 +286,8 @@ def main(argv: list[str] | None = None) -> int:
             tqdm.write(f"{name:<28} seed {seed}  the same network as {same['name']}: its record reused")
             continue
         if args.executorch and (name, "executorch") not in ratios:
-            ratios[name, "executorch"] = round(latency.relative_latency(archs[name], backend="executorch", rounds=20), 4)
+            ratios[name, "executorch"] = round(latency.relative_latency(build_model(archs[name]), build_model(REFERENCE),
+                                                                            backend="executorch", rounds=20), 4)
         record = panel.train_and_append(args.out, job, archs[name], data, cfg, ratios.get((name, "cpu")), origin, device,
                                         {"executorch_ratio": ratios.get((name, "executorch"))})
         ratios[name, "cpu"] = record["latency_ratio"]

@@ -37,7 +37,7 @@ import cli  # noqa: E402
 import latency  # noqa: E402
 import latency_table  # noqa: E402
 import records  # noqa: E402
-from models import REFERENCE_ARCHS, build_model  # noqa: E402
+from models import REFERENCE, REFERENCE_ARCHS, build_model  # noqa: E402
 
 TABLES = records.RESULTS / "latency_tables.json"
 TIMING = records.RESULTS / "timing.json"
@@ -49,7 +49,7 @@ def spread(values: list[float]) -> float:
 
 
 def stability(backend: str, threads: int, repeats: int, rounds: int | None, arch: str) -> tuple[str, dict]:
-    model, ref = build_model(arch), build_model(latency.REFERENCE)
+    model, ref = build_model(arch), build_model(REFERENCE)
     medians = []
     for i in range(repeats):
         m = latency.measure(model, 224, threads, backend, rounds=rounds)
@@ -59,13 +59,13 @@ def stability(backend: str, threads: int, repeats: int, rounds: int | None, arch
     for i in range(repeats):
         got = latency.measure_interleaved({"model": model, "reference": ref}, 224, threads, backend, rounds=rounds)
         ratios.append(latency.ratio(got["model"], got["reference"]))
-        print(f"  repeat {i + 1}, interleaved: {arch} {got['model'].median_ms:.2f} ms  {latency.REFERENCE} "
+        print(f"  repeat {i + 1}, interleaved: {arch} {got['model'].median_ms:.2f} ms  {REFERENCE} "
               f"{got['reference'].median_ms:.2f} ms  ratio {ratios[-1]:.4f}")
     record = {"arch": arch, "medians_ms": [round(m, 3) for m in medians], "spread_pct": round(spread(medians), 2),
               "ratios": [round(r, 4) for r in ratios], "ratio_spread_pct": round(spread(ratios), 2)}
     ok = "PASS" if record["spread_pct"] <= 3 else "MISS"
     return (f"stability: {arch} {repeats} repeats, spread of medians {record['spread_pct']:.1f}% (target <= 3%) {ok}; "
-            f"spread of its ratio to {latency.REFERENCE} {record['ratio_spread_pct']:.1f}%"), record
+            f"spread of its ratio to {REFERENCE} {record['ratio_spread_pct']:.1f}%"), record
 
 
 def fidelity(backend: str, threads: int, rounds: int | None) -> tuple[str, dict]:
@@ -87,16 +87,16 @@ def fidelity(backend: str, threads: int, rounds: int | None) -> tuple[str, dict]
 def detector(backend: str, threads: int, repeats: int, rounds: int | None) -> tuple[str, dict]:
     from detection import DetectorCore, build_detector
 
-    cores = {arch: DetectorCore(build_detector(arch, input_size=320)) for arch in ("mnasnet-a1", latency.REFERENCE)}
+    cores = {arch: DetectorCore(build_detector(arch, input_size=320)) for arch in ("mnasnet-a1", REFERENCE)}
     medians, ratios = {arch: [] for arch in cores}, []
     for i in range(repeats):
         got = latency.measure_interleaved(cores, 320, threads, backend, rounds=rounds)
         for arch, m in got.items():
             medians[arch].append(round(m.median_ms, 3))
-        ratios.append(round(latency.ratio(got["mnasnet-a1"], got[latency.REFERENCE]), 4))
+        ratios.append(round(latency.ratio(got["mnasnet-a1"], got[REFERENCE]), 4))
         print(f"  repeat {i + 1}: " + "  ".join(f"{a} + ssdlite {m.median_ms:.2f} ms" for a, m in got.items())
               + f"  ratio {ratios[-1]:.4f}")
-    return (f"detector: mnasnet-a1 / {latency.REFERENCE} with SSDLite, 320 px: ratio {min(ratios):.3f}-{max(ratios):.3f} "
+    return (f"detector: mnasnet-a1 / {REFERENCE} with SSDLite, 320 px: ratio {min(ratios):.3f}-{max(ratios):.3f} "
             f"(the paper: 203/200 = 1.015)"), {"medians_ms": medians, "ratios": ratios}
 
 
@@ -125,6 +125,7 @@ def table_accuracy(path: str, samples: int, rounds: int | None, seed: int) -> tu
 
 
 def main(argv: list[str] | None = None) -> int:
+    latency.keep_freed_memory()  # as every program that times networks
     p = cli.Parser(description=__doc__.splitlines()[0])
     p.add_argument("--part", choices=("all", "stability", "fidelity", "table", "detector"), default="all")
     p.add_argument("--backend", choices=("cpu", "executorch"), default="cpu")

@@ -653,7 +653,7 @@ def test_platforms_records_every_measure_and_its_agreement_once(tmp_path, stand_
     # The stand-in table gives every entry 0.1 ms: a network's latency / MobileNetV2's is the ratio of
     # their numbers of table entries.
     space, size = mnas.SearchSpace(), latency_table.LatencyTable.load(stand_in_table).input_size
-    entries = lambda arch: len(latency_table.arch_entries(arch, size))  # noqa: E731
+    entries = lambda arch: len(models.arch_entries(arch, size))  # noqa: E731
     for tokens, cpu, macs in list(zip(r["tokens"], r["costs"]["cpu"], r["costs"]["macs"]))[:3]:
         arch = space.decode(tokens)
         assert cpu == round(entries(arch) / entries(models.REFERENCE_ARCHS["mobilenetv2"]), 4)
@@ -758,14 +758,14 @@ def test_a_decisions_cost_is_its_choice_in_every_block_against_its_first(tmp_pat
 
     # A made-up table where every 5x5 layer takes twice a 3x3 layer's time.
     space = mnas.SearchSpace()
-    entries = latency_table.space_entries([space.block_options(i) for i in range(len(space.skeleton))], 32)
+    entries = models.space_entries([space.block_options(i) for i in range(len(space.skeleton))], 32)
     layers = {k: 0.2 if " k5 " in k else 0.1 for k in entries}
     table = latency_table.LatencyTable("cpu", 1, 32, reference_ms=1.0, layers=layers, fit=[1.0, 0.0])
     rng = __import__("random").Random(0)
     tokens = [space.sample(rng) for _ in range(3)]
     got = platforms.decision_costs(space, tokens, {"cpu": table}, decisions=("kernel",))["kernel"]
     assert got["3"] == {"macs": 1.0, "params": 1.0, "cpu": 1.0}  # the first choice against itself
-    total = lambda t: sum(layers[k] for k, _, _ in latency_table.arch_entries(space.decode(t), 32))  # noqa: E731
+    total = lambda t: sum(layers[k] for k, _, _ in models.arch_entries(space.decode(t), 32))  # noqa: E731
     with_kernel = lambda t, k: space.join([six[:1] + [k] + six[2:] for six in space.split(t)])  # noqa: E731
     want = sorted(total(with_kernel(t, 1)) / total(with_kernel(t, 0)) for t in tokens)[1]  # the median of 3
     assert got["5"]["cpu"] == round(want, 3) and want > 1 and got["5"]["macs"] > 1

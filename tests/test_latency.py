@@ -17,6 +17,7 @@ from torch import nn
 
 import latency
 import latency_table
+import models
 from models import Arch, BlockArgs, build_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,18 +49,18 @@ def test_cpu_measure_restores_threads():
         torch.set_num_threads(before)
 
 
-def test_measure_interleaved_and_measure_arch():
+def test_measure_interleaved_and_measure():
     got = latency.measure_interleaved({"a": tiny_model(), "b": nn.Conv2d(3, 4, 3)}, input_size=32, rounds=3)
     assert set(got) == {"a", "b"} and all(len(m.samples) == 3 for m in got.values())
     assert got["a"].median_ms > got["b"].median_ms  # a whole network vs one conv
-    assert latency.measure_arch(TINY, input_size=32, rounds=2).median_ms > 0
+    assert latency.measure(tiny_model(), input_size=32, rounds=2).median_ms > 0
 
 
 def test_paired_ratio_and_relative_latency():
     a, b = latency.Measurement.of([2.0, 4.0, 6.0]), latency.Measurement.of([1.0, 4.0, 2.0])
     assert latency.ratio(a, b) == 2.0  # per-round ratios 2, 1, 3: their median
     assert latency.ratio(a, latency.Measurement.of([2.0])) == 2.0  # unpaired: ratio of the medians
-    assert latency.relative_latency(TINY, input_size=32, rounds=3) > 0
+    assert latency.relative_latency(tiny_model(), build_model("mobilenetv2"), input_size=32, rounds=3) > 0
 
 
 def test_bad_backend_and_threads():
@@ -123,6 +124,7 @@ def test_int8_program_agrees_with_its_float_network(fashion_mnist, monkeypatch):
     pytest.importorskip("executorch")
     from executorch.runtime import Runtime
 
+    import training
     from training import TrainConfig, train_steps
 
     splits, data_dir = fashion_mnist
@@ -141,8 +143,9 @@ def test_int8_program_agrees_with_its_float_network(fashion_mnist, monkeypatch):
         return path
     real_export = latency.export_pte
     monkeypatch.setattr(latency, "export_pte", keep)
-    got = latency._time({"int8": (model, images[:1])}, "executorch-int8", threads=1, rounds=2,
-                        data_dir=data_dir)
+    calibration = training.calibration_images(data_dir)
+    got = latency.time_jobs({"int8": (model, images[:1])}, "executorch-int8", threads=1,
+                            rounds=2, images=calibration)
     assert len(got["int8"].samples) == 2 and got["int8"].median_ms > 0
     assert not list(ROOT.glob("*.pte"))
 
@@ -187,21 +190,23 @@ def test_int8_quantization_matches_the_full_xnnpack_quantizer():
 
 def test_int8_calibration_inputs(fashion_mnist, monkeypatch, capsys):
     _, data_dir = fashion_mnist
-    images = latency.calibration_inputs(torch.zeros(1, 3, 40, 40), data_dir, n=4)
+    import training
+
+    fashion = training.calibration_images(data_dir)
+    images = latency.calibration_inputs(torch.zeros(1, 3, 40, 40), fashion, n=4)
     assert len(images) == 4 and all(x.shape == (1, 3, 40, 40) for x in images)
     assert all(torch.equal(x[:, 0], x[:, 2]) for x in images)  # grey images, the channel repeated
     corners = torch.stack([x[0, 0, 0, 0] for x in images])
     assert torch.allclose(corners, corners[0])  # Fashion-MNIST's black background, not noise
-    layer_inputs = latency.calibration_inputs(torch.zeros(1, 16, 8, 8), data_dir, n=2)  # random
+    layer_inputs = latency.calibration_inputs(torch.zeros(1, 16, 8, 8), fashion, n=2)  # random
     assert layer_inputs[0].shape == (1, 16, 8, 8) and layer_inputs[0].std() > 0.5
 
     # No data: random calibration, with a note that says so.
-    import training
-
     def no_data(spec):
         raise training.UsageError("cannot find or download fashion-mnist in nowhere")
     monkeypatch.setattr(training, "load_splits", no_data)
-    inputs = latency.calibration_inputs(torch.zeros(1, 3, 40, 40), "nowhere", n=2)
+    assert training.calibration_images("nowhere") is None
+    inputs = latency.calibration_inputs(torch.zeros(1, 3, 40, 40), None, n=2)
     assert len(inputs) == 2 and inputs[0].std() > 0.5
     assert "calibrated on random inputs" in capsys.readouterr().err
     with pytest.raises(ValueError, match="calibration inputs"):
@@ -329,7 +334,7 @@ OPTIONS = [
 
 
 def test_space_entries_keys():
-    keys = set(latency_table.space_entries(OPTIONS, input_size=32, stem=8, head=32, num_classes=10))
+    keys = set(models.space_entries(OPTIONS, input_size=32, stem=8, head=32, num_classes=10))
     assert keys == {
         "stem 3->8 k3 s2 @32",
         "mbconv e3 k3 s1 se0.25 none 8->16 @16",  # identity skip needs equal channels: none
@@ -342,11 +347,11 @@ def test_space_entries_keys():
 
 def test_table_build_predict_resume(tmp_path, monkeypatch):
     path = tmp_path / "table.json"
-    table = latency_table.LatencyTable.build(path, OPTIONS, input_size=32, stem=8, head=32, num_classes=10, rounds=3, calibration=3)
+    table = latency_table.build_space_table(path, OPTIONS, input_size=32, stem=8, head=32, num_classes=10, rounds=3, calibration=3)
     assert len(table.layers) == 8 and all(v > 0 for v in table.layers.values()) and table.reference_ms > 0
     arch = Arch((OPTIONS[0][1], OPTIONS[1][1]), stem=8, head=32)
     a, b = table.fit
-    assert table.layer_sum(arch) == pytest.approx(sum(table.layers[k] for k, _, _ in latency_table.arch_entries(arch, 32, 10)))
+    assert table.layer_sum(arch) == pytest.approx(sum(table.layers[k] for k, _, _ in models.arch_entries(arch, 32, 10)))
     assert table.predict(arch) == pytest.approx(a * table.layer_sum(arch) + b)
     assert table.predict(arch, scale=2.0) == pytest.approx(2 * table.predict(arch))
     saved = json.loads(path.read_text())
@@ -354,22 +359,22 @@ def test_table_build_predict_resume(tmp_path, monkeypatch):
     assert {"torch", "machine", "created", "calibration"} <= set(saved["info"])
 
     # Resuming a finished table times nothing; a half-built one times only what is missing.
-    monkeypatch.setattr(latency, "_time", lambda *a, **k: pytest.fail("re-timed a finished table"))
-    assert latency_table.LatencyTable.build(path, OPTIONS, input_size=32, stem=8, head=32, num_classes=10).layers == table.layers
+    monkeypatch.setattr(latency, "time_jobs", lambda *a, **k: pytest.fail("re-timed a finished table"))
+    assert latency_table.build_space_table(path, OPTIONS, input_size=32, stem=8, head=32, num_classes=10).layers == table.layers
     timed = []
 
     def fake_time(jobs, backend, threads, rounds, kept=None, **opts):  # kept: the reference
         names = [*(kept or {}), *jobs]
         timed.extend(names)
         return {n: latency.Measurement.of([1.0]) for n in names}
-    monkeypatch.setattr(latency, "_time", fake_time)
+    monkeypatch.setattr(latency, "time_jobs", fake_time)
     del saved["layers"]["head 24->32 fc10 @8"]
     path.write_text(json.dumps(saved))
-    latency_table.LatencyTable.build(path, OPTIONS, input_size=32, stem=8, head=32, num_classes=10)
+    latency_table.build_space_table(path, OPTIONS, input_size=32, stem=8, head=32, num_classes=10)
     assert timed == ["reference", "head 24->32 fc10 @8"]
 
     with pytest.raises(ValueError, match="was built for cpu, 1 thread"):
-        latency_table.LatencyTable.build(path, OPTIONS, threads=2, input_size=32, stem=8, head=32, num_classes=10)
+        latency_table.build_space_table(path, OPTIONS, threads=2, input_size=32, stem=8, head=32, num_classes=10)
     with pytest.raises(ValueError, match="not in the table"):
         table.predict(TINY)
 
@@ -403,7 +408,7 @@ def test_executorch_table_build_resumes_after_ctrl_c(tmp_path, monkeypatch):
         return real(samplers, rounds)
     monkeypatch.setattr(latency, "_interleave", ctrl_c_in_second_chunk)
     with pytest.raises(KeyboardInterrupt):
-        latency_table.LatencyTable.build(path, options, "executorch", **kw)
+        latency_table.build_space_table(path, options, "executorch", **kw)
     kept = latency_table.LatencyTable.load(path).layers
     assert list(kept) == ["stem 3->8 k3 s2 @32"] and kept["stem 3->8 k3 s2 @32"] > 0
     assert not list((tmp_path / "tmp").iterdir())  # no .pte left behind
@@ -414,7 +419,7 @@ def test_executorch_table_build_resumes_after_ctrl_c(tmp_path, monkeypatch):
         timed.append(sorted(samplers))
         return real(samplers, rounds)
     monkeypatch.setattr(latency, "_interleave", record)
-    table = latency_table.LatencyTable.build(path, options, "executorch", **kw)
+    table = latency_table.build_space_table(path, options, "executorch", **kw)
     assert timed == [["dconv e1 k3 s1 se0 none 8->8 @16", "reference"],
                      ["head 8->16 fc10 @16", "reference"]]  # the stem is not timed again
     assert table.layers == kept | table.layers and len(table.layers) == 3  # the stem's time kept
@@ -423,7 +428,7 @@ def test_executorch_table_build_resumes_after_ctrl_c(tmp_path, monkeypatch):
 
 
 def test_table_drift_and_check(tmp_path):
-    table = latency_table.LatencyTable.build(tmp_path / "t.json", OPTIONS, input_size=32, stem=8, head=32, num_classes=10,
+    table = latency_table.build_space_table(tmp_path / "t.json", OPTIONS, input_size=32, stem=8, head=32, num_classes=10,
                                        rounds=3, calibration=2)
     loaded = latency_table.LatencyTable.load(tmp_path / "t.json")
     assert loaded.layers == table.layers and loaded.scale == 1.0
@@ -546,10 +551,10 @@ def test_every_architecture_the_space_samples_has_its_layers_in_a_table():
     from mnas import SearchSpace
 
     space = SearchSpace()
-    keys = set(latency_table.space_entries([space.block_options(i) for i in range(len(space.skeleton))]))
+    keys = set(models.space_entries([space.block_options(i) for i in range(len(space.skeleton))]))
     rng = random.Random(0)
     for _ in range(300):  # a missing key would fail the child: reward 0, silently
         arch = space.decode(space.sample(rng))
-        assert {key for key, _, _ in latency_table.arch_entries(arch)} <= keys
+        assert {key for key, _, _ in models.arch_entries(arch)} <= keys
     emptied = space.decode([0] * len(space.decisions))  # every block at its fewest layers: blocks 1 and 7 vanish
-    assert {key for key, _, _ in latency_table.arch_entries(emptied)} <= keys
+    assert {key for key, _, _ in models.arch_entries(emptied)} <= keys

@@ -25,7 +25,7 @@ def fake_latency(arch):
 
 
 def run(tmp_path, samples, batch=3, evaluate=fake_evaluate, kind="reinforce", **kw):
-    ctrl = controller.make_controller(kind, SPACE.decisions, seed=0)
+    ctrl = controller.make_learning_rule(kind, SPACE.decisions, seed=0)
     return mnas.search(SPACE, ctrl, evaluate, fake_latency, target=20.0, constraint=mnas.SOFT,
                        samples=samples, batch=batch, run_dir=tmp_path, **kw)
 
@@ -110,7 +110,7 @@ def test_every_controller_drives_the_search(tmp_path, kind):
 # ----------------------------------------------------------------------------- the bookkeeping of rewards
 
 
-class Recorder(controller.Searcher):
+class Recorder(controller.LearningRule):
     """Proposes fixed batches and records every update: what the controller is told."""
 
     def __init__(self, batches):
@@ -169,7 +169,7 @@ def fake_macs(arch):
 
 
 def test_another_lat_enters_the_reward_and_the_measured_latency_is_logged_beside_it(tmp_path):
-    ctrl = controller.make_controller("reinforce", SPACE.decisions, seed=0)
+    ctrl = controller.make_learning_rule("reinforce", SPACE.decisions, seed=0)
     mnas.search(SPACE, ctrl, fake_evaluate, fake_macs, target=2.0, constraint=mnas.SOFT,
                 samples=4, batch=2, run_dir=tmp_path, measured=fake_latency)
     for c in read_log(tmp_path / "search.jsonl"):
@@ -185,7 +185,7 @@ def test_a_cell_space_search_emits_one_cell_and_resumes_as_if_uninterrupted(tmp_
     space = mnas.CellSpace()
 
     def cell_run(run_dir, evaluate=fake_evaluate):
-        ctrl = controller.make_controller("reinforce", space.decisions, seed=0)
+        ctrl = controller.make_learning_rule("reinforce", space.decisions, seed=0)
         return mnas.search(space, ctrl, evaluate, fake_latency, target=20.0,
                            constraint=mnas.SOFT, samples=7, batch=3, run_dir=run_dir)
 

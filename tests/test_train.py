@@ -54,7 +54,7 @@ def test_search_writes_log_best_and_plots(search_run):
     target_ms = json.loads((out / "run.json").read_text())["target_ms"]
     assert greedy["reward"] == pytest.approx(greedy["accuracy"] * (greedy["latency_ms"] / target_ms) ** -0.07)  # Eq. 2, soft
     assert mnas.SearchSpace().encode(models.arch_from_dict(greedy["arch"])) == greedy["tokens"]
-    policy = controller.make_controller("reinforce", mnas.SearchSpace().decisions)
+    policy = controller.make_learning_rule("reinforce", mnas.SearchSpace().decisions)
     policy.load_state_dict(torch.load(out / "controller.pt", weights_only=True)["controller"])
     assert greedy["tokens"] == policy.controller.greedy()  # the final policy's argmax, not a sample
     for png in ("pareto.png", "reward.png"):
@@ -397,7 +397,7 @@ def test_a_cell_space_run_resumes_in_its_space(tmp_path, stand_in_table, capsys)
         arch = models.arch_from_dict(c["arch"])
         assert mnas.CellSpace().encode(arch) == c["tokens"]
         assert len({(b.op, b.expansion, b.kernel, b.se_ratio, b.skip) for b in arch.blocks}) == 1
-    policy = controller.make_controller("reinforce", mnas.CellSpace().decisions)  # 6 decisions
+    policy = controller.make_learning_rule("reinforce", mnas.CellSpace().decisions)  # 6 decisions
     policy.load_state_dict(torch.load(out / "controller.pt", weights_only=True)["controller"])
 
 
