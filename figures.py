@@ -5,13 +5,12 @@
     python figures.py fig7 mnasnet-a1 --out fig7.png            # Fig. 7: an architecture, block by block
     python figures.py pareto RUN_DIR --out pareto.png           # accuracy vs latency of a search
 
-A RUN directory is what `python train.py --search` writes (search.jsonl, run.json).
-Copied alone it needs matplotlib, numpy, mnas.py and models.py.
+A RUN directory is what `python train.py --search` writes (search.jsonl, run.json), read with
+run.open_run. Copied alone it needs matplotlib, numpy, mnas.py, models.py and run.py.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -25,16 +24,7 @@ from matplotlib.patches import FancyBboxPatch  # noqa: E402
 import mnas  # noqa: E402
 from cli import Parser  # noqa: E402
 from models import Arch, load_arch, output_size  # noqa: E402
-
-
-def read_run(run_dir: str | Path) -> tuple[list[mnas.Child], dict]:
-    """The children of a search run and its run.json (target T and reference latencies)."""
-    run_dir = Path(run_dir)
-    if not (run_dir / "search.jsonl").exists():
-        raise ValueError(f"{run_dir} has no search.jsonl (is it a train.py --search run directory?)")
-    run_file = run_dir / "run.json"
-    run = json.loads(run_file.read_text()) if run_file.exists() else {"target_ms": None, "references": {}}
-    return mnas.SearchLog(run_dir / "search.jsonl").children, run
+from run import open_run  # noqa: E402
 
 
 # ----------------------------------------------------------------------------- Fig. 3 (Sec. 3)
@@ -66,11 +56,12 @@ def fig6(soft_run: Path, hard_run: Path, out: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 3.6))
     lats, targets = {}, {}  # constraint -> each sampled model's latency / T, and T in ms
     for name, run_dir in [("soft", soft_run), ("hard", hard_run)]:
-        children, run = read_run(run_dir)
-        if not run["target_ms"]:
-            raise ValueError(f"{run_dir}: no run.json with the run's T (is it a train.py --search run directory?)")
-        targets[name] = run["target_ms"]
-        lats[name] = [c.latency_ms / run["target_ms"] for c in children if c.status == "ok"]
+        run = open_run(run_dir)
+        if not run.constants:
+            raise ValueError(f"{run_dir}: no run.json with the run's T "
+                             "(is it a train.py --search run directory?)")
+        targets[name] = t = run.constants.target_ms
+        lats[name] = [c.latency_ms / t for c in run.children if c.status == "ok"]
     bins = np.linspace(min(map(min, lats.values())) * 0.95, max(map(max, lats.values())) * 1.02, 41)  # shared
     for (name, lat), colour in zip(lats.items(), ("tab:blue", "tab:orange")):
         ax.hist(lat, bins=bins, alpha=0.55, color=colour, label=f"{name} ({len(lat)} models, T = {targets[name]:.1f} ms)")
@@ -207,8 +198,10 @@ def main(argv: list[str] | None = None) -> int:
         elif args.figure == "fig7":
             fig7(load_arch(args.arch), out, title=f"Fig. 7: {Path(args.arch).stem}")
         else:
-            children, run = read_run(args.run)
-            pareto(children, run["target_ms"], run["references"], out)
+            run = open_run(args.run)
+            target, refs = (run.constants.target_ms, run.constants.references) if run.constants \
+                else (None, {})
+            pareto(run.children, target, refs, out)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -24,7 +24,7 @@ import json
 import math
 import os
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -236,6 +236,7 @@ class SearchLog:
             self.children = [Child(**json.loads(line)) for line in good.decode().splitlines()]
             if repair and len(good) != len(data):
                 self.path.write_bytes(good)
+        self.steps = {c.step: c for c in self.children}  # a child logged is not trained again
 
     def append(self, child: Child) -> None:
         with open(self.path, "a") as f:
@@ -243,96 +244,106 @@ class SearchLog:
             f.flush()
             os.fsync(f.fileno())
         self.children.append(child)
+        self.steps[child.step] = child
 
 
 class Plan:
-    """controller.pt: the controller after its last update, how many children that update covered
+    """controller.pt: the learning rule after its last update, how many children that update covered
     (`consumed`) and the batch it proposed next (`pending`), saved before any of it is trained. With
     search.jsonl it is all a stopped search needs to go on exactly as if it had not stopped."""
 
-    def __init__(self, path: Path, controller):
-        self.path, self.controller = Path(path), controller
+    def __init__(self, path: Path, rule):
+        self.path, self.rule = Path(path), rule
         self.consumed, self.pending = 0, []
         if self.path.exists():
             import torch
 
             state = torch.load(self.path, weights_only=True)
-            controller.load_state_dict(state["controller"])
+            rule.load_state_dict(state["controller"])
             self.consumed, self.pending = state["consumed"], state["pending"]
 
-    def propose(self, n: int) -> list[list[int]]:
-        self.pending = self.controller.propose(n)
-        self._save()
-        return self.pending
-
-    def advance(self) -> None:
-        """The pending batch has updated the controller."""
-        self.consumed, self.pending = self.consumed + len(self.pending), []
-        self._save()
+    def batches(self, samples: int, batch: int) -> Iterator[tuple[int, list[list[int]]]]:
+        """(index of the first child, tokens) of each batch until `samples` children: a resumed
+        search first gets the batch it had proposed. The next batch is proposed only once the
+        loop has updated the rule with this one (the code after `yield`)."""
+        while self.consumed < samples:
+            if not self.pending:
+                self.pending = self.rule.propose(min(batch, samples - self.consumed))
+                self._save()
+            yield self.consumed, self.pending
+            self.consumed, self.pending = self.consumed + len(self.pending), []  # rule updated
+            self._save()
 
     def _save(self) -> None:
-        state = {"consumed": self.consumed, "pending": self.pending, "controller": self.controller.state_dict()}
+        state = {"consumed": self.consumed, "pending": self.pending,
+                 "controller": self.rule.state_dict()}
         save_atomic(state, self.path)
 
 
-def search(space: SearchSpace, controller, evaluate: Callable[[Arch], dict], latency: Callable[[Arch], float],
-           target: float, constraint: Constraint, samples: int, batch: int, run_dir: Path,
+@dataclass(frozen=True)
+class LatencyTarget:
+    """LAT(m) and the target T of Eq. 2, in one unit: measured ms, or whatever stands in for the
+    latency (the M MACs a search without measurements would use: Sec. 1). With a stand-in,
+    `measured_ms` is the platform's latency in ms, logged beside it."""
+
+    lat: Callable[[Arch], float]  # LAT(m), in T's unit
+    target: float  # T
+    unit: str = "ms"
+    measured_ms: Callable[[Arch], float] | None = None
+
+    def measure(self, arch: Arch) -> tuple[float, float]:
+        """(LAT(m) in T's unit, the latency on the platform in ms)."""
+        lat = self.lat(arch)
+        return lat, self.measured_ms(arch) if self.measured_ms else lat
+
+
+def search(space: SearchSpace, rule, evaluate: Callable[[Arch], dict], platform: LatencyTarget,
+           constraint: Constraint, samples: int, batch: int, run_dir: Path,
            make_executor: Callable[[], Executor] = InlineExecutor, max_in_flight: int = 1,
-           on_child: Callable[[Child], None] | None = None,
-           measured: Callable[[Arch], float] | None = None) -> list[Child]:
+           on_child: Callable[[Child], None] | None = None) -> list[Child]:
     """The search of Sec. 4.2, the loop of Fig. 1: the controller samples a batch of models; each is
     trained on the proxy task for ACC(m) (`evaluate(arch) -> {"accuracy", "params", "macs"}`, on an
-    executor: runner.ChildRunner) and run on the platform for LAT(m) (`latency(arch) -> ms`, in
-    this process); the reward of Eq. 2 against the target T updates the controller; repeat until
-    `samples` children.
-
-    LAT(m) may be another cost than the measured latency, in its own units with `target` in
-    the same (the FLOPs a search without measurements would use: M MACs); `measured(arch) -> ms`
-    is then logged beside it as each child's `latency_ms`.
+    executor: runner.ChildRunner) and run on the platform for LAT(m) (`platform`, in this
+    process); the reward of Eq. 2 against the target T updates the controller's learning rule
+    (`rule`: controller.LearningRule); repeat until `samples` children.
 
     State lives in `run_dir`: search.jsonl (`SearchLog`, a line per child) and controller.pt
-    (`Plan`). Calling `search` again on the same directory resumes: the pending batch is finished
-    without re-training a child already logged, so a resumed search equals an uninterrupted one.
-    With `max_in_flight=1` no child trains while a latency is measured.
+    (`Plan`). Calling `search` again on the same directory resumes: `Plan` hands back the batch
+    it had proposed and `SearchLog` the children of it already logged, so a resumed search equals
+    an uninterrupted one. With `max_in_flight=1` no child trains while a latency is measured.
     """
     Path(run_dir).mkdir(parents=True, exist_ok=True)
-    log = SearchLog(Path(run_dir) / "search.jsonl", repair=True)
-    plan = Plan(Path(run_dir) / "controller.pt", controller)
+    log = SearchLog(Path(run_dir) / "search.jsonl", repair=True)  # resumes: children logged
+    plan = Plan(Path(run_dir) / "controller.pt", rule)  # resumes: the rule, its pending batch
     runner = ChildRunner(make_executor, max_in_flight)
     try:
-        while plan.consumed < samples:
-            first = plan.consumed
-            tokens = plan.pending or plan.propose(min(batch, samples - first))  # 1. sample models
-            done = {c.step: c for c in log.children if c.step >= first}  # a resumed batch's
-            jobs = [(first + j, space.decode(t)) for j, t in enumerate(tokens) if first + j not in done]
-            for step, arch, trained, seconds in runner.run(evaluate, jobs):  # 2. train: ACC(m)
-                child = score(step, tokens[step - first], arch, trained, seconds, latency,
-                              target, constraint, measured)  # 3. LAT(m), 4. reward (Eq. 2)
+        for first, tokens in plan.batches(samples, batch):  # 1. sample models from the controller
+            archs = {first + j: space.decode(t) for j, t in enumerate(tokens)}  # 2. decode
+            todo = [(step, arch) for step, arch in archs.items() if step not in log.steps]
+            for step, arch, trained, seconds in runner.run(evaluate, todo):  # 3. ACC(m)
+                child = measure_and_reward(step, tokens[step - first], arch, trained, seconds,
+                                           platform, constraint)  # 4. LAT(m), reward (Eq. 2)
                 log.append(child)
-                done[step] = child
                 if on_child:
                     on_child(child)
-            children = [done[first + j] for j in range(len(tokens))]
-            controller.update([c.tokens for c in children], [c.reward for c in children])  # 5. update
-            plan.advance()
+            children = [log.steps[step] for step in archs]
+            rule.update([c.tokens for c in children], [c.reward for c in children])  # 5. update
     finally:
         runner.shutdown()
     return log.children
 
 
-def score(step: int, tokens: list[int], arch: Arch, trained: Future, seconds: float,
-          latency: Callable[[Arch], float], target: float, constraint: Constraint,
-          measured: Callable[[Arch], float] | None = None) -> Child:
-    """A trained child's LAT(m) and reward (Eq. 2), and its measured latency in ms (LAT(m) itself
-    unless `measured` is given). A child whose training or timing failed is logged with reward 0,
-    and the search goes on."""
+def measure_and_reward(step: int, tokens: list[int], arch: Arch, trained: Future, seconds: float,
+                       platform: LatencyTarget, constraint: Constraint) -> Child:
+    """A trained child's LAT(m), measured on the platform, and its reward (Eq. 2). A child whose
+    training or timing failed is logged with reward 0, and the search goes on."""
     child = Child(step, tokens, arch_to_dict(arch), seconds=round(seconds, 2))
     try:
         result = trained.result()
         child.accuracy, child.params, child.macs = result["accuracy"], result["params"], result["macs"]
-        child.lat = latency(arch)  # LAT(m), in T's units
-        child.latency_ms = measured(arch) if measured else child.lat  # on the platform, ms
-        child.reward = reward(child.accuracy, child.lat, target, constraint.alpha,
+        child.lat, child.latency_ms = platform.measure(arch)  # LAT(m) in T's unit; ms
+        # Eq. 2: ACC(m) * [LAT(m) / T]^w, with w from Eq. 3
+        child.reward = reward(child.accuracy, child.lat, platform.target, constraint.alpha,
                               constraint.beta)
     except Exception as e:
         child.status = "failed: " + (f"{type(e).__name__}: {e}".splitlines() or [""])[0][:200]

@@ -21,7 +21,6 @@ their winners trained and timed together, then Table 6's training seeds.
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
 import time
@@ -175,11 +174,15 @@ def run(todo: list[Job], parallel: int, commit_records: bool, logs: Path) -> int
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sys.path.insert(0, str(ROOT))
+    from cli import Parser  # a bad option is one line and status 2, as in every command
+
+    p = Parser(description=__doc__.splitlines()[0])
     p.add_argument("--run", action="store_true", help="run the unfinished jobs (default: list them)")
     p.add_argument("--parallel", type=int, default=2, help="jobs at a time (default 2, one per core)")
     p.add_argument("--commit", action="store_true", help="commit each results file as records land")
-    p.add_argument("--logs", default=str(ROOT / "runs" / "queue"), help="one log per job (default runs/queue)")
+    p.add_argument("--logs", default=str(ROOT / "runs" / "queue"),
+                   help="one log per job (default runs/queue)")
     args = p.parse_args(argv)
     if args.parallel < 1:
         p.error("--parallel must be at least 1")

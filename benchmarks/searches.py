@@ -92,14 +92,14 @@ import figures  # noqa: E402
 import latency_table  # noqa: E402
 import mnas  # noqa: E402
 import records  # noqa: E402
+from run import SearchConfig, open_run  # noqa: E402
 
 RUNS = records.RESULTS / "searches"
 # The same search (REINFORCE, soft, factorized space, measured latency) under each experiment's name
 SAME_SEARCH = {"rl-vs-random": "reinforce-seed", "table5": "multi-factorized-seed",
                "flops": "measured-seed", "cross-platform": "cpu-seed"}
 PLATFORMS = ("cpu", "executorch", "executorch-int8")  # cross-platform's: where LAT(m) is measured
-# config.json's keys that say how and where a run ran, not what it searched
-HOW_IT_RAN = ("samples", "workers", "scheduler", "device", "threads", "data_dir")
+HOW_IT_RAN = SearchConfig.HOW_IT_RAN  # config.json's keys that say how a run ran, not what
 
 
 def runs(experiment: str, seeds: list[int]) -> dict[str, list[str]]:
@@ -130,14 +130,11 @@ def platform(flags: list[str]) -> str:
 def settings(train_argv: list[str]) -> dict | None:
     """What a `train.py --search` with these arguments would search: its config.json less how it
     ran (HOW_IT_RAN); None if train.py rejects them (the run itself then says why)."""
-    import train
-
     try:
         with contextlib.redirect_stderr(io.StringIO()):  # argparse's own complaints
-            config = train._search_config(train.parse_args(["--search", *train_argv]))
+            return SearchConfig.parse(train_argv).search_settings()
     except (ValueError, SystemExit):
         return None
-    return {k: v for k, v in config.items() if k not in HOW_IT_RAN}
 
 
 def same_search(experiment: str, name: str, train_argv: list[str], samples: int,
@@ -159,11 +156,12 @@ def same_search(experiment: str, name: str, train_argv: list[str], samples: int,
 
 def summarize(run_dir: Path) -> dict:
     """What the experiments report of one finished run (see the module's docstring)."""
-    children, run = figures.read_run(run_dir)
-    config_file = Path(run_dir) / "config.json"
+    run = open_run(run_dir)
+    children, constants = run.children, run.constants
+    config_file = Path(run_dir) / "config.json"  # as the run wrote it: records compare on it
     config = json.loads(config_file.read_text()) if config_file.exists() else {}
     ok = [c for c in children if c.status == "ok"]
-    target, rewards = run["target_ms"], [c.reward for c in children]  # T in measured ms
+    target, rewards = constants.target_ms, [c.reward for c in children]  # T in measured ms
     best = max(ok, key=lambda c: c.reward, default=mnas.Child(-1, [], {}))  # by the run's reward
     second = [c.latency_ms for c in ok[len(children) // 2:]]
     q1, q3 = np.percentile(second, [25, 75])
@@ -178,8 +176,9 @@ def summarize(run_dir: Path) -> dict:
             "greedy_reward": greedy.get("reward") if greedy.get("status", "ok") == "ok" else None,  # none if it failed
             # what the run searched, and how it fares on measured latency whatever its LAT(m) was
             "space": config.get("space", "factorized"), "latency": config.get("latency"),
-            "lat_unit": run.get("lat_unit", "ms"), "target": run.get("target", target),
-            "mobilenetv2_ms": run["references"].get("mobilenetv2"), "table_fit": run.get("table_fit"),
+            "lat_unit": constants.lat_unit, "target": constants.target,
+            "mobilenetv2_ms": constants.references.get("mobilenetv2"),
+            "table_fit": constants.table_fit,
             "measured_above_t": float(np.mean([c.latency_ms > target for c in ok])),
             "best_measured_ms": best.latency_ms, "best_accuracy": best.accuracy,
             "best_macs": best.macs,

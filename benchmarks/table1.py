@@ -67,9 +67,9 @@ import latency  # noqa: E402
 import mnas  # noqa: E402
 import panel  # noqa: E402
 import records  # noqa: E402
+from run import open_run  # noqa: E402
 import searches  # noqa: E402
 import training  # noqa: E402
-from figures import read_run  # noqa: E402
 from models import REFERENCE, REFERENCE_ARCHS, Arch, arch_from_dict, arch_to_dict, build_model, load_arch, network_key, one_layer_type  # noqa: E402
 
 TABLE1 = records.RESULTS / "table1.json"
@@ -91,7 +91,7 @@ def contenders(specs: list[str], top: int) -> dict[str, Arch]:
     archs = {}
     for spec in specs:
         if Path(spec).is_dir():
-            children, _ = read_run(spec)
+            children = open_run(spec).children
             ok = sorted((c for c in children if c.status == "ok"), key=lambda c: c.reward, reverse=True)
             if not ok:
                 raise training.UsageError(f"{spec}: the run has no finished child yet")

@@ -51,7 +51,7 @@ def latency(arch):
 
 def search(run_dir, evaluate_fn, make_executor, samples=6, batch=3, max_in_flight=2):
     ctrl = controller.make_learning_rule("reinforce", SPACE.decisions, seed=0)
-    return mnas.search(SPACE, ctrl, evaluate_fn, latency, 20.0, mnas.SOFT, samples, batch, run_dir,
+    return mnas.search(SPACE, ctrl, evaluate_fn, mnas.LatencyTarget(latency, 20.0), mnas.SOFT, samples, batch, run_dir,
                        make_executor, max_in_flight)
 
 
@@ -96,7 +96,7 @@ def evaluate(arch):
     time.sleep(0.05)
     return {{"accuracy": sum(b.out for b in arch.blocks) / 1000, "params": 1, "macs": 1}}
 ctrl = controller.make_learning_rule("ppo", space.decisions, seed=0)
-mnas.search(space, ctrl, evaluate, lambda a: 10.0 + a.blocks[0].repeats, 20.0, mnas.SOFT,
+mnas.search(space, ctrl, evaluate, mnas.LatencyTarget(lambda a: 10.0 + a.blocks[0].repeats, 20.0), mnas.SOFT,
             samples={samples}, batch=4, run_dir={run_dir!r})
 """
 

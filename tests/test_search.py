@@ -26,7 +26,7 @@ def fake_latency(arch):
 
 def run(tmp_path, samples, batch=3, evaluate=fake_evaluate, kind="reinforce", **kw):
     ctrl = controller.make_learning_rule(kind, SPACE.decisions, seed=0)
-    return mnas.search(SPACE, ctrl, evaluate, fake_latency, target=20.0, constraint=mnas.SOFT,
+    return mnas.search(SPACE, ctrl, evaluate, mnas.LatencyTarget(fake_latency, 20.0), constraint=mnas.SOFT,
                        samples=samples, batch=batch, run_dir=tmp_path, **kw)
 
 
@@ -149,7 +149,7 @@ def test_each_reward_reaches_the_controller_with_its_own_tokens(tmp_path):
         return 11.0 + (sum(SPACE.encode(arch)) % 4) * 0.5  # 11-12.5 ms: below, at and above T = 12 ms
 
     ctrl = Recorder(batches)
-    mnas.search(SPACE, ctrl, evaluate, latency, target=12.0, constraint=mnas.HARD, samples=8, batch=4,
+    mnas.search(SPACE, ctrl, evaluate, mnas.LatencyTarget(latency, 12.0), constraint=mnas.HARD, samples=8, batch=4,
                 run_dir=tmp_path, make_executor=lambda: ThreadPoolExecutor(4), max_in_flight=4)
     assert [tokens for tokens, _ in ctrl.updates] == batches  # in the order proposed
     assert {11.0 + (sum(t) % 4) * 0.5 for b in batches for t in b} >= {12.0, 12.5}  # at T and above it
@@ -170,8 +170,9 @@ def fake_macs(arch):
 
 def test_another_lat_enters_the_reward_and_the_measured_latency_is_logged_beside_it(tmp_path):
     ctrl = controller.make_learning_rule("reinforce", SPACE.decisions, seed=0)
-    mnas.search(SPACE, ctrl, fake_evaluate, fake_macs, target=2.0, constraint=mnas.SOFT,
-                samples=4, batch=2, run_dir=tmp_path, measured=fake_latency)
+    macs = mnas.LatencyTarget(fake_macs, 2.0, "M MACs", measured_ms=fake_latency)
+    mnas.search(SPACE, ctrl, fake_evaluate, macs, constraint=mnas.SOFT,
+                samples=4, batch=2, run_dir=tmp_path)
     for c in read_log(tmp_path / "search.jsonl"):
         arch = SPACE.decode(c["tokens"])
         assert c["lat"] == fake_macs(arch) and c["latency_ms"] == fake_latency(arch) != c["lat"]
@@ -186,7 +187,7 @@ def test_a_cell_space_search_emits_one_cell_and_resumes_as_if_uninterrupted(tmp_
 
     def cell_run(run_dir, evaluate=fake_evaluate):
         ctrl = controller.make_learning_rule("reinforce", space.decisions, seed=0)
-        return mnas.search(space, ctrl, evaluate, fake_latency, target=20.0,
+        return mnas.search(space, ctrl, evaluate, mnas.LatencyTarget(fake_latency, 20.0),
                            constraint=mnas.SOFT, samples=7, batch=3, run_dir=run_dir)
 
     with pytest.raises(KeyboardInterrupt):

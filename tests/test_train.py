@@ -13,6 +13,7 @@ import torch
 import controller
 import mnas
 import models
+import run
 import train
 import training
 
@@ -64,7 +65,8 @@ def test_search_writes_log_best_and_plots(search_run):
 
 
 def test_a_measured_latency_is_the_ratio_to_mobilenetv2_times_its_latency():
-    latency_ms = train.make_latency("cpu", None, reference_ms=10.0)  # a search without --latency-table
+    config = run.SearchConfig()  # a search without --latency-table, on this CPU
+    latency_ms = run.platform_latency(config, None, reference_ms=10.0)
     assert 3.0 < latency_ms(models.REFERENCE_ARCHS["mnasnet-small"]) < 8.0  # about half MobileNetV2's time
 
 
