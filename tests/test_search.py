@@ -198,3 +198,26 @@ def test_a_cell_space_search_emits_one_cell_and_resumes_as_if_uninterrupted(tmp_
         assert len(c.tokens) == 6 and len({(b["op"], b["kernel"]) for b in c.arch["blocks"]}) == 1
     a, b = (read_log(tmp_path / d / "search.jsonl") for d in "ab")
     assert [{**r, "seconds": 0} for r in a] == [{**r, "seconds": 0} for r in b]
+
+
+# ----------------------------------------------------------------------------- Eq. 3: what T does
+
+
+def tokens_for_target(tmp_path, target: float, constraint: mnas.Constraint) -> list[list[int]]:
+    # A large step (lr 0.05), so that any difference in the rewards shows in the children
+    ctrl = controller.make_learning_rule("reinforce", SPACE.decisions, seed=0, lr=0.05)
+    run_dir = tmp_path / f"{constraint.alpha}-{constraint.beta}-{target}"
+    children = mnas.search(SPACE, ctrl, fake_evaluate, mnas.LatencyTarget(fake_latency, target),
+                           constraint, samples=24, batch=4, run_dir=run_dir)
+    return [c.tokens for c in children]
+
+
+def test_a_soft_search_samples_the_same_children_whatever_t(tmp_path):
+    """With alpha = beta, [LAT/T]^w = LAT^w * T^-w: T multiplies every reward by one constant,
+    which the baseline follows and the RMS-scaled advantage divides out. So T cannot change a soft
+    search; it matters under the hard constraint (and whenever alpha != beta)."""
+    # fake_latency is 9-16 here: T = 12 splits the children, T = 1000 has them all below it
+    soft = [tokens_for_target(tmp_path, t, mnas.SOFT) for t in (12.0, 1000.0)]
+    assert soft[0] == soft[1]
+    hard = [tokens_for_target(tmp_path, t, mnas.HARD) for t in (12.0, 1000.0)]
+    assert hard[0][:4] == hard[1][:4] and hard[0] != hard[1]  # same first batch, then T matters
