@@ -7,12 +7,14 @@ Sec. 4.1 `SearchSpace`: seven blocks on the MobileNetV2 skeleton; the controller
          per block (ConvOp, KernelSize, SERatio, SkipOp, filters, layers), and `decode` turns the
          token sequence into a `models.Arch`. `CellSpace`: the cell-based space it replaced
          (Table 5): one set of the six values, stacked in every block.
-Sec. 4.2 `search`: sample, train on the proxy task, measure on the platform, reward, update.
-         Its bookkeeping sits beside it: `SearchLog` (search.jsonl), `Plan` (controller.pt) and
-         runner.py (executors, retries).
+Sec. 4.2 `search`: sample, decode, train on the proxy task (ACC), measure on the platform
+         (LAT, a `LatencyTarget` with T), reward (`measure_and_reward`), update. Its
+         bookkeeping sits beside it: `SearchLog` (search.jsonl), `Plan` (controller.pt) and
+         runner.py (executors, retries); they resume a stopped search, not the loop.
 
 Copied alone: `reward` and `Constraint` need only the standard library; `SearchSpace` needs
-models.py's descriptions; `search` needs runner.py and a controller with propose/update.
+models.py's descriptions; `search` needs runner.py and a learning rule with propose/update
+(controller.LearningRule).
 
 Reference: Tan et al., "MnasNet: Platform-Aware Neural Architecture Search for Mobile", CVPR 2019.
 """
@@ -44,6 +46,7 @@ class Constraint:
 
 
 # Soft: a model 2x slower must be ~5% more accurate to earn the same reward: 1.05 * 2^-0.07 ~ 1.
+# With alpha = beta, T is one factor of every reward, so it cannot steer a soft search.
 SOFT = Constraint(alpha=-0.07, beta=-0.07)
 # Hard: accuracy alone below the target, a sharp penalty above it (the ACC * T/LAT of Eq. 1's spirit).
 HARD = Constraint(alpha=0.0, beta=-1.0)
@@ -54,8 +57,8 @@ def reward(acc: float, lat: float, target: float, alpha: float = SOFT.alpha, bet
     and T in one unit: ms of measured latency, or whatever stands in for it (M MACs)."""
     if lat <= 0 or target <= 0:
         raise ValueError(f"latency and target must be positive, got LAT={lat} T={target}")
-    w = alpha if lat <= target else beta  # Eq. 3
-    return acc * (lat / target) ** w  # Eq. 2
+    w = alpha if lat <= target else beta  # Eq. 3: w = alpha if LAT(m) <= T, else beta
+    return acc * (lat / target) ** w  # Eq. 2: ACC(m) * [LAT(m) / T]^w
 
 
 # ----------------------------------------------------------------------------- Sec. 4.1: the search space
