@@ -1,4 +1,5 @@
-"""The search algorithm (paper Sec. 4.2): an RNN controller that writes architectures, trained by policy gradient.
+"""The search algorithm (paper Sec. 4.2): an RNN controller that writes architectures, trained by
+policy gradient.
 
 MnasNet's controller is NASNet's (Zoph & Le 2017; Zoph et al. 2018): a recurrent network emits an
 architecture as a sequence of tokens, one softmax per decision of the search space, and feeds
@@ -50,9 +51,12 @@ class Controller(nn.Module):
             raise ValueError("need at least one decision, each with at least one choice")
         self.decisions = [(str(name), int(n)) for name, n in decisions]
         self.temperature = temperature
-        self.tanh_constant = tanh_constant  # ENAS uses 2.5: logits stay in [-2.5, 2.5], so p never collapses to 0/1
-        with torch.random.fork_rng(devices=[]):  # layers' default init draws from the global RNG; keep it untouched
-            self.start = nn.Parameter(torch.zeros(1, hidden))  # learned input for the first decision
+        # ENAS uses 2.5: logits stay in [-2.5, 2.5], so p never collapses to 0/1
+        self.tanh_constant = tanh_constant
+        # layers' default init draws from the global RNG; keep it untouched
+        with torch.random.fork_rng(devices=[]):
+            # learned input for the first decision
+            self.start = nn.Parameter(torch.zeros(1, hidden))
             self.lstm = nn.LSTMCell(hidden, hidden)
             # One head and one embedding per decision: decisions differ in meaning and in number
             # of choices, so nothing is shared between them except the LSTM's memory. (The last
@@ -85,7 +89,8 @@ class Controller(nn.Module):
                 c = logp.argmax(dim=-1)
             else:
                 c = torch.multinomial(logp.exp(), 1, generator=self.generator).squeeze(1)
-            log_prob = log_prob + logp.gather(1, c[:, None]).squeeze(1)  # (n,) summed over decisions
+            # (n,) summed over decisions
+            log_prob = log_prob + logp.gather(1, c[:, None]).squeeze(1)
             entropy = entropy + -(logp.exp() * logp).sum(-1)               # (n,)
             x = self.embeds[i](c)  # the choice just made is the next step's input
             chosen.append(c)
@@ -103,18 +108,21 @@ class Controller(nn.Module):
 
     @torch.no_grad()
     def greedy(self) -> list[int]:
-        """The most likely architecture, decoded one argmax at a time (what the policy 'believes')."""
+        """The most likely architecture, decoded one argmax at a time (what the policy
+        'believes')."""
         return self._run(1, greedy=True)[0][0].tolist()
 
 
 class LearningRule:
-    """What the search loop sees: propose architectures, learn from their rewards, save and resume."""
+    """What the search loop sees: propose architectures, learn from their rewards, save and
+    resume."""
 
     def __init__(self, decisions: Decisions, baseline_decay: float = 0.95):
         self.decisions = [(str(name), int(n)) for name, n in decisions]
         self.step = 0  # number of update() calls so far
         self.baseline_decay = baseline_decay
-        self.baseline: float | None = None  # moving average of rewards; the first batch's mean at first
+        # moving average of rewards; the first batch's mean at first
+        self.baseline: float | None = None
 
     def propose(self, n: int) -> list[list[int]]:
         raise NotImplementedError
@@ -137,8 +145,14 @@ class LearningRule:
         tokens = torch.as_tensor(tokens, dtype=torch.long)
         rewards = torch.as_tensor(rewards, dtype=torch.float32).flatten()
         D = len(self.decisions)
-        if tokens.ndim != 2 or tokens.shape[1] != D or tokens.shape[0] != rewards.shape[0] or len(rewards) == 0:
-            raise ValueError(f"need tokens (n, {D}) and n rewards; got {tuple(tokens.shape)} and {len(rewards)}")
+        if (
+            tokens.ndim != 2
+            or tokens.shape[1] != D
+            or tokens.shape[0] != rewards.shape[0]
+            or len(rewards) == 0
+        ):
+            raise ValueError(f"need tokens (n, {D}) and n rewards; got {tuple(tokens.shape)} and "
+                             f"{len(rewards)}")
         limits = torch.tensor([n for _, n in self.decisions])
         if (tokens < 0).any() or (tokens >= limits).any():
             raise ValueError("token out of range for its decision")
@@ -158,10 +172,12 @@ class LearningRule:
 
 
 class Reinforce(LearningRule):
-    """REINFORCE (Williams 1992) with a moving-average baseline and an entropy bonus, as in Zoph & Le 2017."""
+    """REINFORCE (Williams 1992) with a moving-average baseline and an entropy bonus, as in Zoph &
+    Le 2017."""
 
     def __init__(self, decisions: Decisions, hidden: int = 64, temperature: float = 1.0,
-                 tanh_constant: float | None = None, lr: float = 0.004, entropy_weight: float = 0.003,
+                 tanh_constant: float | None = None, lr: float = 0.004,
+                 entropy_weight: float = 0.003,
                  baseline_decay: float = 0.95, normalize_advantage: bool = True, seed: int = 0):
         super().__init__(decisions, baseline_decay)
         self.controller = Controller(self.decisions, hidden, temperature, tanh_constant, seed)
@@ -177,7 +193,8 @@ class Reinforce(LearningRule):
         return self.controller.greedy()
 
     def _advantage(self, rewards: torch.Tensor) -> tuple[torch.Tensor, float]:
-        """A = R - b, and b; b predates this batch, so subtracting it cuts variance without adding bias."""
+        """A = R - b, and b; b predates this batch, so subtracting it cuts variance without adding
+        bias."""
         b = self._advance_baseline(rewards)
         adv = rewards - b  # A_k = R_k - b  (n,)
         if self.normalize_advantage:
@@ -233,7 +250,8 @@ class PPO(Reinforce):
     log-probs are recomputed here (see the module docstring), so stats["first_ratio"] is exactly 1.
     """
 
-    def __init__(self, decisions: Decisions, lr: float = 0.0015, clip: float = 0.2, epochs: int = 3, **kw):
+    def __init__(self, decisions: Decisions, lr: float = 0.0015, clip: float = 0.2, epochs: int = 3,
+                 **kw):
         super().__init__(decisions, lr=lr, **kw)  # ~REINFORCE's lr / epochs: as far per batch
         self.clip, self.epochs = clip, epochs
 
@@ -253,7 +271,8 @@ class PPO(Reinforce):
             self._optimize(loss)
             if epoch == 0:
                 first_ratio = ratio.mean().item()
-        clipped = ((ratio - 1).abs() > self.clip).float().mean().item()  # last epoch, like loss/entropy
+        # last epoch, like loss/entropy
+        clipped = ((ratio - 1).abs() > self.clip).float().mean().item()
         self.step += 1
         return {"loss": loss.item(), "baseline": self.baseline, "entropy": entropy.mean().item(),
                 "mean_reward": rewards.mean().item(), "step": self.step,
@@ -279,12 +298,15 @@ class RandomSearch(LearningRule):
         _, rewards = self._as_tensors(tokens, rewards)
         b = self._advance_baseline(rewards)
         self.step += 1
-        return {"loss": 0.0, "baseline": self.baseline, "entropy": sum(math.log(k) for _, k in self.decisions),
+        return {"loss": 0.0, "baseline": self.baseline,
+                "entropy": sum(math.log(k) for _, k in self.decisions),
                 "mean_reward": rewards.mean().item(), "step": self.step,
-                "baseline_before": b, "advantages": (rewards - b).tolist()}  # R - b, used for nothing
+                # R - b, used for nothing
+                "baseline_before": b, "advantages": (rewards - b).tolist()}
 
     def state_dict(self) -> dict:
-        return {"generator": self.generator.get_state(), "baseline": self.baseline, "step": self.step}
+        return {"generator": self.generator.get_state(), "baseline": self.baseline,
+                "step": self.step}
 
     def load_state_dict(self, state: dict) -> None:
         self.generator.set_state(state["generator"])

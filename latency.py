@@ -4,7 +4,8 @@ MnasNet's key idea is to measure a model's real latency on the phone it will run
 using FLOPs as a proxy (Sec. 1, 5): single-thread big core of a Pixel 1, batch 1, 224x224
 (Sec. 4.2). This module times any `nn.Module` four ways:
 
-  cpu              PyTorch eager on this machine (eval, inference mode, batch 1, a set thread count).
+  cpu              PyTorch eager on this machine (eval, inference mode, batch 1, a set thread
+                   count).
   executorch       torch.export + ExecuTorch's XNNPACK partitioner -> a .pte run by ExecuTorch's
                    Python runtime here: the same runtime and kernels a phone uses.
   executorch-int8  the same, quantized to int8 first (`quantize_int8`; the caller passes the
@@ -60,7 +61,8 @@ CALIBRATION_IMAGES = 16  # int8: images whose activations set the quantization r
 
 
 class LatencyError(RuntimeError):
-    """A measurement that cannot be made (no phone, no runner, unreadable output): a one-line reason."""
+    """A measurement that cannot be made (no phone, no runner, unreadable output): a one-line
+    reason."""
 
 
 # ----------------------------------------------------------------------------- measurements
@@ -70,7 +72,8 @@ class LatencyError(RuntimeError):
 class Measurement:
     median_ms: float
     iqr_ms: float  # interquartile range, q75 - q25
-    samples: list[float] = field(repr=False)  # per-run ms: one per timed block (cpu, executorch) or iteration (adb)
+    # per-run ms: one per timed block (cpu, executorch) or iteration (adb)
+    samples: list[float] = field(repr=False)
 
     @classmethod
     def of(cls, samples: list[float]) -> Measurement:
@@ -81,12 +84,13 @@ class Measurement:
 Sampler = Callable[[], list[float]]  # runs one timed block, returns per-run ms
 
 
-def _block_sampler(fn: Callable[[], object], threads: int, block_ms: float = 1.0, warmup: int = 3) -> Sampler:
-    """Time `fn` in blocks of `number` calls lasting at least `block_ms` (tiny layers need several calls
-    to be well above the clock's overhead). Uses the standard library's timeit, which also turns the
-    garbage collector off while timing. torch.utils.benchmark.Timer was the first choice, but its
-    timeit() re-runs a warm-up before every block (tripling the cost of a whole-network sample) and
-    blocked_autorange() times one statement at a time, which rules out interleaving."""
+def _block_sampler(fn: Callable[[], object], threads: int, block_ms: float = 1.0,
+                   warmup: int = 3) -> Sampler:
+    """Time `fn` in blocks of `number` calls lasting at least `block_ms` (tiny layers need several
+    calls to be well above the clock's overhead). Uses the standard library's timeit, which also
+    turns the garbage collector off while timing. torch.utils.benchmark.Timer was the first choice,
+    but its timeit() re-runs a warm-up before every block (tripling the cost of a whole-network
+    sample) and blocked_autorange() times one statement at a time, which rules out interleaving."""
     clock = time.thread_time if threads == 1 else time.perf_counter  # see the module docstring
     timer = timeit.Timer(fn, timer=clock)
     timer.timeit(warmup)  # first calls allocate buffers, pack weights (XNNPACK), warm caches
@@ -103,7 +107,8 @@ def keep_freed_memory() -> None:
     It changes speed only. A no-op where the C library has no mallopt."""
     mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
     if mallopt is not None:
-        mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD: blocks up to 32 MiB (glibc's maximum) from the heap
+        # M_MMAP_THRESHOLD: blocks up to 32 MiB (glibc's maximum) from the heap
+        mallopt(-3, 32 << 20)
         mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD: keep up to 1 GiB of free heap, do not trim it
 
 
@@ -139,7 +144,8 @@ def export_pte(model: nn.Module, x: torch.Tensor, path: Path) -> Path:
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
-    program = to_edge_transform_and_lower(torch.export.export(model, (x,)), partitioner=[XnnpackPartitioner()])
+    program = to_edge_transform_and_lower(torch.export.export(model, (x,)),
+                                          partitioner=[XnnpackPartitioner()])
     path.write_bytes(program.to_executorch().buffer)
     return path
 
@@ -231,8 +237,9 @@ _TOTAL = re.compile(r"Model executed successfully (\d+) time\(s\) in ([0-9.]+) m
 
 
 def parse_runner_output(text: str) -> list[float] | None:
-    """executor_runner's per-run lines `Iteration i of N: X ms` (the first dropped: it packs weights and
-    warms caches), else the mean from `Model executed successfully N time(s) in X ms`; None if neither."""
+    """executor_runner's per-run lines `Iteration i of N: X ms` (the first dropped: it packs weights
+    and warms caches), else the mean from `Model executed successfully N time(s) in X ms`; None if
+    neither."""
     runs = [float(m[3]) for m in _ITERATION.finditer(text)]
     if runs:
         return runs[1:] or runs
@@ -260,41 +267,58 @@ def _adb(args: list[str], serial: str | None = None, timeout: float = 600) -> st
 
 def adb_device(serial: str | None = None) -> str:
     """The serial of the one phone to use; a one-line LatencyError for every way that can fail."""
-    states = dict(line.split()[:2] for line in _adb(["devices"]).splitlines()[1:] if len(line.split()) >= 2)
+    states = dict(
+        line.split()[:2] for line in _adb(["devices"]).splitlines()[1:] if len(line.split()) >= 2
+    )
     if serial is None:
         if not states:
-            raise LatencyError("no Android device found by 'adb devices' (connect a phone with USB debugging on)")
+            raise LatencyError("no Android device found by 'adb devices' (connect a phone with "
+                               "USB debugging on)")
         if len(states) > 1:
-            raise LatencyError(f"several devices connected ({', '.join(states)}): choose one with --serial")
+            raise LatencyError(f"several devices connected ({', '.join(states)}): choose one with "
+                               "--serial")
         serial = next(iter(states))
     if serial not in states:
-        raise LatencyError(f"device {serial} not found by 'adb devices' (found: {', '.join(states) or 'none'})")
+        raise LatencyError(f"device {serial} not found by 'adb devices' (found: "
+                           f"{', '.join(states) or 'none'})")
     if states[serial] != "device":
-        hint = ": accept the USB debugging prompt on the phone" if states[serial] == "unauthorized" else ""
+        hint = (
+            ": accept the USB debugging prompt on the phone"
+            if states[serial] == "unauthorized"
+            else ""
+        )
         raise LatencyError(f"device {serial} is {states[serial]}{hint}")
     return serial
 
 
-def _adb_sampler(model: nn.Module, x: torch.Tensor, threads: int, workdir: Path, name: str, serial: str | None = None,
-                 device_dir: str = "/data/local/tmp/mnasnet", runner: str = "/data/local/tmp/executor_runner",
+def _adb_sampler(model: nn.Module, x: torch.Tensor, threads: int, workdir: Path, name: str,
+                 serial: str | None = None,
+                 device_dir: str = "/data/local/tmp/mnasnet",
+                 runner: str = "/data/local/tmp/executor_runner",
                  taskset: str | None = None, num_executions: int = 10) -> Sampler:
     serial = adb_device(serial)
-    if "runner-ok" not in _adb(["shell", f"test -x {shlex.quote(runner)} && echo runner-ok"], serial):
-        raise LatencyError(f"executor_runner not found at {runner} on {serial} (build it and adb push it there, see README)")
+    if "runner-ok" not in _adb(["shell", f"test -x {shlex.quote(runner)} && echo runner-ok"],
+                               serial):
+        raise LatencyError(f"executor_runner not found at {runner} on {serial} (build it and adb "
+                           "push it there, see README)")
     pte = f"{device_dir.rstrip('/')}/{name}.pte"
     _adb(["shell", f"mkdir -p {shlex.quote(device_dir)}"], serial)
     _adb(["push", str(export_pte(model, x, workdir / f"{name}.pte")), pte], serial)
-    command = (["taskset", taskset] if taskset else []) + [runner, "--model_path", pte, "--num_executions",
-                                                           str(num_executions), "--cpu_threads", str(threads)]
+    command = (["taskset", taskset] if taskset else []) + [runner, "--model_path", pte,
+                                                           "--num_executions",
+                                                           str(num_executions), "--cpu_threads",
+                                                           str(threads)]
 
     def sample() -> list[float]:
-        _adb(["logcat", "-c"], serial)  # a runner built for Android logs to logcat, not to its stdout
+        # a runner built for Android logs to logcat, not to its stdout
+        _adb(["logcat", "-c"], serial)
         out = _adb(["shell", shlex.join(command)], serial)
         runs = parse_runner_output(out)
         if runs is None:
             runs = parse_runner_output(_adb(["logcat", "-d", "-s", "ExecuTorch:I"], serial))
         if runs is None:
-            raise LatencyError(f"cannot parse executor_runner output on {serial}: {_last_lines(out)}")
+            raise LatencyError(f"cannot parse executor_runner output on {serial}: "
+                               f"{_last_lines(out)}")
         return runs
     return sample
 
@@ -318,8 +342,9 @@ def make_sampler(backend: str, model: nn.Module, x: torch.Tensor, threads: int, 
 
 
 def _interleave(samplers: dict[str, Sampler], rounds: int) -> dict[str, Measurement]:
-    """Round-robin: every model gets one sample per round; the starting model rotates so that no model
-    always follows the same one (the previous model's leftovers in the caches affect the next)."""
+    """Round-robin: every model gets one sample per round; the starting model rotates so that no
+    model always follows the same one (the previous model's leftovers in the caches affect the
+    next)."""
     names, samples = list(samplers), {name: [] for name in samplers}
     with torch.inference_mode():
         for r in range(rounds):
@@ -366,23 +391,27 @@ def forget_exports() -> None:
 
 
 def ratio(a: Measurement, b: Measurement) -> float:
-    """a / b for two networks measured interleaved: the median of the per-round ratios. The two samples
-    of a round are taken moments apart, so a slow spell of the machine cancels in their ratio; on this
-    machine the spread of repeated ratios halved compared with the ratio of the medians."""
+    """a / b for two networks measured interleaved: the median of the per-round ratios. The two
+    samples of a round are taken moments apart, so a slow spell of the machine cancels in their
+    ratio; on this machine the spread of repeated ratios halved compared with the ratio of the
+    medians."""
     if len(a.samples) != len(b.samples):
         return a.median_ms / b.median_ms
     return float(np.median(np.array(a.samples) / np.array(b.samples)))
 
 
-def measure_interleaved(models: dict[str, nn.Module], input_size: int = 224, threads: int = 1, backend: str = "cpu",
+def measure_interleaved(models: dict[str, nn.Module], input_size: int = 224, threads: int = 1,
+                        backend: str = "cpu",
                         rounds: int | None = None, **opts) -> dict[str, Measurement]:
     """Measure several networks in one run, round-robin, batch 1: use it for every comparison."""
     x = torch.randn(1, 3, input_size, input_size)
     return time_jobs({name: (m, x) for name, m in models.items()}, backend, threads, rounds, **opts)
 
 
-def measure(model: nn.Module, input_size: int = 224, threads: int = 1, backend: str = "cpu", **opts) -> Measurement:
-    """Latency of one network at batch 1: median and interquartile range in ms, and the raw samples."""
+def measure(model: nn.Module, input_size: int = 224, threads: int = 1, backend: str = "cpu",
+            **opts) -> Measurement:
+    """Latency of one network at batch 1: median and interquartile range in ms, and the raw
+    samples."""
     return measure_interleaved({"model": model}, input_size, threads, backend, **opts)["model"]
 
 
@@ -397,7 +426,8 @@ def relative_latency(model: nn.Module, reference: nn.Module, input_size: int = 2
 
 def machine() -> str:
     """"<cpu model>, <n> cores": which machine a table or a benchmark's figures come from."""
-    cpu = re.search(r"model name\s*:\s*(.*)", Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else "")
+    cpu = re.search(r"model name\s*:\s*(.*)",
+                    Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else "")
     return f"{cpu[1].strip() if cpu else platform.machine()}, {os.cpu_count()} cores"
 
 
@@ -422,7 +452,8 @@ def add_platform_options(p: argparse.ArgumentParser) -> None:
     adb.add_argument("--runner", default="/data/local/tmp/executor_runner",
                      help="executor_runner on the phone")
     adb.add_argument("--taskset", metavar="MASK",
-                     help="CPU mask to pin the runner, e.g. 80 for core 7 (a big core on many phones)")
+                     help="CPU mask to pin the runner, e.g. 80 for core 7 (a big core on many "
+                     "phones)")
     adb.add_argument("--num-executions", type=at_least(2), default=10)
 
 

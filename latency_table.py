@@ -16,7 +16,8 @@ median at build time), layers ({key: ms in build-time units}), fit ([a, b] of `p
 until calibrated) and info (torch version, machine, dates, the calibration's [sum, measured] pairs
 and earlier fits).
 
-    python latency_table.py --build-table runs/latency_table_cpu.json [--backend executorch]  # resumable
+    # resumable
+    python latency_table.py --build-table runs/latency_table_cpu.json [--backend executorch]
     python latency_table.py --check-table runs/latency_table_cpu.json --samples 40
     python latency_table.py --recalibrate runs/latency_table_cpu.json   # another day or machine
 
@@ -83,16 +84,16 @@ def mnasnet_space(input_size: int = 224, num_classes: int = 1000) -> TableSpace:
 
 @dataclass
 class LatencyTable:
-    """Per-layer latencies of one backend, in the time units of one moment: the reference network took
-    `reference_ms` then. Every chunk of layers is timed interleaved with the reference and rescaled to
-    that moment, so the machine's drift during a long build cancels. A prediction is
+    """Per-layer latencies of one backend, in the time units of one moment: the reference network
+    took `reference_ms` then. Every chunk of layers is timed interleaved with the reference and
+    rescaled to that moment, so the machine's drift during a long build cancels. A prediction is
 
         predict(net) = scale * (a * sum of the net's layers (stem, blocks, head) + b),
 
-    where a, b are fitted on whole networks measured at build time (a corrects for the caches and the
-    per-call overheads a layer timed alone does not share, b for what is in no layer), and `scale` is
-    (reference now) / reference_ms from `retime_reference()`, or 1 for build-time units. `space`
-    (not saved) says what a network's layers are: `mnasnet_space()` unless given."""
+    where a, b are fitted on whole networks measured at build time (a corrects for the caches and
+    the per-call overheads a layer timed alone does not share, b for what is in no layer), and
+    `scale` is (reference now) / reference_ms from `retime_reference()`, or 1 for build-time units.
+    `space` (not saved) says what a network's layers are: `mnasnet_space()` unless given."""
 
     backend: str
     threads: int
@@ -149,7 +150,8 @@ class LatencyTable:
         x, out = torch.randn(1, 3, self.input_size, self.input_size), []
         for i in tqdm(range(0, len(nets), group), desc="networks", unit="group"):
             jobs = {"reference": (ref, x)} | {
-                str(j): (self.space.build_network(net), x) for j, net in enumerate(nets[i:i + group])}
+                str(j): (self.space.build_network(net),
+                         x) for j, net in enumerate(nets[i:i + group])}
             got = latency.time_jobs(jobs, self.backend, self.threads, rounds, **opts)
             ref_now = got.pop("reference")
             out += [latency.ratio(m, ref_now) * self.reference_ms for m in got.values()]
@@ -176,7 +178,8 @@ class LatencyTable:
                 got = latency.time_jobs(jobs, backend, threads, rounds, kept, **opts)
                 # In reference units, times reference_ms: back to the speed of the build's start.
                 ref_now = got["reference"]
-                self.layers.update({k: latency.ratio(got[k], ref_now) * self.reference_ms for k in part})
+                self.layers.update({k: latency.ratio(got[k],
+                                                     ref_now) * self.reference_ms for k in part})
                 self.save(path)
                 bar.update(len(part))
                 if i == 0 and len(keys) > chunk:  # tqdm's ETA shows it only after the next chunk
@@ -201,7 +204,8 @@ class LatencyTable:
             table = cls.load(path, space)
             built = (table.backend, table.threads, table.input_size, table.num_classes)
             if built != (backend, threads, input_size, num_classes):
-                raise ValueError(f"{path} was built for {table.backend}, {table.threads} thread(s), "
+                raise ValueError(f"{path} was built for {table.backend}, {table.threads} "
+                                 "thread(s), "
                                  f"{table.input_size} px: choose another file to build a new table")
         else:
             table = cls(backend, threads, input_size, 0.0, num_classes=num_classes, space=space)
@@ -224,12 +228,13 @@ class LatencyTable:
 
     def calibrate(self, nets: list, rounds: int | None = None, **opts) -> None:
         """Fit a and b of `predict` on whole networks timed now against their sums of layers. The
-        fit belongs to the machine it was timed on: re-run it (`latency_table.py --recalibrate FILE`)
-        when the table is used on another machine or day."""
+        fit belongs to the machine it was timed on: re-run it (`latency_table.py --recalibrate
+        FILE`) when the table is used on another machine or day."""
         measured = self.measure_normalized(nets, rounds, **opts)
         sums = [self.layer_sum(net) for net in nets]
         if self.fit is not None:
-            self.info.setdefault("previous_fits", []).append([*self.fit, self.info.get("calibrated")])
+            self.info.setdefault("previous_fits", []).append([*self.fit,
+                                                              self.info.get("calibrated")])
         # Weighted by 1/measured: each network's relative error counts the same.
         self.fit = ([float(v) for v in np.polyfit(sums, measured, 1, w=1 / np.array(measured))]
                     if len(nets) > 1 else [1.0, 0.0])
@@ -255,7 +260,8 @@ def build_space_table(path: str | Path, block_options: list, backend: str = "cpu
 
 def calibration_archs(block_options: list, n: int, seed: int, stem: int = 32,
                       head: int = 1280) -> list:
-    """`n` networks drawn from the block options (seeded): what a table's calibration times whole."""
+    """`n` networks drawn from the block options (seeded): what a table's calibration times
+    whole."""
     from models import Arch
 
     rng = random.Random(seed)

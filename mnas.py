@@ -34,7 +34,8 @@ from pathlib import Path
 from models import MOBILENETV2_BLOCKS, Arch, BlockArgs, arch_to_dict
 from runner import ChildRunner, InlineExecutor, save_atomic
 
-# ----------------------------------------------------------------------------- Sec. 3: the objective
+# ----------------------------------------------------------------------------- Sec. 3: the
+# objective
 
 
 @dataclass(frozen=True)
@@ -48,11 +49,13 @@ class Constraint:
 # Soft: a model 2x slower must be ~5% more accurate to earn the same reward: 1.05 * 2^-0.07 ~ 1.
 # With alpha = beta, T is one factor of every reward, so it cannot steer a soft search.
 SOFT = Constraint(alpha=-0.07, beta=-0.07)
-# Hard: accuracy alone below the target, a sharp penalty above it (the ACC * T/LAT of Eq. 1's spirit).
+# Hard: accuracy alone below the target, a sharp penalty above it (the ACC * T/LAT of Eq. 1's
+# spirit).
 HARD = Constraint(alpha=0.0, beta=-1.0)
 
 
-def reward(acc: float, lat: float, target: float, alpha: float = SOFT.alpha, beta: float = SOFT.beta) -> float:
+def reward(acc: float, lat: float, target: float, alpha: float = SOFT.alpha,
+           beta: float = SOFT.beta) -> float:
     """ACC(m) * [LAT(m) / T]^w  (Eq. 2), with w = alpha if LAT(m) <= T else beta  (Eq. 3). LAT(m)
     and T in one unit: ms of measured latency, or whatever stands in for it (M MACs)."""
     if lat <= 0 or target <= 0:
@@ -61,7 +64,7 @@ def reward(acc: float, lat: float, target: float, alpha: float = SOFT.alpha, bet
     return acc * (lat / target) ** w  # Eq. 2: ACC(m) * [LAT(m) / T]^w
 
 
-# ----------------------------------------------------------------------------- Sec. 4.1: the search space
+# ---------------------------------------------------------------------- Sec. 4.1: the search space
 
 CONV_OPS = (("conv", 1), ("dconv", 1), ("mbconv", 3), ("mbconv", 6))  # ConvOp as (op, expansion)
 KERNELS = (3, 5)  # KernelSize
@@ -86,18 +89,23 @@ class SearchSpace:
 
     Every layer of a block is the same; blocks differ. Per block: 4 ConvOps x 2 kernels x 2 SE
     ratios x 3 SkipOps x 3 filter sizes x 3 layer counts = 432 choices, so 7 blocks give
-    432^7 ~ 2.8e18 architectures (a per-layer space over the skeleton's 17 layers would have 432^17).
+    432^7 ~ 2.8e18 architectures (a per-layer space over the skeleton's 17 layers would have
+    432^17).
 
     Tokens are one int per decision, block by block, in `decisions` order. `decode` is one-to-one
     on descriptions; a few distinct descriptions build the same network (e.g. an identity skip on
     a layer that changes channels has nothing to add to), as in the paper's own count.
     """
 
-    def __init__(self, skeleton: list[tuple[int, int, int, int]] = MOBILENETV2_BLOCKS, stem: int = 32, head: int = 1280):
-        self.skeleton = list(skeleton)  # (t, c, n, s) per block: MobileNetV2's expansion, width, depth, stride
+    def __init__(self, skeleton: list[tuple[int, int, int, int]] = MOBILENETV2_BLOCKS,
+                 stem: int = 32, head: int = 1280):
+        # (t, c, n, s) per block: MobileNetV2's expansion, width, depth, stride
+        self.skeleton = list(skeleton)
         self.stem, self.head = stem, head
         self.decisions: list[tuple[str, int]] = [
-            (f"block{i + 1}.{name}", len(choices)) for i in range(len(self.skeleton)) for name, choices in BLOCK_CHOICES.items()
+            (f"block{i + 1}.{name}", len(choices))
+            for i in range(len(self.skeleton))
+            for name, choices in BLOCK_CHOICES.items()
         ]
 
     @property
@@ -106,11 +114,13 @@ class SearchSpace:
         return math.prod(n for _, n in self.decisions)
 
     def block_filters(self, i: int) -> tuple[int, ...]:
-        """The output-channel choices of block i: 0.75x, 1x, 1.25x the MobileNetV2 width, rounded."""
+        """The output-channel choices of block i: 0.75x, 1x, 1.25x the MobileNetV2 width,
+        rounded."""
         return tuple(int(round(self.skeleton[i][1] * m)) for m in FILTER_MULTS)
 
     def block_layers(self, i: int) -> tuple[int, ...]:
-        """The layer-count choices of block i: MobileNetV2's depth -1, +0, +1 (0 drops the block)."""
+        """The layer-count choices of block i: MobileNetV2's depth -1, +0, +1 (0 drops the
+        block)."""
         return tuple(max(0, self.skeleton[i][2] + d) for d in LAYER_DELTAS)
 
     def block_options(self, i: int) -> list[BlockArgs]:
@@ -147,21 +157,26 @@ class SearchSpace:
         return Arch(tuple(blocks), stem=self.stem, head=self.head)
 
     def encode(self, arch: Arch) -> list[int]:
-        """An architecture description -> tokens; ValueError naming the block and field outside the space."""
+        """An architecture description -> tokens; ValueError naming the block and field outside the
+        space."""
         if (arch.stem, arch.head) != (self.stem, self.head):
-            raise ValueError(f"stem/head must be {self.stem}/{self.head} in this space, got {arch.stem}/{arch.head}")
+            raise ValueError(f"stem/head must be {self.stem}/{self.head} in this space, got "
+                             f"{arch.stem}/{arch.head}")
         if len(arch.blocks) != len(self.skeleton):
-            raise ValueError(f"this space has {len(self.skeleton)} blocks, the architecture has {len(arch.blocks)}")
+            raise ValueError(f"this space has {len(self.skeleton)} blocks, the architecture has "
+                             f"{len(arch.blocks)}")
 
         def index(i: int, field: str, value, choices) -> int:
             if value not in choices:
-                raise ValueError(f"blocks[{i}]: {field} {value!r} is not in the search space (choices: {list(choices)})")
+                raise ValueError(f"blocks[{i}]: {field} {value!r} is not in the search space "
+                                 f"(choices: {list(choices)})")
             return list(choices).index(value)
 
         per_block = []
         for i, b in enumerate(arch.blocks):
             if b.stride != self.skeleton[i][3]:
-                raise ValueError(f"blocks[{i}]: stride {b.stride} is fixed to {self.skeleton[i][3]} by the skeleton")
+                raise ValueError(f"blocks[{i}]: stride {b.stride} is fixed to "
+                                 f"{self.skeleton[i][3]} by the skeleton")
             per_block.append([
                 index(i, "conv_op", (b.op, b.expansion), CONV_OPS),
                 index(i, "kernel", b.kernel, KERNELS),
@@ -226,9 +241,9 @@ class Child:
 
 
 class SearchLog:
-    """search.jsonl: one JSON line per finished child, appended and fsynced, so a crash loses at most
-    the children in flight. A truncated last line (a crash mid-write) is ignored, and cut off when
-    the log is opened to write (`repair=True`, as the search does)."""
+    """search.jsonl: one JSON line per finished child, appended and fsynced, so a crash loses at
+    most the children in flight. A truncated last line (a crash mid-write) is ignored, and cut off
+    when the log is opened to write (`repair=True`, as the search does)."""
 
     def __init__(self, path: Path, repair: bool = False):
         self.path = Path(path)
@@ -343,7 +358,11 @@ def measure_and_reward(step: int, tokens: list[int], arch: Arch, trained: Future
     child = Child(step, tokens, arch_to_dict(arch), seconds=round(seconds, 2))
     try:
         result = trained.result()
-        child.accuracy, child.params, child.macs = result["accuracy"], result["params"], result["macs"]
+        child.accuracy, child.params, child.macs = (
+            result["accuracy"],
+            result["params"],
+            result["macs"],
+        )
         child.lat, child.latency_ms = platform.measure(arch)  # LAT(m) in T's unit; ms
         # Eq. 2: ACC(m) * [LAT(m) / T]^w, with w from Eq. 3
         child.reward = reward(child.accuracy, child.lat, platform.target, constraint.alpha,

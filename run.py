@@ -92,7 +92,8 @@ class SearchConfig:
                        help="ACC(m): train each child briefly (the paper's proxy) or score it "
                             "with a supernet's shared weights")
         s.add_argument("--supernet", metavar="FILE",
-                       help="the supernet checkpoint to train or load (default RUN_DIR/supernet.pt)")
+                       help="the supernet checkpoint to train or load (default "
+                       "RUN_DIR/supernet.pt)")
         s.add_argument("--supernet-steps", type=int, default=2000,
                        help="training steps of the supernet (default 2000)")
         s.add_argument("--proxy-steps", type=int, default=PROXY.steps,
@@ -110,7 +111,8 @@ class SearchConfig:
                        help="factorized: six decisions per block (the paper's); cell: one set "
                             "for all seven blocks, as a stacked cell (NASNet)")
         s.add_argument("--latency-table", metavar="FILE", help="predict LAT(m) from a per-layer "
-                                                               "table (latency_table.py --build-table)")
+                                                               "table (latency_table.py "
+                                                               "--build-table)")
         s.add_argument("--target-ms", type=float,
                        help="T of Eq. 2 (default: MobileNetV2's latency on the same backend)")
         s.add_argument("--target-ratio", type=float, help="T as a multiple of MobileNetV2's "

@@ -62,7 +62,9 @@ def searched(experiment: str, run: str) -> Callable[[], bool]:
 def winners_trained(experiment: str) -> Callable[[], bool]:
     """Every search in <experiment>.json has its own best network trained (5 epochs, seed 0)."""
     def done() -> bool:
-        trained = {r["name"] for r in _load(f"{experiment}-final") if r["epochs"] == 5 and r["seed"] == 0}
+        trained = {
+            r["name"] for r in _load(f"{experiment}-final") if r["epochs"] == 5 and r["seed"] == 0
+        }
         return all(f"{experiment}/{r['run']}" in trained for r in _load(experiment))
     return done
 
@@ -87,42 +89,54 @@ def table_built() -> bool:
     sys.path.insert(0, str(ROOT))
     import latency_table
 
-    return latency_table.LatencyTable.load(path).fit is not None  # calibrated: the build's last step
+    # calibrated: the build's last step
+    return latency_table.LatencyTable.load(path).fit is not None
 
 
 def jobs() -> list[Job]:
     py = [sys.executable]
-    out = [Job("latency table (CPU)", [*py, "latency_table.py", "--build-table", TABLE], table_built)]
+    out = [Job("latency table (CPU)", [*py, "latency_table.py", "--build-table", TABLE],
+               table_built)]
     search = [*py, "benchmarks/searches.py"]
     common = ["--samples", str(SAMPLES), "--latency-table", TABLE, "--extra=--threads 1"]
     names = {"table5": [], "flops": []}
     for seed in SEARCH_SEEDS:  # seed by seed, so that a short queue still adds to every setting
-        for experiment, run in [("table5", f"{s}-seed{seed}") for s in TABLE5] + [("flops", f"macs-seed{seed}")]:
-            out.append(Job(f"{experiment} {run}", [*search, experiment, "--seeds", str(seed), "--only", run, *common],
+        for experiment, run in [("table5", f"{s}-seed{seed}") for s in TABLE5] + [
+            ("flops", f"macs-seed{seed}")
+        ]:
+            out.append(Job(f"{experiment} {run}",
+                           [*search, experiment, "--seeds", str(seed), "--only", run, *common],
                            searched(experiment, run), needs=("latency table (CPU)",)))
             names[experiment].append(out[-1].name)
-        run = f"measured-seed{seed}"  # table5's multi-factorized search, reused under its flops name
-        out.append(Job(f"flops {run}", [*search, "flops", "--seeds", str(seed), "--only", run, *common],
+        # table5's multi-factorized search, reused under its flops name
+        run = f"measured-seed{seed}"
+        out.append(Job(f"flops {run}",
+                       [*search, "flops", "--seeds", str(seed), "--only", run, *common],
                        searched("flops", run), needs=(f"table5 multi-factorized-seed{seed}",)))
         names["flops"].append(out[-1].name)
     table1 = [*py, "benchmarks/table1.py", "--epochs", "5", "--threads", "1", "--executorch"]
     for experiment in ("table5", "flops"):
         searches = ["--searches", f"benchmarks/results/{experiment}.json", "--per-search"]
         for k in (1, 2):
-            out.append(Job(f"{experiment} winners {k}/2", [*table1, *searches, "--seeds", "1", "--shard", f"{k}/2"],
+            out.append(Job(f"{experiment} winners {k}/2",
+                           [*table1, *searches, "--seeds", "1", "--shard", f"{k}/2"],
                            winners_trained(experiment), needs=tuple(names[experiment])))
-        out.append(Job(f"{experiment} winners timed", [*py, "benchmarks/table1.py", *searches, "--retime", "5",
+        out.append(Job(f"{experiment} winners timed",
+                       [*py, "benchmarks/table1.py", *searches, "--retime", "5",
                                                       "--executorch"], winners_timed(experiment),
-                       needs=(f"{experiment} winners 1/2", f"{experiment} winners 2/2"), alone=True))
+                       needs=(f"{experiment} winners 1/2", f"{experiment} winners 2/2"),
+                       alone=True))
     for k in (1, 2):
-        out.append(Job(f"table6 {k}/2", [*table1, "--table6", "--seeds", str(TRAIN_SEEDS), "--shard", f"{k}/2"],
+        out.append(Job(f"table6 {k}/2",
+                       [*table1, "--table6", "--seeds", str(TRAIN_SEEDS), "--shard", f"{k}/2"],
                        table6_trained, needs=tuple(n for n in names["table5"] + names["flops"])))
     return out
 
 
 def changed_results() -> list[str]:
     """Results files that differ from the last commit (new records)."""
-    got = subprocess.run(["git", "status", "--porcelain", "--", "benchmarks/results/*.json"], cwd=ROOT,
+    got = subprocess.run(["git", "status", "--porcelain", "--", "benchmarks/results/*.json"],
+                         cwd=ROOT,
                          capture_output=True, text=True, check=True).stdout
     return [line[3:] for line in got.splitlines()]
 
@@ -132,7 +146,8 @@ def commit(files: list[str]) -> None:
     message = "queue: new records in " + ", ".join(Path(f).name for f in files)
     for _ in range(10):
         add = subprocess.run(["git", "add", "--", *files], cwd=ROOT, capture_output=True)
-        if add.returncode == 0 and subprocess.run(["git", "commit", "-q", "-m", message, "--", *files],
+        if add.returncode == 0 and subprocess.run(["git", "commit", "-q", "-m", message, "--",
+                                                   *files],
                                                   cwd=ROOT, capture_output=True).returncode == 0:
             print(f"[queue] committed {', '.join(files)}", flush=True)
             return
@@ -141,7 +156,8 @@ def commit(files: list[str]) -> None:
 
 
 def run(todo: list[Job], parallel: int, commit_records: bool, logs: Path) -> int:
-    """Start the next job whose needs are done, `parallel` at a time, each once, until none is left."""
+    """Start the next job whose needs are done, `parallel` at a time, each once, until none is
+    left."""
     logs.mkdir(parents=True, exist_ok=True)
     running: dict[str, subprocess.Popen] = {}
     tried, finished = set(), {j.name for j in todo if j.done()}
@@ -152,10 +168,15 @@ def run(todo: list[Job], parallel: int, commit_records: bool, logs: Path) -> int
                 del running[name]
                 ok = by_name[name].done()
                 finished |= {name} if ok else set()
-                print(f"[queue] {name}: exit {proc.returncode}, {'done' if ok else 'not done'}", flush=True)
+                print(f"[queue] {name}: exit {proc.returncode}, {'done' if ok else 'not done'}",
+                      flush=True)
         if commit_records and (files := changed_results()):
             commit(files)
-        ready = [j for j in todo if j.name not in finished | tried and all(n in finished for n in j.needs)]
+        ready = [
+            j
+            for j in todo
+            if j.name not in finished | tried and all(n in finished for n in j.needs)
+        ]
         busy_alone = any(by_name[n].alone for n in running)
         while ready and len(running) < parallel and not busy_alone:
             job = ready.pop(0)
@@ -163,12 +184,15 @@ def run(todo: list[Job], parallel: int, commit_records: bool, logs: Path) -> int
                 break  # a timing waits for the cores to be free
             tried.add(job.name)
             log = open(logs / (job.name.replace(" ", "_").replace("/", "of") + ".log"), "a")
-            print(f"[queue] start {job.name}: {' '.join(job.argv[1:])}  (log: {log.name})", flush=True)
-            running[job.name] = subprocess.Popen(job.argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+            print(f"[queue] start {job.name}: {' '.join(job.argv[1:])}  (log: {log.name})",
+                  flush=True)
+            running[job.name] = subprocess.Popen(job.argv, cwd=ROOT, stdout=log,
+                                                 stderr=subprocess.STDOUT)
             busy_alone = job.alone
         if not running:
             left = [j.name for j in todo if j.name not in finished]
-            print(f"[queue] nothing left to start; not done: {', '.join(left) or 'none'}", flush=True)
+            print(f"[queue] nothing left to start; not done: {', '.join(left) or 'none'}",
+                  flush=True)
             return 0
         time.sleep(60)
 
@@ -178,8 +202,10 @@ def main(argv: list[str] | None = None) -> int:
     from cli import Parser  # a bad option is one line and status 2, as in every command
 
     p = Parser(description=__doc__.splitlines()[0])
-    p.add_argument("--run", action="store_true", help="run the unfinished jobs (default: list them)")
-    p.add_argument("--parallel", type=int, default=2, help="jobs at a time (default 2, one per core)")
+    p.add_argument("--run", action="store_true",
+                   help="run the unfinished jobs (default: list them)")
+    p.add_argument("--parallel", type=int, default=2,
+                   help="jobs at a time (default 2, one per core)")
     p.add_argument("--commit", action="store_true", help="commit each results file as records land")
     p.add_argument("--logs", default=str(ROOT / "runs" / "queue"),
                    help="one log per job (default runs/queue)")

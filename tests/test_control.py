@@ -14,19 +14,25 @@ import tables  # noqa: E402
 import train  # noqa: E402
 
 
-def test_a_random_search_run_is_its_seeds_draws_and_its_record_picks_the_best(tmp_path, stand_in_table):
+def test_a_random_search_run_is_its_seeds_draws_and_its_record_picks_the_best(tmp_path,
+                                                                              stand_in_table):
     run = tmp_path / "random-seed3"
-    argv = ["--search", "--controller", "random", "--seed", "3", "--dataset", "synthetic", "--samples", "7",
-            "--batch", "3", "--proxy-steps", "2", "--threads", "1", "--latency-table", str(stand_in_table),
+    argv = ["--search", "--controller", "random", "--seed", "3", "--dataset", "synthetic",
+            "--samples", "7",
+            "--batch", "3", "--proxy-steps", "2", "--threads", "1", "--latency-table",
+            str(stand_in_table),
             "--out", str(run)]
     assert train.main(argv) == 0
     logged = mnas.SearchLog(run / "search.jsonl").children
     draws = table1.random_search_draws(3, 7, 3, mnas.SearchSpace())
-    assert draws == [c.tokens for c in sorted(logged, key=lambda c: c.step)]  # the same 7 architectures, in order
-    record = {"run": "random-seed3", "flags": ["--controller", "random", "--seed", "3", "--batch", "3"],
+    # the same 7 architectures, in order
+    assert draws == [c.tokens for c in sorted(logged, key=lambda c: c.step)]
+    record = {"run": "random-seed3",
+              "flags": ["--controller", "random", "--seed", "3", "--batch", "3"],
               **searches.summarize(run)}
     best = max(logged, key=lambda c: c.reward)
-    got = table1.random_search_best([record, {"run": "reinforce-seed3", "flags": ["--controller", "reinforce"]}], top=1)
+    got = table1.random_search_best([record, {"run": "reinforce-seed3",
+                                              "flags": ["--controller", "reinforce"]}], top=1)
     assert list(got) == [f"random-seed3/child-{best.step}"]
     assert mnas.SearchSpace().encode(got[f"random-seed3/child-{best.step}"]) == best.tokens
 
@@ -37,26 +43,37 @@ def test_table1_names_the_control_and_whether_the_searched_network_beats_it(tmp_
     for name, accs, ratio in rows:
         for seed, acc in enumerate(accs):
             records.append(tmp_path / "table1.json", {
-                "name": name, "seed": seed, "epochs": 5, "test_accuracy": acc, "params": 1, "macs": 1,
-                "latency_ratio": ratio, "executorch_ratio": None, "command": "python benchmarks/table1.py",
-                "commit": "abc", "date": "2026-11-30 00:00:00 UTC", "machine": "m", "wall_seconds": 1.0})
+                "name": name, "seed": seed, "epochs": 5, "test_accuracy": acc, "params": 1,
+                "macs": 1,
+                "latency_ratio": ratio, "executorch_ratio": None,
+                "command": "python benchmarks/table1.py",
+                "commit": "abc", "date": "2026-11-30 00:00:00 UTC", "machine": "m",
+                "wall_seconds": 1.0})
     out = tables.table1_table(tmp_path)
-    assert "lower CPU latency: 1 of 1;" in out  # the control is not counted among the searched networks
-    assert ("The control, random search's best network (random-seed1/child-9, 0.80x MobileNetV2's latency): the "
-            "most accurate searched one, reinforce-seed0/child-3, is +0.50 points from it, within the seed spread: "
+    # the control is not counted among the searched networks
+    assert "lower CPU latency: 1 of 1;" in out
+    assert ("The control, random search's best network (random-seed1/child-9, 0.80x MobileNetV2's "
+            "latency): the "
+            "most accurate searched one, reinforce-seed0/child-3, is +0.50 points from it, within "
+            "the seed spread: "
             "the seeds' ranges overlap (a tie).") in out
-    records.append(tmp_path / "table1.json", {**records.load(tmp_path / "table1.json")[-1], "name": "random-seed2/child-1",
+    records.append(tmp_path / "table1.json",
+                   {**records.load(tmp_path / "table1.json")[-1], "name": "random-seed2/child-1",
                                               "test_accuracy": 0.95, "seed": 0})
     assert ("(random-seed2/child-1, 0.80x MobileNetV2's latency): the most accurate searched one, "
-            "reinforce-seed0/child-3, is -5.50 points from it, the seed spread unknown: one of them has a single "
-            "seed so far (2 and 1).") in tables.table1_table(tmp_path)  # one seed is no spread: no verdict
+            "reinforce-seed0/child-3, is -5.50 points from it, the seed spread unknown: one of "
+            "them has a single "
+            # one seed is no spread: no verdict
+            "seed so far (2 and 1).") in tables.table1_table(tmp_path)
 
 
 def test_table1_without_runs_or_a_random_search_file_is_a_one_line_error(tmp_path, capsys):
     assert table1.main(["--out", str(tmp_path / "t.json")]) == 2
     assert capsys.readouterr().err.startswith("error: give architectures")
-    assert table1.main(["--random-search", str(tmp_path / "none.json"), "--out", str(tmp_path / "t.json")]) == 2
+    assert table1.main(["--random-search", str(tmp_path / "none.json"), "--out",
+                        str(tmp_path / "t.json")]) == 2
     assert "no such file" in capsys.readouterr().err
     (tmp_path / "rl.json").write_text(json.dumps({"records": []}))
-    assert table1.main(["--random-search", str(tmp_path / "rl.json"), "--out", str(tmp_path / "t.json")]) == 2
+    assert table1.main(["--random-search", str(tmp_path / "rl.json"), "--out",
+                        str(tmp_path / "t.json")]) == 2
     assert "no random-search runs" in capsys.readouterr().err

@@ -83,7 +83,8 @@ def test_save_and_load_resume_the_same_search(kind, tmp_path):
     continued = search(a, 3)
     archs = a.propose(20)
 
-    b = make_learning_rule(kind, TINY, seed=123)  # a different seed: everything must come from the file
+    # a different seed: everything must come from the file
+    b = make_learning_rule(kind, TINY, seed=123)
     b.load_state_dict(torch.load(tmp_path / "search.pt", weights_only=True))
     assert search(b, 3) == continued  # same samples -> same rewards -> same losses, baseline, step
     assert b.propose(20) == archs
@@ -158,7 +159,8 @@ def test_each_update_moves_good_architectures_up_and_bad_ones_down(kind):
     after = policy(searcher, good + bad)
     assert all(a > b for a, b in zip(after[:2], before[:2]))  # positive advantage: more likely
     assert all(a < b for a, b in zip(after[2:], before[2:]))  # negative advantage: less likely
-    # A batch of only bad (or only good) architectures against the moving baseline moves them by itself,
+    # A batch of only bad (or only good) architectures against the moving baseline moves them by
+    # itself,
     # not only through the probability the other direction takes away (PPO: both sides of the clip).
     for archs, r in ((bad, 0.0), (good, 1.0)):
         searcher = make_learning_rule(kind, TINY, seed=0, entropy_weight=0.0)
@@ -179,14 +181,17 @@ def test_the_entropy_bonus_spreads_the_policy(kind):
 
     start = entropy()
     for _ in range(3):
-        searcher.update(tokens, [0.5] * len(tokens))  # equal rewards: no advantage, only the bonus acts
+        # equal rewards: no advantage, only the bonus acts
+        searcher.update(tokens, [0.5] * len(tokens))
     assert entropy() > start
 
 
 @pytest.mark.parametrize("kind", ["reinforce", "ppo", "random"])
 def test_the_baseline_is_a_moving_average_and_updates_are_counted(kind):
-    searcher = make_learning_rule(kind, TINY, seed=0, **({} if kind == "random" else {"baseline_decay": 0.5}))
-    first = searcher.update([[0, 0, 0], [1, 1, 1]], [1.0, 1.0])  # the first batch's mean starts the average
+    searcher = make_learning_rule(kind, TINY, seed=0,
+                                  **({} if kind == "random" else {"baseline_decay": 0.5}))
+    # the first batch's mean starts the average
+    first = searcher.update([[0, 0, 0], [1, 1, 1]], [1.0, 1.0])
     second = searcher.update([[0, 0, 0]], [0.0])
     decay = 0.95 if kind == "random" else 0.5
     assert first["baseline"] == 1.0 and second["baseline"] == pytest.approx(decay)
@@ -206,8 +211,12 @@ def test_an_update_reports_the_baseline_and_advantages_it_used(kind):
 
 def test_make_learning_rule_passes_the_seed_and_the_settings_on():
     for kind in ("reinforce", "ppo", "random"):
-        assert make_learning_rule(kind, TINY, seed=5).propose(4) == make_learning_rule(kind, TINY, seed=5).propose(4)
-        assert make_learning_rule(kind, TINY, seed=5).propose(4) != make_learning_rule(kind, TINY, seed=0).propose(4)
+        assert make_learning_rule(kind, TINY, seed=5).propose(4) == make_learning_rule(
+            kind, TINY, seed=5
+        ).propose(4)
+        assert make_learning_rule(kind, TINY, seed=5).propose(4) != make_learning_rule(
+            kind, TINY, seed=0
+        ).propose(4)
     assert make_learning_rule("reinforce", TINY, lr=0.123).optimizer.param_groups[0]["lr"] == 0.123
     ppo = make_learning_rule("ppo", TINY, lr=0.01, entropy_weight=0.5, clip=0.3)
     assert (ppo.optimizer.param_groups[0]["lr"], ppo.entropy_weight, ppo.clip) == (0.01, 0.5, 0.3)
@@ -217,12 +226,16 @@ def test_temperature_and_tanh_constant_flatten_the_policy():
     uniform = -math.log(27)
     for kw in ({"temperature": 1e4}, {"tanh_constant": 1e-4}):
         searcher = Reinforce(TINY, seed=0, **kw)
-        searcher.controller.heads[0].bias.data += 5.0 * torch.tensor([1.0, 0.0, 0.0])  # a strong preference ...
-        assert searcher.controller.log_prob(torch.tensor([[0, 0, 0]]))[0].item() == pytest.approx(uniform, abs=1e-3)  # ... flattened
+        # a strong preference ...
+        searcher.controller.heads[0].bias.data += 5.0 * torch.tensor([1.0, 0.0, 0.0])
+        assert searcher.controller.log_prob(torch.tensor([[0, 0, 0]]))[0].item() == pytest.approx(
+            uniform, abs=1e-3
+        )  # ... flattened
 
 
 def test_controller_remembers_earlier_decisions():
-    # p(c | a, b) must depend on a, not only on the previous choice b: the LSTM carries its state along.
+    # p(c | a, b) must depend on a, not only on the previous choice b: the LSTM carries its state
+    # along.
     ctrl = Controller([("a", 2), ("b", 2), ("c", 2)], seed=0)
 
     def p(tokens: list[int]) -> float:
@@ -235,5 +248,6 @@ def test_controller_remembers_earlier_decisions():
 def test_decisions_need_at_least_one_choice_each():
     assert Controller([("only", 1), ("b", 3)]).greedy()[0] == 0  # a fixed decision is allowed
     for bad in ([], [("a", 0)], [("a", 2), ("b", 0)]):
-        with pytest.raises(ValueError, match="at least one decision, each with at least one choice"):
+        with pytest.raises(ValueError,
+                           match="at least one decision, each with at least one choice"):
             Controller(bad)

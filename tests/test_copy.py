@@ -33,7 +33,8 @@ TOY_TABLE = """
 
     space = latency_table.TableSpace(
         layers=lambda net: [(kind, kind) for kind in ("stem", *net)],
-        build_layer=lambda kind: (layer(kind), torch.randn(1, 3 if kind == "stem" else 8, SIZE, SIZE)),
+        build_layer=lambda kind: (layer(kind),
+                                  torch.randn(1, 3 if kind == "stem" else 8, SIZE, SIZE)),
         build_network=lambda net: nn.Sequential(*(layer(kind) for kind in ("stem", *net))),
         reference=("conv3", "conv3"))
     calibration = [("conv3", "conv1"), ("dw3", "conv3", "conv1"), ("conv1",), ("dw3", "dw3")]
@@ -65,7 +66,8 @@ def run_alone(tmp_path: Path, files: list[str], script: str) -> dict:
         shutil.copy(ROOT / name, tmp_path / name)
     (tmp_path / "script.py").write_text(textwrap.dedent(script))
     done = subprocess.run([sys.executable, "-I", "-c",
-                           "import runpy, sys; sys.path.insert(0, '.'); runpy.run_path('script.py')"],
+                           "import runpy, sys; sys.path.insert(0, '.'); "
+                           "runpy.run_path('script.py')"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
