@@ -327,7 +327,7 @@ def train_steps(model: torch.nn.Module, data: Dataset, cfg: TrainConfig, progres
             save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(),
                          "scheduler": sched.state_dict(),
                          "step": step, "steps": cfg.steps, "losses": losses, **rng},
-                         Path(checkpoint))
+                        Path(checkpoint))
     return losses
 
 

@@ -123,7 +123,7 @@ def jobs() -> list[Job]:
                            winners_trained(experiment), needs=tuple(names[experiment])))
         out.append(Job(f"{experiment} winners timed",
                        [*py, "benchmarks/table1.py", *searches, "--retime", "5",
-                                                      "--executorch"], winners_timed(experiment),
+                        "--executorch"], winners_timed(experiment),
                        needs=(f"{experiment} winners 1/2", f"{experiment} winners 2/2"),
                        alone=True))
     for k in (1, 2):

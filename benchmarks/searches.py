@@ -257,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     p = cli.Parser(description=__doc__.splitlines()[0])
     p.add_argument("experiment",
                    choices=["rl-vs-random", "ppo", "fig6", "table5", "flops", "cross-platform",
-                                          "default-search"])
+                            "default-search"])
     p.add_argument("--samples", type=int, default=300, help="children per run (default 300)")
     p.add_argument("--seeds", default="0,1,2",
                    help="all but fig6: comma-separated seeds (default 0,1,2)")

@@ -345,8 +345,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.executorch and (name, "executorch") not in ratios:
             ratios[name, "executorch"] = round(latency.relative_latency(build_model(archs[name]),
                                                                         build_model(REFERENCE),
-                                                                            backend="executorch",
-                                                                            rounds=20), 4)
+                                                                        backend="executorch",
+                                                                        rounds=20), 4)
         record = panel.train_and_append(args.out, job, archs[name], data, cfg,
                                         ratios.get((name, "cpu")), origin, device,
                                         {"executorch_ratio": ratios.get((name, "executorch"))})

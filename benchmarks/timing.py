@@ -201,8 +201,8 @@ def main(argv: list[str] | None = None) -> int:
                                                                 args.repeats, args.rounds))
             records.append(args.timing_out,
                            {"part": part, "backend": args.backend, "threads": args.threads,
-                                             "load": round(load, 2), **record,
-                                             **records.provenance(started, origin)})
+                            "load": round(load, 2), **record,
+                            **records.provenance(started, origin)})
         summary.append(f"{line} [{time.perf_counter() - start:.0f} s]")
     print("\n".join(["", "summary:"] + summary))
     return 0

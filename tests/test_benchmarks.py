@@ -355,15 +355,15 @@ def test_tables_fill_only_the_marked_regions(tmp_path):
         records.append(tmp_path / "panel.json",
                        with_provenance({**panel_record(name, acc, macs=100 + i),
                                         "latency_ratio": 1.0,
-                                                                 "max_loss_after_warmup": 1.5}))
+                                        "max_loss_after_warmup": 1.5}))
     records.append(tmp_path / "panel.json",
                    with_provenance({**panel_record("mobilenetv2", 0.87, seed=1),
                                     "latency_ratio": 1.0,
-                                                             "max_loss_after_warmup": 1.2}))
+                                    "max_loss_after_warmup": 1.2}))
     records.append(tmp_path / "panel.json",
                    with_provenance({**panel_record("mobilenetv2", 0.85, recipe="v0"),
                                     "latency_ratio": 1.0,
-                                                             "max_loss_after_warmup": 6.5}))
+                                    "max_loss_after_warmup": 6.5}))
     for seed in proxy.SEEDS:
         for name, acc in [("mobilenetv2", 0.7), ("sampled-00", 0.6), ("sampled-01", 0.8),
                           ("sampled-02", 0.5)]:
@@ -543,7 +543,7 @@ def test_learning_records_each_search_and_its_table_counts_wins_per_seed(tmp_pat
                    with_provenance({"objective": "match", "seed": 3, "method": "reinforce",
                                                                         # stopped before seed 3's
                                                                         # random search
-                                                                        "best": 1.0}))
+                                    "best": 1.0}))
     assert (
         search_tables.learning_table(tmp_path / "made")
         .splitlines()[2]

@@ -59,7 +59,7 @@ def test_table1_names_the_control_and_whether_the_searched_network_beats_it(tmp_
             "the seeds' ranges overlap (a tie).") in out
     records.append(tmp_path / "table1.json",
                    {**records.load(tmp_path / "table1.json")[-1], "name": "random-seed2/child-1",
-                                              "test_accuracy": 0.95, "seed": 0})
+                    "test_accuracy": 0.95, "seed": 0})
     assert ("(random-seed2/child-1, 0.80x MobileNetV2's latency): the most accurate searched one, "
             "reinforce-seed0/child-3, is -5.50 points from it, the seed spread unknown: one of "
             "them has a single "

@@ -71,9 +71,9 @@ def test_each_settings_best_network_is_trained_once_and_table1s_training_reused(
     monkeypatch.setattr(table1, "TABLE1", tmp_path / "table1.json")
     records.append(table1.TABLE1,
                    {"name": "mnasnet-small", "seed": 0, "epochs": 0.05, "dataset": "synthetic",
-                                   "device": "cpu", "arch": models.arch_to_dict(small),
-                                   "test_accuracy": 0.5,
-                                   "latency_ratio": 0.9})
+                    "device": "cpu", "arch": models.arch_to_dict(small),
+                    "test_accuracy": 0.5,
+                    "latency_ratio": 0.9})
     trained = []
 
     def train_member(job, arch, data, cfg, ratio, origin, checkpoint=None):
@@ -131,8 +131,8 @@ def test_a_network_another_experiment_trained_is_reused_not_trained_again(tmp_pa
     small = models.arch_to_dict(models.REFERENCE_ARCHS["mnasnet-small"])
     records.append(tmp_path / "flops-final.json",
                    {"name": "flops/macs", "seed": 0, "epochs": 0.05, "dataset": "synthetic",
-                                                   "device": "cpu", "arch": small,
-                                                   "test_accuracy": 0.7, "latency_ratio": 0.5})
+                    "device": "cpu", "arch": small,
+                    "test_accuracy": 0.7, "latency_ratio": 0.5})
     argv = ["mnasnet-small", "--seeds", "1", "--epochs", "0.05", "--dataset", "synthetic",
             "--device", "cpu",
             "--out", str(tmp_path / "table6.json")]
@@ -424,7 +424,7 @@ def test_rl_vs_random_table_counts_the_seeds_where_the_controller_wins(tmp_path)
     for seed, last, best in ((0, 0.80, 0.90), (1, 0.70, 0.91)):
         records.append(tmp_path / "table5.json",
                        {"run": f"multi-factorized-seed{seed}", "last_quarter_mean_reward": last,
-                                                   "best_reward": best})
+                        "best_reward": best})
     records.append(tmp_path / "table5.json", {"run": "single-cell-seed0",
                                               "last_quarter_mean_reward": 0.1, "best_reward": 0.1})
     out = search_tables.rl_vs_random_table(tmp_path)
@@ -508,7 +508,6 @@ def test_table5_and_flops_set_each_idea_against_what_it_replaced():
 
 def test_a_search_another_experiment_finished_is_reused_not_trained_again(tmp_path, stand_in_table,
                                                                           monkeypatch, capsys):
-    import figures
     import searches
 
     extra = ["--dataset", "synthetic", "--proxy-steps", "1", "--threads", "1", "--batch", "2"]
@@ -639,10 +638,10 @@ def test_best_networks_are_timed_on_every_platform_once_each_and_resume(tmp_path
                            ("executorch-seed1", v2, 0.79)]:
         records.append(summaries,
                        {"run": run, "best_arch": arch, "best_accuracy": acc, "children": 2,
-                                   "command": "python benchmarks/searches.py cross-platform",
-                                   "commit": "0" * 40,
-                                   "date": "2026-11-30T00:00:00", "machine": "m",
-                                   "wall_seconds": 1.0})
+                        "command": "python benchmarks/searches.py cross-platform",
+                        "commit": "0" * 40,
+                        "date": "2026-11-30T00:00:00", "machine": "m",
+                        "wall_seconds": 1.0})
     timed = []
 
     images = object()  # Fashion-MNIST's calibration images, as train.py's int8 networks get them

@@ -66,10 +66,10 @@ def test_the_sharing_table_shows_each_samplers_gradient_norms_and_keeps_the_path
             "machine": "m", "wall_seconds": 1.0, "dataset": "fashion-mnist"}
     tables.records.append(tmp_path / "sharing.json",
                           {**base, "paths": 0, "steps": 200, "loss_curve": [2.3, 2.3],
-                                                      "child_accuracy": [0.1]})
+                           "child_accuracy": [0.1]})
     for name, zero, extra in [("uniform", False,
                                {"panel": {"accuracy": {"a": 0.1, "b": 0.2, "c": 0.3},
-                                                                "kendall_tau": 0.333}}),
+                                          "kendall_tau": 0.333}}),
                               ("sandwich", True,
                                {"largest_accuracy": 0.8, "smallest_accuracy": 0.7})]:
         tables.records.append(tmp_path / "sharing.json", {
@@ -180,12 +180,12 @@ def test_table5_and_flops_tables_give_each_setting_over_its_seeds(tmp_path):
     for seed, acc in ((0, 0.90), (1, 0.92)):  # each setting's best network, trained with two seeds
         tables.records.append(tmp_path / "table5-final.json",
                               {**trained, "name": "table5/single-cell", "seed": seed,
-                                                                "test_accuracy": acc,
-                                                                "executorch_ratio": 0.8})
+                               "test_accuracy": acc,
+                               "executorch_ratio": 0.8})
     tables.records.append(tmp_path / "table5-final.json",
                           {**trained, "name": "table5/multi-factorized", "seed": 0,
-                                                            "test_accuracy": 0.93,
-                                                            "same_as": "reinforce-seed0/child-222"})
+                           "test_accuracy": 0.93,
+                           "same_as": "reinforce-seed0/child-222"})
     out = search_tables.table5_table(tmp_path)
     assert (
         "| accuracy only, cell space | 2 | 0.9100 (0.9000-0.9200) | 2.50M | 200M | 0.600 | 0.800 |"
@@ -194,8 +194,8 @@ def test_table5_and_flops_tables_give_each_setting_over_its_seeds(tmp_path):
     assert "- Trained," not in out  # no two settings of a comparison trained yet
     tables.records.append(tmp_path / "table5-final.json",
                           {**trained, "name": "table5/multi-cell", "seed": 0,
-                                                            "test_accuracy": 0.88,
-                                                            "latency_ratio": 0.3})
+                           "test_accuracy": 0.88,
+                           "latency_ratio": 0.3})
     assert ("- Trained, cell space, accuracy only -> multi-objective (the paper's first step): "
             "test accuracy 0.9100 -> "
             "0.8800, lower, one seed on one side: no spread to judge by; CPU latency / "
@@ -208,8 +208,8 @@ def test_table5_and_flops_tables_give_each_setting_over_its_seeds(tmp_path):
     # 0.95738
     tables.records.append(tmp_path / "table5-final.json",
                           {**trained, "name": "table5/multi-cell", "seed": 1,
-                                                            "test_accuracy": 0.87,
-                                                            "latency_ratio": 0.3})
+                           "test_accuracy": 0.87,
+                           "latency_ratio": 0.3})
     tables.records.append(tmp_path / "timing.json",
                           {"part": "stability", "backend": "cpu", "ratio_spread_pct": 60.0})
     assert ("test accuracy 0.9100 -> 0.8750, lower beyond the seed spread; CPU latency / "
@@ -224,12 +224,12 @@ def test_table5_and_flops_tables_give_each_setting_over_its_seeds(tmp_path):
     for seed, acc in ((0, 0.90), (1, 0.92)):  # as before the two multi-cell trainings
         tables.records.append(tmp_path / "table5-final.json",
                               {**trained, "name": "table5/single-cell", "seed": seed,
-                                                                "test_accuracy": acc,
-                                                                "executorch_ratio": 0.8})
+                               "test_accuracy": acc,
+                               "executorch_ratio": 0.8})
     tables.records.append(tmp_path / "table5-final.json",
                           {**trained, "name": "table5/multi-factorized", "seed": 0,
-                                                            "test_accuracy": 0.93,
-                                                            "same_as": "reinforce-seed0/child-222"})
+                           "test_accuracy": 0.93,
+                           "same_as": "reinforce-seed0/child-222"})
     out = search_tables.table5_table(tmp_path)
     assert (
         "| multi-objective (soft), factorized space (the same network as reinforce-seed0/child-222)"
@@ -301,7 +301,7 @@ def test_table6_puts_each_network_beside_the_papers_row_and_judges_it_against_a1
                                    ("mnasnet-a1-all-mbconv6-k5", 0, 0.93, 1.9)):
         tables.records.append(tmp_path / "table6.json",
                               {**base, "name": name, "seed": seed, "test_accuracy": acc,
-                                                          "latency_ratio": ratio})
+                               "latency_ratio": ratio})
     out = search_tables.table6_table(tmp_path)
     rows = [line for line in out.splitlines() if line.startswith("| mnasnet")]
     assert rows == ["| mnasnet-a1 | 75.2% / 78 ms | 0.9100 (0.9000-0.9200), 2 | 3.90M | 312M | "
@@ -328,8 +328,8 @@ def test_table6_puts_each_network_beside_the_papers_row_and_judges_it_against_a1
                                        ("mnasnet-a1-all-mbconv3-k5", 1, 0.94, 1.0, None)):
         tables.records.append(tmp_path / "table6.json",
                               {**base, "name": name, "seed": seed, "test_accuracy": acc,
-                                                          "latency_ratio": ratio,
-                                                          "executorch_ratio": et})
+                               "latency_ratio": ratio,
+                               "executorch_ratio": et})
     verdicts = [
         line
         for line in search_tables.table6_table(tmp_path).splitlines()
@@ -363,7 +363,7 @@ def test_table6_judges_latency_by_the_spread_of_the_networks_timed_together(tmp_
                                    ("mnasnet-a1-all-mbconv3-k5", 1, 0.93, 1.04)):
         tables.records.append(tmp_path / "table6.json",
                               {**base, "name": name, "seed": seed, "test_accuracy": acc,
-                                                          "latency_ratio": ratio})
+                               "latency_ratio": ratio})
     tables.records.append(tmp_path / "timing.json",
                           {"part": "stability", "backend": "cpu", "ratio_spread_pct": 3.0})
     # timed once each, beside the trainings: the 3% noise judges
@@ -451,7 +451,7 @@ def test_timings_of_another_network_under_a_trained_networks_name_are_left_out(t
     for archs, values in (({"x": a1}, [1.0, 1.1]), ({"x": v2}, [2.0, 2.1]), (None, [1.2])):
         tables.records.append(tmp_path / "t-timing.json",
                               {"networks": ["x"], "repeats": len(values), "cpu": {"x": values},
-                                                            **({"archs": archs} if archs else {})})
+                               **({"archs": archs} if archs else {})})
     assert search_tables.timed_together(tmp_path, "t", [{"name": "x", "arch": a1}]) == {
         "cpu": {"x": [1.0, 1.1, 1.2]}
     }
