@@ -254,7 +254,15 @@ class SearchLog:
             self.children = [Child(**json.loads(line)) for line in good.decode().splitlines()]
             if repair and len(good) != len(data):
                 self.path.write_bytes(good)
-        self.steps = {c.step: c for c in self.children}  # a child logged is not trained again
+        self.steps = {c.step: c for c in self.children}
+
+    def missing(self, archs: dict[int, Arch]) -> list[tuple[int, Arch]]:
+        """The (step, arch) of `archs` not logged yet: all of them, but for a resumed batch."""
+        return [(step, arch) for step, arch in archs.items() if step not in self.steps]
+
+    def batch(self, steps) -> list[Child]:
+        """The logged children of these steps, in order."""
+        return [self.steps[step] for step in steps]
 
     def append(self, child: Child) -> None:
         with open(self.path, "a") as f:
@@ -337,14 +345,13 @@ def search(space: SearchSpace, rule, evaluate: Callable[[Arch], dict], platform:
     try:
         for first, tokens in plan.batches(samples, batch):  # 1. sample models from the controller
             archs = {first + j: space.decode(t) for j, t in enumerate(tokens)}  # 2. decode
-            todo = [(step, arch) for step, arch in archs.items() if step not in log.steps]
-            for step, arch, trained, seconds in runner.run(evaluate, todo):  # 3. ACC(m)
+            for step, arch, trained, seconds in runner.run(evaluate, log.missing(archs)):  # 3. ACC
                 child = measure_and_reward(step, tokens[step - first], arch, trained, seconds,
                                            platform, constraint)  # 4. LAT(m), reward (Eq. 2)
                 log.append(child)
                 if on_child:
                     on_child(child)
-            children = [log.steps[step] for step in archs]
+            children = log.batch(archs)
             rule.update([c.tokens for c in children], [c.reward for c in children])  # 5. update
     finally:
         runner.shutdown()
