@@ -492,3 +492,20 @@ def test_a_table_of_another_platform_is_rejected_before_anything_is_written(tmp_
                                                "built for cpu: "
                                                "pass --latency cpu (or macs)")
     assert not out.exists()
+
+
+def test_a_resumed_run_keeps_its_settings_but_how_it_runs(tmp_path):
+    from cli import Parser
+
+    run.SearchConfig(seed=3, samples=10, proxy_steps=7).save(tmp_path)
+    p = Parser()
+    run.SearchConfig.add_options(p)
+    args = p.parse_args(["--seed", "5", "--proxy-steps", "9", "--samples", "20", "--workers", "2",
+                         "--device", "cpu"])
+    resumed = run.SearchConfig.from_args(args, resume=str(tmp_path))
+    assert (resumed.seed, resumed.proxy_steps) == (3, 7)  # what it searches: the run's own
+    assert (resumed.samples, resumed.workers, resumed.device) == (20, 2, "cpu")  # how it runs
+    fresh = run.SearchConfig.from_args(p.parse_args([]))
+    assert (fresh.samples, fresh.workers) == (100, 1)
+    again = run.SearchConfig.from_args(p.parse_args([]), resume=str(tmp_path))
+    assert again.samples == 10  # not given: the run's own count, not the default
