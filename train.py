@@ -42,7 +42,7 @@ from controller import make_learning_rule
 from latency_table import LatencyTable
 from models import (REFERENCE, REFERENCE_ARCHS, arch_from_dict, build_model, count_macs,
                     count_params, load_arch, save_arch)
-from run import RunConstants, SearchConfig, latency_target, measure_constants
+from run import RunConstants, SearchConfig, int8_images, latency_target, measure_constants
 from runner import InlineExecutor
 from training import (FINAL, PROXY, DataSpec, TrainConfig, final_train, fmt_time, load_splits,
                       pick_device, proxy_train, time_steps)
@@ -276,7 +276,7 @@ def run_train(args: argparse.Namespace) -> int:
     data = DataSpec(args.dataset, args.data_dir, args.val_size, args.seed)
     model, acc, _ = final_train(arch, data, cfg, args.epochs, True)
     deploy = build_model(arch)
-    lat = latency.measure(deploy, backend=args.config.measured_on)
+    lat = latency.measure(deploy, backend=args.config.measured_on, **int8_images(args.config))
     out = Path(args.out or f"runs/train-{datetime.now():%Y%m%d-%H%M%S}")
     out.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), out / "model.pt")
