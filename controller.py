@@ -1,45 +1,31 @@
-"""The search algorithm (paper Sec. 4.2): an RNN controller that writes architectures, trained by policy gradient.
+"""The search algorithm (paper Sec. 4.2): an RNN controller that writes architectures, trained by
+policy gradient.
 
 MnasNet's controller is NASNet's (Zoph & Le 2017; Zoph et al. 2018): a recurrent network emits an
 architecture as a sequence of tokens, one softmax per decision of the search space, and feeds
 each sampled choice back as its next input. Every sampled model is trained and timed, its reward
-(Eq. 2) scores the whole token sequence, and the controller is pushed towards high-reward
-sequences. The paper trains it with PPO (Schulman et al. 2017) and gives no hyperparameters;
-REINFORCE (Williams 1992, as in Zoph & Le 2017 and ENAS, Pham et al. 2018) and random search are
-here as the baselines every NAS paper should be compared against.
+(Eq. 2) scores the whole token sequence, and a learning rule pushes the controller towards
+high-reward sequences. The paper trains it with PPO (Schulman et al. 2017) and gives no
+hyperparameters; REINFORCE (Williams 1992) and random search are the baselines to compare with.
 
-    Controller    the policy network: LSTMCell + one linear softmax head and one embedding table
-                  per decision + a learned start input; sample(n), log_prob(tokens), greedy().
-    Reinforce     owns a Controller and its Adam; loss = -(R - b) * log p(tokens) - entropy_weight
-                  * entropy, with b an exponential moving average of past rewards.
-    PPO           Reinforce with the clipped surrogate objective and several epochs per batch.
-    RandomSearch  samples every decision uniformly and learns nothing.
+    Controller    the RNN policy p(tokens): an LSTMCell, one softmax head and one embedding per
+                  decision; sample(n), log_prob(tokens), greedy().
+    LearningRule  what the search loop sees: propose(n) tokens, update(tokens, rewards), greedy()
+                  (None when there is no policy), state_dict(); one of:
+      Reinforce     the policy gradient with a moving-average baseline and an entropy bonus
+      PPO           the same advantages, on PPO's clipped surrogate, several epochs per batch
+      RandomSearch  every decision uniform; learns nothing
 
-All three share the interface the search loop uses (the `Searcher` base class):
-
-    searcher = make_controller("ppo", space.decisions, seed=0)    # decisions: [(name, n_choices)]
+    rule = make_learning_rule("ppo", space.decisions, seed=0)  # decisions: [(name, n_choices)]
     for _ in range(num_updates):
-        archs = searcher.propose(8)               # list of token lists, one int per decision
-        rewards = [evaluate(a) for a in archs]    # e.g. ACC(m) * (LAT(m) / T)^w, Eq. 2
-        stats = searcher.update(archs, rewards)   # {"loss", "baseline", "advantages", "step", ...}
-    torch.save(searcher.state_dict(), "search.pt")
-    searcher.load_state_dict(torch.load("search.pt", weights_only=True))   # resumes exactly
+        tokens = rule.propose(8)                   # one int per decision, per architecture
+        rewards = [evaluate(t) for t in tokens]    # e.g. ACC(m) * (LAT(m) / T)^w, Eq. 2
+        stats = rule.update(tokens, rewards)       # {"loss", "baseline", "advantages", ...}
+    torch.save(rule.state_dict(), "rule.pt")       # loads with weights_only=True; resumes exactly
 
-propose() remembers nothing: PPO's "old" log-probabilities are recomputed at the start of
-update(), which gives the same numbers because the policy only changes inside update(). So any
-tokens sampled since the last update may be passed back, in any grouping.
-
-Randomness: each searcher draws from its own torch.Generator (seeded by `seed`, saved in the
-state dict), never from the global RNG, so one seed always gives one sequence of architectures.
-
-Defaults were tuned with benchmarks/learning.py (the real 42 decisions, 500 architectures in
-batches of 10, a noisy synthetic reward): Adam with lr 4e-3 for REINFORCE and 1.5e-3 for PPO
-(3 epochs per batch, so about as far per batch), 64 hidden units, entropy weight 3e-3, baseline
-decay 0.95 per architecture, advantages rescaled to unit RMS. ENAS's lr of 3.5e-4 suits tens of
-thousands of updates; with ~50, larger steps are needed, but above ~6e-3 the policy locks onto
-wrong choices before the rewards have told it anything. The paper's ~8K-model search can use a
-smaller lr. The learning rate belongs to the learning rule (Reinforce/PPO own the optimizer),
-not to the Controller.
+propose() remembers nothing (PPO's old log-probabilities are recomputed in update(), where alone
+the policy changes), and each rule draws from its own seeded torch.Generator, never the global
+RNG. Where the defaults come from: docs/engineering.md, "How the defaults were chosen".
 
 Copied alone it needs torch and nothing else of this project.
 """
@@ -65,9 +51,12 @@ class Controller(nn.Module):
             raise ValueError("need at least one decision, each with at least one choice")
         self.decisions = [(str(name), int(n)) for name, n in decisions]
         self.temperature = temperature
-        self.tanh_constant = tanh_constant  # ENAS uses 2.5: logits stay in [-2.5, 2.5], so p never collapses to 0/1
-        with torch.random.fork_rng(devices=[]):  # layers' default init draws from the global RNG; keep it untouched
-            self.start = nn.Parameter(torch.zeros(1, hidden))  # learned input for the first decision
+        # ENAS uses 2.5: logits stay in [-2.5, 2.5], so p never collapses to 0/1
+        self.tanh_constant = tanh_constant
+        # layers' default init draws from the global RNG; keep it untouched
+        with torch.random.fork_rng(devices=[]):
+            # learned input for the first decision
+            self.start = nn.Parameter(torch.zeros(1, hidden))
             self.lstm = nn.LSTMCell(hidden, hidden)
             # One head and one embedding per decision: decisions differ in meaning and in number
             # of choices, so nothing is shared between them except the LSTM's memory. (The last
@@ -100,7 +89,8 @@ class Controller(nn.Module):
                 c = logp.argmax(dim=-1)
             else:
                 c = torch.multinomial(logp.exp(), 1, generator=self.generator).squeeze(1)
-            log_prob = log_prob + logp.gather(1, c[:, None]).squeeze(1)  # (n,) summed over decisions
+            # (n,) summed over decisions
+            log_prob = log_prob + logp.gather(1, c[:, None]).squeeze(1)
             entropy = entropy + -(logp.exp() * logp).sum(-1)               # (n,)
             x = self.embeds[i](c)  # the choice just made is the next step's input
             chosen.append(c)
@@ -118,21 +108,28 @@ class Controller(nn.Module):
 
     @torch.no_grad()
     def greedy(self) -> list[int]:
-        """The most likely architecture, decoded one argmax at a time (what the policy 'believes')."""
+        """The most likely architecture, decoded one argmax at a time (what the policy
+        'believes')."""
         return self._run(1, greedy=True)[0][0].tolist()
 
 
-class Searcher:
-    """What the search loop sees: propose architectures, learn from their rewards, save and resume."""
+class LearningRule:
+    """What the search loop sees: propose architectures, learn from their rewards, save and
+    resume."""
 
     def __init__(self, decisions: Decisions, baseline_decay: float = 0.95):
         self.decisions = [(str(name), int(n)) for name, n in decisions]
         self.step = 0  # number of update() calls so far
         self.baseline_decay = baseline_decay
-        self.baseline: float | None = None  # moving average of rewards; the first batch's mean at first
+        # moving average of rewards; the first batch's mean at first
+        self.baseline: float | None = None
 
     def propose(self, n: int) -> list[list[int]]:
         raise NotImplementedError
+
+    def greedy(self) -> list[int] | None:
+        """The policy's most likely architecture; None for a rule without a policy (random)."""
+        return None
 
     def update(self, tokens: list[list[int]], rewards: list[float]) -> dict[str, float]:
         raise NotImplementedError
@@ -148,8 +145,14 @@ class Searcher:
         tokens = torch.as_tensor(tokens, dtype=torch.long)
         rewards = torch.as_tensor(rewards, dtype=torch.float32).flatten()
         D = len(self.decisions)
-        if tokens.ndim != 2 or tokens.shape[1] != D or tokens.shape[0] != rewards.shape[0] or len(rewards) == 0:
-            raise ValueError(f"need tokens (n, {D}) and n rewards; got {tuple(tokens.shape)} and {len(rewards)}")
+        if (
+            tokens.ndim != 2
+            or tokens.shape[1] != D
+            or tokens.shape[0] != rewards.shape[0]
+            or len(rewards) == 0
+        ):
+            raise ValueError(f"need tokens (n, {D}) and n rewards; got {tuple(tokens.shape)} and "
+                             f"{len(rewards)}")
         limits = torch.tensor([n for _, n in self.decisions])
         if (tokens < 0).any() or (tokens >= limits).any():
             raise ValueError("token out of range for its decision")
@@ -160,21 +163,21 @@ class Searcher:
         if self.baseline is None:
             self.baseline = rewards.mean().item()
         before = self.baseline
-        # The average advances once per architecture, as in NASNet/ENAS where each update sees
-        # one, so its memory (~1 / (1 - decay) architectures) does not depend on batch size.
-        # 0.95 per architecture is 0.95^10 = 0.6 per batch of 10: a baseline lagging the rising
-        # rewards by many batches would make every advantage positive and reinforce whatever
-        # was sampled, collapsing the policy early.
+        # b <- decay * b + (1 - decay) * R, once per architecture (as in NASNet/ENAS, where each
+        # update sees one), so its memory (~1 / (1 - decay) architectures) does not depend on the
+        # batch size. Departure: the paper gives no baseline; this is REINFORCE's usual one.
         for r in rewards.tolist():
             self.baseline = self.baseline_decay * self.baseline + (1 - self.baseline_decay) * r
         return before
 
 
-class Reinforce(Searcher):
-    """REINFORCE (Williams 1992) with a moving-average baseline and an entropy bonus, as in Zoph & Le 2017."""
+class Reinforce(LearningRule):
+    """REINFORCE (Williams 1992) with a moving-average baseline and an entropy bonus, as in Zoph &
+    Le 2017."""
 
     def __init__(self, decisions: Decisions, hidden: int = 64, temperature: float = 1.0,
-                 tanh_constant: float | None = None, lr: float = 0.004, entropy_weight: float = 0.003,
+                 tanh_constant: float | None = None, lr: float = 0.004,
+                 entropy_weight: float = 0.003,
                  baseline_decay: float = 0.95, normalize_advantage: bool = True, seed: int = 0):
         super().__init__(decisions, baseline_decay)
         self.controller = Controller(self.decisions, hidden, temperature, tanh_constant, seed)
@@ -186,14 +189,20 @@ class Reinforce(Searcher):
         tokens, _, _ = self.controller.sample(n)
         return tokens.tolist()
 
+    def greedy(self) -> list[int]:
+        return self.controller.greedy()
+
     def _advantage(self, rewards: torch.Tensor) -> tuple[torch.Tensor, float]:
-        """A = R - b, and b; b predates this batch, so subtracting it cuts variance without adding bias."""
+        """A = R - b, and b; b predates this batch, so subtracting it cuts variance without adding
+        bias."""
         b = self._advance_baseline(rewards)
-        adv = rewards - b  # (n,)
+        adv = rewards - b  # A_k = R_k - b  (n,)
         if self.normalize_advantage:
-            # Rescale to unit root-mean-square (the baseline already centres), so that rewards
-            # of any scale, e.g. accuracy 0.70 +- 0.01 or a toy score, give steps of one size.
-            # (Not the std: a batch of equal rewards away from b would be divided by ~0.)
+            # A_k <- A_k / sqrt(mean_k A_k^2): unit root-mean-square (the baseline already
+            # centres), so that rewards of any scale (accuracy 0.70 +- 0.01, a toy score) give
+            # steps of one size. Not the std: equal rewards away from b would divide by ~0.
+            # Departure: the paper says nothing of scaling. It also makes a soft search blind to
+            # T: with alpha = beta, T multiplies every reward by one constant, which cancels here.
             adv = adv / (adv.pow(2).mean().sqrt() + 1e-8)
         return adv, b
 
@@ -206,7 +215,10 @@ class Reinforce(Searcher):
         tokens, rewards = self._as_tensors(tokens, rewards)
         adv, b = self._advantage(rewards)
         log_prob, entropy = self.controller.log_prob(tokens)
-        # grad of -(A * log p) is -A * grad log p: more probable when A > 0, less when A < 0
+        # The policy gradient with a baseline (Williams 1992): grad J = E[A * grad log p(tokens)],
+        # so minimizing -mean(A * log p) makes a sequence more probable when A > 0, less when A < 0.
+        # Entropy bonus (Williams & Peng 1991; departure: not in the paper): - c * H(p) keeps the
+        # policy from collapsing onto early choices before the rewards have told it anything.
         loss = -(adv * log_prob).mean() - self.entropy_weight * entropy.mean()
         self._optimize(loss)
         self.step += 1
@@ -238,7 +250,8 @@ class PPO(Reinforce):
     log-probs are recomputed here (see the module docstring), so stats["first_ratio"] is exactly 1.
     """
 
-    def __init__(self, decisions: Decisions, lr: float = 0.0015, clip: float = 0.2, epochs: int = 3, **kw):
+    def __init__(self, decisions: Decisions, lr: float = 0.0015, clip: float = 0.2, epochs: int = 3,
+                 **kw):
         super().__init__(decisions, lr=lr, **kw)  # ~REINFORCE's lr / epochs: as far per batch
         self.clip, self.epochs = clip, epochs
 
@@ -249,13 +262,17 @@ class PPO(Reinforce):
             old_log_prob, _ = self.controller.log_prob(tokens)
         for epoch in range(self.epochs):
             log_prob, entropy = self.controller.log_prob(tokens)
-            ratio = torch.exp(log_prob - old_log_prob)  # (n,); exactly 1 in epoch 0
+            ratio = torch.exp(log_prob - old_log_prob)  # r = p_new / p_old  (n,); 1 in epoch 0
+            # PPO's clipped surrogate (Schulman et al. 2017, Eq. 7):
+            # L = mean(min(r * A, clip(r, 1 - eps, 1 + eps) * A)), maximized (minus it minimized),
+            # with the same entropy bonus as REINFORCE's.
             surrogate = torch.min(ratio * adv, ratio.clamp(1 - self.clip, 1 + self.clip) * adv)
             loss = -surrogate.mean() - self.entropy_weight * entropy.mean()
             self._optimize(loss)
             if epoch == 0:
                 first_ratio = ratio.mean().item()
-        clipped = ((ratio - 1).abs() > self.clip).float().mean().item()  # last epoch, like loss/entropy
+        # last epoch, like loss/entropy
+        clipped = ((ratio - 1).abs() > self.clip).float().mean().item()
         self.step += 1
         return {"loss": loss.item(), "baseline": self.baseline, "entropy": entropy.mean().item(),
                 "mean_reward": rewards.mean().item(), "step": self.step,
@@ -263,7 +280,7 @@ class PPO(Reinforce):
                 "baseline_before": b, "advantages": adv.tolist()}
 
 
-class RandomSearch(Searcher):
+class RandomSearch(LearningRule):
     """Every decision uniform and independent; update() learns nothing. The baseline to beat.
 
     It keeps the same moving average of rewards as the learners, only so that logs compare.
@@ -281,24 +298,28 @@ class RandomSearch(Searcher):
         _, rewards = self._as_tensors(tokens, rewards)
         b = self._advance_baseline(rewards)
         self.step += 1
-        return {"loss": 0.0, "baseline": self.baseline, "entropy": sum(math.log(k) for _, k in self.decisions),
+        return {"loss": 0.0, "baseline": self.baseline,
+                "entropy": sum(math.log(k) for _, k in self.decisions),
                 "mean_reward": rewards.mean().item(), "step": self.step,
-                "baseline_before": b, "advantages": (rewards - b).tolist()}  # R - b, used for nothing
+                # R - b, used for nothing
+                "baseline_before": b, "advantages": (rewards - b).tolist()}
 
     def state_dict(self) -> dict:
-        return {"generator": self.generator.get_state(), "baseline": self.baseline, "step": self.step}
+        return {"generator": self.generator.get_state(), "baseline": self.baseline,
+                "step": self.step}
 
     def load_state_dict(self, state: dict) -> None:
         self.generator.set_state(state["generator"])
         self.baseline, self.step = state["baseline"], state["step"]
 
 
-def make_controller(kind: str, decisions: Decisions, seed: int = 0, **kw) -> Searcher:
-    """kind in {"reinforce", "ppo", "random"}; kw go to the class (random search takes none and ignores them)."""
+def make_learning_rule(kind: str, decisions: Decisions, seed: int = 0, **kw) -> LearningRule:
+    """The learning rule `kind` ("reinforce", "ppo" or "random") for a fresh Controller over
+    `decisions`; kw go to the class (random search takes none and ignores them)."""
     if kind == "reinforce":
         return Reinforce(decisions, seed=seed, **kw)
     elif kind == "ppo":
         return PPO(decisions, seed=seed, **kw)
     elif kind == "random":
         return RandomSearch(decisions, seed=seed)
-    raise ValueError(f"unknown controller {kind!r}; expected 'reinforce', 'ppo' or 'random'")
+    raise ValueError(f"unknown learning rule {kind!r}; expected 'reinforce', 'ppo' or 'random'")

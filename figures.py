@@ -1,17 +1,16 @@
 """The paper's figures, regenerated from this code and from real search runs (matplotlib, PNG).
 
-    python figures.py fig3 --out fig3.png                       # Fig. 3: reward vs latency, soft and hard
+    python figures.py fig3 --out fig3.png  # Fig. 3: reward vs latency, soft and hard
     python figures.py fig6 RUN_SOFT RUN_HARD --out fig6.png     # Fig. 6: latency of sampled models
-    python figures.py fig7 mnasnet-a1 --out fig7.png            # Fig. 7: an architecture, block by block
+    python figures.py fig7 mnasnet-a1 --out fig7.png  # Fig. 7: an architecture, block by block
     python figures.py pareto RUN_DIR --out pareto.png           # accuracy vs latency of a search
 
-A RUN directory is what `python train.py --search` writes (search.jsonl, run.json).
-Copied alone it needs matplotlib, numpy, mnas.py and models.py.
+A RUN directory is what `python train.py --search` writes (search.jsonl, run.json), read with
+run.open_run. Copied alone it needs matplotlib, numpy, mnas.py, models.py and run.py.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -25,16 +24,7 @@ from matplotlib.patches import FancyBboxPatch  # noqa: E402
 import mnas  # noqa: E402
 from cli import Parser  # noqa: E402
 from models import Arch, load_arch, output_size  # noqa: E402
-
-
-def read_run(run_dir: str | Path) -> tuple[list[mnas.Child], dict]:
-    """The children of a search run and its run.json (target T and reference latencies)."""
-    run_dir = Path(run_dir)
-    if not (run_dir / "search.jsonl").exists():
-        raise ValueError(f"{run_dir} has no search.jsonl (is it a train.py --search run directory?)")
-    run_file = run_dir / "run.json"
-    run = json.loads(run_file.read_text()) if run_file.exists() else {"target_ms": None, "references": {}}
-    return mnas.SearchLog(run_dir / "search.jsonl").children, run
+from run import open_run  # noqa: E402
 
 
 # ----------------------------------------------------------------------------- Fig. 3 (Sec. 3)
@@ -45,7 +35,8 @@ def fig3(out: Path, acc: float = 0.5, target_ms: float = 80.0) -> None:
     (alpha=0, beta=-1) and soft (alpha=beta=-0.07) constraints, as in the paper's Fig. 3."""
     lat = np.linspace(20, 160, 300)
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), sharey=True)
-    for ax, (name, c) in zip(axes, [("hard: alpha=0, beta=-1", mnas.HARD), ("soft: alpha=beta=-0.07", mnas.SOFT)]):
+    for ax, (name, c) in zip(axes, [("hard: alpha=0, beta=-1", mnas.HARD),
+                                    ("soft: alpha=beta=-0.07", mnas.SOFT)]):
         ax.plot(lat, [mnas.reward(acc, x, target_ms, c.alpha, c.beta) for x in lat], lw=2)
         ax.axvline(target_ms, color="k", ls="--", lw=1)
         ax.set(title=name, xlabel="model latency (ms)")
@@ -66,23 +57,28 @@ def fig6(soft_run: Path, hard_run: Path, out: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 3.6))
     lats, targets = {}, {}  # constraint -> each sampled model's latency / T, and T in ms
     for name, run_dir in [("soft", soft_run), ("hard", hard_run)]:
-        children, run = read_run(run_dir)
-        if not run["target_ms"]:
-            raise ValueError(f"{run_dir}: no run.json with the run's T (is it a train.py --search run directory?)")
-        targets[name] = run["target_ms"]
-        lats[name] = [c.latency_ms / run["target_ms"] for c in children if c.status == "ok"]
-    bins = np.linspace(min(map(min, lats.values())) * 0.95, max(map(max, lats.values())) * 1.02, 41)  # shared
+        run = open_run(run_dir)
+        if not run.constants:
+            raise ValueError(f"{run_dir}: no run.json with the run's T "
+                             "(is it a train.py --search run directory?)")
+        targets[name] = t = run.constants.target_ms
+        lats[name] = [c.latency_ms / t for c in run.children if c.status == "ok"]
+    # shared
+    bins = np.linspace(min(map(min, lats.values())) * 0.95, max(map(max, lats.values())) * 1.02, 41)
     for (name, lat), colour in zip(lats.items(), ("tab:blue", "tab:orange")):
-        ax.hist(lat, bins=bins, alpha=0.55, color=colour, label=f"{name} ({len(lat)} models, T = {targets[name]:.1f} ms)")
+        ax.hist(lat, bins=bins, alpha=0.55, color=colour,
+                label=f"{name} ({len(lat)} models, T = {targets[name]:.1f} ms)")
     ax.axvline(1.0, color="k", ls="--", lw=1, label="T")
-    ax.set(xlabel="latency of sampled model / T", ylabel="count", title="Fig. 6: sampled models, soft vs hard")
+    ax.set(xlabel="latency of sampled model / T", ylabel="count",
+           title="Fig. 6: sampled models, soft vs hard")
     ax.legend(fontsize=8)
     _save(fig, out)
 
 
 # ----------------------------------------------------------------------------- Fig. 7 (Sec. 6)
 
-OP_COLOURS = {("conv", 1): "#f4a582", ("dconv", 1): "#92c5de", ("mbconv", 3): "#a6dba0", ("mbconv", 6): "#5aae61"}
+OP_COLOURS = {("conv", 1): "#f4a582", ("dconv", 1): "#92c5de", ("mbconv", 3): "#a6dba0",
+              ("mbconv", 6): "#5aae61"}
 
 
 def fig7(arch: Arch, out: Path, input_size: int = 224, title: str = "") -> None:
@@ -95,18 +91,24 @@ def fig7(arch: Arch, out: Path, input_size: int = 224, title: str = "") -> None:
         if not b.repeats:
             continue
         res = output_size(res, b.stride)
-        name = "SepConv" if b.op == "dconv" else "Conv" if b.op == "conv" else f"MBConv{b.expansion}"
+        name = (
+            "SepConv" if b.op == "dconv" else "Conv" if b.op == "conv" else f"MBConv{b.expansion}"
+        )
         se = ", SE" if b.se_ratio else ""
-        boxes.append((f"{name} ({b.kernel}x{b.kernel}{se})", f"x{b.repeats}  {b.out} ch\nskip: {b.skip}", res,
+        boxes.append((f"{name} ({b.kernel}x{b.kernel}{se})",
+                      f"x{b.repeats}  {b.out} ch\nskip: {b.skip}", res,
                       OP_COLOURS.get((b.op, b.expansion), "#cccccc")))
     boxes.append(("head", f"1x1 {arch.head}\npool, FC", 1, "#dddddd"))
     for i, (top, body, r, colour) in enumerate(boxes):
-        ax.add_patch(FancyBboxPatch((i * 1.2, 0), 1.0, 1.6, boxstyle="round,pad=0.03", fc=colour, ec="k", lw=0.8))
+        ax.add_patch(FancyBboxPatch((i * 1.2, 0), 1.0, 1.6, boxstyle="round,pad=0.03", fc=colour,
+                                    ec="k", lw=0.8))
         ax.text(i * 1.2 + 0.5, 1.2, top, ha="center", va="center", fontsize=7, weight="bold")
         ax.text(i * 1.2 + 0.5, 0.55, body, ha="center", va="center", fontsize=7)
-        ax.text(i * 1.2 + 0.5, -0.25, f"{r}x{r}", ha="center", va="center", fontsize=7, color="grey")
+        ax.text(i * 1.2 + 0.5, -0.25, f"{r}x{r}", ha="center", va="center", fontsize=7,
+                color="grey")
         if i:
-            ax.annotate("", (i * 1.2, 0.8), (i * 1.2 - 0.2, 0.8), arrowprops=dict(arrowstyle="->", lw=0.8))
+            ax.annotate("", (i * 1.2, 0.8), (i * 1.2 - 0.2, 0.8),
+                        arrowprops=dict(arrowstyle="->", lw=0.8))
     ax.set(xlim=(-0.2, len(boxes) * 1.2), ylim=(-0.5, 1.8), title=title or "Fig. 7: architecture")
     ax.axis("off")
     _save(fig, out)
@@ -116,7 +118,8 @@ def fig7(arch: Arch, out: Path, input_size: int = 224, title: str = "") -> None:
 
 
 def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    """(latency, accuracy) points not beaten by a faster-and-more-accurate one, sorted by latency."""
+    """(latency, accuracy) points not beaten by a faster-and-more-accurate one, sorted by
+    latency."""
     front, best = [], -np.inf
     for lat, acc in sorted(points, key=lambda p: (p[0], -p[1])):
         if acc > best:
@@ -125,14 +128,18 @@ def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]
     return front
 
 
-def pareto(children: list[mnas.Child], target_ms: float | None, references: dict[str, float], out: Path) -> None:
-    """Accuracy vs latency of every child, the Pareto front, the target T and the reference models."""
+def pareto(children: list[mnas.Child], target_ms: float | None, references: dict[str, float],
+           out: Path) -> None:
+    """Accuracy vs latency of every child, the Pareto front, the target T and the reference
+    models."""
     ok = [c for c in children if c.status == "ok"]
     fig, ax = plt.subplots(figsize=(7, 4.5))
     if ok:
-        sc = ax.scatter([c.latency_ms for c in ok], [c.accuracy for c in ok], c=[c.step for c in ok], cmap="viridis", s=22)
+        sc = ax.scatter([c.latency_ms for c in ok], [c.accuracy for c in ok],
+                        c=[c.step for c in ok], cmap="viridis", s=22)
         fig.colorbar(sc, label="child (order sampled)")
-        ax.step(*zip(*pareto_front([(c.latency_ms, c.accuracy) for c in ok])), where="post", color="crimson",
+        ax.step(*zip(*pareto_front([(c.latency_ms, c.accuracy) for c in ok])), where="post",
+                color="crimson",
                 label="Pareto front")
     if target_ms:
         ax.axvline(target_ms, color="k", ls="--", lw=1, label=f"target T = {target_ms:.1f} ms")
@@ -167,7 +174,8 @@ def rl_vs_random(runs: dict[str, list[list[float]]], out: Path, window: int = 30
             r = np.array(rewards, dtype=float)
             avg = [r[max(0, i - window + 1):i + 1].mean() for i in range(len(r))]
             ax.plot(avg, color=colour, alpha=0.8, lw=1.2, label=method if k == 0 else None)
-    ax.set(xlabel="child", ylabel=f"reward, running mean of {window}", title="RL vs random search, same budget")
+    ax.set(xlabel="child", ylabel=f"reward, running mean of {window}",
+           title="RL vs random search, same budget")
     ax.legend(fontsize=8)
     _save(fig, out)
 
@@ -207,8 +215,10 @@ def main(argv: list[str] | None = None) -> int:
         elif args.figure == "fig7":
             fig7(load_arch(args.arch), out, title=f"Fig. 7: {Path(args.arch).stem}")
         else:
-            children, run = read_run(args.run)
-            pareto(children, run["target_ms"], run["references"], out)
+            run = open_run(args.run)
+            target, refs = (run.constants.target_ms, run.constants.references) if run.constants \
+                else (None, {})
+            pareto(run.children, target, refs, out)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -1,55 +1,27 @@
 """Latency on the target platform: the LAT(m) of MnasNet's reward (paper Sec. 1, 3, 5).
 
 MnasNet's key idea is to measure a model's real latency on the phone it will run on instead of
-using FLOPs as a proxy (Sec. 1, 5): single-thread big core of a Pixel 1, batch 1, 224x224 (Sec. 4.2).
-This module measures a network four ways:
+using FLOPs as a proxy (Sec. 1, 5): single-thread big core of a Pixel 1, batch 1, 224x224
+(Sec. 4.2). This module times any `nn.Module` four ways:
 
-  cpu         PyTorch eager on this machine (eval, inference mode, batch 1, a set thread count).
-  executorch  torch.export + ExecuTorch's XNNPACK partitioner -> a .pte run by ExecuTorch's
-              Python runtime here: the same runtime and kernels a phone uses.
-  executorch-int8  the same, with the network quantized to int8 first (`quantize_int8`).
-  adb         the same .pte pushed to an Android phone and timed there by ExecuTorch's
-              executor_runner (optionally pinned to a big core with taskset).
+  cpu              PyTorch eager on this machine (eval, inference mode, batch 1, a set thread
+                   count).
+  executorch       torch.export + ExecuTorch's XNNPACK partitioner -> a .pte run by ExecuTorch's
+                   Python runtime here: the same runtime and kernels a phone uses.
+  executorch-int8  the same, quantized to int8 first (`quantize_int8`; the caller passes the
+                   calibration images, N(0, 1) draws without them).
+  adb              the same .pte pushed to an Android phone and timed by ExecuTorch's
+                   executor_runner there.
 
-latency_table.py predicts a network from a per-layer table built with these measurements (FBNet's
-and ProxylessNAS's idea: every distinct layer of the space timed once, a network the calibrated
-sum over its layers); its command line builds and checks such tables.
+`measure` times one network, `measure_interleaved` several round-robin (use it for every
+comparison: the machine's speed drifts), `ratio` divides two of them round by round.
+`time_jobs` is the same for (module, input) pairs of any shape: a latency table
+(latency_table.py) times single layers with it. `keep_freed_memory` is the one process-wide
+setting, and only a program that asks for it gets it. docs/latency.md says why each choice was
+made (thread CPU time, medians, interleaving, the allocator).
 
-Timing on a noisy shared machine. Other processes take the CPU away (preemption) and slow it down
-while they share it (caches, memory bandwidth, a busy hyperthread sibling), and the machine's speed
-drifts by tens of percent over minutes. The choices below follow from that:
-  * Many short samples and a robust statistic (median, IQR): one sample is one forward pass (or a
-    block of passes lasting at least `block_ms` for tiny layers); a disturbed sample only moves a
-    quantile a little.
-  * With one thread, the clock is the thread's CPU time (time.thread_time), not wall time: on the
-    phone's dedicated core the two are equal, here CPU time leaves out the time other processes
-    held our core. With more threads the work runs on other threads too, so wall time is used.
-  * Freed memory stays in the process. By default glibc hands large freed blocks back to the OS, so
-    a forward pass may page-fault its activations in afresh, how often depending on what was
-    allocated before: one 112x112 MBConv layer took 33 ms with 7,000 page faults per call, and 8 ms
-    with none after an unrelated allocation. That made per-layer sums disagree with whole networks.
-    A phone runtime (ExecuTorch, TFLite) plans one memory arena up front and never pays this.
-  * Comparisons are interleaved: `measure_interleaved` runs every model once per round,
-    round-robin, so a slow minute slows all of them alike, and `ratio` takes the median of the
-    per-round ratios, which survives the drift where each model's own median does not.
-  * A table expresses every time relative to a reference network (MobileNetV2) timed in the same
-    run, and re-times the reference when it is used later; see latency_table.LatencyTable.
-
-int8. The search in the paper optimizes latencies measured with TensorFlow Lite on the Pixel 1's
-CPU (Sec. 4.2, 5); the `executorch` backends play that part here. Float is what `executorch`
-times, but int8 is how mobile models ship: ExecuTorch quantizes a network after training with
-its XNNPACK quantizer (the PT2E flow: int8 weights per output channel, int8 activations per
-tensor with ranges observed on a few calibration images) and runs XNNPACK's int8 kernels.
-`executorch-int8` times that program. Its calibration images are real ones: Fashion-MNIST
-training images resized to the input size, their one grey channel repeated three times
-(`calibration_inputs`). A table's single layer, whose input is no image, is calibrated on random
-inputs, and so is a network when the data is missing (with a note): the kernels and so the
-timing are the same whatever the scales. A layer timed alone also converts its float input to
-int8 and its output back, which a network does once; the table's fit absorbs that, as it does
-the layout conversions (NCHW <-> XNNPACK's NHWC) at the ends of every float layer's program.
-A quantized network must still compute its float network's function: tests/test_latency.py
-trains a small network on Fashion-MNIST and checks that its int8 program agrees with it on test
-images (top-1 class and the logits' cosine similarity).
+Copied alone it needs torch and numpy (executorch for those backends); its command line
+(`python latency.py NAME`) also needs cli.py and models.py, to build NAME.
 
 References: Tan et al., MnasNet, CVPR 2019; Wu et al., FBNet, CVPR 2019; Cai et al., ProxylessNAS,
 ICLR 2019; Zhang et al., nn-Meter, MobiSys 2021; ExecuTorch (pytorch.org/executorch).
@@ -59,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import functools
 import gc
 import linecache
 import math
@@ -82,19 +53,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cli import Parser, at_least
-from models import REFERENCE_ARCHS, Arch, build_model, load_arch
-
 BACKENDS = ("cpu", "executorch", "executorch-int8", "adb")
 EXECUTORCH = ("executorch", "executorch-int8")  # run here by ExecuTorch's Python runtime
 # adb: each round is one runner call of num_executions runs
 DEFAULT_ROUNDS = {"cpu": 50, "executorch": 50, "executorch-int8": 50, "adb": 3}
 CALIBRATION_IMAGES = 16  # int8: images whose activations set the quantization ranges
-REFERENCE = "mobilenetv2"  # the reference network for drift correction, also the search's default target
 
 
 class LatencyError(RuntimeError):
-    """A measurement that cannot be made (no phone, no runner, unreadable output): a one-line reason."""
+    """A measurement that cannot be made (no phone, no runner, unreadable output): a one-line
+    reason."""
 
 
 # ----------------------------------------------------------------------------- measurements
@@ -104,7 +72,8 @@ class LatencyError(RuntimeError):
 class Measurement:
     median_ms: float
     iqr_ms: float  # interquartile range, q75 - q25
-    samples: list[float] = field(repr=False)  # per-run ms: one per timed block (cpu, executorch) or iteration (adb)
+    # per-run ms: one per timed block (cpu, executorch) or iteration (adb)
+    samples: list[float] = field(repr=False)
 
     @classmethod
     def of(cls, samples: list[float]) -> Measurement:
@@ -115,12 +84,13 @@ class Measurement:
 Sampler = Callable[[], list[float]]  # runs one timed block, returns per-run ms
 
 
-def _block_sampler(fn: Callable[[], object], threads: int, block_ms: float = 1.0, warmup: int = 3) -> Sampler:
-    """Time `fn` in blocks of `number` calls lasting at least `block_ms` (tiny layers need several calls
-    to be well above the clock's overhead). Uses the standard library's timeit, which also turns the
-    garbage collector off while timing. torch.utils.benchmark.Timer was the first choice, but its
-    timeit() re-runs a warm-up before every block (tripling the cost of a whole-network sample) and
-    blocked_autorange() times one statement at a time, which rules out interleaving."""
+def _block_sampler(fn: Callable[[], object], threads: int, block_ms: float = 1.0,
+                   warmup: int = 3) -> Sampler:
+    """Time `fn` in blocks of `number` calls lasting at least `block_ms` (tiny layers need several
+    calls to be well above the clock's overhead). Uses the standard library's timeit, which also
+    turns the garbage collector off while timing. torch.utils.benchmark.Timer was the first choice,
+    but its timeit() re-runs a warm-up before every block (tripling the cost of a whole-network
+    sample) and blocked_autorange() times one statement at a time, which rules out interleaving."""
     clock = time.thread_time if threads == 1 else time.perf_counter  # see the module docstring
     timer = timeit.Timer(fn, timer=clock)
     timer.timeit(warmup)  # first calls allocate buffers, pack weights (XNNPACK), warm caches
@@ -129,20 +99,23 @@ def _block_sampler(fn: Callable[[], object], threads: int, block_ms: float = 1.0
     return lambda: [timer.timeit(number) * 1e3 / number]
 
 
-def _keep_freed_memory() -> None:
-    """Ask glibc to keep freed memory in the process instead of returning it to the OS (see the module
-    docstring). Process-wide and one-way (it turns off glibc's adaptive thresholds); it changes speed
-    only. A no-op where the C library has no mallopt."""
+def keep_freed_memory() -> None:
+    """Ask glibc to keep freed memory in the process instead of returning it to the OS, so that a
+    forward pass does not page-fault its activations in afresh (a phone runtime plans one arena up
+    front; docs/latency.md, "Freed memory"). Opt-in: it is process-wide and one-way (it turns off
+    glibc's adaptive thresholds), so the programs that time networks call it once at their start.
+    It changes speed only. A no-op where the C library has no mallopt."""
     mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
     if mallopt is not None:
-        mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD: blocks up to 32 MiB (glibc's maximum) come from the heap
-        mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD: keep up to 1 GiB of free heap instead of trimming it
+        # M_MMAP_THRESHOLD: blocks up to 32 MiB (glibc's maximum) from the heap
+        mallopt(-3, 32 << 20)
+        mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD: keep up to 1 GiB of free heap, do not trim it
 
 
 @contextmanager
-def _threads(backend: str, threads: int):
-    """Keep freed memory, set the intra-op thread count of PyTorch (and ExecuTorch's thread pool), restore it afterwards."""
-    _keep_freed_memory()
+def thread_count(backend: str, threads: int):
+    """Set the intra-op thread count of PyTorch (and ExecuTorch's thread pool) for the measurements
+    inside, and restore it afterwards."""
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     pool = None
@@ -162,7 +135,7 @@ def _threads(backend: str, threads: int):
 
 
 def _cpu_sampler(model: nn.Module, x: torch.Tensor, threads: int, block_ms: float = 1.0) -> Sampler:
-    with torch.inference_mode():  # for the warm-up; _interleave takes every sample in inference mode
+    with torch.inference_mode():  # for the warm-up; _interleave samples in inference mode
         return _block_sampler(lambda: model(x), threads, block_ms)
 
 
@@ -171,7 +144,8 @@ def export_pte(model: nn.Module, x: torch.Tensor, path: Path) -> Path:
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
-    program = to_edge_transform_and_lower(torch.export.export(model, (x,)), partitioner=[XnnpackPartitioner()])
+    program = to_edge_transform_and_lower(torch.export.export(model, (x,)),
+                                          partitioner=[XnnpackPartitioner()])
     path.write_bytes(program.to_executorch().buffer)
     return path
 
@@ -193,33 +167,18 @@ def check_outputs(got: torch.Tensor, want: torch.Tensor, name: str,
 INT8_RTOL = 0.05
 
 
-@functools.cache
-def _fashion_mnist(data_dir: str, n: int) -> torch.Tensor | None:
-    """The first n training images of Fashion-MNIST (n x 1 x 28 x 28, normalized as for training),
-    or None, with a note, where there is no copy of it."""
-    from training import DataSpec, UsageError, load_splits  # the data only when int8 needs it
-
-    try:
-        train = load_splits(DataSpec("fashion-mnist", data_dir))["train"]
-    except UsageError as e:
-        print(f"note: {e}\nnote: so int8 activation ranges are calibrated on random inputs: the "
-              "timing is the same, but the program's outputs mean nothing", file=sys.stderr)
-        return None
-    return torch.stack([train[i][0] for i in range(n)])
-
-
-def calibration_inputs(x: torch.Tensor, data_dir: str | Path | None = "data",
+def calibration_inputs(x: torch.Tensor, images: torch.Tensor | None = None,
                        n: int = CALIBRATION_IMAGES) -> list[torch.Tensor]:
     """n inputs shaped like `x` (batch 1) whose activations set an int8 network's ranges. An image
-    input (1 or 3 channels) gets Fashion-MNIST training images from `data_dir` (found by
-    training.load_splits, Debian's package too), resized to x's size, the grey channel repeated
-    for RGB; any other input (a table's single layer), or no data, gets N(0, 1) draws (seeded)."""
-    image = x.shape[1] in (1, 3) and data_dir is not None
-    images = _fashion_mnist(str(data_dir), n) if image else None
-    if images is None:
+    input (1 or 3 channels) gets the caller's `images` (N x 1 or 3 x H x W, normalized as for
+    training; training.calibration_images gives Fashion-MNIST's), resized to x's size, a grey
+    channel repeated for RGB; any other input (a table's single layer), or no images, gets
+    N(0, 1) draws (seeded): the kernels, and so the timing, are the same whatever the ranges."""
+    if images is None or x.shape[1] not in (1, 3):
         g = torch.Generator().manual_seed(0)
         return [torch.randn(x.shape, generator=g) for _ in range(n)]
-    images = F.interpolate(images, size=tuple(x.shape[-2:]), mode="bilinear", align_corners=False)
+    images = F.interpolate(images[:n], size=tuple(x.shape[-2:]), mode="bilinear",
+                           align_corners=False)
     return list(images.expand(-1, x.shape[1], -1, -1).contiguous().split(1))
 
 
@@ -251,14 +210,14 @@ def quantize_int8(model: nn.Module, x: torch.Tensor, calibration: list[torch.Ten
 
 def _executorch_sampler(model: nn.Module, x: torch.Tensor, threads: int, workdir: Path, name: str,
                         block_ms: float = 1.0, int8: bool = False,
-                        data_dir: str | Path | None = "data") -> Sampler:
+                        images: torch.Tensor | None = None) -> Sampler:
     """Export `model` to a .pte in `workdir` (int8: quantized first), check its output once, and
     time its forward pass."""
     from executorch.runtime import Runtime
 
     reference, rtol = "eager PyTorch", 1e-3
     if int8:  # checked against the quantized network: the float one computes other roundings
-        model = quantize_int8(model, x, calibration_inputs(x, data_dir))
+        model = quantize_int8(model, x, calibration_inputs(x, images))
         reference, rtol = "its int8 PyTorch module", INT8_RTOL
     program = Runtime.get().load_program(export_pte(model, x, workdir / f"{name}.pte"))
     method = program.load_method("forward")
@@ -278,8 +237,9 @@ _TOTAL = re.compile(r"Model executed successfully (\d+) time\(s\) in ([0-9.]+) m
 
 
 def parse_runner_output(text: str) -> list[float] | None:
-    """executor_runner's per-run lines `Iteration i of N: X ms` (the first dropped: it packs weights and
-    warms caches), else the mean from `Model executed successfully N time(s) in X ms`; None if neither."""
+    """executor_runner's per-run lines `Iteration i of N: X ms` (the first dropped: it packs weights
+    and warms caches), else the mean from `Model executed successfully N time(s) in X ms`; None if
+    neither."""
     runs = [float(m[3]) for m in _ITERATION.finditer(text)]
     if runs:
         return runs[1:] or runs
@@ -307,41 +267,58 @@ def _adb(args: list[str], serial: str | None = None, timeout: float = 600) -> st
 
 def adb_device(serial: str | None = None) -> str:
     """The serial of the one phone to use; a one-line LatencyError for every way that can fail."""
-    states = dict(line.split()[:2] for line in _adb(["devices"]).splitlines()[1:] if len(line.split()) >= 2)
+    states = dict(
+        line.split()[:2] for line in _adb(["devices"]).splitlines()[1:] if len(line.split()) >= 2
+    )
     if serial is None:
         if not states:
-            raise LatencyError("no Android device found by 'adb devices' (connect a phone with USB debugging on)")
+            raise LatencyError("no Android device found by 'adb devices' (connect a phone with "
+                               "USB debugging on)")
         if len(states) > 1:
-            raise LatencyError(f"several devices connected ({', '.join(states)}): choose one with --serial")
+            raise LatencyError(f"several devices connected ({', '.join(states)}): choose one with "
+                               "--serial")
         serial = next(iter(states))
     if serial not in states:
-        raise LatencyError(f"device {serial} not found by 'adb devices' (found: {', '.join(states) or 'none'})")
+        raise LatencyError(f"device {serial} not found by 'adb devices' (found: "
+                           f"{', '.join(states) or 'none'})")
     if states[serial] != "device":
-        hint = ": accept the USB debugging prompt on the phone" if states[serial] == "unauthorized" else ""
+        hint = (
+            ": accept the USB debugging prompt on the phone"
+            if states[serial] == "unauthorized"
+            else ""
+        )
         raise LatencyError(f"device {serial} is {states[serial]}{hint}")
     return serial
 
 
-def _adb_sampler(model: nn.Module, x: torch.Tensor, threads: int, workdir: Path, name: str, serial: str | None = None,
-                 device_dir: str = "/data/local/tmp/mnasnet", runner: str = "/data/local/tmp/executor_runner",
+def _adb_sampler(model: nn.Module, x: torch.Tensor, threads: int, workdir: Path, name: str,
+                 serial: str | None = None,
+                 device_dir: str = "/data/local/tmp/mnasnet",
+                 runner: str = "/data/local/tmp/executor_runner",
                  taskset: str | None = None, num_executions: int = 10) -> Sampler:
     serial = adb_device(serial)
-    if "runner-ok" not in _adb(["shell", f"test -x {shlex.quote(runner)} && echo runner-ok"], serial):
-        raise LatencyError(f"executor_runner not found at {runner} on {serial} (build it and adb push it there, see README)")
+    if "runner-ok" not in _adb(["shell", f"test -x {shlex.quote(runner)} && echo runner-ok"],
+                               serial):
+        raise LatencyError(f"executor_runner not found at {runner} on {serial} (build it and adb "
+                           "push it there, see README)")
     pte = f"{device_dir.rstrip('/')}/{name}.pte"
     _adb(["shell", f"mkdir -p {shlex.quote(device_dir)}"], serial)
     _adb(["push", str(export_pte(model, x, workdir / f"{name}.pte")), pte], serial)
-    command = (["taskset", taskset] if taskset else []) + [runner, "--model_path", pte, "--num_executions",
-                                                           str(num_executions), "--cpu_threads", str(threads)]
+    command = (["taskset", taskset] if taskset else []) + [runner, "--model_path", pte,
+                                                           "--num_executions",
+                                                           str(num_executions), "--cpu_threads",
+                                                           str(threads)]
 
     def sample() -> list[float]:
-        _adb(["logcat", "-c"], serial)  # a runner built for Android logs to logcat, not to its stdout
+        # a runner built for Android logs to logcat, not to its stdout
+        _adb(["logcat", "-c"], serial)
         out = _adb(["shell", shlex.join(command)], serial)
         runs = parse_runner_output(out)
         if runs is None:
             runs = parse_runner_output(_adb(["logcat", "-d", "-s", "ExecuTorch:I"], serial))
         if runs is None:
-            raise LatencyError(f"cannot parse executor_runner output on {serial}: {_last_lines(out)}")
+            raise LatencyError(f"cannot parse executor_runner output on {serial}: "
+                               f"{_last_lines(out)}")
         return runs
     return sample
 
@@ -349,7 +326,10 @@ def _adb_sampler(model: nn.Module, x: torch.Tensor, threads: int, workdir: Path,
 # ----------------------------------------------------------------------------- measuring
 
 
-def _sampler(backend: str, model: nn.Module, x: torch.Tensor, threads: int, workdir: Path, name: str, **opts) -> Sampler:
+def make_sampler(backend: str, model: nn.Module, x: torch.Tensor, threads: int, workdir: Path,
+                 name: str, **opts) -> Sampler:
+    """A function taking one sample of `model` on `backend` (exported to `workdir` first, for the
+    ExecuTorch backends and adb); `opts` are the backend's own (`platform_opts`)."""
     if backend == "cpu":
         return _cpu_sampler(model, x, threads, **opts)
     elif backend == "executorch":
@@ -362,8 +342,9 @@ def _sampler(backend: str, model: nn.Module, x: torch.Tensor, threads: int, work
 
 
 def _interleave(samplers: dict[str, Sampler], rounds: int) -> dict[str, Measurement]:
-    """Round-robin: every model gets one sample per round; the starting model rotates so that no model
-    always follows the same one (the previous model's leftovers in the caches affect the next)."""
+    """Round-robin: every model gets one sample per round; the starting model rotates so that no
+    model always follows the same one (the previous model's leftovers in the caches affect the
+    next)."""
     names, samples = list(samplers), {name: [] for name in samplers}
     with torch.inference_mode():
         for r in range(rounds):
@@ -372,25 +353,26 @@ def _interleave(samplers: dict[str, Sampler], rounds: int) -> dict[str, Measurem
     return {name: Measurement.of(s) for name, s in samples.items()}
 
 
-def _time(jobs: dict[str, tuple[nn.Module, torch.Tensor]], backend: str, threads: int, rounds: int | None,
-          kept: dict[str, Sampler] | None = None, **opts) -> dict[str, Measurement]:
+def time_jobs(jobs: dict[str, tuple[nn.Module, torch.Tensor]], backend: str, threads: int,
+              rounds: int | None, kept: dict[str, Sampler] | None = None,
+              **opts) -> dict[str, Measurement]:
     """Measure each (model, example input) interleaved, and the `kept` samplers made earlier with
-    them (a table's reference, exported once for all its chunks); exports live in a temporary
-    directory, removed with the programs when the measurement ends."""
+    them (`make_sampler`: a table's reference, exported once for all its chunks); exports live in
+    a temporary directory, removed with the programs when the measurement ends."""
     if threads < 1:
         raise ValueError(f"threads must be >= 1, got {threads}")
     try:
-        with tempfile.TemporaryDirectory(prefix="latency-") as tmp, _threads(backend, threads):
+        with tempfile.TemporaryDirectory(prefix="latency-") as tmp, thread_count(backend, threads):
             samplers = dict(kept or {}) | {
-                name: _sampler(backend, model.eval(), x, threads, Path(tmp), f"m{i}", **opts)
+                name: make_sampler(backend, model.eval(), x, threads, Path(tmp), f"m{i}", **opts)
                 for i, (name, (model, x)) in enumerate(jobs.items())}
             return _interleave(samplers, rounds or DEFAULT_ROUNDS[backend])
     finally:
         if backend != "cpu":
-            _forget_exports()
+            forget_exports()
 
 
-def _forget_exports() -> None:
+def forget_exports() -> None:
     """Drop what exporting leaves behind in this process, which otherwise grows by about 1 MB per
     exported layer, 2 GB over a table: ExecuTorch's partitioner memoizes node comparisons without
     bound (executorch.exir.backend.utils.is_same_node, an lru_cache that holds on to every graph
@@ -409,41 +391,43 @@ def _forget_exports() -> None:
 
 
 def ratio(a: Measurement, b: Measurement) -> float:
-    """a / b for two networks measured interleaved: the median of the per-round ratios. The two samples
-    of a round are taken moments apart, so a slow spell of the machine cancels in their ratio; on this
-    machine the spread of repeated ratios halved compared with the ratio of the medians."""
+    """a / b for two networks measured interleaved: the median of the per-round ratios. The two
+    samples of a round are taken moments apart, so a slow spell of the machine cancels in their
+    ratio; on this machine the spread of repeated ratios halved compared with the ratio of the
+    medians."""
     if len(a.samples) != len(b.samples):
         return a.median_ms / b.median_ms
     return float(np.median(np.array(a.samples) / np.array(b.samples)))
 
 
-def measure_interleaved(models: dict[str, nn.Module], input_size: int = 224, threads: int = 1, backend: str = "cpu",
+def measure_interleaved(models: dict[str, nn.Module], input_size: int = 224, threads: int = 1,
+                        backend: str = "cpu",
                         rounds: int | None = None, **opts) -> dict[str, Measurement]:
     """Measure several networks in one run, round-robin, batch 1: use it for every comparison."""
     x = torch.randn(1, 3, input_size, input_size)
-    return _time({name: (m, x) for name, m in models.items()}, backend, threads, rounds, **opts)
+    return time_jobs({name: (m, x) for name, m in models.items()}, backend, threads, rounds, **opts)
 
 
-def measure(model: nn.Module, input_size: int = 224, threads: int = 1, backend: str = "cpu", **opts) -> Measurement:
-    """Latency of one network at batch 1: median and interquartile range in ms, and the raw samples."""
+def measure(model: nn.Module, input_size: int = 224, threads: int = 1, backend: str = "cpu",
+            **opts) -> Measurement:
+    """Latency of one network at batch 1: median and interquartile range in ms, and the raw
+    samples."""
     return measure_interleaved({"model": model}, input_size, threads, backend, **opts)["model"]
 
 
-def measure_arch(arch: Arch | str, backend: str = "cpu", threads: int = 1, input_size: int = 224, **opts) -> Measurement:
-    """Latency of the deployment network of `arch` (1000 classes, stride-2 stem), as the search needs it."""
-    return measure(build_model(arch), input_size, threads, backend, **opts)
-
-
-def relative_latency(arch: Arch | str, backend: str = "cpu", threads: int = 1, input_size: int = 224, **opts) -> float:
-    """LAT(arch) / LAT(reference), both deployment networks timed interleaved in one run: drift-free, so
-    a search can use it as LAT(m) / T in Eq. 2 with the target T set to the reference's latency."""
-    got = measure_interleaved({"arch": build_model(arch), "reference": build_model(REFERENCE)}, input_size, threads, backend, **opts)
-    return ratio(got["arch"], got["reference"])
+def relative_latency(model: nn.Module, reference: nn.Module, input_size: int = 224,
+                     threads: int = 1, backend: str = "cpu", **opts) -> float:
+    """LAT(model) / LAT(reference), both timed interleaved in one run: drift-free, so a search can
+    use it as LAT(m) / T in Eq. 2 with the target T set to the reference's latency."""
+    got = measure_interleaved({"model": model, "reference": reference}, input_size, threads,
+                              backend, **opts)
+    return ratio(got["model"], got["reference"])
 
 
 def machine() -> str:
     """"<cpu model>, <n> cores": which machine a table or a benchmark's figures come from."""
-    cpu = re.search(r"model name\s*:\s*(.*)", Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else "")
+    cpu = re.search(r"model name\s*:\s*(.*)",
+                    Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else "")
     return f"{cpu[1].strip() if cpu else platform.machine()}, {os.cpu_count()} cores"
 
 
@@ -452,49 +436,59 @@ def machine() -> str:
 
 def add_platform_options(p: argparse.ArgumentParser) -> None:
     """Where and how to time: --backend, --threads, --input-size, --rounds and each backend's own
-    options (`platform_opts`). The commands that time networks (this one, latency_table.py) share them."""
+    options (`platform_opts`). The commands that time networks (this one, latency_table.py) share
+    them."""
+    from cli import at_least  # the command line's helpers; the measurements above need none
+
     p.add_argument("--backend", choices=BACKENDS, default="cpu")
     p.add_argument("--threads", type=at_least(1), default=1)
     p.add_argument("--input-size", type=at_least(32), default=224)
-    p.add_argument("--rounds", type=at_least(1), default=None, help="samples per network (default: 50; adb: 3 runner calls)")
+    p.add_argument("--rounds", type=at_least(1), default=None,
+                   help="samples per network (default: 50; adb: 3 runner calls)")
     adb = p.add_argument_group("adb backend")
     adb.add_argument("--serial", help="the phone, when several are connected")
-    adb.add_argument("--device-dir", default="/data/local/tmp/mnasnet", help="where .pte files are pushed")
-    adb.add_argument("--runner", default="/data/local/tmp/executor_runner", help="executor_runner on the phone")
-    adb.add_argument("--taskset", metavar="MASK", help="CPU mask to pin the runner, e.g. 80 for core 7 (a big core on many phones)")
+    adb.add_argument("--device-dir", default="/data/local/tmp/mnasnet",
+                     help="where .pte files are pushed")
+    adb.add_argument("--runner", default="/data/local/tmp/executor_runner",
+                     help="executor_runner on the phone")
+    adb.add_argument("--taskset", metavar="MASK",
+                     help="CPU mask to pin the runner, e.g. 80 for core 7 (a big core on many "
+                     "phones)")
     adb.add_argument("--num-executions", type=at_least(2), default=10)
-    int8 = p.add_argument_group("executorch-int8 backend")
-    int8.add_argument("--data-dir", default="data", help="where Fashion-MNIST is (or goes) for the "
-                      "calibration images, as train.py's --data-dir; Debian's package is found too")
 
 
-def platform_opts(args: argparse.Namespace) -> dict[str, dict]:
-    """Each backend's own options, from `add_platform_options`' arguments: {backend: {option: value}}."""
+def platform_opts(args: argparse.Namespace,
+                  images: torch.Tensor | None = None) -> dict[str, dict]:
+    """Each backend's own options, from `add_platform_options`' arguments and the int8 calibration
+    `images` the caller loaded (`calibration_inputs`): {backend: {option: value}}."""
     return {"adb": {"serial": args.serial, "device_dir": args.device_dir, "runner": args.runner,
                     "taskset": args.taskset, "num_executions": args.num_executions},
-            "executorch-int8": {"data_dir": args.data_dir}}
+            "executorch-int8": {"images": images}}
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = Parser(description="Measure a network's latency on a platform (a per-layer table: latency_table.py).")
-    p.add_argument("arch", metavar="NAME_OR_JSON", help=f"one of {', '.join(REFERENCE_ARCHS)}, or an architecture .json")
-    p.add_argument("--detector", choices=["ssdlite"], help="time NAME as SSDLite backbone + head (Sec. 6.3; e.g. --input-size 320)")
+    from cli import Parser  # the command line builds NAME: it needs models.py, the rest does not
+    from models import REFERENCE_ARCHS, build_model, load_arch
+
+    p = Parser(description="Measure a network's latency on a platform "
+                           "(a per-layer table: latency_table.py; a detector: detection.py).")
+    p.add_argument("arch", metavar="NAME_OR_JSON",
+                   help=f"one of {', '.join(REFERENCE_ARCHS)}, or an architecture .json")
     add_platform_options(p)
     args = p.parse_args(argv)
     opts = platform_opts(args).get(args.backend, {})
+    if args.backend == "executorch-int8":
+        print("note: int8 activation ranges are calibrated on random inputs here: the timing is "
+              "the same as with images (train.py and latency_table.py calibrate on Fashion-MNIST)",
+              file=sys.stderr)
+    keep_freed_memory()
     try:
-        arch = load_arch(args.arch)
-        if args.detector:  # backbone + head as one tensor program; SSD's resize and NMS are not timed
-            from detection import DetectorCore, build_detector
-
-            core = DetectorCore(build_detector(arch, input_size=args.input_size))
-            m = measure(core, args.input_size, args.threads, args.backend, rounds=args.rounds, **opts)
-        else:
-            m = measure_arch(arch, args.backend, args.threads, args.input_size, rounds=args.rounds, **opts)
+        model = build_model(load_arch(args.arch))
+        m = measure(model, args.input_size, args.threads, args.backend, rounds=args.rounds, **opts)
     except (ValueError, LatencyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2 if isinstance(e, ValueError) else 1
-    print(f"{args.arch}{' + ' + args.detector if args.detector else ''}: {args.backend}, {args.threads} thread(s), "
+    print(f"{args.arch}: {args.backend}, {args.threads} thread(s), "
           f"{args.input_size}x{args.input_size}, {len(m.samples)} samples")
     print(f"median_ms={m.median_ms:.3f} iqr_ms={m.iqr_ms:.3f}")
     return 0

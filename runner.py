@@ -45,7 +45,8 @@ class InlineExecutor(Executor):
 
 
 class WorkerDied(RuntimeError):
-    """The process training a child died twice (killed, out of memory...), not the child's own error."""
+    """The process training a child died twice (killed, out of memory...), not the child's own
+    error."""
 
 
 class ChildRunner:
@@ -62,7 +63,8 @@ class ChildRunner:
         self.executor = make_executor()
         self.running: dict[Future, tuple[int, object, float]] = {}
 
-    def run(self, evaluate: Callable, jobs: list[tuple[int, object]]) -> Iterator[tuple[int, object, Future, float]]:
+    def run(self, evaluate: Callable,
+            jobs: list[tuple[int, object]]) -> Iterator[tuple[int, object, Future, float]]:
         """Yield (step, arch, future, seconds) as each job finishes, in completion order."""
         queue, running, suspects, deaths = list(jobs), self.running, set(), {}
         while queue or running:

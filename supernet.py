@@ -36,7 +36,8 @@ recipe (Yu et al., "BigNAS: Scaling Up NAS with Big Single-Stage Models", ECCV 2
   zero-initialized last BN of every residual body (`zero_init_residual_bn`): each residual layer
                            starts as the identity
 
-    python supernet.py --steps 2000 --out runs/supernet.pt      # train (resumable), then score a few children
+    # train (resumable), then score a few children
+    python supernet.py --steps 2000 --out runs/supernet.pt
     python train.py --search --evaluator supernet --supernet runs/supernet.pt
 
 Copied alone it needs torch, mnas.py, models.py and training.py.
@@ -67,7 +68,8 @@ from tqdm import tqdm  # noqa: E402
 import mnas  # noqa: E402
 from cli import Parser, UsageError  # noqa: E402
 import training  # noqa: E402
-from models import (Arch, Layer, LayerSpec, MnasNet, SqueezeExcite, build_model, conv_bn, count_params,  # noqa: E402
+from models import (Arch, Layer, LayerSpec, MnasNet, SqueezeExcite, build_model, conv_bn,
+                    count_params,  # noqa: E402
                     init_weights)
 
 def slice_to(wide: torch.Tensor, shape: torch.Size) -> torch.Tensor:
@@ -84,18 +86,22 @@ class Supernet(nn.Module):
     """Every child of `space` as a path through shared weights (see the module's docstring).
 
     Training mode without an architecture samples one path uniformly per call (SPOS); the number
-    of paths taken is a buffer, so the sequence of paths survives a checkpoint and resumes exactly."""
+    of paths taken is a buffer, so the sequence of paths survives a checkpoint and resumes
+    exactly."""
 
-    def __init__(self, space: mnas.SearchSpace, num_classes: int = 10, small_input: bool = True, in_channels: int = 1,
+    def __init__(self, space: mnas.SearchSpace, num_classes: int = 10, small_input: bool = True,
+                 in_channels: int = 1,
                  dropout: float = 0.0, seed: int = 0):
         super().__init__()
         self.space, self.seed = space, seed
-        self.child_args = {"num_classes": num_classes, "small_input": small_input, "in_channels": in_channels,
+        self.child_args = {"num_classes": num_classes, "small_input": small_input,
+                           "in_channels": in_channels,
                            "dropout": dropout}
         self.stem = conv_bn(in_channels, space.stem, 3, 1 if small_input else 2)
         self.layers = nn.ModuleDict()
         self.residual: set[str] = set()  # the layers some child gives an identity shortcut
-        widths = {space.stem}  # the widths the next layer's input can have (a block of depth 0 passes its input on)
+        # the widths the next layer's input can have (a block of depth 0 passes its input on)
+        widths = {space.stem}
         for i, (_, _, _, stride) in enumerate(space.skeleton):
             out, depth = max(space.block_filters(i)), max(space.block_layers(i))
             for j in range(depth):
@@ -103,7 +109,8 @@ class Supernet(nn.Module):
                 # models.effective_skip: identity needs stride 1 and the same channels in and out
                 same = j > 0 or (stride == 1 and bool(widths & set(space.block_filters(i))))
                 for op, e in mnas.CONV_OPS:
-                    spec = LayerSpec(op, cin, out, max(mnas.KERNELS), stride if j == 0 else 1, e, max(mnas.SE_RATIOS), "none")
+                    spec = LayerSpec(op, cin, out, max(mnas.KERNELS), stride if j == 0 else 1, e,
+                                     max(mnas.SE_RATIOS), "none")
                     self.layers[self._key(i, j, op, e)] = Layer(spec)
                     if same:
                         self.residual.add(self._key(i, j, op, e))
@@ -112,14 +119,16 @@ class Supernet(nn.Module):
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(space.head, num_classes))
         self.register_buffer("paths_taken", torch.zeros((), dtype=torch.long))
         init_weights(self)
-        self._skeleton = lru_cache(maxsize=64)(self._build_skeleton)  # per supernet; a path is rebuilt when evicted
+        # per supernet; a path is rebuilt when evicted
+        self._skeleton = lru_cache(maxsize=64)(self._build_skeleton)
 
     @staticmethod
     def _key(i: int, j: int, op: str, e: int) -> str:
         return f"block{i + 1}_layer{j + 1}_{op}{e if op == 'mbconv' else ''}"
 
     def _build_skeleton(self, arch: Arch) -> tuple[MnasNet, dict[str, str]]:
-        """The child network without memory (meta device), and for each of its tensors the shared tensor it slices."""
+        """The child network without memory (meta device), and for each of its tensors the shared
+        tensor it slices."""
         with torch.device("meta"):
             child = build_model(arch, **self.child_args)
         shared = {}  # child tensor name -> shared tensor name
@@ -133,7 +142,11 @@ class Supernet(nn.Module):
                 key = self._key(i, j, arch.blocks[i].op, arch.blocks[i].expansion)
                 # The child's body is the wide body without its SE when the child's SERatio is 0.
                 has_se = any(isinstance(m, SqueezeExcite) for m in layer.body)
-                wide = [w for w, m in enumerate(self.layers[key].body) if has_se or not isinstance(m, SqueezeExcite)]
+                wide = [
+                    w
+                    for w, m in enumerate(self.layers[key].body)
+                    if has_se or not isinstance(m, SqueezeExcite)
+                ]
                 for k, w in enumerate(wide):
                     pair(f"blocks.{i}.{j}.body.{k}", layer.body[k], f"layers.{key}.body.{w}")
         for part in ("stem", "head", "classifier"):
@@ -164,7 +177,8 @@ class Supernet(nn.Module):
         return functional_call(child, self.path(arch), (x,))
 
     def extract(self, arch: Arch) -> MnasNet:
-        """`models.build_model(arch)` carrying the inherited weights: the same outputs as the path."""
+        """`models.build_model(arch)` carrying the inherited weights: the same outputs as the
+        path."""
         child = build_model(arch, **self.child_args)
         child.load_state_dict({name: t.detach().clone() for name, t in self.path(arch).items()})
         return child.to(next(self.parameters()).device)
@@ -360,26 +374,38 @@ def recalibrate_bn(model: nn.Module, batches: list[torch.Tensor]) -> nn.Module:
     return model.eval()
 
 
-def calibration_batches(data: Dataset, n: int = 4, batch_size: int = 128, seed: int = 0, device: str = "cpu") -> list[torch.Tensor]:
-    """`n` fixed batches of training images for BatchNorm re-estimation (the same for every child)."""
-    loader = DataLoader(data, batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed))
+def calibration_batches(data: Dataset, n: int = 4, batch_size: int = 128, seed: int = 0,
+                        device: str = "cpu") -> list[torch.Tensor]:
+    """`n` fixed batches of training images for BatchNorm re-estimation (the same for every
+    child)."""
+    loader = DataLoader(data, batch_size, shuffle=True,
+                        generator=torch.Generator().manual_seed(seed))
     return [training.to_device(x, device) for x, _ in (batch for _, batch in zip(range(n), loader))]
 
 
 def score(supernet: Supernet, arch: Arch, val: Dataset, batches: list[torch.Tensor]) -> dict:
-    """ACC(m) from shared weights: the extracted child, its BatchNorm re-estimated, on held-out data."""
-    child = recalibrate_bn(supernet.extract(arch).to(memory_format=torch.channels_last), batches)  # as training does
+    """ACC(m) from shared weights: the extracted child, its BatchNorm re-estimated, on held-out
+    data."""
+    # as training does
+    child = recalibrate_bn(supernet.extract(arch).to(memory_format=torch.channels_last), batches)
     return {"accuracy": training.accuracy(child, val), **training.deployment_size(arch)}
 
 
 @lru_cache(maxsize=2)
-def _loaded(checkpoint: str, data: training.DataSpec, device: str) -> tuple[Supernet, list[torch.Tensor], Dataset]:
-    """A trained supernet, the BatchNorm calibration batches and the held-out split, once per process."""
+def _loaded(checkpoint: str, data: training.DataSpec,
+            device: str) -> tuple[Supernet, list[torch.Tensor], Dataset]:
+    """A trained supernet, the BatchNorm calibration batches and the held-out split, once per
+    process."""
     splits = training.load_splits(data)
-    return load(Path(checkpoint), data, device), calibration_batches(splits["train"], seed=data.seed, device=device), splits["val"]
+    return (
+        load(Path(checkpoint), data, device),
+        calibration_batches(splits["train"], seed=data.seed, device=device),
+        splits["val"],
+    )
 
 
-def evaluate(arch: Arch, checkpoint: str, data: training.DataSpec, device: str = "cpu", threads: int = 0) -> dict:
+def evaluate(arch: Arch, checkpoint: str, data: training.DataSpec, device: str = "cpu",
+             threads: int = 0) -> dict:
     """ACC(m) for the search from the shared weights: `training.proxy_train`'s counterpart, a plain
     function of picklable arguments, so it runs the same inline, in a process pool or on Dask."""
     if threads:
@@ -389,36 +415,43 @@ def evaluate(arch: Arch, checkpoint: str, data: training.DataSpec, device: str =
 
 
 # The supernet's training: the proxy's optimizer with the final recipe's guards, 2,000 steps of 64.
-TRAIN = training.TrainConfig(steps=2000, batch_size=64, lr=0.05, label_smoothing=0.1, clip_grad_norm=5.0)
+TRAIN = training.TrainConfig(steps=2000, batch_size=64, lr=0.05, label_smoothing=0.1,
+                             clip_grad_norm=5.0)
 
 
 def for_data(data: training.DataSpec, dropout: float = 0.0, seed: int = 0) -> Supernet:
-    """A supernet over mnas.SearchSpace shaped for a dataset (channels, classes, small-input stem), as training.make_model."""
+    """A supernet over mnas.SearchSpace shaped for a dataset (channels, classes, small-input stem),
+    as training.make_model."""
     channels, size, classes = training.data_shape(training.load_splits(data))
     return Supernet(mnas.SearchSpace(), classes, size < 64, channels, dropout, seed)
 
 
-def train_supernet(data: training.DataSpec, cfg: training.TrainConfig, checkpoint: Path, progress: bool = True) -> Supernet:
+def train_supernet(data: training.DataSpec, cfg: training.TrainConfig, checkpoint: Path,
+                   progress: bool = True) -> Supernet:
     """Train a supernet on `data` with the proxy's optimizer (one path per step, `cfg.steps` steps),
     checkpointed to `checkpoint` and resumed from it; return it."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     supernet = for_data(data, cfg.dropout, cfg.seed)
-    training.train_steps(supernet, training.load_splits(data)["train"], cfg, progress, checkpoint=checkpoint)
+    training.train_steps(supernet, training.load_splits(data)["train"], cfg, progress,
+                         checkpoint=checkpoint)
     return supernet
 
 
 def load(checkpoint: Path, data: training.DataSpec, device: str = "cpu") -> Supernet:
     """A trained supernet from its checkpoint (the model part of train_steps' file)."""
     supernet = for_data(data)
-    supernet.load_state_dict(torch.load(checkpoint, weights_only=True, map_location=device)["model"])
+    supernet.load_state_dict(torch.load(checkpoint, weights_only=True,
+                                        map_location=device)["model"])
     return supernet.to(device).eval()
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = Parser(description="Train a weight-sharing supernet over the MnasNet space, then score children.")
-    p.add_argument("--out", default="runs/supernet.pt", help="the checkpoint: written as it trains, resumed if it exists")
+    p = Parser(description="Train a weight-sharing supernet over the MnasNet space, then score "
+                           "children.")
+    p.add_argument("--out", default="runs/supernet.pt",
+                   help="the checkpoint: written as it trains, resumed if it exists")
     p.add_argument("--dataset", default="fashion-mnist", choices=training.DATASETS)
     p.add_argument("--data-dir", default="data")
     p.add_argument("--steps", type=int, default=TRAIN.steps)
@@ -427,13 +460,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--score", type=int, default=5, help="children to score after training (random, seeded)")
+    p.add_argument("--score", type=int, default=5,
+                   help="children to score after training (random, seeded)")
     args = p.parse_args(argv)
     try:
         if args.steps < 1 or args.batch_size < 2 or args.lr <= 0:
             raise UsageError("--steps must be >= 1, --batch-size >= 2 and --lr > 0")
         data = training.DataSpec(args.dataset, args.data_dir, seed=args.seed)
-        cfg = replace(TRAIN, steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+        cfg = replace(TRAIN, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                      seed=args.seed,
                       threads=args.threads, device=training.pick_device(args.device))
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         supernet = train_supernet(data, cfg, Path(args.out))
@@ -447,7 +482,8 @@ def main(argv: list[str] | None = None) -> int:
         arch = space.decode(space.sample(rng))
         t0 = time.time()
         got = score(supernet, arch, splits["val"], batches)
-        print(f"child: accuracy {got['accuracy']:.4f}  {got['macs'] / 1e6:.0f}M MACs  scored in {time.time() - t0:.1f} s")
+        print(f"child: accuracy {got['accuracy']:.4f}  {got['macs'] / 1e6:.0f}M MACs  scored in "
+              f"{time.time() - t0:.1f} s")
     print(f"supernet: {args.out} ({count_params(supernet) / 1e6:.1f}M shared parameters)")
     return 0
 

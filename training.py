@@ -1,9 +1,12 @@
-"""Data and training: the proxy task that gives ACC(m) (paper Sec. 4.2) and the final training of a result (Sec. 6).
+"""Data and training: the proxy task that gives ACC(m) (paper Sec. 4.2) and the final training of a
+result (Sec. 6).
 
-    data        Fashion-MNIST (Debian's package or torchvision's download), CIFAR-10, an ImageFolder,
-                or generated images; a seeded split of training images held out for ACC(m)
-    training    one loop for every network of the project (`train_steps`): SGD with Nesterov momentum
-                under a one-cycle schedule, channels-last, optional checkpoints to resume from
+    data        Fashion-MNIST (Debian's package or torchvision's download), CIFAR-10, an
+                ImageFolder, or generated images; a seeded split of training images held out for
+                ACC(m)
+    training    one loop for every network of the project (`train_steps`): SGD with Nesterov
+                momentum under a one-cycle schedule, channels-last, optional checkpoints to resume
+                from
     proxy_train ACC(m) of a child: a few dozen steps, then accuracy on the held-out images
     final_train a network trained stand-alone on every training image and scored on the test set
 
@@ -20,6 +23,7 @@ import gzip
 import math
 import os
 import shutil
+import sys
 import time
 from dataclasses import dataclass, replace
 from functools import lru_cache, partial
@@ -43,21 +47,28 @@ DATASETS = ("fashion-mnist", "cifar10", "imagefolder", "synthetic")
 
 @dataclass(frozen=True)
 class DataSpec:
-    """Where the images come from; small and picklable, so worker processes can load it themselves."""
+    """Where the images come from; small and picklable, so worker processes can load it
+    themselves."""
 
     dataset: str = "fashion-mnist"
     data_dir: str = "data"
-    val_size: int | None = None  # images held out of the training set for the search's ACC (None: 2000, 500 synthetic)
+    # images held out of the training set for the search's ACC (None: 2000, 500 synthetic)
+    val_size: int | None = None
     seed: int = 0
 
 
 def _fashion_mnist_root(data_dir: Path) -> None:
-    """torchvision's FashionMNIST reads <root>/FashionMNIST/raw/; fill it from Debian's package if needed."""
+    """torchvision's FashionMNIST reads <root>/FashionMNIST/raw/; fill it from Debian's package if
+    needed."""
     raw = data_dir / "FashionMNIST" / "raw"
-    names = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
-    if not all((raw / n).exists() for n in names) and all((DEBIAN_FASHION_MNIST / f"{n}.gz").exists() for n in names):
+    names = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+             "t10k-labels-idx1-ubyte"]
+    if not all((raw / n).exists() for n in names) and all(
+        (DEBIAN_FASHION_MNIST / f"{n}.gz").exists() for n in names
+    ):
         raw.mkdir(parents=True, exist_ok=True)
-        for n in names:  # each file whole or not at all: a stopped copy or a second process reads no half file
+        # each file whole or not at all: a stopped copy or a second process reads no half file
+        for n in names:
             tmp = raw / f"{n}.{os.getpid()}.tmp"
             with gzip.open(DEBIAN_FASHION_MNIST / f"{n}.gz") as src, open(tmp, "wb") as dst:
                 shutil.copyfileobj(src, dst)
@@ -74,7 +85,8 @@ def synthetic_images(n: int, seed: int, size: int = 16) -> tuple[torch.Tensor, t
     freq = 0.6 + 0.6 * torch.rand(n, generator=g)  # a period of 5-10 pixels
     phase = 2 * math.pi * torch.rand(n, generator=g)
     ys, xs = torch.meshgrid(torch.arange(size).float(), torch.arange(size).float(), indexing="ij")
-    proj = xs * torch.cos(angle)[:, None, None] + ys * torch.sin(angle)[:, None, None]  # (n, size, size)
+    # (n, size, size)
+    proj = xs * torch.cos(angle)[:, None, None] + ys * torch.sin(angle)[:, None, None]
     img = torch.sin(freq[:, None, None] * proj + phase[:, None, None])
     colour = 0.5 + torch.rand(n, 3, 1, 1, generator=g)  # random tint per image
     img = img[:, None] * colour + 0.3 * torch.randn(n, 3, size, size, generator=g)
@@ -89,7 +101,8 @@ def _to_float(x: torch.Tensor) -> torch.Tensor:
 
 @lru_cache(maxsize=2)
 def load_splits(spec: DataSpec) -> dict[str, Dataset]:
-    """{"train", "val", "test"}: val is held out of the training set (seeded); test only for final training."""
+    """{"train", "val", "test"}: val is held out of the training set (seeded); test only for final
+    training."""
     import torchvision  # imported here: only the data needs it
 
     root = Path(spec.data_dir)
@@ -98,27 +111,40 @@ def load_splits(spec: DataSpec) -> dict[str, Dataset]:
         x, y = synthetic_images(1000 + val_size, spec.seed)
         train, test = TensorDataset(x, y), TensorDataset(*synthetic_images(1000, spec.seed + 1))
     elif spec.dataset in ("fashion-mnist", "cifar10"):
-        cls = torchvision.datasets.FashionMNIST if spec.dataset == "fashion-mnist" else torchvision.datasets.CIFAR10
+        cls = (
+            torchvision.datasets.FashionMNIST
+            if spec.dataset == "fashion-mnist"
+            else torchvision.datasets.CIFAR10
+        )
         if spec.dataset == "fashion-mnist":
             _fashion_mnist_root(root)
         try:
             sets = [cls(str(root), train=t, download=True) for t in (True, False)]
         except (RuntimeError, OSError) as e:  # not on disk, and the download failed (offline)
             raise UsageError(
-                f"cannot find or download {spec.dataset} in {root} ({str(e).splitlines()[0][:80]}); fixes: "
-                f"'apt-get install dataset-fashion-mnist' (Debian), pass --data-dir with the files, "
+                f"cannot find or download {spec.dataset} in {root} "
+                f"({str(e).splitlines()[0][:80]}); fixes: "
+                "'apt-get install dataset-fashion-mnist' (Debian), pass --data-dir with the "
+                "files, "
                 f"or use --dataset synthetic") from None
-        (x, y), (x_test, y_test) = ((_to_float(torch.as_tensor(s.data)), torch.as_tensor(s.targets)) for s in sets)
-        mean, std = x.mean((0, 2, 3), keepdim=True), x.std((0, 2, 3), keepdim=True)  # per channel, of the training set
-        train, test = TensorDataset((x - mean) / std, y), TensorDataset((x_test - mean) / std, y_test)
-    elif spec.dataset == "imagefolder":  # ImageNet-style: <data-dir>/train/<class>/*.jpg and <data-dir>/val/
+        (x, y), (x_test, y_test) = ((_to_float(torch.as_tensor(s.data)),
+                                     torch.as_tensor(s.targets)) for s in sets)
+        # per channel, of the training set
+        mean, std = x.mean((0, 2, 3), keepdim=True), x.std((0, 2, 3), keepdim=True)
+        train, test = TensorDataset((x - mean) / std, y), TensorDataset((x_test - mean) / std,
+                                                                        y_test)
+    # ImageNet-style: <data-dir>/train/<class>/*.jpg and <data-dir>/val/
+    elif spec.dataset == "imagefolder":
         from torchvision import transforms as T
 
         norm = T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
         tf = T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor(), norm])
         if not (root / "train").is_dir() or not (root / "val").is_dir():
-            raise UsageError(f"--dataset imagefolder needs {root}/train/<class>/ and {root}/val/<class>/ image folders")
-        train, test = torchvision.datasets.ImageFolder(root / "train", tf), torchvision.datasets.ImageFolder(root / "val", tf)
+            raise UsageError(f"--dataset imagefolder needs {root}/train/<class>/ and "
+                             f"{root}/val/<class>/ image folders")
+        train, test = torchvision.datasets.ImageFolder(
+            root / "train", tf
+        ), torchvision.datasets.ImageFolder(root / "val", tf)
     else:
         raise UsageError(f"unknown dataset '{spec.dataset}' (choose from {', '.join(DATASETS)})")
     if not 0 < val_size < len(train):
@@ -126,6 +152,20 @@ def load_splits(spec: DataSpec) -> dict[str, Dataset]:
     order = torch.randperm(len(train), generator=torch.Generator().manual_seed(spec.seed)).tolist()
     val = torch.utils.data.Subset(train, order[:val_size])
     return {"train": torch.utils.data.Subset(train, order[val_size:]), "val": val, "test": test}
+
+
+@lru_cache(maxsize=2)
+def calibration_images(data_dir: str = "data", n: int = 16) -> torch.Tensor | None:
+    """The first n Fashion-MNIST training images (n x 1 x 28 x 28, normalized as for training):
+    the images an int8 network's activation ranges are observed on (latency.calibration_inputs).
+    None, with a note, where there is no copy of the data."""
+    try:
+        train = load_splits(DataSpec("fashion-mnist", str(data_dir)))["train"]
+    except UsageError as e:
+        print(f"note: {e}\nnote: so int8 activation ranges are calibrated on random inputs: the "
+              "timing is the same, but the program's outputs mean nothing", file=sys.stderr)
+        return None
+    return torch.stack([train[i][0] for i in range(n)])
 
 
 def data_shape(splits: dict[str, Dataset]) -> tuple[int, int, int]:
@@ -150,29 +190,29 @@ class TrainConfig:
     batch_size: int = 64
     lr: float = 0.01
     weight_decay: float = 4e-5
-    norm_weight_decay: bool = False  # decay BatchNorm weights and biases too (torchvision: --norm-weight-decay 0)
+    # decay BatchNorm weights and biases too (torchvision: --norm-weight-decay 0)
+    norm_weight_decay: bool = False
     label_smoothing: float = 0.0
-    clip_grad_norm: float | None = None  # clip the gradient's global norm: a guard against one bad batch
+    # clip the gradient's global norm: a guard against one bad batch
+    clip_grad_norm: float | None = None
     dropout: float = 0.0  # no dropout in a proxy run this short
     width_mult: float = 1.0  # train a narrower (cheaper) version of the network: a proxy's option
     seed: int = 0
     threads: int = 0  # torch intra-op threads; 0 = all cores
     device: str = "cpu"  # "cpu" or "cuda" (resolve "auto" with `pick_device` first)
-    channels_last: bool = True  # NHWC memory format: the same arithmetic, faster convolutions (benchmarks/speed.py)
+    # NHWC memory format: the same arithmetic, faster convolutions (benchmarks/speed.py)
+    channels_last: bool = True
 
 
-# The final-training recipe (the reference panel and `--arch`). Trained for one epoch with lr 0.1 and
-# no guards, some sampled networks' loss jumped midway (one from ~0.7 to 12.6, docs/evaluator.md);
-# a peak lr of 0.05, label smoothing 0.1 (torchvision's recipes), no decay on BatchNorm and biases
-# and a clipped gradient norm train them all smoothly (benchmarks/results/panel.json compares the two).
-FINAL = TrainConfig(steps=0, batch_size=128, lr=0.05, label_smoothing=0.1, clip_grad_norm=5.0, dropout=0.2)
+# The final-training recipe (the reference panel and `--arch`): torchvision's label smoothing, a
+# clipped gradient norm (docs/engineering.md, "How the defaults were chosen").
+FINAL = TrainConfig(steps=0, batch_size=128, lr=0.05, label_smoothing=0.1, clip_grad_norm=5.0,
+                    dropout=0.2)
 
-# The search's proxy task (ACC(m), Sec. 4.2): of the settings benchmarks/proxy.py scored against the
-# reference panel, the best-ranking one within 15 s per child on 2 cores whose children do not stay
-# at chance: 70 steps of 64 images at lr 0.05 with the final recipe's guards, the child trained at
-# half width ("s70-b64-lr0.05-w0.5"; docs/evaluator.md has the table). The full-width version ranked
-# a little better (tau 0.325 vs 0.208, inside each other's intervals) at 1.6x the cost.
-PROXY = TrainConfig(steps=70, batch_size=64, lr=0.05, label_smoothing=0.1, clip_grad_norm=5.0, width_mult=0.5)
+# The search's proxy task (ACC(m), Sec. 4.2; departure: the paper's is 5 epochs of ImageNet): 70
+# steps of 64 images, the child at half width (docs/engineering.md, "How the defaults were chosen").
+PROXY = TrainConfig(steps=70, batch_size=64, lr=0.05, label_smoothing=0.1, clip_grad_norm=5.0,
+                    width_mult=0.5)
 
 
 def pick_device(name: str = "auto") -> str:
@@ -186,21 +226,30 @@ def pick_device(name: str = "auto") -> str:
     return name
 
 
-def make_model(arch: Arch, splits: dict[str, Dataset], dropout: float = 0.0, width_mult: float = 1.0) -> torch.nn.Module:
-    """The training network for a dataset: small-input strides below 64 px, its channels and classes."""
+def make_model(arch: Arch, splits: dict[str, Dataset], dropout: float = 0.0,
+               width_mult: float = 1.0) -> torch.nn.Module:
+    """The training network for a dataset: small-input strides below 64 px, its channels and
+    classes."""
     channels, size, classes = data_shape(splits)
-    return build_model(arch, classes, width_mult, small_input=size < 64, dropout=dropout, in_channels=channels)
+    return build_model(arch, classes, width_mult, small_input=size < 64, dropout=dropout,
+                       in_channels=channels)
 
 
-def classification_loss(model: torch.nn.Module, batch, label_smoothing: float = 0.0) -> torch.Tensor:
+def classification_loss(model: torch.nn.Module, batch,
+                        label_smoothing: float = 0.0) -> torch.Tensor:
     x, y = batch
     return F.cross_entropy(model(x), y, label_smoothing=label_smoothing)
 
 
 def to_device(batch, device: str, channels_last: bool = True):
-    """Tensors anywhere inside a batch (tuples, lists, dicts) moved to `device`; image batches to channels-last."""
+    """Tensors anywhere inside a batch (tuples, lists, dicts) moved to `device`; image batches to
+    channels-last."""
     if isinstance(batch, torch.Tensor):
-        return batch.to(device, memory_format=torch.channels_last) if batch.ndim == 4 and channels_last else batch.to(device)
+        return (
+            batch.to(device, memory_format=torch.channels_last)
+            if batch.ndim == 4 and channels_last
+            else batch.to(device)
+        )
     if isinstance(batch, (list, tuple)):
         return type(batch)(to_device(b, device, channels_last) for b in batch)
     if isinstance(batch, dict):
@@ -213,11 +262,13 @@ def param_groups(model: torch.nn.Module, cfg: TrainConfig) -> list[dict]:
     decay, no_decay = [], []
     for p in model.parameters():
         (decay if p.ndim > 1 or cfg.norm_weight_decay else no_decay).append(p)
-    return [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return [{"params": decay, "weight_decay": cfg.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0}]
 
 
 def train_steps(model: torch.nn.Module, data: Dataset, cfg: TrainConfig, progress: bool = False,
-                loss_fn=None, collate_fn=None, checkpoint: Path | None = None, every: int = 100) -> list[float]:
+                loss_fn=None, collate_fn=None, checkpoint: Path | None = None,
+                every: int = 100) -> list[float]:
     """`cfg.steps` steps of SGD (Nesterov momentum, one-cycle schedule) on batches drawn with
     replacement, so every batch is full; raises FloatingPointError if the loss diverges.
 
@@ -230,25 +281,32 @@ def train_steps(model: torch.nn.Module, data: Dataset, cfg: TrainConfig, progres
     not deterministic unless asked to be). A checkpoint of a training of another length is refused.
     Returns the loss of every step of the run, resumed or not."""
     loss_fn = loss_fn or partial(classification_loss, label_smoothing=cfg.label_smoothing)
-    model.to(cfg.device, memory_format=torch.channels_last if cfg.channels_last else torch.contiguous_format)
+    model.to(cfg.device,
+             memory_format=torch.channels_last if cfg.channels_last else torch.contiguous_format)
     opt = torch.optim.SGD(param_groups(model, cfg), cfg.lr, momentum=0.9, nesterov=True)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.steps, pct_start=0.15)
     start, losses, state = 0, [], None
     if checkpoint is not None and Path(checkpoint).exists():
         state = torch.load(checkpoint, weights_only=True, map_location=cfg.device)
         if state.get("steps", cfg.steps) != cfg.steps:
-            raise ValueError(f"{checkpoint} is of a training of {state['steps']} steps, not {cfg.steps}")
+            raise ValueError(f"{checkpoint} is of a training of {state['steps']} steps, not "
+                             f"{cfg.steps}")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
-        start, losses = state["step"], state.get("losses", [])  # (older checkpoints kept neither losses nor RNG)
-    order = list(torch.utils.data.RandomSampler(data, True, cfg.steps * cfg.batch_size, torch.Generator().manual_seed(cfg.seed)))
-    batches = iter(DataLoader(data, cfg.batch_size, sampler=order[start * cfg.batch_size:], collate_fn=collate_fn))
-    if state is not None and "rng" in state:  # after iter(), which draws from the global RNG: dropout's state at `start`
+        # (older checkpoints kept neither losses nor RNG)
+        start, losses = state["step"], state.get("losses", [])
+    order = list(torch.utils.data.RandomSampler(data, True, cfg.steps * cfg.batch_size,
+                                                torch.Generator().manual_seed(cfg.seed)))
+    batches = iter(DataLoader(data, cfg.batch_size, sampler=order[start * cfg.batch_size:],
+                              collate_fn=collate_fn))
+    # after iter(), which draws from the global RNG: dropout's state at `start`
+    if state is not None and "rng" in state:
         torch.set_rng_state(state["rng"].cpu())
         if "cuda_rng" in state:
             torch.cuda.set_rng_state(state["cuda_rng"].cpu())
-    bar = tqdm(batches, initial=start, total=cfg.steps, disable=not progress, desc="train", unit="step", mininterval=2)
+    bar = tqdm(batches, initial=start, total=cfg.steps, disable=not progress, desc="train",
+               unit="step", mininterval=2)
     model.train()
     for step, batch in enumerate(bar, start + 1):
         loss = loss_fn(model, to_device(batch, cfg.device, cfg.channels_last))
@@ -263,9 +321,13 @@ def train_steps(model: torch.nn.Module, data: Dataset, cfg: TrainConfig, progres
         losses.append(loss.item())
         bar.set_postfix(loss=f"{losses[-1]:.3f}", refresh=False)
         if checkpoint is not None and (step % every == 0 or step == cfg.steps):
-            rng = {"rng": torch.get_rng_state()} | ({"cuda_rng": torch.cuda.get_rng_state()} if cfg.device == "cuda" else {})
-            save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                         "step": step, "steps": cfg.steps, "losses": losses, **rng}, Path(checkpoint))
+            rng = {"rng": torch.get_rng_state()} | (
+                {"cuda_rng": torch.cuda.get_rng_state()} if cfg.device == "cuda" else {}
+            )
+            save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                         "scheduler": sched.state_dict(),
+                         "step": step, "steps": cfg.steps, "losses": losses, **rng},
+                        Path(checkpoint))
     return losses
 
 
@@ -273,12 +335,16 @@ def train_steps(model: torch.nn.Module, data: Dataset, cfg: TrainConfig, progres
 def accuracy(model: torch.nn.Module, data: Dataset, batch_size: int = 500) -> float:
     model.eval()
     device = next(model.parameters()).device.type
-    correct = sum((model(to_device(x, device)).argmax(1).cpu() == y).sum().item() for x, y in DataLoader(data, batch_size))
+    correct = sum(
+        (model(to_device(x, device)).argmax(1).cpu() == y).sum().item()
+        for x, y in DataLoader(data, batch_size)
+    )
     return correct / len(data)
 
 
 def time_steps(arch: Arch, splits: dict[str, Dataset], cfg: TrainConfig, steps: int) -> float:
-    """Seconds for `steps` training steps (after one warm-up step), to estimate a search's duration."""
+    """Seconds for `steps` training steps (after one warm-up step), to estimate a search's
+    duration."""
     model = make_model(arch, splits, cfg.dropout, cfg.width_mult)
     train_steps(model, splits["train"], replace(cfg, steps=1))
     t0 = time.time()
@@ -291,7 +357,8 @@ def fmt_time(seconds: float) -> str:
     return time.strftime("%H:%M:%S", time.gmtime(max(0, seconds)))
 
 
-@lru_cache(maxsize=4096)  # a search samples some networks more than once, and each run counts the references
+# a search samples some networks more than once, and each run counts the references
+@lru_cache(maxsize=4096)
 def deployment_size(arch: Arch) -> dict:
     """Params and MACs of the deployment network (224 px, 1000 classes), as the paper's tables count
     them. Cached: copy the dict (`{**deployment_size(arch)}`) before changing it."""
@@ -302,7 +369,8 @@ def deployment_size(arch: Arch) -> dict:
 def proxy_train(arch: Arch, data: DataSpec, cfg: TrainConfig) -> dict:
     """ACC(m) for the search: train `arch` briefly, score it on the held-out split (Sec. 4.2).
 
-    A plain function of picklable arguments, so it runs the same inline, in a process pool or on Dask."""
+    A plain function of picklable arguments, so it runs the same inline, in a process pool or on
+    Dask."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)

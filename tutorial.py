@@ -1,11 +1,19 @@
 """MnasNet's search loop, one step at a time: `python tutorial.py` (about 2 minutes on 2 cores).
 
 Tan et al., "MnasNet: Platform-Aware Neural Architecture Search for Mobile", CVPR 2019.
-Fig. 1: sample -> train on a proxy task -> measure on the platform -> reward -> update, here on
-real Fashion-MNIST and this machine's CPU. Sec. 3, Eq. 2-3: the reward. Sec. 4.1: the search
-space the tokens describe. Sec. 4.2: the controller, the proxy task and the update.
 `python tutorial.py --quick` is a smaller run (CI). With Jupytext, every `# %%` is a notebook cell.
 """
+
+# %% [markdown]
+# ## The idea (Fig. 1, Eq. 2)
+# A controller (an RNN) writes a model m as a sequence of tokens. m is trained briefly for its
+# accuracy ACC(m) and run on the phone it is meant for, for its latency LAT(m). Their product
+#
+#     reward(m) = ACC(m) * [LAT(m) / T]^w        (Eq. 2; w = alpha if LAT(m) <= T, else beta)
+#
+# rewards accuracy and punishes distance above the target latency T, and the controller is
+# pushed towards high-reward token sequences. Repeat: sample -> train -> measure -> reward ->
+# update. Below, each of the five steps is one cell, on real Fashion-MNIST and this CPU.
 
 # %%
 from __future__ import annotations
@@ -35,8 +43,10 @@ import torch  # noqa: E402 (after the settings: a bad argument fails fast)
 import controller  # noqa: E402
 import latency  # noqa: E402
 import mnas  # noqa: E402
-from models import Arch  # noqa: E402
+from models import REFERENCE, Arch, build_model  # noqa: E402
 from training import PROXY, DataSpec, load_splits, proxy_train  # noqa: E402
+
+latency.keep_freed_memory()  # timing as train.py times (docs/latency.md, "Freed memory")
 
 # %% [markdown]
 # ## The search space (Sec. 4.1)
@@ -57,11 +67,11 @@ SHOW = {"conv_op": lambda v: v[0] + (str(v[1]) if v[0] == "mbconv" else ""),
 # The paper measures "real-world inference latency by executing the model on mobile phones"
 # (a Pixel 1, one big core, batch 1, 224x224). Our platform is this CPU: one thread, batch 1,
 # 224x224, each child timed interleaved with MobileNetV2 so the machine's drift cancels
-# (`latency.relative_latency`, as `train.make_latency` does). T is MobileNetV2's latency:
+# (`latency.relative_latency`, as a search does). T is MobileNetV2's latency:
 # the paper's T = 75 ms was "similar to MobileNetV2".
 
 # %%
-T = latency.measure_arch("mobilenetv2", rounds=2 * ROUNDS).median_ms
+T = latency.measure(build_model(REFERENCE), rounds=2 * ROUNDS).median_ms
 ALPHA, BETA = mnas.SOFT.alpha, mnas.SOFT.beta
 print(f"target T = LAT(MobileNetV2) = {T:.3f} ms on this CPU (1 thread, batch 1, 224x224)")
 print(f"Eq. 3, soft constraint: w = alpha = {ALPHA} if LAT <= T, else beta = {BETA}")
@@ -79,7 +89,7 @@ except UsageError as e:
 # The paper trains its controller with PPO; the project's default, REINFORCE, is used here.
 
 # %%
-searcher = controller.make_controller("reinforce", space.decisions, seed=args.seed)
+rule = controller.make_learning_rule("reinforce", space.decisions, seed=args.seed)
 
 
 def grouped(tokens: list[int]) -> str:
@@ -107,7 +117,7 @@ def show_arch(arch: Arch) -> None:
 
 
 def sample(iteration: int) -> tuple[list[list[int]], list[Arch]]:
-    tokens = searcher.propose(CHILDREN)
+    tokens = rule.propose(CHILDREN)
     print(f"\n=== iteration {iteration}/{UPDATES} (Fig. 1): "
           f"the controller samples {CHILDREN} models")
     for j, t in enumerate(tokens):
@@ -154,7 +164,8 @@ accs = train_proxy(archs)
 def measure(archs: list[Arch]) -> list[float]:
     lats = []
     for j, arch in enumerate(archs):
-        lats.append(latency.relative_latency(arch, rounds=ROUNDS) * T)  # LAT/T measured, times T
+        ratio = latency.relative_latency(build_model(arch), build_model(REFERENCE), rounds=ROUNDS)
+        lats.append(ratio * T)  # LAT/T measured, times T
         print(f"child {j + 1}: LAT(m) = {lats[-1]:.3f} ms = {lats[-1] / T:.3f} x T "
               f"(T = {T:.3f} ms)")
     return lats
@@ -194,13 +205,13 @@ rewards = rewards_of(accs, lats)
 
 def update_controller(tokens: list[list[int]], rewards: list[float]) -> float:
     with torch.no_grad():
-        before = searcher.controller.log_prob(torch.tensor(tokens))[0].tolist()
-    stats = searcher.update(tokens, rewards)
+        before = rule.controller.log_prob(torch.tensor(tokens))[0].tolist()
+    stats = rule.update(tokens, rewards)
     with torch.no_grad():
-        after = searcher.controller.log_prob(torch.tensor(tokens))[0].tolist()
+        after = rule.controller.log_prob(torch.tensor(tokens))[0].tolist()
     b, adv = stats["baseline_before"], stats["advantages"]
     print(f"baseline b = {b:.6f} (before this batch); after the update: {stats['baseline']:.6f} "
-          f"(decay {searcher.baseline_decay} per model)")
+          f"(decay {rule.baseline_decay} per model)")
     print(f"{'child':<7}{'reward R':>9}{'R - b':>10}{'advantage A':>13}{'log p before':>14}"
           f"{'log p after':>13}{'change':>9}")
     for j, (r, a, lp0, lp1) in enumerate(zip(rewards, adv, before, after)):
@@ -228,4 +239,7 @@ for iteration in range(2, UPDATES + 1):
     rewards = rewards_of(accs, lats)
     update_controller(tokens, rewards)
 print(f"\ndone: {UPDATES * CHILDREN} models in {time.time() - started:.0f} s")
-print(f"the controller's most likely model now: {grouped(searcher.controller.greedy())}")
+# The controller's most likely model (its argmax at every decision) is what its policy believes
+# after only these few samples: close to where it began, nowhere near a search's result.
+print(f"the policy after {UPDATES * CHILDREN} samples; its most likely model: "
+      f"{grouped(rule.greedy())}")

@@ -21,10 +21,13 @@ and grows without changing its earlier members.
 Every trained network is appended to benchmarks/results/panel.json at once, with its provenance;
 running the command again skips what is there, so it resumes, and grows the panel when given more
 members, seeds or another device. A training cut short (Ctrl-C, a session's end) continues from its
-checkpoint in benchmarks/results/checkpoints/ as if never stopped; the file goes once the record is in:
+checkpoint in benchmarks/results/checkpoints/ as if never stopped; the file goes once the record is
+in:
 
-    python benchmarks/panel.py [--sampled 12] [--repeat 3] [--epochs 1] [--device auto] [--threads 0]
-    python benchmarks/panel.py --recipe v0 --only mobilenetv2,sampled-00,sampled-01   # the old recipe, compared
+    python benchmarks/panel.py [--sampled 12] [--repeat 3] [--epochs 1] [--device auto] \
+           [--threads 0]
+    # the old recipe, compared
+    python benchmarks/panel.py --recipe v0 --only mobilenetv2,sampled-00,sampled-01
 """
 
 from __future__ import annotations
@@ -41,7 +44,8 @@ import time  # noqa: E402
 from dataclasses import asdict, replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # flat modules live in the repo root
+# flat modules live in the repo root
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
@@ -50,7 +54,8 @@ import latency  # noqa: E402
 import mnas  # noqa: E402
 import records  # noqa: E402
 import training  # noqa: E402
-from models import REFERENCE_ARCHS, Arch, arch_to_dict, build_model, count_macs, count_params  # noqa: E402
+from models import (REFERENCE_ARCHS, Arch, arch_to_dict, build_model, count_macs,
+                    count_params)  # noqa: E402
 
 PANEL = records.RESULTS / "panel.json"
 POOL = 256  # architectures sampled to choose the panel's members from
@@ -58,7 +63,8 @@ POOL = 256  # architectures sampled to choose the panel's members from
 # The final-training recipe, and the one it replaced (kept to show why it was replaced).
 RECIPES = {
     "final": training.FINAL,
-    "v0": replace(training.FINAL, lr=0.1, label_smoothing=0.0, clip_grad_norm=None, norm_weight_decay=True),
+    "v0": replace(training.FINAL, lr=0.1, label_smoothing=0.0, clip_grad_norm=None,
+                  norm_weight_decay=True),
 }
 
 
@@ -76,7 +82,8 @@ def sampled_archs(n: int, seed: int = 0) -> dict[str, Arch]:
     """`n` architectures of the search space spread over its MACs (see the module's docstring)."""
     space, rng = mnas.SearchSpace(), random.Random(seed)
     pool = [space.decode(space.sample(rng)) for _ in range(POOL)]
-    by_macs = sorted(pool, key=lambda a: count_macs(build_model(a, 10, small_input=True, in_channels=1), 28, 1))
+    by_macs = sorted(pool, key=lambda a: count_macs(build_model(a, 10, small_input=True,
+                                                                in_channels=1), 28, 1))
     return {f"sampled-{k:02d}": by_macs[int(van_der_corput(k + 1) * POOL)] for k in range(n)}
 
 
@@ -90,7 +97,8 @@ def panel_archs(sampled: int, seed: int = 0) -> dict[str, Arch]:
     return {**REFERENCE_ARCHS, **sampled_archs(sampled, seed)}
 
 
-def jobs(names: list[str], repeat: int, recipe: str, epochs: float, dataset: str = "fashion-mnist") -> list[dict]:
+def jobs(names: list[str], repeat: int, recipe: str, epochs: float,
+         dataset: str = "fashion-mnist") -> list[dict]:
     """Every (member, seed) to train: seed 0 for all, seed 1 for the first `repeat` of MobileNetV2,
     the sampled members (the median, lower and upper quartile of MACs, ...) and the other
     reference networks, in that order (`--repeat 16` gives the whole default panel two seeds)."""
@@ -109,57 +117,74 @@ def key(record: dict) -> tuple:
 def checkpoint_path(out: str | Path, job: dict, arch: Arch, device: str) -> Path:
     """Where a training in progress keeps its checkpoint: beside the results file, one per training
     of one architecture (a name such as "table5/multi-cell" may stand for another network later)."""
-    name = "-".join(str(job[k]) for k in ("name", "seed", "recipe", "epochs", "dataset")).replace("/", "_")
+    name = "-".join(str(job[k]) for k in ("name", "seed", "recipe", "epochs",
+                                          "dataset")).replace("/", "_")
     network = hashlib.sha1(json.dumps(arch_to_dict(arch), sort_keys=True).encode()).hexdigest()[:10]
     return Path(out).parent / "checkpoints" / f"{Path(out).stem}-{name}-{device}-{network}.pt"
 
 
-def train_member(job: dict, arch: Arch, data: training.DataSpec, cfg: training.TrainConfig, latency_ratio: float | None,
+def train_member(job: dict, arch: Arch, data: training.DataSpec, cfg: training.TrainConfig,
+                 latency_ratio: float | None,
                  origin: dict, checkpoint: Path | None = None) -> dict:
     """Train one member (resuming from `checkpoint` if it is there), score it on the test set, time
     its deployment network: one record. Its wall time is this process's; `resumed_at_step` says
     where it took over."""
     started = time.time()
-    resumed = torch.load(checkpoint, weights_only=True, map_location="cpu")["step"] if checkpoint and checkpoint.exists() else 0
+    resumed = torch.load(checkpoint, weights_only=True,
+                         map_location="cpu")["step"] if checkpoint and checkpoint.exists() else 0
     if checkpoint:
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
-    _, acc, losses = training.final_train(arch, data, replace(cfg, seed=job["seed"]), job["epochs"], progress=True,
+    _, acc, losses = training.final_train(arch, data, replace(cfg, seed=job["seed"]), job["epochs"],
+                                          progress=True,
                                           checkpoint=checkpoint)
-    if latency_ratio is None:  # 224 px deployment network vs MobileNetV2, interleaved in one run, 1 thread
-        latency_ratio = latency.relative_latency(arch, rounds=20)
+    # 224 px deployment network vs MobileNetV2, interleaved in one run, 1 thread
+    if latency_ratio is None:
+        latency_ratio = latency.relative_latency(build_model(arch), build_model("mobilenetv2"),
+                                                 rounds=20)
     deploy = build_model(arch)
     chunk = max(1, len(losses) // 20)
     return {**job, "arch": arch_to_dict(arch), "test_accuracy": acc, "params": count_params(deploy),
             "macs": count_macs(deploy), "latency_ratio": round(latency_ratio, 4),
-            "loss_curve": [round(sum(losses[i:i + chunk]) / len(losses[i:i + chunk]), 4) for i in range(0, len(losses), chunk)],
+            "loss_curve": [round(sum(losses[i:i + chunk]) / len(losses[i:i + chunk]),
+                                 4) for i in range(0, len(losses), chunk)],
             "max_loss_after_warmup": round(max(losses[int(0.15 * len(losses)):]), 4),
             "recipe_config": asdict(replace(cfg, seed=job["seed"], steps=len(losses))),
-            **({"resumed_at_step": resumed} if resumed else {}), **records.provenance(started, origin, cfg.device)}
+            **({"resumed_at_step": resumed} if resumed else {}),
+            **records.provenance(started, origin, cfg.device)}
 
 
-def train_and_append(out: str | Path, job: dict, arch: Arch, data: training.DataSpec, cfg: training.TrainConfig,
-                     latency_ratio: float | None, origin: dict, device: str, extra: dict | None = None) -> dict:
+def train_and_append(out: str | Path, job: dict, arch: Arch, data: training.DataSpec,
+                     cfg: training.TrainConfig,
+                     latency_ratio: float | None, origin: dict, device: str,
+                     extra: dict | None = None) -> dict:
     """train_member with its checkpoint (`checkpoint_path`, resumed if there); its record, with
     `device` and `extra`, appended to `out`; then the checkpoint removed."""
     checkpoint = checkpoint_path(out, job, arch, device)
-    record = train_member(job, arch, data, cfg, latency_ratio, origin, checkpoint) | {"device": device, **(extra or {})}
+    record = train_member(job, arch, data, cfg, latency_ratio, origin,
+                          checkpoint) | {"device": device, **(extra or {})}
     records.append(out, record)
     checkpoint.unlink(missing_ok=True)
     return record
 
 
 def add_training_options(p: cli.Parser) -> None:
-    """--device, --threads, --dataset and --data-dir: where and on what the benchmarks that train networks train."""
+    """--device, --threads, --dataset and --data-dir: where and on what the benchmarks that train
+    networks train."""
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--threads", type=cli.at_least(0), default=0, help="torch threads (default: all cores)")
-    p.add_argument("--dataset", default="fashion-mnist", choices=training.DATASETS[:2] + ("synthetic",))
+    p.add_argument("--threads", type=cli.at_least(0), default=0,
+                   help="torch threads (default: all cores)")
+    p.add_argument("--dataset", default="fashion-mnist",
+                   choices=training.DATASETS[:2] + ("synthetic",))
     p.add_argument("--data-dir", default="data")
 
 
 def main(argv: list[str] | None = None) -> int:
+    latency.keep_freed_memory()  # as every program that times networks
     p = cli.Parser(description=__doc__.splitlines()[0])
-    p.add_argument("--sampled", type=int, default=12, help="sampled members (default 12; more grows the panel)")
-    p.add_argument("--repeat", type=int, default=3, help="members trained with a second seed (default 3)")
+    p.add_argument("--sampled", type=int, default=12,
+                   help="sampled members (default 12; more grows the panel)")
+    p.add_argument("--repeat", type=int, default=3,
+                   help="members trained with a second seed (default 3)")
     p.add_argument("--epochs", type=float, default=1.0)
     p.add_argument("--recipe", choices=sorted(RECIPES), default="final")
     p.add_argument("--only", help="comma-separated member names (default: the whole panel)")
@@ -174,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
             names = args.only.split(",")
             unknown = [n for n in names if n not in members]
             if unknown:
-                raise training.UsageError(f"--only: unknown member(s) {', '.join(unknown)} (members: {', '.join(members)})")
+                raise training.UsageError(f"--only: unknown member(s) {', '.join(unknown)} "
+                                          f"(members: {', '.join(members)})")
         device = training.pick_device(args.device)
         data = training.DataSpec(args.dataset, args.data_dir)
         splits = training.load_splits(data)  # fail early, in one line, if the data is missing
@@ -187,21 +213,35 @@ def main(argv: list[str] | None = None) -> int:
     have = {key(r) for r in done}
     planned = jobs(names, args.repeat, args.recipe, args.epochs, args.dataset)
     todo = [j for j in planned if key({**j, "device": device}) not in have]
-    ratios = {r["name"]: r["latency_ratio"] for r in done}  # a member's latency does not depend on its training
+    # a member's latency does not depend on its training
+    ratios = {r["name"]: r["latency_ratio"] for r in done}
     if args.threads:
         torch.set_num_threads(args.threads)
-    seconds = training.time_steps(REFERENCE_ARCHS["mobilenetv2"], splits, replace(cfg, steps=3), steps=5) / 5 if todo else 0
+    seconds = training.time_steps(REFERENCE_ARCHS["mobilenetv2"], splits, replace(cfg, steps=3),
+                                  steps=5) / 5 if todo else 0
     steps = args.epochs * (len(splits["train"]) + len(splits["val"])) / cfg.batch_size
-    print(f"panel: {len(names)} members, {len(todo)} of {len(planned)} trainings to do, {args.epochs:g} epoch(s) each "
-          f"({steps:.0f} steps of {cfg.batch_size}, recipe {args.recipe}) on {device}"
-          + (f"; MobileNetV2 trains at {cfg.batch_size / seconds:.0f} images/s, so expect about "
-             f"{training.fmt_time(len(todo) * steps * seconds * 1.1)} (h:m:s)" if todo else "") + f" -> {args.out}", flush=True)
+    print(
+        f"panel: {len(names)} members, {len(todo)} of {len(planned)} trainings to do, "
+        f"{args.epochs:g} epoch(s) each "
+        f"({steps:.0f} steps of {cfg.batch_size}, recipe {args.recipe}) on {device}"
+        + (
+            f"; MobileNetV2 trains at {cfg.batch_size / seconds:.0f} images/s, so expect about "
+            f"{training.fmt_time(len(todo) * steps * seconds * 1.1)} (h:m:s)"
+            if todo
+            else ""
+        )
+        + f" -> {args.out}",
+        flush=True,
+    )
     archs = panel_archs(args.sampled) if todo else {}
     for job in tqdm(todo, desc="panel", unit="net"):
-        record = train_and_append(args.out, job, archs[job["name"]], data, cfg, ratios.get(job["name"]), origin, device)
+        record = train_and_append(args.out, job, archs[job["name"]], data, cfg,
+                                  ratios.get(job["name"]), origin, device)
         ratios[job["name"]] = record["latency_ratio"]
-        tqdm.write(f"{job['name']:<14} seed {job['seed']}  test accuracy {record['test_accuracy']:.4f}  "
-                   f"latency {record['latency_ratio']:.3f}x MobileNetV2  {record['wall_seconds']:.0f} s")
+        tqdm.write(f"{job['name']:<14} seed {job['seed']}  test accuracy "
+                   f"{record['test_accuracy']:.4f}  "
+                   f"latency {record['latency_ratio']:.3f}x MobileNetV2  "
+                   f"{record['wall_seconds']:.0f} s")
     return 0
 
 

@@ -45,7 +45,8 @@ import warnings  # noqa: E402
 from dataclasses import asdict, replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # flat modules live in the repo root
+# flat modules live in the repo root
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from scipy import stats  # noqa: E402
@@ -66,12 +67,14 @@ TIMING = records.RESULTS / "proxy_timing.json"
 # at half width (the ranking is of the full-width architectures).
 GUARDS = {"label_smoothing": 0.1, "clip_grad_norm": 5.0}
 SETTINGS = {  # in the order they are trained
-    "s70-b64-lr0.01": {"steps": 70, "batch_size": 64, "lr": 0.01},  # the search's proxy before this benchmark
+    # the search's proxy before this benchmark
+    "s70-b64-lr0.01": {"steps": 70, "batch_size": 64, "lr": 0.01},
     "s35-b64-lr0.05": {"steps": 35, "batch_size": 64, "lr": 0.05, **GUARDS},
     "s70-b64-lr0.05-w0.5": {"steps": 70, "batch_size": 64, "lr": 0.05, "width_mult": 0.5, **GUARDS},
     "s70-b64-lr0.05": {"steps": 70, "batch_size": 64, "lr": 0.05, **GUARDS},
     "s35-b128-lr0.1": {"steps": 35, "batch_size": 128, "lr": 0.1, **GUARDS},
-    "s140-b64-lr0.05-w0.5": {"steps": 140, "batch_size": 64, "lr": 0.05, "width_mult": 0.5, **GUARDS},
+    "s140-b64-lr0.05-w0.5": {"steps": 140, "batch_size": 64, "lr": 0.05, "width_mult": 0.5,
+                             **GUARDS},
     # Weight sharing (supernet.py): one supernet per seed trained for this many steps, then each
     # member that the search space can express scored with the shared weights.
     "supernet-1000": {"supernet_steps": 1000},
@@ -217,7 +220,10 @@ def panel_noise(panel_records: list[dict], epochs: float = 1.0) -> dict | None:
     k = 1 / inverse_k
     truth_reliability = k * reliability / (1 + (k - 1) * reliability)
     low, high = reliability_interval(runs)
-    ceiling = lambda r: float(2 / np.pi * np.arcsin(np.sqrt(k * r / (1 + (k - 1) * r))))  # noqa: E731
+
+    def ceiling(r: float) -> float:  # Greiner's tau for the truth's reliability (Spearman-Brown)
+        return float(2 / np.pi * np.arcsin(np.sqrt(k * r / (1 + (k - 1) * r))))
+
     seconds = [rs for rs in final_runs(panel_records, epochs).values() if len(rs) > 1]
     moved = sum(len({r.get("machine") for r in rs}) > 1 for rs in seconds)
     return {"members": len(runs), "repeated": len(repeated), "df": df,
@@ -325,7 +331,8 @@ def best(scores: list[dict], budget: float) -> dict | None:
     return max(within, key=lambda s: s["kendall_tau"]) if within else None
 
 
-def run_setting(setting: str, archs: dict, data: training.DataSpec, threads: int, device: str, out: Path, have: set,
+def run_setting(setting: str, archs: dict, data: training.DataSpec, threads: int, device: str,
+                out: Path, have: set,
                 origin: dict) -> None:
     if "supernet_steps" in SETTINGS[setting]:
         return run_supernet(setting, archs, data, threads, device, out, have, origin)
@@ -334,9 +341,12 @@ def run_setting(setting: str, archs: dict, data: training.DataSpec, threads: int
     for name, seed in tqdm(todo, desc=setting, unit="child"):
         started = time.time()
         got = training.proxy_train(archs[name], data, replace(cfg, seed=seed))
-        records.append(out, {"setting": setting, "name": name, "seed": seed, "accuracy": got["accuracy"],
-                             "seconds": round(time.time() - started, 2), "threads": torch.get_num_threads(),
-                             "config": asdict(replace(cfg, seed=seed)), **records.provenance(started, origin, device)})
+        records.append(out, {"setting": setting, "name": name, "seed": seed,
+                             "accuracy": got["accuracy"],
+                             "seconds": round(time.time() - started, 2),
+                             "threads": torch.get_num_threads(),
+                             "config": asdict(replace(cfg, seed=seed)),
+                             **records.provenance(started, origin, device)})
 
 
 def expressible(archs: dict) -> dict:
@@ -346,15 +356,18 @@ def expressible(archs: dict) -> dict:
         try:
             space.encode(arch)
             members[name] = arch
-        except ValueError:  # e.g. MnasNet-A1's 112-wide block 5 is not one of the space's filter choices
+        # e.g. MnasNet-A1's 112-wide block 5 is not one of the space's filter choices
+        except ValueError:
             pass
     return members
 
 
-def run_supernet(setting: str, archs: dict, data: training.DataSpec, threads: int, device: str, out: Path, have: set,
+def run_supernet(setting: str, archs: dict, data: training.DataSpec, threads: int, device: str,
+                 out: Path, have: set,
                  origin: dict) -> None:
-    """A supernet setting: train (or resume) one supernet per seed, then score the members it can express.
-    `seconds` is the scoring time of a child; the supernet's training time is `supernet_seconds`."""
+    """A supernet setting: train (or resume) one supernet per seed, then score the members it can
+    express. `seconds` is the scoring time of a child; the supernet's training time is
+    `supernet_seconds`."""
     members = expressible(archs)
     splits = training.load_splits(data)
     for seed in SEEDS:
@@ -362,7 +375,8 @@ def run_supernet(setting: str, archs: dict, data: training.DataSpec, threads: in
         if not todo:
             continue
         started = time.time()
-        cfg = replace(supernet.TRAIN, steps=SETTINGS[setting]["supernet_steps"], seed=seed, threads=threads, device=device)
+        cfg = replace(supernet.TRAIN, steps=SETTINGS[setting]["supernet_steps"], seed=seed,
+                      threads=threads, device=device)
         checkpoint = out.parent / "supernets" / f"{setting}-seed{seed}.pt"
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
         net = supernet.train_supernet(data, cfg, checkpoint).eval()
@@ -371,13 +385,15 @@ def run_supernet(setting: str, archs: dict, data: training.DataSpec, threads: in
         for name in tqdm(todo, desc=f"{setting} seed {seed}", unit="child"):
             t0 = time.time()
             got = supernet.score(net, members[name], splits["val"], batches)
-            records.append(out, {"setting": setting, "name": name, "seed": seed, "accuracy": got["accuracy"],
+            records.append(out, {"setting": setting, "name": name, "seed": seed,
+                                 "accuracy": got["accuracy"],
                                  "seconds": round(time.time() - t0, 2), "supernet_seconds": trained,
                                  "threads": torch.get_num_threads(), "config": asdict(cfg),
                                  **records.provenance(t0, origin, device)})
 
 
-def time_setting(setting: str, archs: dict, data: training.DataSpec, count: int, device: str, out: Path,
+def time_setting(setting: str, archs: dict, data: training.DataSpec, count: int, device: str,
+                 out: Path,
                  origin: dict) -> None:
     """Seconds per child as a search pays them: `count` members spread over the panel, each trained
     (or, for a supernet setting, scored with the seed-0 supernet) on every core. Run it with nothing
@@ -404,20 +420,28 @@ def time_setting(setting: str, archs: dict, data: training.DataSpec, count: int,
     for name in tqdm(names, desc=f"timing {setting}", unit="child"):
         started = time.time()
         child(name)
-        records.append(out, {"setting": setting, "name": name, "seconds": round(time.time() - started, 2),
-                             "threads": torch.get_num_threads(), **records.provenance(started, origin, device)})
+        records.append(out, {"setting": setting, "name": name,
+                             "seconds": round(time.time() - started, 2),
+                             "threads": torch.get_num_threads(),
+                             **records.provenance(started, origin, device)})
 
 
 def main(argv: list[str] | None = None) -> int:
     p = cli.Parser(description=__doc__.splitlines()[0])
-    p.add_argument("--settings", default=",".join(SETTINGS), help=f"comma-separated (default all: {', '.join(SETTINGS)})")
-    p.add_argument("--sampled", type=int, default=12, help="the panel's sampled members to train (default 12)")
-    p.add_argument("--budget", type=float, default=15.0, help="seconds per child the chosen setting may take (default 15)")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores, as the search)")
+    p.add_argument("--settings", default=",".join(SETTINGS),
+                   help=f"comma-separated (default all: {', '.join(SETTINGS)})")
+    p.add_argument("--sampled", type=int, default=12,
+                   help="the panel's sampled members to train (default 12)")
+    p.add_argument("--budget", type=float, default=15.0,
+                   help="seconds per child the chosen setting may take (default 15)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch threads (default: all cores, as the search)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--report", action="store_true", help="train nothing: score what the results files hold")
+    p.add_argument("--report", action="store_true",
+                   help="train nothing: score what the results files hold")
     p.add_argument("--time", type=int, default=0, metavar="N",
-                   help="time N members per setting on every core (run on a quiet machine), then report")
+                   help="time N members per setting on every core (run on a quiet machine), then "
+                   "report")
     p.add_argument("--panel", default=str(panel.PANEL))
     p.add_argument("--out", default=str(PROXY))
     args = p.parse_args(argv)
@@ -425,9 +449,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         unknown = [s for s in settings if s not in SETTINGS]
         if unknown:
-            raise training.UsageError(f"--settings: unknown {', '.join(unknown)} (choose from {', '.join(SETTINGS)})")
+            raise training.UsageError(f"--settings: unknown {', '.join(unknown)} (choose from "
+                                      f"{', '.join(SETTINGS)})")
         device = training.pick_device(args.device)
-        data = training.DataSpec()  # the search's default: Fashion-MNIST, 2,000 training images held out
+        # the search's default: Fashion-MNIST, 2,000 training images held out
+        data = training.DataSpec()
         if args.time < 0:
             raise training.UsageError("--time must be >= 1 members")
         if not args.report:
@@ -442,7 +468,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.time:
         archs = panel.panel_archs(args.sampled)
         for setting in settings:
-            time_setting(setting, archs, data, args.time, device, Path(args.out).with_name(TIMING.name), origin)
+            time_setting(setting, archs, data, args.time, device,
+                         Path(args.out).with_name(TIMING.name), origin)
     elif not args.report:
         archs = panel.panel_archs(args.sampled)
         for setting in settings:
@@ -452,7 +479,8 @@ def main(argv: list[str] | None = None) -> int:
     truth, proxy_records = panel_truth(records.load(args.panel)), records.load(args.out)
     timing = records.load(Path(args.out).with_name(TIMING.name))
     if not truth:
-        print(f"error: {args.panel} holds no panel yet: train it first (python benchmarks/panel.py)", file=sys.stderr)
+        print(f"error: {args.panel} holds no panel yet: train it first (python "
+              "benchmarks/panel.py)", file=sys.stderr)
         return 2
     scores = [s for s in (score(name, proxy_records, truth, timing) for name in settings) if s]
     if not scores:
@@ -464,7 +492,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no setting within {args.budget:g} s per child")
         return 1
     print(f"proxy={chosen['setting']} kendall_tau={chosen['kendall_tau']:.3f} seconds_per_child="
-          f"{chosen['seconds_per_child']:.1f} macs_tau={chosen['macs_tau']:.3f} panel={chosen['panel']}")
+          f"{chosen['seconds_per_child']:.1f} macs_tau={chosen['macs_tau']:.3f} "
+          f"panel={chosen['panel']}")
     return 0
 
 

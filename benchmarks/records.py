@@ -29,7 +29,8 @@ def git_commit(root: Path = Path(__file__).resolve().parent.parent) -> str:
     other than what the runs themselves write: the records under benchmarks/results/ and the figures
     under docs/ (platforms.py --plot, searches.py --plot)."""
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                                text=True, check=True).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
                                 ":(exclude)benchmarks/results", ":(exclude)docs/*.png"], cwd=root,
                                capture_output=True, text=True, check=True).stdout.strip()
@@ -52,14 +53,15 @@ def origin(script: str, argv: list[str] | None) -> dict:
 
 
 def provenance(started: float, origin: dict, device: str = "cpu") -> dict:
-    """Where a record came from: the command and commit (`origin`), the date, the machine (in the words a
-    latency table records) and the wall time."""
+    """Where a record came from: the command and commit (`origin`), the date, the machine (in the
+    words a latency table records) and the wall time."""
     import torch
 
     import latency  # the repository root's: benchmarks/ has no module of that name
 
     gpu = f", {torch.cuda.get_device_name()}" if device == "cuda" else ""
-    return {**origin, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": latency.machine() + gpu,
+    return {**origin, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            "machine": latency.machine() + gpu,
             "wall_seconds": round(time.time() - started, 1)}
 
 
@@ -114,7 +116,10 @@ def mean_range(values: list[float], fmt: str = ".4f") -> str:
     """"mean (min-max)" over seeds, or the one value."""
     if len(values) == 1:
         return format(values[0], fmt)
-    return f"{format(statistics.fmean(values), fmt)} ({format(min(values), fmt)}-{format(max(values), fmt)})"
+    return (
+        f"{format(statistics.fmean(values), fmt)}"
+        f" ({format(min(values), fmt)}-{format(max(values), fmt)})"
+    )
 
 
 def setting(run: str) -> str:

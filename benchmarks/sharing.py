@@ -52,7 +52,8 @@ import time  # noqa: E402
 from dataclasses import asdict, dataclass, replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # flat modules live in the repo root
+# flat modules live in the repo root
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 from torch.utils.data import DataLoader, Dataset, Subset  # noqa: E402
 
@@ -113,7 +114,8 @@ def fixed_paths(net: supernet.Supernet, archs: list) -> None:
     net.sample = sample
 
 
-def run(paths: int, steps: int, data: training.DataSpec, threads: int, device: str, origin: dict) -> dict:
+def run(paths: int, steps: int, data: training.DataSpec, threads: int, device: str,
+        origin: dict) -> dict:
     started = time.time()
     space, splits = mnas.SearchSpace(), training.load_splits(data)
     torch.manual_seed(0)
@@ -225,7 +227,8 @@ def main(argv: list[str] | None = None) -> int:
         device = training.pick_device(args.device)
         data = training.DataSpec(args.dataset, args.data_dir)
         training.load_splits(data)
-    except ValueError as e:  # training.UsageError is one, and so is a --paths that is not a list of numbers
+    # training.UsageError is one, and so is a --paths that is not a list of numbers
+    except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     origin = records.origin(__file__, argv)  # after the checks: bad input is one error line

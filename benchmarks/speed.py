@@ -28,7 +28,8 @@ import time  # noqa: E402
 from dataclasses import replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # flat modules live in the repo root
+# flat modules live in the repo root
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
@@ -57,44 +58,61 @@ def _seconds(fn) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     p = cli.Parser(description=__doc__.splitlines()[0])
-    p.add_argument("--archs", default="mobilenetv2,mnasnet-a1", help="reference names, comma-separated")
-    p.add_argument("--batches", type=cli.integers(2), default=[32, 64, 128, 256], help="comma-separated (default 32,64,128,256)")
-    p.add_argument("--threads", type=cli.integers(1), default=[1, 2], help="comma-separated (default 1,2)")
+    p.add_argument("--archs", default="mobilenetv2,mnasnet-a1",
+                   help="reference names, comma-separated")
+    p.add_argument("--batches", type=cli.integers(2), default=[32, 64, 128, 256],
+                   help="comma-separated (default 32,64,128,256)")
+    p.add_argument("--threads", type=cli.integers(1), default=[1, 2],
+                   help="comma-separated (default 1,2)")
     p.add_argument("--rounds", type=cli.at_least(1), default=5)
-    p.add_argument("--steps", type=cli.at_least(1), default=8, help="timed training steps per setting and round")
+    p.add_argument("--steps", type=cli.at_least(1), default=8,
+                   help="timed training steps per setting and round")
     p.add_argument("--out", default=str(SPEED))
     args = p.parse_args(argv)
     archs = args.archs.split(",")
     if any(a not in REFERENCE_ARCHS for a in archs):
-        print(f"error: --archs takes reference names ({', '.join(REFERENCE_ARCHS)})", file=sys.stderr)
+        print(f"error: --archs takes reference names ({', '.join(REFERENCE_ARCHS)})",
+              file=sys.stderr)
         return 2
     origin = records.origin(__file__, argv)  # after the checks: a rejected command prints one line
     started = time.time()
     splits = training.load_splits(training.DataSpec())
     threads = args.threads
     peak = {t: matmul_gflops(t) for t in threads}
-    print("matrix-product peak: " + ", ".join(f"{peak[t]:.0f} GFLOP/s on {t} thread(s)" for t in threads))
+    print(
+        "matrix-product peak: "
+        + ", ".join(f"{peak[t]:.0f} GFLOP/s on {t} thread(s)" for t in threads)
+    )
     settings = list(itertools.product(archs, [True, False], args.batches, threads))
     models = {a: training.make_model(REFERENCE_ARCHS[a], splits) for a in archs}
     seconds = {s: [] for s in settings}
     for r in range(args.rounds):
-        for arch, channels_last, batch, t in settings[r % len(settings):] + settings[:r % len(settings)]:
+        for arch, channels_last, batch, t in (
+            settings[r % len(settings) :] + settings[: r % len(settings)]
+        ):
             torch.set_num_threads(t)
             cfg = replace(training.TrainConfig(), batch_size=batch, channels_last=channels_last)
-            training.train_steps(models[arch], splits["train"], replace(cfg, steps=1))  # the layout's first step
+            # the layout's first step
+            training.train_steps(models[arch], splits["train"], replace(cfg, steps=1))
             seconds[arch, channels_last, batch, t].append(
-                _seconds(lambda: training.train_steps(models[arch], splits["train"], replace(cfg, steps=args.steps))))
+                _seconds(lambda: training.train_steps(models[arch], splits["train"],
+                                                      replace(cfg, steps=args.steps))))
         print(f"round {r + 1}/{args.rounds} done", flush=True)
-    print(f"{'network':<12} {'layout':<14} {'batch':>5} {'threads':>7} {'images/s':>9} {'GFLOP/s':>8} {'of peak':>7}")
+    print(f"{'network':<12} {'layout':<14} {'batch':>5} {'threads':>7} {'images/s':>9} "
+          f"{'GFLOP/s':>8} {'of peak':>7}")
     for arch, channels_last, batch, t in settings:
-        macs = count_macs(build_model(REFERENCE_ARCHS[arch], 10, small_input=True, in_channels=1), 28, 1)
+        macs = count_macs(build_model(REFERENCE_ARCHS[arch], 10, small_input=True, in_channels=1),
+                          28, 1)
         images = batch * args.steps / float(np.median(seconds[arch, channels_last, batch, t]))
         gflops = images * 3 * 2 * macs / 1e9
         layout = "channels-last" if channels_last else "contiguous"
-        print(f"{arch:<12} {layout:<14} {batch:>5} {t:>7} {images:>9.0f} {gflops:>8.1f} {100 * gflops / peak[t]:>6.1f}%")
-        records.append(args.out, {"arch": arch, "channels_last": channels_last, "batch_size": batch, "threads": t,
+        print(f"{arch:<12} {layout:<14} {batch:>5} {t:>7} {images:>9.0f} {gflops:>8.1f} "
+              f"{100 * gflops / peak[t]:>6.1f}%")
+        records.append(args.out, {"arch": arch, "channels_last": channels_last, "batch_size": batch,
+                                  "threads": t,
                                   "images_per_second": round(images, 1), "gflops": round(gflops, 2),
-                                  "peak_gflops": round(peak[t], 1), "rounds": args.rounds, "steps": args.steps,
+                                  "peak_gflops": round(peak[t], 1), "rounds": args.rounds,
+                                  "steps": args.steps,
                                   **records.provenance(started, origin)})
     return 0
 

@@ -32,17 +32,22 @@ separate run beside each training drifts: the same one came out 0.958x and 1.021
 two of them, twice the back-to-back noise, too much to tell A1 from its variants.
 
 Every training is appended to benchmarks/results/table1.json as it finishes, with its provenance,
-so the command resumes (a training cut short continues from its checkpoint, as the panel's do); `python
-benchmarks/tables.py --write` turns the file into the table of docs/results.md. `--shard K/N` splits
-one table between N processes (one per core), each training every N-th of the trainings.
+so the command resumes (a training cut short continues from its checkpoint, as the panel's do);
+`python benchmarks/tables.py --write` turns the file into the table of docs/results.md. `--shard
+K/N` splits one table between N processes (one per core), each training every N-th of the trainings.
 
-    python benchmarks/table1.py runs/<search> mobilenetv2 mnasnet-a1 mnasnet-b1 --top 3 --epochs 1 --seeds 2
-    python benchmarks/table1.py --random-search benchmarks/results/rl-vs-random.json --top 1 --epochs 5 --seeds 2
+    python benchmarks/table1.py runs/<search> mobilenetv2 mnasnet-a1 mnasnet-b1 --top 3 \
+           --epochs 1 --seeds 2
+    python benchmarks/table1.py --random-search benchmarks/results/rl-vs-random.json --top 1 \
+           --epochs 5 --seeds 2
     python benchmarks/table1.py --table6 --epochs 5 --seeds 2 --executorch      # Sec. 7.3, Table 6
-    python benchmarks/table1.py --searches benchmarks/results/table5.json --epochs 5 --seeds 2 --executorch
-    python benchmarks/table1.py --table6 --epochs 5 --seeds 2 --threads 1 --shard 1/2  # and 2/2 beside it
-    python benchmarks/table1.py --table6 --retime 5 --executorch   # A1, its variants, MobileNetV2 together -> table6-timing.json
-    python benchmarks/table1.py --retime 5 --executorch            # Table 1's networks -> table1-timing.json
+    python benchmarks/table1.py --searches benchmarks/results/table5.json --epochs 5 --seeds 2 \
+           --executorch
+    # and 2/2 beside it
+    python benchmarks/table1.py --table6 --epochs 5 --seeds 2 --threads 1 --shard 1/2
+    # A1, its variants, MobileNetV2 together -> table6-timing.json
+    python benchmarks/table1.py --table6 --retime 5 --executorch
+    python benchmarks/table1.py --retime 5 --executorch  # Table 1's networks -> table1-timing.json
 """
 
 from __future__ import annotations
@@ -57,7 +62,8 @@ import time  # noqa: E402
 from dataclasses import replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # flat modules live in the repo root
+# flat modules live in the repo root
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
@@ -67,10 +73,11 @@ import latency  # noqa: E402
 import mnas  # noqa: E402
 import panel  # noqa: E402
 import records  # noqa: E402
+from run import open_run  # noqa: E402
 import searches  # noqa: E402
 import training  # noqa: E402
-from figures import read_run  # noqa: E402
-from models import REFERENCE_ARCHS, Arch, arch_from_dict, arch_to_dict, build_model, load_arch, network_key, one_layer_type  # noqa: E402
+from models import (REFERENCE, REFERENCE_ARCHS, Arch, arch_from_dict, arch_to_dict, build_model,
+                    load_arch, network_key, one_layer_type)  # noqa: E402
 
 TABLE1 = records.RESULTS / "table1.json"
 TABLE6 = records.RESULTS / "table6.json"
@@ -82,17 +89,21 @@ LAYER_TYPES = {"mbconv3-k3": ("mbconv", 3, 3), "mbconv3-k5": ("mbconv", 3, 5),
 def table6_archs() -> dict[str, Arch]:
     """MnasNet-A1 and its four one-layer-type variants (`models.one_layer_type`), by name."""
     a1 = REFERENCE_ARCHS["mnasnet-a1"]
-    return {"mnasnet-a1": a1} | {f"mnasnet-a1-all-{name}": one_layer_type(a1, *t) for name, t in LAYER_TYPES.items()}
+    return {"mnasnet-a1": a1} | {
+        f"mnasnet-a1-all-{name}": one_layer_type(a1, *t) for name, t in LAYER_TYPES.items()
+    }
 
 
 def contenders(specs: list[str], top: int) -> dict[str, Arch]:
     """{name: arch} for reference names, JSON files and search run directories (their `top` children
-    by reward that build distinct networks: a search samples some networks under several descriptions)."""
+    by reward that build distinct networks: a search samples some networks under several
+    descriptions)."""
     archs = {}
     for spec in specs:
         if Path(spec).is_dir():
-            children, _ = read_run(spec)
-            ok = sorted((c for c in children if c.status == "ok"), key=lambda c: c.reward, reverse=True)
+            children = open_run(spec).children
+            ok = sorted((c for c in children if c.status == "ok"), key=lambda c: c.reward,
+                        reverse=True)
             if not ok:
                 raise training.UsageError(f"{spec}: the run has no finished child yet")
             best = {}  # network -> (its best child, that child's arch)
@@ -109,7 +120,8 @@ def contenders(specs: list[str], top: int) -> dict[str, Arch]:
     return archs
 
 
-def random_search_draws(seed: int, samples: int, batch: int, space: mnas.SearchSpace) -> list[list[int]]:
+def random_search_draws(seed: int, samples: int, batch: int,
+                        space: mnas.SearchSpace) -> list[list[int]]:
     """The tokens of every child a random-search run with this seed proposed, in order: the same
     calls to `RandomSearch.propose` that `mnas.search` makes (batches of `batch`, the last cut)."""
     searcher, tokens = controller.RandomSearch(space.decisions, seed=seed), []
@@ -126,10 +138,13 @@ def random_search_best(summaries: list[dict], top: int, batch: int = 6) -> dict[
         flags = dict(zip(r["flags"][::2], r["flags"][1::2]))
         if flags.get("--controller") != "random":
             continue
-        draws = random_search_draws(int(flags["--seed"]), len(r["rewards"]), int(flags.get("--batch", batch)), space)
-        children += [(reward, r["run"], step, space.decode(t)) for step, (t, reward) in enumerate(zip(draws, r["rewards"]))]
+        draws = random_search_draws(int(flags["--seed"]), len(r["rewards"]),
+                                    int(flags.get("--batch", batch)), space)
+        children += [(reward, r["run"], step,
+                      space.decode(t)) for step, (t, reward) in enumerate(zip(draws, r["rewards"]))]
     if not children:
-        raise training.UsageError("no random-search runs in the file (records with --controller random)")
+        raise training.UsageError("no random-search runs in the file (records with --controller "
+                                  "random)")
     best: dict[tuple, str] = {}
     archs = {}
     for reward, run, step, arch in sorted(children, key=lambda c: -c[0]):
@@ -139,7 +154,8 @@ def random_search_best(summaries: list[dict], top: int, batch: int = 6) -> dict[
     return archs
 
 
-def search_winners(summaries: list[dict], runs: Path | None = None, per_search: bool = False) -> dict[str, Arch]:
+def search_winners(summaries: list[dict], runs: Path | None = None,
+                   per_search: bool = False) -> dict[str, Arch]:
     """{"<experiment>/<setting>": arch}: each setting's (a run's name less "-seedN") best network
     over its seeds by search reward; with `per_search`, {"<experiment>/<run>": arch}, every search's
     own best network (the search is then the unit of a comparison). From the summary's best_arch, or
@@ -156,7 +172,8 @@ def search_winners(summaries: list[dict], runs: Path | None = None, per_search: 
             continue
         run_dir = (runs or searches.RUNS) / (r.get("same_as") or f"{r['experiment']}/{r['run']}")
         if not (run_dir / "best.json").is_file():
-            raise training.UsageError(f"{name}: the summary of {r['run']} has no best_arch and {run_dir} "
+            raise training.UsageError(f"{name}: the summary of {r['run']} has no best_arch and "
+                                      f"{run_dir} "
                                       "no best.json")
         archs[name] = load_arch(str(run_dir / "best.json"))
     return archs
@@ -164,34 +181,41 @@ def search_winners(summaries: list[dict], runs: Path | None = None, per_search: 
 
 def trained_already(files: list[str | Path]) -> dict[tuple, dict]:
     """Records of finished trainings in `files`, by (network, seed, epochs, dataset, device)."""
-    return {(network_key(arch_from_dict(r["arch"])), r["seed"], r["epochs"], r["dataset"], r["device"]): r
+    return {(network_key(arch_from_dict(r["arch"])), r["seed"], r["epochs"], r["dataset"],
+             r["device"]): r
             for path in files for r in records.load(path) if r.get("arch")}
 
 
-def time_together(archs: dict[str, Arch], backends: list[str], repeats: int) -> dict[str, dict[str, list[float]]]:
+def time_together(archs: dict[str, Arch], backends: list[str],
+                  repeats: int) -> dict[str, dict[str, list[float]]]:
     """{backend: {name: [latency / MobileNetV2, one per repeat]}}: every network and the reference
     measured in one interleaved run (`latency.measure_interleaved`), `repeats` times per backend, so
     that the networks are compared under the same conditions and the repeats show the noise."""
-    nets = {name: build_model(arch) for name, arch in archs.items()} | {latency.REFERENCE: build_model(latency.REFERENCE)}
+    nets = {name: build_model(arch) for name, arch in archs.items()} | {
+        REFERENCE: build_model(REFERENCE)
+    }
     ratios = {backend: {name: [] for name in archs} for backend in backends}
     for backend in backends:
         for _ in tqdm(range(repeats), desc=f"timing together ({backend})", unit="repeat"):
             got = latency.measure_interleaved(nets, backend=backend)
             for name in archs:
-                ratios[backend][name].append(round(latency.ratio(got[name], got[latency.REFERENCE]), 4))
+                ratios[backend][name].append(round(latency.ratio(got[name], got[REFERENCE]), 4))
     return ratios
 
 
-def retime(out: str | Path, archs: dict[str, Arch], backends: list[str], repeats: int, origin: dict) -> Path:
+def retime(out: str | Path, archs: dict[str, Arch], backends: list[str], repeats: int,
+           origin: dict) -> Path:
     """`time_together`, appended to <out>-timing.json with each network's architecture (a table
     retrained under the same names does not pool with it), the machine's load before and after (the
     1-minute average: another process running beside the timing shows) and the provenance."""
     path = Path(out).with_name(f"{Path(out).stem}-timing.json")
     started, load = time.time(), os.getloadavg()[0]
     ratios = time_together(archs, backends, repeats)
-    records.append(path, {"networks": list(archs), "archs": {name: arch_to_dict(a) for name, a in archs.items()},
+    records.append(path, {"networks": list(archs),
+                          "archs": {name: arch_to_dict(a) for name, a in archs.items()},
                           "repeats": repeats, "threads": 1, "load": round(load, 2),
-                          "load_after": round(os.getloadavg()[0], 2), **ratios, **records.provenance(started, origin)})
+                          "load_after": round(os.getloadavg()[0], 2), **ratios,
+                          **records.provenance(started, origin)})
     return path
 
 
@@ -204,35 +228,54 @@ def shard(text: str) -> tuple[int, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    latency.keep_freed_memory()  # as every program that times networks
     p = cli.Parser(description=__doc__.splitlines()[0])
     p.add_argument("archs", nargs="*", metavar="NAME|JSON|RUN_DIR")
     p.add_argument("--random-search", metavar="FILE",
-                   help="add random search's `--top` best networks from its runs' records (the control)")
-    p.add_argument("--top", type=int, default=3, help="children of each run directory, by reward (default 3)")
+                   help="add random search's `--top` best networks from its runs' records (the "
+                   "control)")
+    p.add_argument("--top", type=int, default=3,
+                   help="children of each run directory, by reward (default 3)")
     p.add_argument("--epochs", type=float, default=1.0)
     p.add_argument("--seeds", type=int, default=2)
-    p.add_argument("--executorch", action="store_true", help="also time each network through ExecuTorch")
+    p.add_argument("--executorch", action="store_true",
+                   help="also time each network through ExecuTorch")
     p.add_argument("--table6", action="store_true",
-                   help="add MnasNet-A1 and its one-layer-type variants (Sec. 7.3); records go to table6.json")
+                   help="add MnasNet-A1 and its one-layer-type variants (Sec. 7.3); records go to "
+                   "table6.json")
     panel.add_training_options(p)
     p.add_argument("--searches", metavar="FILE",
-                   help="train each setting's best network in this searches.py summary file (table5.json, flops.json)")
+                   help="train each setting's best network in this searches.py summary file "
+                   "(table5.json, flops.json)")
     p.add_argument("--per-search", action="store_true",
-                   help="with --searches: train every search's best network (<experiment>/<run>), not each setting's")
-    p.add_argument("--out", help="the results file (default benchmarks/results/table1.json; table6.json with --table6, "
+                   help="with --searches: train every search's best network (<experiment>/<run>), "
+                   "not each setting's")
+    p.add_argument("--out",
+                   help="the results file (default benchmarks/results/table1.json; table6.json "
+                   "with --table6, "
                                  "<experiment>-final.json with --searches)")
     p.add_argument("--shard", type=shard, default=(1, 1), metavar="K/N",
-                   help="train only the K-th of every N trainings (architectures x seeds, in order), so N processes "
-                        "split one table: e.g. --shard 1/2 and --shard 2/2 on two cores (default 1/1: all)")
+                   help="train only the K-th of every N trainings (architectures x seeds, in "
+                   "order), so N processes "
+                        "split one table: e.g. --shard 1/2 and --shard 2/2 on two cores (default "
+                        "1/1: all)")
     p.add_argument("--retime", type=cli.at_least(2), metavar="R",
-                   help="train nothing: time the table's networks (those given, else those in --out) together, R interleaved "
+                   help="train nothing: time the table's networks (those given, else those in "
+                   "--out) together, R interleaved "
                         "repeats -> <out>-timing.json")
     args = p.parse_args(argv)
     try:
         if args.top < 1 or args.seeds < 1 or args.epochs <= 0:
             raise training.UsageError("--top and --seeds must be >= 1 and --epochs positive")
-        if not args.archs and not args.random_search and not args.table6 and not args.searches and not args.retime:
-            raise training.UsageError("give architectures (NAME, JSON or RUN_DIR), --random-search FILE, --table6 "
+        if (
+            not args.archs
+            and not args.random_search
+            and not args.table6
+            and not args.searches
+            and not args.retime
+        ):
+            raise training.UsageError("give architectures (NAME, JSON or RUN_DIR), "
+                                      "--random-search FILE, --table6 "
                                       "or --searches FILE")
         archs = contenders(args.archs, args.top) | (table6_archs() if args.table6 else {})
         out = TABLE6 if args.table6 else TABLE1
@@ -247,12 +290,17 @@ def main(argv: list[str] | None = None) -> int:
                 raise training.UsageError(f"--random-search {args.random_search}: no such file")
             archs |= random_search_best(records.load(args.random_search), args.top)
         if args.retime and not archs:  # the networks the table holds
-            archs = {r["name"]: arch_from_dict(r["arch"]) for r in records.load(args.out) if r.get("arch")}
+            archs = {
+                r["name"]: arch_from_dict(r["arch"])
+                for r in records.load(args.out)
+                if r.get("arch")
+            }
             if not archs:
                 raise training.UsageError(f"--retime: {args.out} holds no trained network to time")
         if args.retime:
             origin = records.origin(__file__, argv)
-            path = retime(args.out, archs, ["cpu"] + ["executorch"] * args.executorch, args.retime, origin)
+            path = retime(args.out, archs, ["cpu"] + ["executorch"] * args.executorch, args.retime,
+                          origin)
             print(f"timed {len(archs)} networks together, {args.retime} times -> {path}")
             return 0
         device = training.pick_device(args.device)
@@ -268,30 +316,45 @@ def main(argv: list[str] | None = None) -> int:
     done = records.load(args.out)
     have = {(r["name"], r["seed"], r["epochs"], r["dataset"], r["device"]) for r in done}
     ratios = {(r["name"], "cpu"): r["latency_ratio"] for r in done}
-    ratios |= {(r["name"], "executorch"): r["executorch_ratio"] for r in done if r.get("executorch_ratio")}
+    ratios |= {(r["name"],
+                "executorch"): r["executorch_ratio"] for r in done if r.get("executorch_ratio")}
     k, n_shards = args.shard
-    jobs = [(n, s) for s in range(args.seeds) for n in archs][k - 1::n_shards]  # this shard's, whatever is done
+    # this shard's, whatever is done
+    jobs = [(n, s) for s in range(args.seeds) for n in archs][k - 1::n_shards]
     todo = [(n, s) for n, s in jobs if (n, s, args.epochs, args.dataset, device) not in have]
     print(f"table 1: {len(archs)} architectures x {args.seeds} seeds, {len(todo)} trainings to do, "
           f"{args.epochs:g} epoch(s) each on {device} -> {args.out}", flush=True)
-    # the same training under another name, in Table 1, Table 6 or a search's final trainings: not again
-    beside = [f for f in Path(args.out).parent.glob("*.json") if f.name == "table6.json" or f.name.endswith("-final.json")]
+    # the same training under another name, in Table 1, Table 6 or a search's final trainings: not
+    # again
+    beside = [
+        f
+        for f in Path(args.out).parent.glob("*.json")
+        if f.name == "table6.json" or f.name.endswith("-final.json")
+    ]
     trained = trained_already([TABLE1, *beside, args.out])
     for name, seed in tqdm(todo, desc="table 1", unit="net"):
-        job = {"name": name, "seed": seed, "recipe": "final", "epochs": args.epochs, "dataset": args.dataset}
+        job = {"name": name, "seed": seed, "recipe": "final", "epochs": args.epochs,
+               "dataset": args.dataset}
         same = trained.get((network_key(archs[name]), seed, args.epochs, args.dataset, device))
         if same:
-            records.append(args.out, {**same, **job, "same_as": same.get("same_as") or same["name"]})
-            tqdm.write(f"{name:<28} seed {seed}  the same network as {same['name']}: its record reused")
+            records.append(args.out,
+                           {**same, **job, "same_as": same.get("same_as") or same["name"]})
+            tqdm.write(f"{name:<28} seed {seed}  the same network as {same['name']}: its record "
+                       "reused")
             continue
         if args.executorch and (name, "executorch") not in ratios:
-            ratios[name, "executorch"] = round(latency.relative_latency(archs[name], backend="executorch", rounds=20), 4)
-        record = panel.train_and_append(args.out, job, archs[name], data, cfg, ratios.get((name, "cpu")), origin, device,
+            ratios[name, "executorch"] = round(latency.relative_latency(build_model(archs[name]),
+                                                                        build_model(REFERENCE),
+                                                                        backend="executorch",
+                                                                        rounds=20), 4)
+        record = panel.train_and_append(args.out, job, archs[name], data, cfg,
+                                        ratios.get((name, "cpu")), origin, device,
                                         {"executorch_ratio": ratios.get((name, "executorch"))})
         ratios[name, "cpu"] = record["latency_ratio"]
         trained[network_key(archs[name]), seed, args.epochs, args.dataset, device] = record
         tqdm.write(f"{name:<28} seed {seed}  test accuracy {record['test_accuracy']:.4f}  "
-                   f"latency {record['latency_ratio']:.3f}x MobileNetV2  {record['wall_seconds']:.0f} s")
+                   f"latency {record['latency_ratio']:.3f}x MobileNetV2  "
+                   f"{record['wall_seconds']:.0f} s")
     return 0
 
 

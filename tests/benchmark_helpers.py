@@ -12,7 +12,8 @@ import records  # noqa: E402
 
 
 def with_provenance(record: dict, date: str = "2026-11-29 01:00:00 UTC") -> dict:
-    return {**record, "command": "python benchmarks/x.py", "commit": "abcdef0123", "date": date, "machine": "test cpu",
+    return {**record, "command": "python benchmarks/x.py", "commit": "abcdef0123", "date": date,
+            "machine": "test cpu",
             "wall_seconds": 60.0}
 
 

@@ -16,15 +16,18 @@ torch.set_num_threads(1)
 
 @pytest.fixture(scope="session")
 def stand_in_table(tmp_path_factory):
-    """A latency table for every layer of the space at 32 px with made-up times (0.1 ms each): what a
-    search needs to run without timing on this CPU. Real tables come from latency_table.py --build-table."""
+    """A latency table for every layer of the space at 32 px with made-up times (0.1 ms each): what
+    a search needs to run without timing on this CPU. Real tables come from latency_table.py
+    --build-table."""
     import latency_table
+    import models
     from mnas import SearchSpace
 
     space = SearchSpace()
-    entries = latency_table.space_entries([space.block_options(i) for i in range(len(space.skeleton))], 32)
+    entries = models.space_entries([space.block_options(i) for i in range(len(space.skeleton))], 32)
     path = tmp_path_factory.mktemp("table") / "stand-in-table.json"
-    latency_table.LatencyTable("cpu", 1, 32, reference_ms=20.0, layers={k: 0.1 for k in entries}, fit=[1.0, 0.0]).save(path)
+    latency_table.LatencyTable("cpu", 1, 32, reference_ms=20.0, layers={k: 0.1 for k in entries},
+                               fit=[1.0, 0.0]).save(path)
     return path
 
 

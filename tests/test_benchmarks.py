@@ -1,5 +1,5 @@
-"""The reference panel and the proxy benchmark (resuming, growing, rank correlations on known rankings),
-provenance and the pages' tables."""
+"""The reference panel and the proxy benchmark (resuming, growing, rank correlations on known
+rankings), provenance and the pages' tables."""
 
 import functools
 import json
@@ -8,7 +8,10 @@ import subprocess
 import pytest
 
 import models
-from benchmark_helpers import committed_tree, with_provenance  # noqa: F401 (autouse; puts benchmarks/ on the path)
+from benchmark_helpers import (
+    committed_tree,
+    with_provenance,
+)  # noqa: F401 (autouse; puts benchmarks/ on the path)
 import panel
 import proxy
 import records
@@ -17,24 +20,29 @@ GIT_COMMIT = records.git_commit  # the real one, for the test of "+dirty"
 
 
 def test_van_der_corput_spreads_members_and_keeps_earlier_ones():
-    assert [panel.van_der_corput(k) for k in range(1, 8)] == [0.5, 0.25, 0.75, 0.125, 0.625, 0.375, 0.875]
+    assert [panel.van_der_corput(k) for k in range(1, 8)] == [0.5, 0.25, 0.75, 0.125, 0.625, 0.375,
+                                                              0.875]
 
 
 def test_sampled_members_are_spread_over_macs_and_grow_as_a_prefix(monkeypatch):
     monkeypatch.setattr(panel, "POOL", 16)
     four, six = panel.sampled_archs(4), panel.sampled_archs(6)
     assert list(six) == [f"sampled-{k:02d}" for k in range(6)]
-    assert all(six[name] == arch for name, arch in four.items())  # growing the panel keeps its members
+    # growing the panel keeps its members
+    assert all(six[name] == arch for name, arch in four.items())
     assert len(set(six.values())) == 6
 
 
 def test_second_seeds_go_to_mobilenetv2_and_the_first_sampled_members():
     names = ["mobilenetv2", "mnasnet-a1", "sampled-00", "sampled-01", "sampled-02"]
     got = [(j["name"], j["seed"]) for j in panel.jobs(names, repeat=3, recipe="final", epochs=1)]
-    assert got == [(n, 0) for n in names] + [("mobilenetv2", 1), ("sampled-00", 1), ("sampled-01", 1)]
+    assert got == [(n, 0) for n in names] + [("mobilenetv2", 1), ("sampled-00", 1),
+                                             ("sampled-01", 1)]
     every = [(j["name"], j["seed"]) for j in panel.jobs(names, repeat=5, recipe="final", epochs=1)]
-    assert every[len(names):] == [("mobilenetv2", 1), ("sampled-00", 1), ("sampled-01", 1), ("sampled-02", 1),
-                                  ("mnasnet-a1", 1)]  # then the other reference networks: the whole panel
+    assert every[len(names):] == [("mobilenetv2", 1), ("sampled-00", 1), ("sampled-01", 1),
+                                  ("sampled-02", 1),
+                                  # then the other reference networks: the whole panel
+                                  ("mnasnet-a1", 1)]
 
 
 def test_panel_appends_each_member_with_provenance_and_resumes(tmp_path, monkeypatch, capsys):
@@ -46,7 +54,8 @@ def test_panel_appends_each_member_with_provenance_and_resumes(tmp_path, monkeyp
     first = records.load(out)
     assert [(r["name"], r["seed"]) for r in first] == [("mnasnet-small", 0), ("sampled-00", 0)]
     for r in first:
-        assert r["recipe_config"]["steps"] == 2  # 0.1 epochs of 1,500 synthetic images in batches of 128, rounded up
+        # 0.1 epochs of 1,500 synthetic images in batches of 128, rounded up
+        assert r["recipe_config"]["steps"] == 2
         assert r["params"] > 0 and r["macs"] > 0 and 0 <= r["test_accuracy"] <= 1
         assert {"command", "commit", "date", "machine", "wall_seconds"} <= set(r) 
         assert r["command"].startswith("python benchmarks/panel.py --dataset synthetic")
@@ -63,11 +72,15 @@ def test_panel_appends_each_member_with_provenance_and_resumes(tmp_path, monkeyp
 
 def test_panel_training_cut_short_resumes_from_its_checkpoint(tmp_path, monkeypatch):
     out = tmp_path / "panel.json"
-    argv = ["--dataset", "synthetic", "--epochs", "0.2", "--threads", "1", "--only", "mnasnet-small", "--repeat", "0", "--sampled", "0",
+    argv = ["--dataset", "synthetic", "--epochs", "0.2", "--threads", "1", "--only",
+            "mnasnet-small", "--repeat", "0", "--sampled", "0",
             "--out", str(out)]
-    monkeypatch.setattr(panel.training, "train_steps", functools.partial(panel.training.train_steps, every=1))
-    monkeypatch.setattr(panel, "POOL", 8)  # neither the sampled members, the expected duration nor the
-    monkeypatch.setattr(panel.training, "time_steps", lambda *args, **kw: 1.0)  # latency are what is tested
+    monkeypatch.setattr(panel.training, "train_steps",
+                        functools.partial(panel.training.train_steps, every=1))
+    # neither the sampled members, the expected duration nor the
+    monkeypatch.setattr(panel, "POOL", 8)
+    # latency are what is tested
+    monkeypatch.setattr(panel.training, "time_steps", lambda *args, **kw: 1.0)
     monkeypatch.setattr(panel.latency, "relative_latency", lambda *args, **kw: 0.5)
     loss, calls = panel.training.classification_loss, [0]
 
@@ -86,9 +99,13 @@ def test_panel_training_cut_short_resumes_from_its_checkpoint(tmp_path, monkeypa
     [record] = records.load(out)
     assert record["resumed_at_step"] == 2 and record["recipe_config"]["steps"] == 3
     assert len(record["loss_curve"]) == 3  # every step's loss, those before the cut too
-    assert list((tmp_path / "checkpoints").iterdir()) == []  # the record is in: its checkpoint is gone
-    job, (a1, b1) = {**record, "name": "table5/best"}, (models.REFERENCE_ARCHS[n] for n in ("mnasnet-a1", "mnasnet-b1"))
-    assert panel.checkpoint_path(out, job, a1, "cpu") != panel.checkpoint_path(out, job, b1, "cpu")  # one name, two networks
+    # the record is in: its checkpoint is gone
+    assert list((tmp_path / "checkpoints").iterdir()) == []
+    job, (a1, b1) = {**record, "name": "table5/best"}, (
+        models.REFERENCE_ARCHS[n] for n in ("mnasnet-a1", "mnasnet-b1")
+    )
+    # one name, two networks
+    assert panel.checkpoint_path(out, job, a1, "cpu") != panel.checkpoint_path(out, job, b1, "cpu")
 
 
 def test_panel_rejects_unknown_members_in_one_line(tmp_path, capsys):
@@ -118,8 +135,10 @@ def proxy_record(setting, name, seed, acc, seconds=10.0):
 def test_kendall_and_spearman_on_known_rankings():
     assert proxy.kendall([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
     assert proxy.kendall([1, 2, 3, 4], [40, 30, 20, 10]) == pytest.approx(-1.0)
-    assert proxy.kendall([1, 2, 3, 4], [1, 2, 4, 3]) == pytest.approx(4 / 6)  # 5 concordant pairs, 1 discordant
-    assert proxy.spearman([1, 2, 3, 4], [1, 2, 4, 3]) == pytest.approx(1 - 6 * 2 / (4 * 15))  # 1 - 6 sum(d^2) / n(n^2-1)
+    # 5 concordant pairs, 1 discordant
+    assert proxy.kendall([1, 2, 3, 4], [1, 2, 4, 3]) == pytest.approx(4 / 6)
+    # 1 - 6 sum(d^2) / n(n^2-1)
+    assert proxy.spearman([1, 2, 3, 4], [1, 2, 4, 3]) == pytest.approx(1 - 6 * 2 / (4 * 15))
 
 
 def test_panel_truth_averages_seeds_and_ignores_other_recipes():
@@ -131,12 +150,19 @@ def test_panel_truth_averages_seeds_and_ignores_other_recipes():
 def test_score_pairs_each_member_with_its_own_panel_accuracy():
     names = ["m0", "m1", "m2", "m3", "m4"]
     panel_acc = [0.90, 0.80, 0.85, 0.70, 0.75]  # ranks: m0 > m2 > m1 > m4 > m3
-    truth = proxy.panel_truth([panel_record(n, a, macs=1000 - 100 * i, params=i) for i, (n, a) in enumerate(zip(names, panel_acc))])
+    truth = proxy.panel_truth([
+        panel_record(n, a, macs=1000 - 100 * i, params=i)
+        for i, (n, a) in enumerate(zip(names, panel_acc))
+    ])
     # Seed 0 ranks exactly as the panel; seed 1 swaps m1 and m2 (one discordant pair of 10).
     recs = [proxy_record("p", n, 0, a / 2) for n, a in zip(names, panel_acc)]
     recs += [proxy_record("p", n, 1, a) for n, a in zip(names, [0.90, 0.86, 0.85, 0.70, 0.75])]
     recs = list(reversed(recs))  # the order of the results file does not matter
-    recs += [proxy_record("q", n, s, -a, seconds=99) for n, a in zip(names, panel_acc) for s in proxy.SEEDS]  # another setting
+    recs += [
+        proxy_record("q", n, s, -a, seconds=99)
+        for n, a in zip(names, panel_acc)
+        for s in proxy.SEEDS
+    ]  # another setting
     s = proxy.score("p", recs, truth)
     assert s["panel"] == 5
     assert s["kendall_tau"] == pytest.approx((1.0 + 0.8) / 2)
@@ -160,16 +186,21 @@ def test_seconds_per_child_come_from_the_quiet_timing_runs_when_there_are_some(m
     intervals = dict.fromkeys(("tau", "spearman", "tau_minus_macs"), (0.0, 0.0))
     monkeypatch.setattr(proxy, "bootstrap", lambda *args: intervals)  # not what this test is about
     truth = proxy.panel_truth([panel_record(f"m{i}", 0.5 + i / 10) for i in range(5)])
-    recs = [proxy_record("p", f"m{i}", s, 0.5 + i / 10, seconds=30) for i in range(5) for s in proxy.SEEDS]
-    assert proxy.score("p", recs, truth)["seconds_per_child"] == 30  # no timing runs: the fidelity runs' own
-    timing = [{"setting": "p", "name": "m0", "seconds": 11}, {"setting": "p", "name": "m3", "seconds": 13},
+    recs = [proxy_record("p", f"m{i}", s, 0.5 + i / 10,
+                         seconds=30) for i in range(5) for s in proxy.SEEDS]
+    # no timing runs: the fidelity runs' own
+    assert proxy.score("p", recs, truth)["seconds_per_child"] == 30
+    timing = [{"setting": "p", "name": "m0", "seconds": 11},
+              {"setting": "p", "name": "m3", "seconds": 13},
               {"setting": "q", "name": "m0", "seconds": 99}]
     assert proxy.score("p", recs, truth, timing)["seconds_per_child"] == 12
 
 
 def test_score_needs_both_seeds_of_a_member():
     truth = proxy.panel_truth([panel_record(f"m{i}", 0.5 + i / 10) for i in range(5)])
-    recs = [proxy_record("p", f"m{i}", 0, 0.5) for i in range(5)] + [proxy_record("p", f"m{i}", 1, 0.5) for i in range(3)]
+    recs = [proxy_record("p", f"m{i}", 0, 0.5) for i in range(5)] + [
+        proxy_record("p", f"m{i}", 1, 0.5) for i in range(3)
+    ]
     assert proxy.score("p", recs, truth) is None  # only 3 members have both seeds
 
 
@@ -260,12 +291,13 @@ def test_panel_noise_of_a_small_panel_by_hand():
 def test_the_reliability_interval_by_the_f_test_by_hand():
     # 3 members x 2 seeds: deviations +-0.01 -> MS within 0.0006 / 3 = 0.0002; means 0.81 0.91
     # 0.86 -> MS between 2 * 0.005 / 2 = 0.005; F = 25. Printed F tables: F(.975; 2, 3) = 16.04,
-    # F(.975; 3, 2) = 39.17 -> bounds (25/16.04 - 1) / (25/16.04 + 1), (25*39.17 - 1) / (25*39.17 + 1)
+    # F(.975; 3, 2) = 39.17 -> bounds (25/16.04 - 1) / (25/16.04 + 1),
+    # (25*39.17 - 1) / (25*39.17 + 1)
     low, high = proxy.reliability_interval([[0.80, 0.82], [0.90, 0.92], [0.85, 0.87]])
     assert low == pytest.approx((25 / 16.04 - 1) / (25 / 16.04 + 1), abs=2e-3)  # 0.218
     assert high == pytest.approx((25 * 39.17 - 1) / (25 * 39.17 + 1), abs=1e-4)  # 0.998
-    recs = [panel_record(m, a, seed=s) for m, accs in (("a", (0.80, 0.82)), ("b", (0.90, 0.92)),
-                                                       ("c", (0.85, 0.87))) for s, a in enumerate(accs)]
+    accs_of = {"a": (0.80, 0.82), "b": (0.90, 0.92), "c": (0.85, 0.87)}
+    recs = [panel_record(m, a, seed=s) for m, accs in accs_of.items() for s, a in enumerate(accs)]
     recs[1]["machine"] = "another"  # a's second seed ran elsewhere
     noise = proxy.panel_noise(recs)
     assert noise["reliability_interval"] == pytest.approx((low, high))
@@ -321,7 +353,8 @@ def test_the_report_shows_each_seed_the_p_value_and_the_panels_noise(tmp_path, c
 
 def test_best_setting_is_the_highest_tau_within_the_budget():
     scores = [{"setting": "slow", "kendall_tau": 0.9, "seconds_per_child": 40, "at_chance": 0.0},
-              {"setting": "stuck", "kendall_tau": 0.8, "seconds_per_child": 5, "at_chance": 0.75},  # ranks ties
+              # ranks ties
+              {"setting": "stuck", "kendall_tau": 0.8, "seconds_per_child": 5, "at_chance": 0.75},
               {"setting": "a", "kendall_tau": 0.5, "seconds_per_child": 10, "at_chance": 0.0},
               {"setting": "b", "kendall_tau": 0.6, "seconds_per_child": 14, "at_chance": 0.1}]
     assert proxy.best(scores, 15)["setting"] == "b"
@@ -333,24 +366,37 @@ def test_best_setting_is_the_highest_tau_within_the_budget():
 def test_tables_fill_only_the_marked_regions(tmp_path):
     import tables
 
-    for i, (name, acc) in enumerate([("mobilenetv2", 0.88), ("sampled-00", 0.86), ("sampled-01", 0.90), ("sampled-02", 0.80)]):
-        records.append(tmp_path / "panel.json", with_provenance({**panel_record(name, acc, macs=100 + i), "latency_ratio": 1.0,
-                                                                 "max_loss_after_warmup": 1.5}))
-    records.append(tmp_path / "panel.json", with_provenance({**panel_record("mobilenetv2", 0.87, seed=1), "latency_ratio": 1.0,
-                                                             "max_loss_after_warmup": 1.2}))
-    records.append(tmp_path / "panel.json", with_provenance({**panel_record("mobilenetv2", 0.85, recipe="v0"), "latency_ratio": 1.0,
-                                                             "max_loss_after_warmup": 6.5}))
+    for i, (name, acc) in enumerate([("mobilenetv2", 0.88), ("sampled-00", 0.86),
+                                     ("sampled-01", 0.90), ("sampled-02", 0.80)]):
+        records.append(tmp_path / "panel.json",
+                       with_provenance({**panel_record(name, acc, macs=100 + i),
+                                        "latency_ratio": 1.0,
+                                        "max_loss_after_warmup": 1.5}))
+    records.append(tmp_path / "panel.json",
+                   with_provenance({**panel_record("mobilenetv2", 0.87, seed=1),
+                                    "latency_ratio": 1.0,
+                                    "max_loss_after_warmup": 1.2}))
+    records.append(tmp_path / "panel.json",
+                   with_provenance({**panel_record("mobilenetv2", 0.85, recipe="v0"),
+                                    "latency_ratio": 1.0,
+                                    "max_loss_after_warmup": 6.5}))
     for seed in proxy.SEEDS:
-        for name, acc in [("mobilenetv2", 0.7), ("sampled-00", 0.6), ("sampled-01", 0.8), ("sampled-02", 0.5)]:
-            records.append(tmp_path / "proxy.json", with_provenance(proxy_record("s70-b64-lr0.01", name, seed, acc)))
+        for name, acc in [("mobilenetv2", 0.7), ("sampled-00", 0.6), ("sampled-01", 0.8),
+                          ("sampled-02", 0.5)]:
+            records.append(tmp_path / "proxy.json",
+                           with_provenance(proxy_record("s70-b64-lr0.01", name, seed, acc)))
     readme = ("# Title\n\nkept\n<!-- table:panel -->\nstale\n<!-- /table:panel -->\nkept too\n"
-              "<!-- table:recipe -->\n<!-- /table:recipe -->\n<!-- table:proxy -->\n<!-- /table:proxy -->\nend\n")
+              "<!-- table:recipe -->\n<!-- /table:recipe -->\n<!-- table:proxy -->\n<!-- "
+              "/table:proxy -->\nend\n")
     out = tables.fill(readme, tmp_path)
-    assert out.startswith("# Title\n\nkept\n<!-- table:panel -->\n| member |") and out.endswith("<!-- /table:proxy -->\nend\n")
+    assert out.startswith("# Title\n\nkept\n<!-- table:panel -->\n| member |") and out.endswith(
+        "<!-- /table:proxy -->\nend\n"
+    )
     assert "stale" not in out and "kept too" in out
     rows = [line for line in out.splitlines() if line.startswith("| ")]
     assert rows[1].startswith("| sampled-01 | 0.9000 |")  # best first (rows[0] is the header)
-    assert "| mobilenetv2 | 0.8800 / 0.8700 |" in out and "1.00 points" in out  # both seeds, and their gap
+    # both seeds, and their gap
+    assert "| mobilenetv2 | 0.8800 / 0.8700 |" in out and "1.00 points" in out
     assert "| mobilenetv2 | 0.8500 | 6.50 | 0.8800 | 1.50 |" in out  # v0 beside final
     assert "| `s70-b64-lr0.01` | 1.000 (" in out  # ranks exactly as the panel
     assert "`python benchmarks/x.py`" in out and "test cpu" in out
@@ -365,7 +411,8 @@ def test_provenance_keeps_the_mark_of_a_dirty_tree():
 
 
 def test_dirty_means_changed_code_not_appended_records(tmp_path):
-    git = lambda *a: subprocess.run(["git", *a], cwd=tmp_path, check=True, capture_output=True)  # noqa: E731
+    git = lambda *a: subprocess.run(["git", *a], cwd=tmp_path, check=True,
+                                    capture_output=True)  # noqa: E731
     git("init", "-q")
     (tmp_path / "benchmarks" / "results").mkdir(parents=True)
     (tmp_path / "mnas.py").write_text("x = 1\n")
@@ -377,7 +424,8 @@ def test_dirty_means_changed_code_not_appended_records(tmp_path):
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c")
     clean = GIT_COMMIT(tmp_path)
     assert len(clean) == 40 and "+" not in clean
-    (tmp_path / "benchmarks" / "results" / "panel.json").write_text('{"records": [1]}\n')  # a run appended
+    # a run appended
+    (tmp_path / "benchmarks" / "results" / "panel.json").write_text('{"records": [1]}\n')
     (tmp_path / "docs" / "fig6.png").write_bytes(b"png, redrawn")  # and redrew its figure
     assert GIT_COMMIT(tmp_path) == clean
     (tmp_path / "docs" / "results.md").write_text("other text\n")  # a page changed: not data
@@ -419,7 +467,8 @@ def test_proxy_table_shows_each_seed_the_evidence_and_the_panels_noise(tmp_path)
     row = next(line for line in out.splitlines() if line.startswith("| `s70-b64-lr0.01`"))
     cells = row.split(" | ")
     assert cells[1].startswith("0.900 (")
-    assert cells[2:4] == ["1.000 / 0.800", "0.033 (0.033)"]  # each seed's tau, then p (one setting: BH is p)
+    # each seed's tau, then p (one setting: the adjusted p is p)
+    assert cells[2:4] == ["1.000 / 0.800", "0.033 (0.033)"]
     assert cells[4].startswith("+0.300 (")  # tau minus MACs' tau (0.6: MACs swap m1/m2, m3/m4)
     assert ("seed-to-seed SD 0.71 points within a member (1 of 5 members trained more than once, "
             "1 df)") in out
@@ -442,10 +491,15 @@ def test_supernet_setting_scores_the_members_the_space_can_express(tmp_path, mon
     archs = {name: REFERENCE_ARCHS[name] for name in ("mobilenetv2", "mnasnet-a1")}
     out = tmp_path / "proxy.json"
     origin = {"command": "test", "commit": "abc"}
-    proxy.run_setting("supernet-2", archs, proxy.training.DataSpec("synthetic"), 1, "cpu", out, set(), origin)
+    proxy.run_setting("supernet-2", archs, proxy.training.DataSpec("synthetic"), 1, "cpu", out,
+                      set(), origin)
     got = records.load(out)
-    assert [(r["name"], r["seed"]) for r in got] == [("mobilenetv2", 0), ("mobilenetv2", 1)]  # A1 is outside the space
-    assert all(0 <= r["accuracy"] <= 1 and r["supernet_seconds"] > 0 and r["config"]["steps"] == 2 for r in got)
+    # A1 is outside the space
+    assert [(r["name"], r["seed"]) for r in got] == [("mobilenetv2", 0), ("mobilenetv2", 1)]
+    assert all(
+        0 <= r["accuracy"] <= 1 and r["supernet_seconds"] > 0 and r["config"]["steps"] == 2
+        for r in got
+    )
     assert (tmp_path / "supernets" / "supernet-2-seed1.pt").exists()
 
 
@@ -459,10 +513,13 @@ def test_learning_latency_is_the_decoded_architectures_macs():
     rng = random.Random(0)
     for tokens in [learning.SPACE.sample(rng) for _ in range(3)]:
         arch = learning.SPACE.decode(tokens)
-        arch = replace(arch, blocks=tuple(replace(b, se_ratio=0.0) for b in arch.blocks))  # the benchmark leaves SE out
+        # the benchmark leaves SE out
+        arch = replace(arch, blocks=tuple(replace(b, se_ratio=0.0) for b in arch.blocks))
         tokens = learning.SPACE.encode(arch)
         per_module = count_macs_by_module(build_model(arch))
-        assert learning.macs(tokens) == sum(v for k, v in per_module.items() if k.count(".") == 2 and ".blocks." in k)
+        assert learning.macs(tokens) == sum(
+            v for k, v in per_module.items() if k.count(".") == 2 and ".blocks." in k
+        )
 
 
 def test_learning_records_each_search_and_its_table_counts_wins_per_seed(tmp_path):
@@ -472,19 +529,40 @@ def test_learning_records_each_search_and_its_table_counts_wins_per_seed(tmp_pat
     out = tmp_path / "learning.json"
     assert learning.main(["--seeds", "2", "--budget", "20", "--batch", "5", "--out", str(out)]) == 0
     rs = records.load(out)
-    assert [(r["seed"], r["method"]) for r in rs] == [(s, m) for s in (0, 1) for m in ("reinforce", "ppo", "random")]
-    assert all(0 < r["best"] <= 1 and 0 < r["last50"] <= 1 and r["budget"] == 20 and r["objective"] == "match"
-               and r["command"].startswith("python benchmarks/learning.py") for r in rs)
-    assert learning.main(["--seeds", "2", "--budget", "20", "--batch", "5", "--out", str(tmp_path / "again.json")]) == 0
-    assert [r["best"] for r in records.load(tmp_path / "again.json")] == [r["best"] for r in rs]  # seeded: the same searches
-    # The table, from made-up records: per method over seeds, wins against random search's best of the same seed.
-    made = [with_provenance({"objective": "match", "seed": seed, "method": method, "best": best}) for seed, method, best in (
-        (0, "reinforce", 1.0), (0, "random", 0.6), (1, "reinforce", 0.5), (1, "random", 0.62), (2, "reinforce", 0.96), (2, "random", 0.97))]
+    assert [(r["seed"], r["method"]) for r in rs] == [
+        (s, m) for s in (0, 1) for m in ("reinforce", "ppo", "random")
+    ]
+    assert all(
+        0 < r["best"] <= 1
+        and 0 < r["last50"] <= 1
+        and r["budget"] == 20
+        and r["objective"] == "match"
+        and r["command"].startswith("python benchmarks/learning.py")
+        for r in rs
+    )
+    assert learning.main(["--seeds", "2", "--budget", "20", "--batch", "5", "--out",
+                          str(tmp_path / "again.json")]) == 0
+    # seeded: the same searches
+    assert [r["best"] for r in records.load(tmp_path / "again.json")] == [r["best"] for r in rs]
+    # The table, from made-up records: per method over seeds, wins against random search's best of
+    # the same seed.
+    made = [with_provenance({"objective": "match", "seed": seed, "method": method,
+                             "best": best}) for seed, method, best in (
+        (0, "reinforce", 1.0), (0, "random", 0.6), (1, "reinforce", 0.5), (1, "random", 0.62),
+        (2, "reinforce", 0.96), (2, "random", 0.97))]
     for r in made:
         records.append(tmp_path / "made" / "learning.json", r)
     rows = search_tables.learning_table(tmp_path / "made").splitlines()
-    assert rows[2] == "| match | 0-2 | reinforce | 0.820 (0.500-1.000) | 1/3 | 2/3 | 1/3 |"  # seed 2: 0.96 < 0.97
+    # seed 2: 0.96 < 0.97
+    assert rows[2] == "| match | 0-2 | reinforce | 0.820 (0.500-1.000) | 1/3 | 2/3 | 1/3 |"
     assert rows[3] == "| match | 0-2 | random | 0.730 (0.600-0.970) | 0/3 | 1/3 |  |"
-    records.append(tmp_path / "made" / "learning.json", with_provenance({"objective": "match", "seed": 3, "method": "reinforce",
-                                                                        "best": 1.0}))  # stopped before seed 3's random search
-    assert search_tables.learning_table(tmp_path / "made").splitlines()[2].endswith("| 2/4 | 3/4 | 1/3 |")  # won of those it can
+    records.append(tmp_path / "made" / "learning.json",
+                   with_provenance({"objective": "match", "seed": 3, "method": "reinforce",
+                                                                        # stopped before seed 3's
+                                                                        # random search
+                                    "best": 1.0}))
+    assert (
+        search_tables.learning_table(tmp_path / "made")
+        .splitlines()[2]
+        .endswith("| 2/4 | 3/4 | 1/3 |")
+    )  # won of those it can

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from controller import PPO, Controller, RandomSearch, Reinforce, make_controller  # noqa: E402
+from controller import PPO, Controller, RandomSearch, Reinforce, make_learning_rule  # noqa: E402
 
 TINY = [("a", 3), ("b", 3), ("c", 3)]  # 27 architectures
 TARGET = [2, 0, 1]
@@ -35,9 +35,9 @@ def search(searcher, updates: int, batch: int = 10, reward=tiny_reward) -> list[
 
 @pytest.mark.parametrize("kind", ["reinforce", "ppo"])
 def test_policy_gradient_finds_the_optimum_of_a_tiny_space(kind):
-    searcher = make_controller(kind, TINY, seed=0)
+    searcher = make_learning_rule(kind, TINY, seed=0)
     stats = search(searcher, UPDATES_TO_OPTIMUM)
-    assert searcher.controller.greedy() == TARGET
+    assert searcher.greedy() == searcher.controller.greedy() == TARGET  # the policy's argmax
     archs = searcher.propose(100)
     assert sum(a == TARGET for a in archs) >= 90  # the policy samples the optimum most of the time
     assert stats[-1]["entropy"] < 0.5 * 3 * math.log(3)  # far from the uniform policy it began as
@@ -77,13 +77,14 @@ def test_first_ppo_ratio_is_exactly_one():
 
 @pytest.mark.parametrize("kind", ["reinforce", "ppo", "random"])
 def test_save_and_load_resume_the_same_search(kind, tmp_path):
-    a = make_controller(kind, TINY, seed=0)
+    a = make_learning_rule(kind, TINY, seed=0)
     search(a, 3)
     torch.save(a.state_dict(), tmp_path / "search.pt")
     continued = search(a, 3)
     archs = a.propose(20)
 
-    b = make_controller(kind, TINY, seed=123)  # a different seed: everything must come from the file
+    # a different seed: everything must come from the file
+    b = make_learning_rule(kind, TINY, seed=123)
     b.load_state_dict(torch.load(tmp_path / "search.pt", weights_only=True))
     assert search(b, 3) == continued  # same samples -> same rewards -> same losses, baseline, step
     assert b.propose(20) == archs
@@ -91,7 +92,7 @@ def test_save_and_load_resume_the_same_search(kind, tmp_path):
 
 def test_same_seed_same_architectures_different_seed_differs():
     space = MIXED * 5  # 20 decisions: two seeds colliding by chance is practically impossible
-    a, b, c = (make_controller("reinforce", space, seed=s) for s in (0, 0, 1))
+    a, b, c = (make_learning_rule("reinforce", space, seed=s) for s in (0, 0, 1))
     torch.manual_seed(42)
     archs_a = [a.propose(4) for _ in range(3)]
     torch.rand(100)  # the global RNG is not the controller's: using it changes nothing
@@ -102,12 +103,13 @@ def test_same_seed_same_architectures_different_seed_differs():
 
 def test_controller_leaves_the_global_rng_alone():
     state = torch.get_rng_state()
-    search(make_controller("ppo", TINY, seed=0), 2)
+    search(make_learning_rule("ppo", TINY, seed=0), 2)
     assert torch.equal(torch.get_rng_state(), state)
 
 
 def test_random_search_has_the_same_interface():
-    searcher = make_controller("random", MIXED, seed=0)
+    searcher = make_learning_rule("random", MIXED, seed=0)
+    assert searcher.greedy() is None  # no policy: nothing it believes
     assert isinstance(searcher, RandomSearch)
     archs = searcher.propose(200)
     assert len(archs) == 200 and all(isinstance(t, int) for t in archs[0])
@@ -120,9 +122,9 @@ def test_random_search_has_the_same_interface():
 
 
 def test_bad_input_is_rejected():
-    with pytest.raises(ValueError, match="unknown controller"):
-        make_controller("evolution", TINY)
-    searcher = make_controller("reinforce", TINY)
+    with pytest.raises(ValueError, match="unknown learning rule"):
+        make_learning_rule("evolution", TINY)
+    searcher = make_learning_rule("reinforce", TINY)
     with pytest.raises(ValueError):
         searcher.update([[0, 1]], [1.0])  # one token short
     with pytest.raises(ValueError):
@@ -150,17 +152,18 @@ def policy(searcher, tokens) -> list[float]:
 
 @pytest.mark.parametrize("kind", ["reinforce", "ppo"])
 def test_each_update_moves_good_architectures_up_and_bad_ones_down(kind):
-    searcher = make_controller(kind, TINY, seed=0, entropy_weight=0.0)
+    searcher = make_learning_rule(kind, TINY, seed=0, entropy_weight=0.0)
     good, bad = [[2, 0, 1], [2, 0, 0]], [[0, 1, 2], [1, 2, 2]]
     before = policy(searcher, good + bad)
     searcher.update(good + bad, [1.0, 1.0, 0.0, 0.0])
     after = policy(searcher, good + bad)
     assert all(a > b for a, b in zip(after[:2], before[:2]))  # positive advantage: more likely
     assert all(a < b for a, b in zip(after[2:], before[2:]))  # negative advantage: less likely
-    # A batch of only bad (or only good) architectures against the moving baseline moves them by itself,
+    # A batch of only bad (or only good) architectures against the moving baseline moves them by
+    # itself,
     # not only through the probability the other direction takes away (PPO: both sides of the clip).
     for archs, r in ((bad, 0.0), (good, 1.0)):
-        searcher = make_controller(kind, TINY, seed=0, entropy_weight=0.0)
+        searcher = make_learning_rule(kind, TINY, seed=0, entropy_weight=0.0)
         searcher.update(good + bad, [1.0 - r] * 4)  # the baseline starts at 1 - r
         before = policy(searcher, archs)
         searcher.update(archs, [r, r])
@@ -170,7 +173,7 @@ def test_each_update_moves_good_architectures_up_and_bad_ones_down(kind):
 
 @pytest.mark.parametrize("kind", ["reinforce", "ppo"])
 def test_the_entropy_bonus_spreads_the_policy(kind):
-    searcher = make_controller(kind, TINY, seed=0, entropy_weight=0.5)
+    searcher = make_learning_rule(kind, TINY, seed=0, entropy_weight=0.5)
     tokens = searcher.propose(8)
 
     def entropy() -> float:
@@ -178,14 +181,17 @@ def test_the_entropy_bonus_spreads_the_policy(kind):
 
     start = entropy()
     for _ in range(3):
-        searcher.update(tokens, [0.5] * len(tokens))  # equal rewards: no advantage, only the bonus acts
+        # equal rewards: no advantage, only the bonus acts
+        searcher.update(tokens, [0.5] * len(tokens))
     assert entropy() > start
 
 
 @pytest.mark.parametrize("kind", ["reinforce", "ppo", "random"])
 def test_the_baseline_is_a_moving_average_and_updates_are_counted(kind):
-    searcher = make_controller(kind, TINY, seed=0, **({} if kind == "random" else {"baseline_decay": 0.5}))
-    first = searcher.update([[0, 0, 0], [1, 1, 1]], [1.0, 1.0])  # the first batch's mean starts the average
+    searcher = make_learning_rule(kind, TINY, seed=0,
+                                  **({} if kind == "random" else {"baseline_decay": 0.5}))
+    # the first batch's mean starts the average
+    first = searcher.update([[0, 0, 0], [1, 1, 1]], [1.0, 1.0])
     second = searcher.update([[0, 0, 0]], [0.0])
     decay = 0.95 if kind == "random" else 0.5
     assert first["baseline"] == 1.0 and second["baseline"] == pytest.approx(decay)
@@ -194,7 +200,7 @@ def test_the_baseline_is_a_moving_average_and_updates_are_counted(kind):
 
 @pytest.mark.parametrize("kind", ["reinforce", "ppo"])
 def test_an_update_reports_the_baseline_and_advantages_it_used(kind):
-    searcher = make_controller(kind, TINY, seed=0, baseline_decay=0.5)
+    searcher = make_learning_rule(kind, TINY, seed=0, baseline_decay=0.5)
     searcher.update([[0, 0, 0], [1, 1, 1]], [0.6, 0.8])  # baseline 0.7, then 0.7 -> 0.65 -> 0.725
     stats = searcher.update([[0, 0, 0], [1, 1, 1], [2, 2, 2]], [0.5, 0.9, 0.725])
     assert stats["baseline_before"] == pytest.approx(0.725)  # b from before this batch
@@ -203,12 +209,16 @@ def test_an_update_reports_the_baseline_and_advantages_it_used(kind):
     assert stats["advantages"] == pytest.approx([a / rms for a in raw], abs=1e-5)  # (R - b) / RMS
 
 
-def test_make_controller_passes_the_seed_and_the_settings_on():
+def test_make_learning_rule_passes_the_seed_and_the_settings_on():
     for kind in ("reinforce", "ppo", "random"):
-        assert make_controller(kind, TINY, seed=5).propose(4) == make_controller(kind, TINY, seed=5).propose(4)
-        assert make_controller(kind, TINY, seed=5).propose(4) != make_controller(kind, TINY, seed=0).propose(4)
-    assert make_controller("reinforce", TINY, lr=0.123).optimizer.param_groups[0]["lr"] == 0.123
-    ppo = make_controller("ppo", TINY, lr=0.01, entropy_weight=0.5, clip=0.3)
+        assert make_learning_rule(kind, TINY, seed=5).propose(4) == make_learning_rule(
+            kind, TINY, seed=5
+        ).propose(4)
+        assert make_learning_rule(kind, TINY, seed=5).propose(4) != make_learning_rule(
+            kind, TINY, seed=0
+        ).propose(4)
+    assert make_learning_rule("reinforce", TINY, lr=0.123).optimizer.param_groups[0]["lr"] == 0.123
+    ppo = make_learning_rule("ppo", TINY, lr=0.01, entropy_weight=0.5, clip=0.3)
     assert (ppo.optimizer.param_groups[0]["lr"], ppo.entropy_weight, ppo.clip) == (0.01, 0.5, 0.3)
 
 
@@ -216,12 +226,16 @@ def test_temperature_and_tanh_constant_flatten_the_policy():
     uniform = -math.log(27)
     for kw in ({"temperature": 1e4}, {"tanh_constant": 1e-4}):
         searcher = Reinforce(TINY, seed=0, **kw)
-        searcher.controller.heads[0].bias.data += 5.0 * torch.tensor([1.0, 0.0, 0.0])  # a strong preference ...
-        assert searcher.controller.log_prob(torch.tensor([[0, 0, 0]]))[0].item() == pytest.approx(uniform, abs=1e-3)  # ... flattened
+        # a strong preference ...
+        searcher.controller.heads[0].bias.data += 5.0 * torch.tensor([1.0, 0.0, 0.0])
+        assert searcher.controller.log_prob(torch.tensor([[0, 0, 0]]))[0].item() == pytest.approx(
+            uniform, abs=1e-3
+        )  # ... flattened
 
 
 def test_controller_remembers_earlier_decisions():
-    # p(c | a, b) must depend on a, not only on the previous choice b: the LSTM carries its state along.
+    # p(c | a, b) must depend on a, not only on the previous choice b: the LSTM carries its state
+    # along.
     ctrl = Controller([("a", 2), ("b", 2), ("c", 2)], seed=0)
 
     def p(tokens: list[int]) -> float:
@@ -234,5 +248,6 @@ def test_controller_remembers_earlier_decisions():
 def test_decisions_need_at_least_one_choice_each():
     assert Controller([("only", 1), ("b", 3)]).greedy()[0] == 0  # a fixed decision is allowed
     for bad in ([], [("a", 0)], [("a", 2), ("b", 0)]):
-        with pytest.raises(ValueError, match="at least one decision, each with at least one choice"):
+        with pytest.raises(ValueError,
+                           match="at least one decision, each with at least one choice"):
             Controller(bad)

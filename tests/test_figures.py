@@ -22,8 +22,10 @@ def fake_run(run_dir, target, lat_scale, n=30):
     for i in range(n):
         tokens = SPACE.sample(rng)
         lat, acc = rng.uniform(0.5, 1.5) * lat_scale, rng.uniform(0.7, 0.9)
-        log.append(mnas.Child(i, tokens, arch_to_dict(SPACE.decode(tokens)), acc, lat, mnas.reward(acc, lat, target)))
-    (run_dir / "run.json").write_text(json.dumps({"target_ms": target, "references": {"mobilenetv2": target}}))
+        log.append(mnas.Child(i, tokens, arch_to_dict(SPACE.decode(tokens)), acc, lat,
+                              mnas.reward(acc, lat, target)))
+    (run_dir / "run.json").write_text(json.dumps({"target_ms": target,
+                                                  "references": {"mobilenetv2": target}}))
     return run_dir
 
 
@@ -42,7 +44,8 @@ def test_fig6_from_two_runs(tmp_path):
     soft, hard = fake_run(tmp_path / "soft", 30, 30), fake_run(tmp_path / "hard", 30, 20)
     assert figures.main(["fig6", str(soft), str(hard), "--out", str(tmp_path / "fig6.png")]) == 0
     check_png(tmp_path / "fig6.png")
-    (hard / "run.json").unlink()  # latency is drawn in units of each run's T: without it, one line and status 2
+    # latency is drawn in units of each run's T: without it, one line and status 2
+    (hard / "run.json").unlink()
     assert figures.main(["fig6", str(soft), str(hard), "--out", str(tmp_path / "fig6.png")]) == 2
 
 
@@ -50,7 +53,8 @@ def test_fig6_from_two_runs(tmp_path):
 def test_fig7_of_a_reference_or_a_search_result(tmp_path, arch):
     if arch == "best.json":
         from models import save_arch
-        save_arch(SPACE.decode(SPACE.sample(__import__("random").Random(0))), tmp_path / arch, reward=0.8)
+        save_arch(SPACE.decode(SPACE.sample(__import__("random").Random(0))), tmp_path / arch,
+                  reward=0.8)
         arch = str(tmp_path / arch)
     assert figures.main(["fig7", arch, "--out", str(tmp_path / "fig7.png")]) == 0
     check_png(tmp_path / "fig7.png", (900, 250))

@@ -1,4 +1,5 @@
-"""latency.py: the timing backends, the adb protocol (via a stand-in adb), the per-layer table and the CLI.
+"""latency.py: the timing backends, the adb protocol (via a stand-in adb), the per-layer table and
+the CLI.
 
 Everything runs on tiny networks at 32 px with a few rounds; no full table is built here."""
 
@@ -17,10 +18,12 @@ from torch import nn
 
 import latency
 import latency_table
+import models
 from models import Arch, BlockArgs, build_model
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = Arch((BlockArgs("mbconv", 3, 3, 2, 1, 16, 0.25, "identity"), BlockArgs("dconv", 1, 3, 1, 2, 16, 0.0, "pool")), stem=8, head=32)
+TINY = Arch((BlockArgs("mbconv", 3, 3, 2, 1, 16, 0.25, "identity"),
+             BlockArgs("dconv", 1, 3, 1, 2, 16, 0.0, "pool")), stem=8, head=32)
 
 
 def tiny_model() -> nn.Module:
@@ -42,24 +45,27 @@ def test_cpu_measure_restores_threads():
         m = latency.measure(tiny_model(), input_size=32, threads=1, rounds=4)
         assert torch.get_num_threads() == 2
         assert len(m.samples) == 4 and m.median_ms > 0 and m.iqr_ms >= 0
-        assert latency.measure(nn.Conv2d(3, 4, 3), input_size=32, threads=2, rounds=2).median_ms > 0  # wall clock
+        # wall clock
+        assert latency.measure(nn.Conv2d(3, 4, 3), input_size=32, threads=2, rounds=2).median_ms > 0
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
 
 
-def test_measure_interleaved_and_measure_arch():
-    got = latency.measure_interleaved({"a": tiny_model(), "b": nn.Conv2d(3, 4, 3)}, input_size=32, rounds=3)
+def test_measure_interleaved_and_measure():
+    got = latency.measure_interleaved({"a": tiny_model(), "b": nn.Conv2d(3, 4, 3)}, input_size=32,
+                                      rounds=3)
     assert set(got) == {"a", "b"} and all(len(m.samples) == 3 for m in got.values())
     assert got["a"].median_ms > got["b"].median_ms  # a whole network vs one conv
-    assert latency.measure_arch(TINY, input_size=32, rounds=2).median_ms > 0
+    assert latency.measure(tiny_model(), input_size=32, rounds=2).median_ms > 0
 
 
 def test_paired_ratio_and_relative_latency():
     a, b = latency.Measurement.of([2.0, 4.0, 6.0]), latency.Measurement.of([1.0, 4.0, 2.0])
     assert latency.ratio(a, b) == 2.0  # per-round ratios 2, 1, 3: their median
     assert latency.ratio(a, latency.Measurement.of([2.0])) == 2.0  # unpaired: ratio of the medians
-    assert latency.relative_latency(TINY, input_size=32, rounds=3) > 0
+    assert latency.relative_latency(tiny_model(), build_model("mobilenetv2"), input_size=32,
+                                    rounds=3) > 0
 
 
 def test_bad_backend_and_threads():
@@ -74,16 +80,21 @@ def test_bad_backend_and_threads():
 
 def test_executorch_export_run_and_output_check(monkeypatch, tmp_path):
     pytest.importorskip("executorch")
-    small = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
-    pte = latency.export_pte(small.eval(), torch.randn(1, 3, 32, 32), tmp_path / "small.pte")  # the one slow export
+    small = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2), nn.BatchNorm2d(8), nn.ReLU(),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
+    # the one slow export
+    pte = latency.export_pte(small.eval(), torch.randn(1, 3, 32, 32), tmp_path / "small.pte")
     assert pte.stat().st_size > 0
-    # measure() exports each model into a temporary directory; here it gets the program above instead.
-    monkeypatch.setattr(latency, "export_pte", lambda model, x, path: path.write_bytes(pte.read_bytes()) and path)
+    # measure() exports each model into a temporary directory; here it gets the program above
+    # instead.
+    monkeypatch.setattr(latency, "export_pte",
+                        lambda model, x, path: path.write_bytes(pte.read_bytes()) and path)
     m = latency.measure(small, input_size=32, backend="executorch", rounds=3)
     assert len(m.samples) == 3 and m.median_ms > 0
     assert not list(ROOT.glob("*.pte"))
     # A program that computes something else than the eager model is caught by the output check.
-    other = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
+    other = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2), nn.BatchNorm2d(8), nn.ReLU(),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
     with pytest.raises(latency.LatencyError, match="differs from eager PyTorch"):
         latency.measure(other, input_size=32, backend="executorch", rounds=1)
 
@@ -123,6 +134,7 @@ def test_int8_program_agrees_with_its_float_network(fashion_mnist, monkeypatch):
     pytest.importorskip("executorch")
     from executorch.runtime import Runtime
 
+    import training
     from training import TrainConfig, train_steps
 
     splits, data_dir = fashion_mnist
@@ -141,8 +153,9 @@ def test_int8_program_agrees_with_its_float_network(fashion_mnist, monkeypatch):
         return path
     real_export = latency.export_pte
     monkeypatch.setattr(latency, "export_pte", keep)
-    got = latency._time({"int8": (model, images[:1])}, "executorch-int8", threads=1, rounds=2,
-                        data_dir=data_dir)
+    calibration = training.calibration_images(data_dir)
+    got = latency.time_jobs({"int8": (model, images[:1])}, "executorch-int8", threads=1,
+                            rounds=2, images=calibration)
     assert len(got["int8"].samples) == 2 and got["int8"].median_ms > 0
     assert not list(ROOT.glob("*.pte"))
 
@@ -175,7 +188,9 @@ def test_int8_quantization_matches_the_full_xnnpack_quantizer():
                           nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4)).eval()
     x, calibration = torch.randn(1, 3, 12, 12), [torch.randn(1, 3, 12, 12) for _ in range(4)]
     ours = latency.quantize_int8(model, x, calibration)
-    quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
+    quantizer = XNNPACKQuantizer().set_global(
+        get_symmetric_quantization_config(is_per_channel=True)
+    )
     full = prepare_pt2e(torch.export.export(model, (x,)).module(), quantizer)
     for batch in calibration:
         full(batch)
@@ -187,21 +202,23 @@ def test_int8_quantization_matches_the_full_xnnpack_quantizer():
 
 def test_int8_calibration_inputs(fashion_mnist, monkeypatch, capsys):
     _, data_dir = fashion_mnist
-    images = latency.calibration_inputs(torch.zeros(1, 3, 40, 40), data_dir, n=4)
+    import training
+
+    fashion = training.calibration_images(data_dir)
+    images = latency.calibration_inputs(torch.zeros(1, 3, 40, 40), fashion, n=4)
     assert len(images) == 4 and all(x.shape == (1, 3, 40, 40) for x in images)
     assert all(torch.equal(x[:, 0], x[:, 2]) for x in images)  # grey images, the channel repeated
     corners = torch.stack([x[0, 0, 0, 0] for x in images])
     assert torch.allclose(corners, corners[0])  # Fashion-MNIST's black background, not noise
-    layer_inputs = latency.calibration_inputs(torch.zeros(1, 16, 8, 8), data_dir, n=2)  # random
+    layer_inputs = latency.calibration_inputs(torch.zeros(1, 16, 8, 8), fashion, n=2)  # random
     assert layer_inputs[0].shape == (1, 16, 8, 8) and layer_inputs[0].std() > 0.5
 
     # No data: random calibration, with a note that says so.
-    import training
-
     def no_data(spec):
         raise training.UsageError("cannot find or download fashion-mnist in nowhere")
     monkeypatch.setattr(training, "load_splits", no_data)
-    inputs = latency.calibration_inputs(torch.zeros(1, 3, 40, 40), "nowhere", n=2)
+    assert training.calibration_images("nowhere") is None
+    inputs = latency.calibration_inputs(torch.zeros(1, 3, 40, 40), None, n=2)
     assert len(inputs) == 2 and inputs[0].std() > 0.5
     assert "calibrated on random inputs" in capsys.readouterr().err
     with pytest.raises(ValueError, match="calibration inputs"):
@@ -228,7 +245,8 @@ FAKE_ADB = """\
     elif args[0] == "logcat" and "-d" in args:
         if mode == "logcat":
             for i in range(1, 5):
-                print(f"11-27 23:00:00.{i:03d}  4242  4242 I ExecuTorch: Iteration {i} of 4: {20 + i}.000000 ms")
+                print(f"11-27 23:00:00.{i:03d}  4242  4242 I ExecuTorch: "
+                      f"Iteration {i} of 4: {20 + i}.000000 ms")
     elif args[0] == "shell" and "test -x" in args[1]:
         print("" if mode == "no-runner" else "runner-ok")
     elif args[0] == "shell" and "--model_path" in args[1]:
@@ -257,7 +275,9 @@ def fake_adb(tmp_path, monkeypatch):
     log = tmp_path / "adb_calls.jsonl"
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("FAKE_ADB_LOG", str(log))
-    monkeypatch.setattr(latency, "export_pte", lambda model, x, path: path.write_bytes(b"pte") and path)  # no export needed
+    monkeypatch.setattr(
+        latency, "export_pte", lambda model, x, path: path.write_bytes(b"pte") and path
+    )  # no export needed
 
     def calls() -> list[list[str]]:
         return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
@@ -265,16 +285,19 @@ def fake_adb(tmp_path, monkeypatch):
 
 
 def test_adb_protocol(fake_adb):
-    m = latency.measure(nn.Conv2d(3, 4, 3), input_size=32, backend="adb", rounds=2, taskset="f0", num_executions=5,
+    m = latency.measure(nn.Conv2d(3, 4, 3), input_size=32, backend="adb", rounds=2, taskset="f0",
+                        num_executions=5,
                         device_dir="/data/local/tmp/x", runner="/data/local/tmp/executor_runner")
-    assert m.samples == [20.0, 30.0, 40.0, 50.0] * 2  # iterations 2..5 of each call, the first dropped
+    # iterations 2..5 of each call, the first dropped
+    assert m.samples == [20.0, 30.0, 40.0, 50.0] * 2
     calls = fake_adb()
     assert calls[0] == ["devices"]
     assert all(c[:2] == ["-s", "R58M1"] for c in calls[1:])
     pushes = [c for c in calls[1:] if c[2] == "push"]
     assert len(pushes) == 1 and pushes[0][4] == "/data/local/tmp/x/m0.pte"
     runs = [c[3] for c in calls[1:] if c[2] == "shell" and "--model_path" in c[3]]
-    assert runs == ["taskset f0 /data/local/tmp/executor_runner --model_path /data/local/tmp/x/m0.pte "
+    assert runs == ["taskset f0 /data/local/tmp/executor_runner --model_path "
+                    "/data/local/tmp/x/m0.pte "
                     "--num_executions 5 --cpu_threads 1"] * 2
     assert ["-s", "R58M1", "logcat", "-c"] in calls
 
@@ -282,12 +305,14 @@ def test_adb_protocol(fake_adb):
 @pytest.mark.parametrize("mode, samples", [("logcat", [22.0, 23.0, 24.0]), ("total", [12.5])])
 def test_adb_fallbacks(fake_adb, monkeypatch, mode, samples):
     monkeypatch.setenv("FAKE_ADB_MODE", mode)
-    assert latency.measure(nn.Conv2d(3, 4, 3), input_size=32, backend="adb", rounds=1, num_executions=4).samples == samples
+    assert latency.measure(nn.Conv2d(3, 4, 3), input_size=32, backend="adb", rounds=1,
+                           num_executions=4).samples == samples
 
 
 def test_adb_serial_picks_one_of_several(fake_adb, monkeypatch):
     monkeypatch.setenv("FAKE_ADB_MODE", "several")
-    latency.measure(nn.Conv2d(3, 4, 3), input_size=32, backend="adb", rounds=1, serial="emulator-5554")
+    latency.measure(nn.Conv2d(3, 4, 3), input_size=32, backend="adb", rounds=1,
+                    serial="emulator-5554")
     assert fake_adb()[1][:2] == ["-s", "emulator-5554"]
 
 
@@ -324,12 +349,13 @@ def test_parse_runner_output():
 # channels or block 1's 16; block 2 has one or two layers.
 OPTIONS = [
     [BlockArgs("dconv", 1, 3, 1, 0, 16), BlockArgs("mbconv", 3, 3, 1, 1, 16, 0.25, "identity")],
-    [BlockArgs("conv", 1, 3, 2, 1, 24, 0.0, "none"), BlockArgs("mbconv", 6, 5, 2, 2, 24, 0.0, "pool")],
+    [BlockArgs("conv", 1, 3, 2, 1, 24, 0.0, "none"),
+     BlockArgs("mbconv", 6, 5, 2, 2, 24, 0.0, "pool")],
 ]
 
 
 def test_space_entries_keys():
-    keys = set(latency_table.space_entries(OPTIONS, input_size=32, stem=8, head=32, num_classes=10))
+    keys = set(models.space_entries(OPTIONS, input_size=32, stem=8, head=32, num_classes=10))
     assert keys == {
         "stem 3->8 k3 s2 @32",
         "mbconv e3 k3 s1 se0.25 none 8->16 @16",  # identity skip needs equal channels: none
@@ -342,34 +368,45 @@ def test_space_entries_keys():
 
 def test_table_build_predict_resume(tmp_path, monkeypatch):
     path = tmp_path / "table.json"
-    table = latency_table.LatencyTable.build(path, OPTIONS, input_size=32, stem=8, head=32, num_classes=10, rounds=3, calibration=3)
-    assert len(table.layers) == 8 and all(v > 0 for v in table.layers.values()) and table.reference_ms > 0
+    table = latency_table.build_space_table(path, OPTIONS, input_size=32, stem=8, head=32,
+                                            num_classes=10, rounds=3, calibration=3)
+    assert (
+        len(table.layers) == 8
+        and all(v > 0 for v in table.layers.values())
+        and table.reference_ms > 0
+    )
     arch = Arch((OPTIONS[0][1], OPTIONS[1][1]), stem=8, head=32)
     a, b = table.fit
-    assert table.layer_sum(arch) == pytest.approx(sum(table.layers[k] for k, _, _ in latency_table.arch_entries(arch, 32, 10)))
+    assert table.layer_sum(arch) == pytest.approx(
+        sum(table.layers[k] for k, _, _ in models.arch_entries(arch, 32, 10))
+    )
     assert table.predict(arch) == pytest.approx(a * table.layer_sum(arch) + b)
     assert table.predict(arch, scale=2.0) == pytest.approx(2 * table.predict(arch))
     saved = json.loads(path.read_text())
-    assert {"backend", "threads", "input_size", "reference_ms", "layers", "fit", "info"} <= set(saved)
+    assert {"backend", "threads", "input_size", "reference_ms", "layers", "fit",
+            "info"} <= set(saved)
     assert {"torch", "machine", "created", "calibration"} <= set(saved["info"])
 
     # Resuming a finished table times nothing; a half-built one times only what is missing.
-    monkeypatch.setattr(latency, "_time", lambda *a, **k: pytest.fail("re-timed a finished table"))
-    assert latency_table.LatencyTable.build(path, OPTIONS, input_size=32, stem=8, head=32, num_classes=10).layers == table.layers
+    monkeypatch.setattr(latency, "time_jobs",
+                        lambda *a, **k: pytest.fail("re-timed a finished table"))
+    assert latency_table.build_space_table(path, OPTIONS, input_size=32, stem=8, head=32,
+                                           num_classes=10).layers == table.layers
     timed = []
 
     def fake_time(jobs, backend, threads, rounds, kept=None, **opts):  # kept: the reference
         names = [*(kept or {}), *jobs]
         timed.extend(names)
         return {n: latency.Measurement.of([1.0]) for n in names}
-    monkeypatch.setattr(latency, "_time", fake_time)
+    monkeypatch.setattr(latency, "time_jobs", fake_time)
     del saved["layers"]["head 24->32 fc10 @8"]
     path.write_text(json.dumps(saved))
-    latency_table.LatencyTable.build(path, OPTIONS, input_size=32, stem=8, head=32, num_classes=10)
+    latency_table.build_space_table(path, OPTIONS, input_size=32, stem=8, head=32, num_classes=10)
     assert timed == ["reference", "head 24->32 fc10 @8"]
 
     with pytest.raises(ValueError, match="was built for cpu, 1 thread"):
-        latency_table.LatencyTable.build(path, OPTIONS, threads=2, input_size=32, stem=8, head=32, num_classes=10)
+        latency_table.build_space_table(path, OPTIONS, threads=2, input_size=32, stem=8, head=32,
+                                        num_classes=10)
     with pytest.raises(ValueError, match="not in the table"):
         table.predict(TINY)
 
@@ -403,7 +440,7 @@ def test_executorch_table_build_resumes_after_ctrl_c(tmp_path, monkeypatch):
         return real(samplers, rounds)
     monkeypatch.setattr(latency, "_interleave", ctrl_c_in_second_chunk)
     with pytest.raises(KeyboardInterrupt):
-        latency_table.LatencyTable.build(path, options, "executorch", **kw)
+        latency_table.build_space_table(path, options, "executorch", **kw)
     kept = latency_table.LatencyTable.load(path).layers
     assert list(kept) == ["stem 3->8 k3 s2 @32"] and kept["stem 3->8 k3 s2 @32"] > 0
     assert not list((tmp_path / "tmp").iterdir())  # no .pte left behind
@@ -414,7 +451,7 @@ def test_executorch_table_build_resumes_after_ctrl_c(tmp_path, monkeypatch):
         timed.append(sorted(samplers))
         return real(samplers, rounds)
     monkeypatch.setattr(latency, "_interleave", record)
-    table = latency_table.LatencyTable.build(path, options, "executorch", **kw)
+    table = latency_table.build_space_table(path, options, "executorch", **kw)
     assert timed == [["dconv e1 k3 s1 se0 none 8->8 @16", "reference"],
                      ["head 8->16 fc10 @16", "reference"]]  # the stem is not timed again
     assert table.layers == kept | table.layers and len(table.layers) == 3  # the stem's time kept
@@ -423,7 +460,8 @@ def test_executorch_table_build_resumes_after_ctrl_c(tmp_path, monkeypatch):
 
 
 def test_table_drift_and_check(tmp_path):
-    table = latency_table.LatencyTable.build(tmp_path / "t.json", OPTIONS, input_size=32, stem=8, head=32, num_classes=10,
+    table = latency_table.build_space_table(tmp_path / "t.json", OPTIONS, input_size=32, stem=8,
+                                            head=32, num_classes=10,
                                        rounds=3, calibration=2)
     loaded = latency_table.LatencyTable.load(tmp_path / "t.json")
     assert loaded.layers == table.layers and loaded.scale == 1.0
@@ -432,7 +470,12 @@ def test_table_drift_and_check(tmp_path):
     assert loaded.predict(arch) == pytest.approx(loaded.scale * (a * loaded.layer_sum(arch) + b))
     archs = [Arch((o1, o2), 8, 32) for o1 in OPTIONS[0] for o2 in OPTIONS[1]]
     r = latency_table.check_table(table, archs, rounds=3)
-    assert 0 <= r["within10"] <= 100 and r["mape"] >= 0 and -1 <= r["spearman"] <= 1 and len(r["measured"]) == 4
+    assert (
+        0 <= r["within10"] <= 100
+        and r["mape"] >= 0
+        and -1 <= r["spearman"] <= 1
+        and len(r["measured"]) == 4
+    )
 
 
 # ----------------------------------------------------------------------------- command line
@@ -440,7 +483,8 @@ def test_table_drift_and_check(tmp_path):
 
 def test_cli_measures(capsys):
     assert latency.main(["mnasnet-small", "--input-size", "32", "--rounds", "2"]) == 0
-    assert re.fullmatch(r"median_ms=\d+\.\d+ iqr_ms=\d+\.\d+", capsys.readouterr().out.splitlines()[-1])
+    assert re.fullmatch(r"median_ms=\d+\.\d+ iqr_ms=\d+\.\d+",
+                        capsys.readouterr().out.splitlines()[-1])
 
 
 @pytest.mark.parametrize("command, argv, message", [
@@ -448,24 +492,33 @@ def test_cli_measures(capsys):
     ("latency", ["nosuch"], "unknown architecture 'nosuch'"),
     ("latency", ["mnasnet-a1", "--backend", "tpu"], "invalid choice: 'tpu'"),
     ("latency", ["mnasnet-a1", "--threads", "0"], "argument --threads: must be at least 1, got 0"),
-    ("latency", ["mnasnet-a1", "--threads", "two"], "argument --threads: expected an integer, got 'two'"),
-    ("latency", ["mnasnet-a1", "--input-size", "8"], "argument --input-size: must be at least 32, got 8"),
-    ("latency", ["mnasnet-a1", "--check-table", "t.json"], "unrecognized arguments: --check-table"),  # latency_table.py's
+    ("latency", ["mnasnet-a1", "--threads", "two"],
+     "argument --threads: expected an integer, got 'two'"),
+    ("latency", ["mnasnet-a1", "--input-size", "8"],
+     "argument --input-size: must be at least 32, got 8"),
+    # latency_table.py's
+    ("latency", ["mnasnet-a1", "--check-table", "t.json"], "unrecognized arguments: --check-table"),
     ("latency", ["mnasnet-a1", "--bogus"], "unrecognized arguments: --bogus"),
     ("latency", ["mnasnet-a1", "--backend", "int8"], "invalid choice: 'int8'"),
-    ("latency_table", [], "one of the arguments --build-table --check-table --recalibrate is required"),
-    ("latency_table", ["--check-table", "t.json", "--build-table", "u.json"], "not allowed with argument"),
+    ("latency_table", [],
+     "one of the arguments --build-table --check-table --recalibrate is required"),
+    ("latency_table", ["--check-table", "t.json", "--build-table", "u.json"],
+     "not allowed with argument"),
     ("latency_table", ["--check-table", "missing.json"], "cannot read missing.json"),
-    ("latency_table", ["--check-table", "t.json", "--samples", "1"], "argument --samples: must be at least 2"),
+    ("latency_table", ["--check-table", "t.json", "--samples", "1"],
+     "argument --samples: must be at least 2"),
     ("latency_table", ["--check-table", "bad.json"], "bad.json is not a latency table"),
-    ("latency_table", ["--build-table", "cpu.json", "--backend", "executorch-int8"], "cpu.json was built for cpu"),
+    ("latency_table", ["--build-table", "cpu.json", "--backend", "executorch-int8"],
+     "cpu.json was built for cpu"),
     ("latency_table", ["--recalibrate", "cpu.json"], "cpu.json has no calibration yet"),
-    ("latency_table", ["--check-table", "cpu.json", "--num-executions", "1"], "argument --num-executions: must be at least 2"),
+    ("latency_table", ["--check-table", "cpu.json", "--num-executions", "1"],
+     "argument --num-executions: must be at least 2"),
 ])
 def test_cli_bad_input(capsys, monkeypatch, tmp_path, command, argv, message):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "bad.json").write_text('{"layers": [1, 2]}')
-    latency_table.LatencyTable("cpu", 1, 224, 20.0).save(tmp_path / "cpu.json")  # a float table, begun
+    # a float table, begun
+    latency_table.LatencyTable("cpu", 1, 224, 20.0).save(tmp_path / "cpu.json")
     try:
         code = {"latency": latency.main, "latency_table": latency_table.main}[command](argv)
     except SystemExit as stop:  # what argparse checks exits there (cli.Parser), the rest returns
@@ -477,8 +530,8 @@ def test_cli_bad_input(capsys, monkeypatch, tmp_path, command, argv, message):
 
 def test_ctrl_c_during_a_table_build_says_what_is_saved_and_exits_130(tmp_path, monkeypatch,
                                                                       capsys):
-    """`python latency_table.py --build-table FILE` stopped by Ctrl-C: one line with what the file keeps
-    (of the 2,007 layers of the paper's space at 224 px) and status 130, no traceback."""
+    """`python latency_table.py --build-table FILE` stopped by Ctrl-C: one line with what the file
+    keeps (of the 2,007 layers of the paper's space at 224 px) and status 130, no traceback."""
     path = tmp_path / "table.json"
 
     def build_then_ctrl_c(path, *args, **kwargs):  # one chunk saved, then Ctrl-C
@@ -499,19 +552,22 @@ def test_recalibrate_refits_on_whole_networks_timed_now(tmp_path, stand_in_table
     from mnas import SearchSpace
 
     path = tmp_path / "table.json"
-    shutil.copy(stand_in_table, path)  # made-up 0.1 ms layers, fit a=1, b=0: far from this machine's times
+    # made-up 0.1 ms layers, fit a=1, b=0: far from this machine's times
+    shutil.copy(stand_in_table, path)
     assert latency_table.main(["--recalibrate", str(path), "--rounds", "2"]) == 0
     table = latency_table.LatencyTable.load(path)
     assert table.info["previous_fits"][0][:2] == [1.0, 0.0] and table.fit != [1.0, 0.0]
     assert capsys.readouterr().out.startswith(f"{path}: fit a=1.0000 b=0.000 -> a=")
     space = SearchSpace()
-    archs = latency_table.calibration_archs([space.block_options(i) for i in range(7)], 16, 0, space.stem, space.head)
+    archs = latency_table.calibration_archs([space.block_options(i) for i in range(7)], 16, 0,
+                                            space.stem, space.head)
     measured = [m for _, m in table.info["calibration"]]
     assert len(measured) == 16  # the networks timed whole, now
 
     def error(fit):  # mean relative error of a fit on those networks
         a, b = fit
-        return sum(abs(a * table.layer_sum(x) + b - m) / m for x, m in zip(archs, measured)) / len(archs)
+        return sum(abs(a * table.layer_sum(x) + b - m) / m for x, m in zip(archs,
+                                                                           measured)) / len(archs)
     assert error(table.fit) < error([1.0, 0.0]) / 2
 
 
@@ -532,12 +588,19 @@ def test_cli_build_table_ctrl_c(capsys, tmp_path, monkeypatch):
 def test_cli_adb_error_is_one_line(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     assert latency.main(["mnasnet-small", "--backend", "adb"]) == 1
-    assert capsys.readouterr().err == "error: adb not found on PATH (install Android platform-tools)\n"
+    assert (
+        capsys.readouterr().err == "error: adb not found on PATH (install Android platform-tools)\n"
+    )
 
 
 def test_cli_subprocess_no_traceback():
-    done = subprocess.run([sys.executable, "latency.py", "nosuch.json"], cwd=ROOT, capture_output=True, text=True)
-    assert done.returncode == 2 and done.stderr.startswith("error: ") and "Traceback" not in done.stderr
+    done = subprocess.run([sys.executable, "latency.py", "nosuch.json"], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert (
+        done.returncode == 2
+        and done.stderr.startswith("error: ")
+        and "Traceback" not in done.stderr
+    )
 
 
 def test_every_architecture_the_space_samples_has_its_layers_in_a_table():
@@ -546,10 +609,11 @@ def test_every_architecture_the_space_samples_has_its_layers_in_a_table():
     from mnas import SearchSpace
 
     space = SearchSpace()
-    keys = set(latency_table.space_entries([space.block_options(i) for i in range(len(space.skeleton))]))
+    keys = set(models.space_entries([space.block_options(i) for i in range(len(space.skeleton))]))
     rng = random.Random(0)
     for _ in range(300):  # a missing key would fail the child: reward 0, silently
         arch = space.decode(space.sample(rng))
-        assert {key for key, _, _ in latency_table.arch_entries(arch)} <= keys
-    emptied = space.decode([0] * len(space.decisions))  # every block at its fewest layers: blocks 1 and 7 vanish
-    assert {key for key, _, _ in latency_table.arch_entries(emptied)} <= keys
+        assert {key for key, _, _ in models.arch_entries(arch)} <= keys
+    # every block at its fewest layers: blocks 1 and 7 vanish
+    emptied = space.decode([0] * len(space.decisions))
+    assert {key for key, _, _ in models.arch_entries(emptied)} <= keys

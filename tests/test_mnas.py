@@ -40,7 +40,8 @@ def test_space_has_432_choices_per_block_and_7_blocks():
     assert per_block == 432
     assert space.size == 432 ** 7
     assert [name for name, _ in space.decisions[:6]] == [
-        "block1.conv_op", "block1.kernel", "block1.se_ratio", "block1.skip", "block1.filters", "block1.layers"]
+        "block1.conv_op", "block1.kernel", "block1.se_ratio", "block1.skip", "block1.filters",
+        "block1.layers"]
 
 
 def test_filters_and_layers_are_relative_to_mobilenetv2():
@@ -66,7 +67,8 @@ def test_decode_rejects_bad_tokens():
 
 
 def test_encode_names_what_is_outside_the_space():
-    # MnasNet-A1 itself was found in the paper's space, but its 112-wide block 5 is not 0.75/1/1.25 x 96.
+    # MnasNet-A1 itself was found in the paper's space, but its 112-wide block 5 is not 0.75/1/1.25
+    # x 96.
     with pytest.raises(ValueError, match=r"blocks\[4\]: filters 112 is not in the search space"):
         SearchSpace().encode(REFERENCE_ARCHS["mnasnet-a1"])
     with pytest.raises(ValueError, match=r"blocks\[1\]: kernel 7"):
@@ -95,15 +97,18 @@ def test_a_read_only_log_leaves_a_cut_line_for_the_writer_to_repair(tmp_path):
     with open(path, "a") as f:
         f.write('{"step": 1, "tok')  # a crash mid-write
     cut = path.read_bytes()
-    assert len(SearchLog(path).children) == 1 and path.read_bytes() == cut  # reading changes nothing
-    assert len(SearchLog(path, repair=True).children) == 1 and path.read_bytes() == cut[:cut.rfind(b"\n") + 1]
+    # reading changes nothing
+    assert len(SearchLog(path).children) == 1 and path.read_bytes() == cut
+    assert (
+        len(SearchLog(path, repair=True).children) == 1
+        and path.read_bytes() == cut[: cut.rfind(b"\n") + 1]
+    )
 
 
 def test_inline_executor_passes_keyword_arguments():
     from runner import InlineExecutor
 
     assert InlineExecutor().submit(lambda a, b=0: a - b, 5, b=2).result() == 3
-
 
 
 # ----------------------------------------------------------------------------- the cell space

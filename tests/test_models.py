@@ -27,7 +27,9 @@ def test_mnasnet_b1_equals_torchvision(width):
 
 
 def test_mobilenetv2_equals_torchvision():
-    assert count_params(build_model("mobilenetv2")) == count_params(torchvision.models.mobilenet_v2())
+    assert count_params(build_model("mobilenetv2")) == count_params(
+        torchvision.models.mobilenet_v2()
+    )
 
 
 @pytest.mark.parametrize("width", A1_PARAMS)
@@ -70,10 +72,14 @@ def test_identity_skip_only_where_shapes_match():
 
 def test_descriptions_that_build_the_same_network_share_a_key():
     v2 = REFERENCE_ARCHS["mobilenetv2"]
-    shallow = models.replace_block(v2, 0, repeats=0)  # block 1 without layers: its other choices shape nothing
-    assert models.network_key(models.replace_block(shallow, 0, kernel=5, se_ratio=0.25, skip="pool")) == models.network_key(shallow)
-    assert models.network_key(models.replace_block(v2, 0, skip="none")) == models.network_key(v2)  # 32 -> 16 channels: no identity
-    assert models.network_key(models.replace_block(v2, 1, skip="none")) != models.network_key(v2)  # 24 -> 24: a real identity
+    # block 1 without layers: its other choices shape nothing
+    shallow = models.replace_block(v2, 0, repeats=0)
+    assert models.network_key(models.replace_block(shallow, 0, kernel=5, se_ratio=0.25,
+                                                   skip="pool")) == models.network_key(shallow)
+    # 32 -> 16 channels: no identity
+    assert models.network_key(models.replace_block(v2, 0, skip="none")) == models.network_key(v2)
+    # 24 -> 24: a real identity
+    assert models.network_key(models.replace_block(v2, 1, skip="none")) != models.network_key(v2)
     assert models.network_key(models.replace_block(v2, 1, kernel=5)) != models.network_key(v2)
     assert models.network_key(shallow) != models.network_key(v2)
 
@@ -81,7 +87,8 @@ def test_descriptions_that_build_the_same_network_share_a_key():
 def test_pool_skip_is_a_parameter_free_pooled_residual():
     # pool skip: y = body(x) + avgpool3x3(x, stride); it also bridges a stride-2 layer.
     spec = models.LayerSpec("mbconv", 16, 16, 3, 2, 3, 0.0, "pool")
-    pooled, plain = models.Layer(spec), models.Layer(models.LayerSpec(**{**spec.__dict__, "skip": "none"}))
+    pooled, plain = models.Layer(spec), models.Layer(models.LayerSpec(**{**spec.__dict__,
+                                                                         "skip": "none"}))
     plain.load_state_dict(pooled.state_dict())
     assert count_params(pooled) == count_params(plain)
     x = torch.randn(2, 16, 8, 8)
@@ -189,7 +196,8 @@ def load_in_order(ours: torch.nn.Module, theirs: torch.nn.Module) -> None:
     ours.load_state_dict({name: b for (name, _), b in pairs})
 
 
-@pytest.mark.parametrize("name,reference", [("mnasnet-b1", "mnasnet1_0"), ("mobilenetv2", "mobilenet_v2")])
+@pytest.mark.parametrize("name,reference",
+                         [("mnasnet-b1", "mnasnet1_0"), ("mobilenetv2", "mobilenet_v2")])
 def test_outputs_equal_torchvision_with_the_same_weights(name, reference):
     torch.manual_seed(0)
     ours, theirs = build_model(name).eval(), getattr(torchvision.models, reference)().eval()
@@ -200,7 +208,8 @@ def test_outputs_equal_torchvision_with_the_same_weights(name, reference):
     load_in_order(ours, theirs)
     x = 4 * torch.randn(2, 3, 224, 224)  # large enough that some activations pass 6
     with torch.no_grad():
-        if name == "mobilenetv2":  # torchvision's MobileNetV2 uses ReLU6; the paper's models and ours use ReLU
+        # torchvision's MobileNetV2 uses ReLU6; the paper's models and ours use ReLU
+        if name == "mobilenetv2":
             assert not torch.allclose(ours(x), theirs(x))
             for parent in theirs.modules():
                 for child_name, child in parent.named_children():
@@ -209,13 +218,16 @@ def test_outputs_equal_torchvision_with_the_same_weights(name, reference):
         torch.testing.assert_close(ours(x), theirs(x))
 
 
-@pytest.mark.parametrize("name,reference", [("mnasnet-a1", "semnasnet_100"), ("mnasnet-small", "mnasnet_small")])
+@pytest.mark.parametrize("name,reference",
+                         [("mnasnet-a1", "semnasnet_100"), ("mnasnet-small", "mnasnet_small")])
 def test_outputs_equal_timm_with_the_same_weights(name, reference):
-    timm = pytest.importorskip("timm")  # requirements-test.txt: an independent implementation of A1 and small
+    # requirements-test.txt: an independent implementation of A1 and small
+    timm = pytest.importorskip("timm")
     torch.manual_seed(0)
     ours, theirs = build_model(name).eval(), timm.create_model(reference, pretrained=False).eval()
     if name == "mnasnet-small":
-        # The TF reference names the first block's input 16 filters and its output 8, so it gets no skip;
+        # The TF reference names the first block's input 16 filters and its output 8, so it gets no
+        # skip;
         # timm compares the real 8 and 8 and adds one. Ours follows TF.
         theirs.blocks[0][0].has_skip = False
     load_in_order(ours, theirs)
@@ -227,7 +239,9 @@ def test_outputs_equal_timm_with_the_same_weights(name, reference):
 def test_one_layer_type_replaces_every_blocks_op_and_kernel_and_keeps_the_rest():
     a1 = models.REFERENCE_ARCHS["mnasnet-a1"]
     variant = models.one_layer_type(a1, "mbconv", 6, 5)
-    assert [(b.op, b.expansion, b.kernel) for b in variant.blocks] == [("mbconv", 6, 5)] * len(a1.blocks)
-    keep = lambda a: [(b.stride, b.repeats, b.out, b.se_ratio, b.skip) for b in a.blocks]  # noqa: E731
+    assert [(b.op, b.expansion, b.kernel) for b in variant.blocks] == [("mbconv", 6,
+                                                                        5)] * len(a1.blocks)
+    keep = lambda a: [(b.stride, b.repeats, b.out, b.se_ratio,
+                       b.skip) for b in a.blocks]  # noqa: E731
     assert keep(variant) == keep(a1) and (variant.stem, variant.head) == (a1.stem, a1.head)
     assert a1.blocks[0].op == "dconv"  # the original is untouched (the first block is a SepConv)

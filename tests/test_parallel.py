@@ -1,4 +1,5 @@
-"""Children evaluated in parallel (local processes, a real Dask cluster) and crash safety of the search.
+"""Children evaluated in parallel (local processes, a real Dask cluster) and crash safety of the
+search.
 
 The search loop only needs a concurrent.futures.Executor: the same code path serves the serial
 case, a local process pool and Dask. The stand-in evaluators below are picklable module-level
@@ -29,12 +30,16 @@ SPACE = mnas.SearchSpace()
 
 def evaluate(arch, pause=0.0):
     time.sleep(pause)
-    return {"accuracy": sum(b.out for b in arch.blocks) / 1000, "params": 1, "macs": 1, "pid": os.getpid()}
+    return {"accuracy": sum(b.out for b in arch.blocks) / 1000, "params": 1, "macs": 1,
+            "pid": os.getpid()}
 
 
 def dies_once(arch, marker_dir):
-    """Kills its own worker process the first time it sees an architecture, succeeds the second time."""
-    marker = Path(marker_dir) / hashlib.sha1(json.dumps(models.arch_to_dict(arch)).encode()).hexdigest()
+    """Kills its own worker process the first time it sees an architecture, succeeds the second
+    time."""
+    marker = (
+        Path(marker_dir) / hashlib.sha1(json.dumps(models.arch_to_dict(arch)).encode()).hexdigest()
+    )
     if not marker.exists():
         marker.touch()
         os.kill(os.getpid(), signal.SIGKILL)
@@ -50,8 +55,9 @@ def latency(arch):
 
 
 def search(run_dir, evaluate_fn, make_executor, samples=6, batch=3, max_in_flight=2):
-    ctrl = controller.make_controller("reinforce", SPACE.decisions, seed=0)
-    return mnas.search(SPACE, ctrl, evaluate_fn, latency, 20.0, mnas.SOFT, samples, batch, run_dir,
+    ctrl = controller.make_learning_rule("reinforce", SPACE.decisions, seed=0)
+    return mnas.search(SPACE, ctrl, evaluate_fn, mnas.LatencyTarget(latency, 20.0), mnas.SOFT,
+                       samples, batch, run_dir,
                        make_executor, max_in_flight)
 
 
@@ -60,7 +66,10 @@ def local_pool(n=2):
 
 
 def steps(run_dir):
-    return [json.loads(line)["step"] for line in (Path(run_dir) / "search.jsonl").read_text().splitlines()]
+    return [
+        json.loads(line)["step"]
+        for line in (Path(run_dir) / "search.jsonl").read_text().splitlines()
+    ]
 
 
 def test_local_worker_processes_match_the_serial_search(tmp_path):
@@ -68,21 +77,27 @@ def test_local_worker_processes_match_the_serial_search(tmp_path):
     serial = search(tmp_path / "serial", evaluate, runner.InlineExecutor)
     assert sorted(c.step for c in parallel) == list(range(6))
     by_step = {c.step: c for c in parallel}
-    assert [(by_step[c.step].tokens, by_step[c.step].reward) for c in serial] == [(c.tokens, c.reward) for c in serial]
+    assert [(by_step[c.step].tokens,
+             by_step[c.step].reward) for c in serial] == [(c.tokens, c.reward) for c in serial]
 
 
 def test_a_dead_worker_is_retried_once_then_the_child_fails(tmp_path):
-    children = search(tmp_path / "once", partial(dies_once, marker_dir=tmp_path), local_pool(), samples=2, batch=2)
+    children = search(tmp_path / "once", partial(dies_once, marker_dir=tmp_path), local_pool(),
+                      samples=2, batch=2)
     assert [c.status for c in children] == ["ok", "ok"]
-    children = search(tmp_path / "always", always_dies, local_pool(1), samples=1, batch=1, max_in_flight=1)
-    assert [c.status for c in children] == ["failed: WorkerDied: worker died twice (BrokenProcessPool)"]
+    children = search(tmp_path / "always", always_dies, local_pool(1), samples=1, batch=1,
+                      max_in_flight=1)
+    assert [c.status for c in children] == ["failed: WorkerDied: worker died twice "
+                                            "(BrokenProcessPool)"]
 
 
 def test_search_on_a_real_dask_cluster(tmp_path):
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
         with distributed.Client(cluster) as client:
-            children = search(tmp_path, partial(evaluate, pause=0.2), client.get_executor, samples=6)
+            children = search(tmp_path, partial(evaluate, pause=0.2), client.get_executor,
+                              samples=6)
             assert sorted(c.step for c in children) == list(range(6))
             assert all(c.status == "ok" for c in children)
 
@@ -95,9 +110,10 @@ space = mnas.SearchSpace()
 def evaluate(arch):
     time.sleep(0.05)
     return {{"accuracy": sum(b.out for b in arch.blocks) / 1000, "params": 1, "macs": 1}}
-ctrl = controller.make_controller("ppo", space.decisions, seed=0)
-mnas.search(space, ctrl, evaluate, lambda a: 10.0 + a.blocks[0].repeats, 20.0, mnas.SOFT,
-            samples={samples}, batch=4, run_dir={run_dir!r})
+ctrl = controller.make_learning_rule("ppo", space.decisions, seed=0)
+platform = mnas.LatencyTarget(lambda a: 10.0 + a.blocks[0].repeats, 20.0)
+mnas.search(space, ctrl, evaluate, platform, mnas.SOFT, samples={samples}, batch=4,
+            run_dir={run_dir!r})
 """
 
 
@@ -129,6 +145,8 @@ def test_driver_killed_with_sigkill_then_resumed_loses_and_duplicates_nothing(tm
     assert proc.wait(timeout=120) == 0, proc.stderr.read()
     assert steps(tmp_path / "killed") == list(range(samples))  # nothing lost, nothing twice
     assert reference.wait(timeout=120) == 0
-    strip = lambda path: [{k: v for k, v in json.loads(line).items() if k != "seconds"}  # noqa: E731
-                          for line in (path / "search.jsonl").read_text().splitlines()]
+    strip = lambda path: [
+        {k: v for k, v in json.loads(line).items() if k != "seconds"}  # noqa: E731
+        for line in (path / "search.jsonl").read_text().splitlines()
+    ]
     assert strip(tmp_path / "killed") == strip(tmp_path / "clean")  # resuming changes nothing

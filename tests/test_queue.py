@@ -20,7 +20,8 @@ def test_a_job_is_done_when_the_results_files_say_so(tmp_path, monkeypatch):
     assert done()
     trained = run_queue.winners_trained("table5")
     assert not trained()  # the search above has no trained winner yet
-    records.append(tmp_path / "table5-final.json", {"name": "table5/multi-cell-seed2", "epochs": 5, "seed": 0})
+    records.append(tmp_path / "table5-final.json",
+                   {"name": "table5/multi-cell-seed2", "epochs": 5, "seed": 0})
     assert trained()
     timed = run_queue.winners_timed("table5")
     records.append(tmp_path / "table5-final-timing.json", {"networks": ["table5/other"]})
@@ -34,7 +35,8 @@ def test_the_queue_orders_its_jobs_by_what_they_need(tmp_path):
     names = [j.name for j in jobs]
     assert names[0] == "latency table (CPU)"
     first = names.index("table5 multi-factorized-seed2")
-    assert names[first:first + 5] == [f"table5 {s}-seed2" for s in run_queue.TABLE5] + ["flops macs-seed2"]
+    seed2 = [f"table5 {s}-seed2" for s in run_queue.TABLE5] + ["flops macs-seed2"]
+    assert names[first:first + 5] == seed2
     by_name = {j.name: j for j in jobs}
     assert by_name["table5 winners 1/2"].needs == tuple(
         f"table5 {s}-seed{seed}" for seed in run_queue.SEARCH_SEEDS for s in run_queue.TABLE5)
@@ -53,9 +55,12 @@ def test_the_queue_starts_each_job_once_after_its_needs(tmp_path):
                 f"sys.exit(1) if {fail} else pathlib.Path({str(mark)!r}).touch()\n")
         return run_queue.Job(name, [sys.executable, "-c", code], mark.exists, needs=tuple(needs))
 
-    todo = [make("b", needs=["a"]), make("a"), make("broken", fail=True), make("c", needs=["broken"])]
-    assert run_queue.run(todo, parallel=2, commit_records=False, logs=tmp_path / "logs", poll=0.05) == 0
+    todo = [make("b", needs=["a"]), make("a"), make("broken", fail=True),
+            make("c", needs=["broken"])]
+    logs = tmp_path / "logs"
+    assert run_queue.run(todo, parallel=2, commit_records=False, logs=logs, poll=0.05) == 0
     started = (tmp_path / "started").read_text().split()
-    assert sorted(started) == ["a", "b", "broken"]  # each once; c waits on a job that never finished
+    # each once; c waits on a job that never finished
+    assert sorted(started) == ["a", "b", "broken"]
     assert started.index("a") < started.index("b")  # b started only once a was done
     assert (tmp_path / "b.done").exists() and not (tmp_path / "c.done").exists()

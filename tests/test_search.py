@@ -1,4 +1,5 @@
-"""mnas.search (Sec. 4.2): the sample -> train -> measure -> reward -> update loop, its log and resume.
+"""mnas.search (Sec. 4.2): the sample -> train -> measure -> reward -> update loop, its log and
+resume.
 
 These tests use cheap stand-ins for proxy training and latency so they run in seconds; the real
 ones are exercised end to end in test_train.py."""
@@ -25,8 +26,9 @@ def fake_latency(arch):
 
 
 def run(tmp_path, samples, batch=3, evaluate=fake_evaluate, kind="reinforce", **kw):
-    ctrl = controller.make_controller(kind, SPACE.decisions, seed=0)
-    return mnas.search(SPACE, ctrl, evaluate, fake_latency, target=20.0, constraint=mnas.SOFT,
+    ctrl = controller.make_learning_rule(kind, SPACE.decisions, seed=0)
+    return mnas.search(SPACE, ctrl, evaluate, mnas.LatencyTarget(fake_latency, 20.0),
+                       constraint=mnas.SOFT,
                        samples=samples, batch=batch, run_dir=tmp_path, **kw)
 
 
@@ -55,7 +57,8 @@ def test_search_logs_every_child_with_its_reward(tmp_path):
         arch = SPACE.decode(c["tokens"])
         assert c["arch"] == json.loads(json.dumps(models.arch_to_dict(arch)))
         assert models.arch_from_dict(c["arch"]) == arch  # the log rebuilds the child
-        assert c["reward"] == pytest.approx(c["accuracy"] * (c["latency_ms"] / 20.0) ** -0.07)  # Eq. 2, soft
+        # Eq. 2, soft
+        assert c["reward"] == pytest.approx(c["accuracy"] * (c["latency_ms"] / 20.0) ** -0.07)
 
 
 def test_resume_adds_only_the_missing_children(tmp_path):
@@ -75,8 +78,12 @@ def test_resumed_search_equals_an_uninterrupted_one(tmp_path):
     run(tmp_path / "a", samples=9, evaluate=lambda a: resumed.append(a) or fake_evaluate(a))
     assert len(resumed) == 4  # no child is evaluated twice
     run(tmp_path / "b", samples=9)
-    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
-    assert strip(read_log(tmp_path / "a" / "search.jsonl")) == strip(read_log(tmp_path / "b" / "search.jsonl"))
+    strip = lambda rows: [
+        {k: v for k, v in r.items() if k != "seconds"} for r in rows
+    ]  # noqa: E731
+    assert strip(read_log(tmp_path / "a" / "search.jsonl")) == strip(
+        read_log(tmp_path / "b" / "search.jsonl")
+    )
 
 
 def test_truncated_last_line_is_dropped_and_redone(tmp_path):
@@ -99,7 +106,9 @@ def test_a_failing_child_is_logged_and_the_search_goes_on(tmp_path):
     rows = run(tmp_path, samples=12, evaluate=sometimes_nan)
     failed = [c for c in rows if c.status != "ok"]
     assert failed and len(rows) == 12
-    assert all(c.status == "failed: FloatingPointError: loss became nan" and c.reward == 0 for c in failed)
+    assert all(
+        c.status == "failed: FloatingPointError: loss became nan" and c.reward == 0 for c in failed
+    )
 
 
 @pytest.mark.parametrize("kind", ["reinforce", "ppo", "random"])
@@ -107,10 +116,10 @@ def test_every_controller_drives_the_search(tmp_path, kind):
     assert len(run(tmp_path, samples=4, kind=kind)) == 4
 
 
-# ----------------------------------------------------------------------------- the bookkeeping of rewards
+# ---------------------------------------------------------------------- the bookkeeping of rewards
 
 
-class Recorder(controller.Searcher):
+class Recorder(controller.LearningRule):
     """Proposes fixed batches and records every update: what the controller is told."""
 
     def __init__(self, batches):
@@ -146,18 +155,21 @@ def test_each_reward_reaches_the_controller_with_its_own_tokens(tmp_path):
         return {"accuracy": 0.3 + sum(tokens) / 1000, "params": 1, "macs": 1}
 
     def latency(arch):
-        return 11.0 + (sum(SPACE.encode(arch)) % 4) * 0.5  # 11-12.5 ms: below, at and above T = 12 ms
+        # 11-12.5 ms: below, at and above T = 12 ms
+        return 11.0 + (sum(SPACE.encode(arch)) % 4) * 0.5
 
     ctrl = Recorder(batches)
-    mnas.search(SPACE, ctrl, evaluate, latency, target=12.0, constraint=mnas.HARD, samples=8, batch=4,
+    mnas.search(SPACE, ctrl, evaluate, mnas.LatencyTarget(latency, 12.0), constraint=mnas.HARD,
+                samples=8, batch=4,
                 run_dir=tmp_path, make_executor=lambda: ThreadPoolExecutor(4), max_in_flight=4)
     assert [tokens for tokens, _ in ctrl.updates] == batches  # in the order proposed
-    assert {11.0 + (sum(t) % 4) * 0.5 for b in batches for t in b} >= {12.0, 12.5}  # at T and above it
+    # at T and above it
+    assert {11.0 + (sum(t) % 4) * 0.5 for b in batches for t in b} >= {12.0, 12.5}
     for tokens, rewards in ctrl.updates:
         for t, r in zip(tokens, rewards):
             acc, lat = 0.3 + sum(t) / 1000, 11.0 + (sum(t) % 4) * 0.5
-            assert r == pytest.approx(acc if lat <= 12.0 else acc * 12.0 / lat)  # Eq. 2 with the hard constraint
-
+            # Eq. 2 with the hard constraint
+            assert r == pytest.approx(acc if lat <= 12.0 else acc * 12.0 / lat)
 
 
 # ----------------------------------------------------------------------------- what it replaced
@@ -169,13 +181,15 @@ def fake_macs(arch):
 
 
 def test_another_lat_enters_the_reward_and_the_measured_latency_is_logged_beside_it(tmp_path):
-    ctrl = controller.make_controller("reinforce", SPACE.decisions, seed=0)
-    mnas.search(SPACE, ctrl, fake_evaluate, fake_macs, target=2.0, constraint=mnas.SOFT,
-                samples=4, batch=2, run_dir=tmp_path, measured=fake_latency)
+    ctrl = controller.make_learning_rule("reinforce", SPACE.decisions, seed=0)
+    macs = mnas.LatencyTarget(fake_macs, 2.0, "M MACs", measured_ms=fake_latency)
+    mnas.search(SPACE, ctrl, fake_evaluate, macs, constraint=mnas.SOFT,
+                samples=4, batch=2, run_dir=tmp_path)
     for c in read_log(tmp_path / "search.jsonl"):
         arch = SPACE.decode(c["tokens"])
         assert c["lat"] == fake_macs(arch) and c["latency_ms"] == fake_latency(arch) != c["lat"]
-        assert c["reward"] == pytest.approx(c["accuracy"] * (c["lat"] / 2.0) ** -0.07)  # Eq. 2 on LAT(m), T in its units
+        # Eq. 2 on LAT(m), T in its units
+        assert c["reward"] == pytest.approx(c["accuracy"] * (c["lat"] / 2.0) ** -0.07)
     run(tmp_path / "measured", samples=2)
     measured = read_log(tmp_path / "measured" / "search.jsonl")  # LAT(m) is the measured latency
     assert all(c["lat"] == c["latency_ms"] for c in measured)
@@ -185,8 +199,8 @@ def test_a_cell_space_search_emits_one_cell_and_resumes_as_if_uninterrupted(tmp_
     space = mnas.CellSpace()
 
     def cell_run(run_dir, evaluate=fake_evaluate):
-        ctrl = controller.make_controller("reinforce", space.decisions, seed=0)
-        return mnas.search(space, ctrl, evaluate, fake_latency, target=20.0,
+        ctrl = controller.make_learning_rule("reinforce", space.decisions, seed=0)
+        return mnas.search(space, ctrl, evaluate, mnas.LatencyTarget(fake_latency, 20.0),
                            constraint=mnas.SOFT, samples=7, batch=3, run_dir=run_dir)
 
     with pytest.raises(KeyboardInterrupt):
@@ -197,3 +211,26 @@ def test_a_cell_space_search_emits_one_cell_and_resumes_as_if_uninterrupted(tmp_
         assert len(c.tokens) == 6 and len({(b["op"], b["kernel"]) for b in c.arch["blocks"]}) == 1
     a, b = (read_log(tmp_path / d / "search.jsonl") for d in "ab")
     assert [{**r, "seconds": 0} for r in a] == [{**r, "seconds": 0} for r in b]
+
+
+# ----------------------------------------------------------------------------- Eq. 3: what T does
+
+
+def tokens_for_target(tmp_path, target: float, constraint: mnas.Constraint) -> list[list[int]]:
+    # A large step (lr 0.05), so that any difference in the rewards shows in the children
+    ctrl = controller.make_learning_rule("reinforce", SPACE.decisions, seed=0, lr=0.05)
+    run_dir = tmp_path / f"{constraint.alpha}-{constraint.beta}-{target}"
+    children = mnas.search(SPACE, ctrl, fake_evaluate, mnas.LatencyTarget(fake_latency, target),
+                           constraint, samples=24, batch=4, run_dir=run_dir)
+    return [c.tokens for c in children]
+
+
+def test_a_soft_search_samples_the_same_children_whatever_t(tmp_path):
+    """With alpha = beta, [LAT/T]^w = LAT^w * T^-w: T multiplies every reward by one constant,
+    which the baseline follows and the RMS-scaled advantage divides out. So T cannot change a soft
+    search; it matters under the hard constraint (and whenever alpha != beta)."""
+    # fake_latency is 9-16 here: T = 12 splits the children, T = 1000 has them all below it
+    soft = [tokens_for_target(tmp_path, t, mnas.SOFT) for t in (12.0, 1000.0)]
+    assert soft[0] == soft[1]
+    hard = [tokens_for_target(tmp_path, t, mnas.HARD) for t in (12.0, 1000.0)]
+    assert hard[0][:4] == hard[1][:4] and hard[0] != hard[1]  # same first batch, then T matters

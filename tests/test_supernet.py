@@ -1,4 +1,5 @@
-"""The weight-sharing supernet: a path is a models.py child, BatchNorm re-estimation, resumable training, a search."""
+"""The weight-sharing supernet: a path is a models.py child, BatchNorm re-estimation, resumable
+training, a search."""
 
 import json
 import random
@@ -25,11 +26,13 @@ def net():
 
 
 def some_archs(n=6, seed=0):
-    """Random children, plus one that uses every ConvOp, both kernels and SE ratios and an emptied block."""
+    """Random children, plus one that uses every ConvOp, both kernels and SE ratios and an emptied
+    block."""
     rng = random.Random(seed)
     archs = [SPACE.decode(SPACE.sample(rng)) for _ in range(n)]
     mixed = archs[0]
-    for i, (op, e, k, se) in enumerate([("conv", 1, 3, 0.0), ("dconv", 1, 5, 0.25), ("mbconv", 3, 3, 0.25), ("mbconv", 6, 5, 0.0)]):
+    for i, (op, e, k, se) in enumerate([("conv", 1, 3, 0.0), ("dconv", 1, 5, 0.25),
+                                        ("mbconv", 3, 3, 0.25), ("mbconv", 6, 5, 0.0)]):
         mixed = replace_block(mixed, i + 1, op=op, expansion=e, kernel=k, se_ratio=se)
     return archs + [replace_block(mixed, 0, repeats=0)]
 
@@ -43,17 +46,23 @@ def test_a_path_computes_exactly_its_extracted_child(net):
 
 
 def test_a_path_trains_only_its_own_weights(net):
-    arch = some_archs()[-1]  # block 2 is a conv: the dconv and MBConv weights of its layers are not on the path
+    # block 2 is a conv: the dconv and MBConv weights of its layers are not on the path
+    arch = some_archs()[-1]
     net.train()
     net.zero_grad()
     net(torch.randn(4, 1, 28, 28), arch).sum().backward()
     net.eval()
     assert net.layers["block2_layer1_conv"].body[0][0].weight.grad.abs().sum() > 0
     assert net.layers["block2_layer1_dconv"].body[0][0].weight.grad is None
-    assert net.layers["block2_layer3_conv"].body[0][0].weight.grad is None  # block 2 has 2 layers in this child
+    # block 2 has 2 layers in this child
+    assert net.layers["block2_layer3_conv"].body[0][0].weight.grad is None
     # A 3x3 child uses the centre of the shared 5x5 kernel: the ring around it gets no gradient.
     grad = net.layers["block2_layer1_conv"].body[0][0].weight.grad
-    assert grad[:, :, 1:4, 1:4].abs().sum() > 0 and grad[:, :, 0].abs().sum() == 0 and grad[:, :, :, 4].abs().sum() == 0
+    assert (
+        grad[:, :, 1:4, 1:4].abs().sum() > 0
+        and grad[:, :, 0].abs().sum() == 0
+        and grad[:, :, :, 4].abs().sum() == 0
+    )
     net.zero_grad()
 
 
@@ -98,7 +107,8 @@ def test_bn_re_estimation_changes_only_statistics(net):
     assert not child.training and child.stem[1].momentum == 0.1  # eval mode, momentum restored
     # The stem's statistics are now the plain average of the three batches' statistics.
     stem_out = [torch.nn.functional.conv2d(x, child.stem[0].weight, padding=1) for x in batches]
-    torch.testing.assert_close(child.stem[1].running_mean, torch.stack([y.mean((0, 2, 3)) for y in stem_out]).mean(0),
+    torch.testing.assert_close(child.stem[1].running_mean,
+                               torch.stack([y.mean((0, 2, 3)) for y in stem_out]).mean(0),
                                rtol=1e-4, atol=1e-5)
 
 
@@ -119,13 +129,15 @@ def test_supernet_training_resumes_exactly(tmp_path):
             return training.classification_loss(model, batch)
 
         try:
-            training.train_steps(net, training.load_splits(data)["train"], cfg, loss_fn=loss, checkpoint=checkpoint, every=2)
+            training.train_steps(net, training.load_splits(data)["train"], cfg, loss_fn=loss,
+                                 checkpoint=checkpoint, every=2)
         except KeyboardInterrupt:
             return None
         return net
 
     whole = run(tmp_path / "whole.pt")
-    assert run(tmp_path / "cut.pt", stop_after=4) is None  # steps 1-3 ran; the checkpoint holds step 2
+    # steps 1-3 ran; the checkpoint holds step 2
+    assert run(tmp_path / "cut.pt", stop_after=4) is None
     assert torch.load(tmp_path / "cut.pt", weights_only=True)["step"] == 2
     resumed = run(tmp_path / "cut.pt")
     assert int(resumed.paths_taken) == 6
@@ -135,30 +147,38 @@ def test_supernet_training_resumes_exactly(tmp_path):
 
 def test_search_with_the_supernet_evaluator_end_to_end(tmp_path, capsys, stand_in_table):
     out = tmp_path / "run"
-    argv = ["--search", "--dataset", "synthetic", "--val-size", "100", "--evaluator", "supernet", "--supernet-steps", "4", "--samples", "2",
-            "--batch", "2", "--out", str(out), "--threads", "1", "--latency-table", str(stand_in_table)]
+    argv = ["--search", "--dataset", "synthetic", "--val-size", "100", "--evaluator", "supernet",
+            "--supernet-steps", "4", "--samples", "2",
+            "--batch", "2", "--out", str(out), "--threads", "1", "--latency-table",
+            str(stand_in_table)]
     assert train.main(argv) == 0
     children = [json.loads(line) for line in (out / "search.jsonl").read_text().splitlines()]
-    assert len(children) == 2 and all(c["status"] == "ok" and 0 <= c["accuracy"] <= 1 for c in children)
+    assert len(children) == 2 and all(
+        c["status"] == "ok" and 0 <= c["accuracy"] <= 1 for c in children
+    )
     assert torch.load(out / "supernet.pt", weights_only=True)["step"] == 4
     assert "scored by the supernet" in capsys.readouterr().out
     stamp = (out / "supernet.pt").stat().st_mtime_ns
     assert train.main(["--search", "--resume", str(out), "--samples", "3"]) == 0
     assert len((out / "search.jsonl").read_text().splitlines()) == 3
-    assert (out / "supernet.pt").stat().st_mtime_ns == stamp  # a finished supernet is loaded, not trained again
+    # a finished supernet is loaded, not trained again
+    assert (out / "supernet.pt").stat().st_mtime_ns == stamp
 
 
 def test_a_child_is_scored_with_statistics_of_its_own(net, monkeypatch):
     arch = some_archs()[2]
     batches = [torch.randn(16, 1, 28, 28) - 2 for _ in range(2)]
-    val = torch.utils.data.TensorDataset(torch.randn(8, 1, 28, 28), torch.zeros(8, dtype=torch.long))
+    val = torch.utils.data.TensorDataset(torch.randn(8, 1, 28, 28),
+                                         torch.zeros(8, dtype=torch.long))
     scored = []
-    monkeypatch.setattr(supernet.training, "accuracy", lambda model, data: scored.append(model) or 0.5)
+    monkeypatch.setattr(supernet.training, "accuracy",
+                        lambda model, data: scored.append(model) or 0.5)
     assert supernet.score(net, arch, val, batches)["accuracy"] == 0.5
     stem = scored[0].stem
-    want = torch.stack([torch.nn.functional.conv2d(x, stem[0].weight, padding=1).mean((0, 2, 3)) for x in batches]).mean(0)
+    want = torch.stack(
+        [torch.nn.functional.conv2d(x, stem[0].weight, padding=1).mean((0, 2, 3)) for x in batches]
+    ).mean(0)
     torch.testing.assert_close(stem[1].running_mean, want, rtol=1e-4, atol=1e-5)
-
 
 
 # ------------------------------------------------------- sub-spaces, BigNAS's recipe (issue 22)
@@ -295,10 +315,13 @@ def test_sharing_records_each_sampler_once(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(records, "git_commit", lambda: "0123456789abcdef0123456789abcdef01234567")
     tiny = training.replace(supernet.TRAIN, batch_size=4)
     monkeypatch.setattr(supernet, "TRAIN", tiny)
-    few = supernet.calibration_batches  # BatchNorm re-estimated on one small batch: what is recorded, fast
-    monkeypatch.setattr(supernet, "calibration_batches", lambda data, device="cpu": few(data, 1, 16, device=device))
+    # BatchNorm re-estimated on one small batch: what is recorded, fast
+    few = supernet.calibration_batches
+    monkeypatch.setattr(supernet, "calibration_batches",
+                        lambda data, device="cpu": few(data, 1, 16, device=device))
     splits = training.load_splits  # each child scored on 32 held-out images: what is recorded, fast
-    monkeypatch.setattr(training, "load_splits", lambda spec: splits(spec) | {"val": Subset(splits(spec)["val"], range(32))})
+    monkeypatch.setattr(training, "load_splits",
+                        lambda spec: splits(spec) | {"val": Subset(splits(spec)["val"], range(32))})
     out = tmp_path / "sharing.json"
     old = {"paths": 2, "steps": 10, "loss_curve": [2.3] * 10, "child_accuracy": [0.1],
            "dataset": "synthetic"}

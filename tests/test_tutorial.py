@@ -105,7 +105,7 @@ def test_baseline_advantage_and_update(out):
                              rf"\(decay {NUM} per model\)", out)[0]
     rows = floats(rf"(?m)^(\d+)\s+{NUM}\s+{NUM}\s+{NUM}\s+{NUM}\s+{NUM}\s+{NUM}\s+p x", out)
     n = len(re.findall(r"^child \d+: tokens ", out, re.M))
-    batch = rows[:n]  # the first update: baseline = the batch's own mean (controller.Searcher)
+    batch = rows[:n]  # the first update: baseline = the batch's own mean (controller.LearningRule)
     R = [r[1] for r in batch]
     assert all(abs(r - x) < 6e-5 for r, x in zip(R, rewards[:n]))  # the rewards just computed
     assert abs(b - sum(R) / n) < 2e-6
