@@ -21,6 +21,7 @@ their winners trained and timed together, then Table 6's training seeds.
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
@@ -159,6 +160,21 @@ def run(todo: list[Job], parallel: int, commit_records: bool, logs: Path, poll: 
     left."""
     logs.mkdir(parents=True, exist_ok=True)
     running: dict[str, subprocess.Popen] = {}
+    try:
+        return _run(todo, parallel, commit_records, logs, poll, running)
+    except KeyboardInterrupt:
+        for proc in running.values():
+            proc.send_signal(signal.SIGINT)  # each job saves what it has and exits
+        for proc in running.values():
+            proc.wait()
+        if commit_records and (files := changed_results()):
+            commit(files)
+        print("[queue] stopped; the same command resumes", flush=True)
+        return 130
+
+
+def _run(todo: list[Job], parallel: int, commit_records: bool, logs: Path, poll: float,
+         running: dict[str, subprocess.Popen]) -> int:
     tried, finished = set(), {j.name for j in todo if j.done()}
     by_name = {j.name: j for j in todo}
     while True:
@@ -182,8 +198,9 @@ def run(todo: list[Job], parallel: int, commit_records: bool, logs: Path, poll: 
             log = open(logs / (job.name.replace(" ", "_").replace("/", "of") + ".log"), "a")
             print(f"[queue] start {job.name}: {' '.join(job.argv[1:])}  (log: {log.name})",
                   flush=True)
+            # a session of its own: a Ctrl-C at the terminal reaches the job once, through run()
             running[job.name] = subprocess.Popen(job.argv, cwd=ROOT, stdout=log,
-                                                 stderr=subprocess.STDOUT)
+                                                 stderr=subprocess.STDOUT, start_new_session=True)
             busy_alone = job.alone
         if not running:
             left = [j.name for j in todo if j.name not in finished]
@@ -210,6 +227,9 @@ def main(argv: list[str] | None = None) -> int:
         for j in todo:
             print(f"{'done' if j.done() else '    '}  {j.name}")
         return 0
+    # Ctrl-C (or `kill -INT`, also when a shell started this in the background with SIGINT
+    # ignored) reaches every job, which saves its work and stops; the same command resumes.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     return run(todo, args.parallel, args.commit, Path(args.logs))
 
 

@@ -64,3 +64,31 @@ def test_the_queue_starts_each_job_once_after_its_needs(tmp_path):
     assert sorted(started) == ["a", "b", "broken"]
     assert started.index("a") < started.index("b")  # b started only once a was done
     assert (tmp_path / "b.done").exists() and not (tmp_path / "c.done").exists()
+
+
+@pytest.mark.timeout(60)
+def test_a_ctrl_c_reaches_every_running_job_once(tmp_path):
+    import signal
+    import subprocess
+    import time
+
+    # a job that saves its work when interrupted, as searches.py and table1.py do
+    job = (f"import signal, sys, time, pathlib\n"
+           f"def stop(*_):\n"
+           f"    open({str(tmp_path / 'saved')!r}, 'a').write('x'); sys.exit(130)\n"
+           f"signal.signal(signal.SIGINT, stop)\n"
+           f"pathlib.Path({str(tmp_path / 'started')!r}).touch()\n"
+           f"time.sleep(60)\n")
+    queue = (f"import signal, sys\n"
+             f"sys.path.insert(0, {str(run_queue.ROOT / 'benchmarks')!r})\n"
+             f"import run_queue\n"
+             f"signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+             f"jobs = [run_queue.Job('j', [sys.executable, '-c', {job!r}], lambda: False)]\n"
+             f"sys.exit(run_queue.run(jobs, 1, False, __import__('pathlib').Path({str(tmp_path)!r}),"
+             f" poll=0.05))\n")
+    proc = subprocess.Popen([sys.executable, "-c", queue])
+    while not (tmp_path / "started").exists():
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait() == 130
+    assert (tmp_path / "saved").read_text() == "x"  # interrupted once, and it saved
