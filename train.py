@@ -3,6 +3,7 @@
     python train.py --search                       # search on Fashion-MNIST, latency on this CPU
     python train.py --search --space cell --latency macs     # the alternatives MnasNet replaced
     python train.py --arch runs/<ts>/best.json --epochs 10   # train a result, report test accuracy
+    python train.py --arch mnasnet-a1 --export int8          # and a .pte for ExecuTorch (export.py)
 
 The search samples models from the controller (controller.py), trains each briefly on a proxy
 task for ACC (`training.proxy_train`), measures LAT of its 224 px deployment network on the target
@@ -23,6 +24,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import argparse  # noqa: E402 (after the environment is set)
 import json
 import random
+import shlex
 import signal
 import sys
 import time
@@ -177,7 +179,7 @@ def run_search(args: argparse.Namespace) -> int:
         print(f"\ninterrupted: {len(saved)} children saved; continue with: python train.py --search --resume {out}")
         return 130
     return _report(children, progress, ctrl, space, evaluate, (lat, measured), run, constraint, out,
-                   config["dataset"])
+                   config)
 
 
 def _announce(config: dict, run: dict, constraint: mnas.Constraint, logged: int, out: Path) -> None:
@@ -289,7 +291,7 @@ class Progress:
 
 
 def _report(children: list[mnas.Child], progress: Progress, ctrl, space: mnas.SearchSpace, evaluate,
-            latencies, run: dict, constraint: mnas.Constraint, out: Path, dataset: str) -> int:
+            latencies, run: dict, constraint: mnas.Constraint, out: Path, config: dict) -> int:
     """A finished search: best.json, top5.json, the plots, greedy.json, and what to do next.
     `latencies`: (LAT(m), the measured latency in ms or None when LAT is it)."""
     best_child = write_results(children, run, out)
@@ -311,8 +313,16 @@ def _report(children: list[mnas.Child], progress: Progress, ctrl, space: mnas.Se
     for name in ("search.jsonl", "best.json", "top5.json", "greedy.json", "pareto.png", "reward.png", "controller.pt"):
         if (out / name).exists():
             print(f"  {out / name}")
-    print(f"train it: python train.py --arch {out / 'best.json'} --dataset {dataset} --epochs 3")
+    print(f"train it: {train_command(out / 'best.json', config)}")
     return 0
+
+
+def train_command(best: Path, config: dict) -> str:
+    """The command that trains a search's best network on the search's data, as printed."""
+    data = ["--dataset", config["dataset"]]
+    data += ["--data-dir", config["data_dir"]] if config["data_dir"] != "data" else []
+    data += ["--val-size", str(config["val_size"])] if config["val_size"] else []  # it must fit
+    return shlex.join(["python", "train.py", "--arch", str(best), *data, "--epochs", "3"])
 
 
 def make_evaluator(config: dict, data: DataSpec, cfg: TrainConfig, out: Path):
@@ -351,17 +361,31 @@ def run_train(args: argparse.Namespace) -> int:
     """Train an architecture to convergence (--epochs) and report test accuracy, latency, params, MACs."""
     arch = load_arch(args.arch)
     cfg = replace(FINAL, batch_size=args.batch_size, lr=args.lr, seed=args.seed, threads=args.threads,
-                  device=pick_device(args.device))
+                  device=pick_device(args.device), width_mult=args.width_mult)
     print(f"training {args.arch} on {args.dataset}: {args.epochs} epochs of batches of {args.batch_size} on {cfg.device}")
-    model, acc, _ = final_train(arch, DataSpec(args.dataset, args.data_dir, args.val_size, args.seed), cfg, args.epochs, True)
-    deploy = build_model(arch)
-    lat = latency.measure_arch(arch, backend=measured_on(args.latency))
+    data = DataSpec(args.dataset, args.data_dir, args.val_size, args.seed, args.input_size)
+    model, acc, _ = final_train(arch, data, cfg, args.epochs, True)
+    size = args.input_size or 224  # the deployment network: 1000 classes, 224 px or --input-size
+    deploy = build_model(arch, width_mult=args.width_mult)
+    lat = latency.measure(deploy, size, backend=measured_on(args.latency))
     out = Path(args.out or f"runs/train-{datetime.now():%Y%m%d-%H%M%S}")
     out.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), out / "model.pt")
     save_arch(arch, out / "arch.json", test_accuracy=acc, latency_ms=lat.median_ms)
     print(f"test_accuracy={acc:.4f} latency_ms={lat.median_ms:.2f} params={count_params(deploy)} "
-          f"macs={count_macs(deploy)}  (weights: {out / 'model.pt'})")
+          f"macs={count_macs(deploy, size)}  (weights: {out / 'model.pt'})")
+    if not args.export:
+        return 0
+    try:
+        import export  # ExecuTorch: only for --export
+    except ImportError:
+        raise UsageError("--export needs ExecuTorch: "
+                         "pip install -r requirements-executorch.txt") from None
+    try:
+        got = export.export(model, load_splits(data), out / "model.pte", args.export, progress=True)
+    except export.ExportError as e:
+        raise UsageError(f"{e}; the float model is kept: {out / 'model.pt'}") from None
+    print(export.summary(got, acc))
     return 0
 
 
@@ -413,6 +437,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     t.add_argument("--epochs", type=int, default=10)
     t.add_argument("--batch-size", type=int, default=FINAL.batch_size)
     t.add_argument("--lr", type=float, default=FINAL.lr, help=f"peak learning rate (default {FINAL.lr})")
+    t.add_argument("--width-mult", type=float, default=1.0,
+                   help="scale every layer's channels (Sec. 6.2)")
+    t.add_argument("--input-size", type=at_least(8),
+                   help="resize images to this many px (Sec. 6.2; default: the data's own, 224 for "
+                        "an ImageFolder); the deployment network is timed at it")
+    t.add_argument("--export", choices=["fp32", "int8"],
+                   help="then write model.pte for ExecuTorch/XNNPACK, run it on the test set and "
+                        "time it (export.py)")
     args = p.parse_args(argv)
     preset = mnas.HARD if args.constraint == "hard" else mnas.SOFT
     args.alpha = preset.alpha if args.alpha is None else args.alpha
@@ -428,7 +460,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.space == "cell" and args.evaluator == "supernet":
         raise UsageError("--space cell: the supernet is over the factorized space; "
                          "use --evaluator proxy")
-    for name in ("target_ms", "target_ratio", "proxy_lr", "proxy_width", "lr"):
+    if args.search and (args.export or args.input_size or args.width_mult != 1.0):
+        raise UsageError("--export, --input-size and --width-mult are for --arch "
+                         "(the training of a result)")
+    for name in ("target_ms", "target_ratio", "proxy_lr", "proxy_width", "lr", "width_mult"):
         if getattr(args, name) is not None and getattr(args, name) <= 0:
             raise UsageError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
     pick_device(args.device)  # fail now, in one line, if there is no GPU for --device cuda
