@@ -63,6 +63,7 @@ class Exported:
     accuracy: float
     latency: latency.Measurement
     reference: latency.Measurement
+    input_size: int
 
     @property
     def ratio(self) -> float:
@@ -184,7 +185,7 @@ def export(model: nn.Module, splits: dict[str, Dataset], path: Path, precision: 
         ref = Path(tmp) / f"{latency.REFERENCE}.pte"
         ref.write_bytes(lower(reference, x, int8, images))
         timed = latency.measure_programs({"model": path, "reference": ref}, x, rounds=rounds)
-    return Exported(path, precision, accuracy, timed["model"], timed["reference"])
+    return Exported(path, precision, accuracy, timed["model"], timed["reference"], x.shape[-1])
 
 
 def summary(got: Exported, float_accuracy: float) -> str:
@@ -192,5 +193,5 @@ def summary(got: Exported, float_accuracy: float) -> str:
     p = got.precision
     x = f"{got.ratio:.2f}x MobileNetV2 in {p}"
     return (f"float_accuracy={float_accuracy:.4f} {p}_accuracy={got.accuracy:.4f} "
-            f"{p}_latency_ms={got.latency.median_ms:.3f} ({x}; ExecuTorch/XNNPACK, 1 thread, "
-            f"{cpu_features()})  (program: {got.path})")
+            f"{p}_latency_ms={got.latency.median_ms:.3f} ({x}; ExecuTorch/XNNPACK, "
+            f"{got.input_size} px, 1 thread, {cpu_features()})  (program: {got.path})")
