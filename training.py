@@ -131,13 +131,13 @@ def image_folder(root: Path, size: int) -> tuple[Dataset, Dataset]:
             if not files:
                 raise UsageError(f"class '{c}' has no images: {where / c} is empty")
             for f in files:
+                if f.suffix.lower() not in IMAGE_EXTENSIONS:
+                    raise UsageError(f"{f} is not an image file (the names read: "
+                                     f"{', '.join(IMAGE_EXTENSIONS)})")
                 try:
-                    if f.suffix.lower() not in IMAGE_EXTENSIONS:
-                        raise UnidentifiedImageError
                     Image.open(f).close()  # reads the header only
                 except (UnidentifiedImageError, OSError):
-                    raise UsageError(f"{f} is not an image "
-                                     f"({', '.join(IMAGE_EXTENSIONS)})") from None
+                    raise UsageError(f"{f} is not an image (PIL cannot read it)") from None
         sets[split] = classes
     if sets["train"] != sets["val"]:
         raise UsageError(f"{root}/train and {root}/val must hold the same class folders: "

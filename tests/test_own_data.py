@@ -109,9 +109,9 @@ def extra_class(root: Path) -> None:  # a class in val/ that train/ does not hav
     (flat_train, "{root}/train has no class folders"),
     (empty_class, "class 'green' has no images: {root}/val/green is empty"),
     (lambda root: (root / "train" / "red" / "notes.txt").write_text("labels"),
-     "{root}/train/red/notes.txt is not an image"),
+     "{root}/train/red/notes.txt is not an image file"),
     (lambda root: (root / "val" / "blue" / "broken.png").write_bytes(b"not a png"),
-     "{root}/val/blue/broken.png is not an image"),
+     "{root}/val/blue/broken.png is not an image (PIL cannot read it)"),
     (extra_class, "must hold the same class folders: blue, green, red against blue, green, red, "
                   "yellow"),
 ])
