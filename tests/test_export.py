@@ -58,7 +58,8 @@ def test_an_operator_xnnpack_does_not_take_is_named_with_its_layer():
     class Cumsum(nn.Module):
         def forward(self, x):
             return x.cumsum(1)
-    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Sequential(nn.ReLU(), Cumsum()), nn.AdaptiveAvgPool2d(1))
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Sequential(nn.ReLU(), Cumsum()),
+                        nn.AdaptiveAvgPool2d(1))
     with pytest.raises(export.ExportError, match=r"layer '1.1' \(Cumsum\): aten.cumsum"):
         export.lower(net, torch.randn(1, 3, 8, 8))
     net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1))

@@ -32,7 +32,8 @@ def image_folder(root: Path, per_class: dict[str, int] | None = None) -> Path:
                 noise = torch.randint(-30, 30, (h, w, 3), generator=g)
                 pixels = (torch.tensor(rgb) + noise).clamp(0, 255).to(torch.uint8).numpy()
                 image = Image.fromarray(pixels, "RGB")
-                (image.convert("L") if split == "train" and i == 0 else image).save(where / f"{i}.png")
+                grey = split == "train" and i == 0
+                (image.convert("L") if grey else image).save(where / f"{i}.png")
     return root
 
 

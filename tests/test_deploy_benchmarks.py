@@ -1,0 +1,162 @@
+"""benchmarks/int8.py, benchmarks/scaling.py and benchmarks/deploy_tables.py: tiny runs that
+append, resume and shard, and the sections' numbers and readings on hand-worked records."""
+
+import json
+import math
+
+import pytest
+
+from benchmark_helpers import committed_tree, with_provenance  # noqa: F401 (autouse; the path)
+import deploy_tables
+import records
+from models import (REFERENCE_ARCHS, Arch, BlockArgs, arch_from_dict, build_model, count_params,
+                    save_arch)
+
+TINY = Arch((BlockArgs("mbconv", 3, 3, 2, 1, 16, 0.25, "identity"),
+             BlockArgs("dconv", 1, 3, 1, 2, 16, 0.0, "pool")), stem=8, head=32)
+
+
+# ----------------------------------------------------------------------------- the rule's numbers
+
+
+def test_paired_accuracy_and_the_verdicts_on_a_hand_worked_case():
+    # int8 - float per seed: -1.0, -0.5, -1.0 points; mean -5/6, sd 0.2887, se 1/6, so t = -5
+    # with 2 degrees of freedom: two-sided p = 1 - 5 / sqrt(27) = 0.03775
+    drop = deploy_tables.paired([0.90, 0.91, 0.92], [0.89, 0.905, 0.91])
+    assert drop["differences"] == pytest.approx([-1.0, -0.5, -1.0])
+    assert drop["mean"] == pytest.approx(-5 / 6)
+    assert drop["p"] == pytest.approx(1 - 5 / math.sqrt(27), abs=1e-6)
+    lo, hi = drop["ci95"]  # mean +- t(0.975, 2) * se, t = 4.3027
+    assert (lo, hi) == pytest.approx((-5 / 6 - 4.3027 / 6, -5 / 6 + 4.3027 / 6), abs=1e-3)
+    same = deploy_tables.paired([0.90, 0.91, 0.92], [0.9001, 0.9099, 0.9201])  # +-0.01 points
+    assert deploy_tables.verdicts([drop], 0.5) == ["lower"]
+    assert deploy_tables.verdicts([same], 0.5) == ["equal within +-0.5"]
+    # +0.01, -0.01, +0.01: t = 0.5, p = 1 - 0.5 / sqrt(2.25) = 2/3; beside it, BH adjusts
+    # 0.0377 to min(2 x 0.0377, 2/3) = 0.0755: undecided
+    assert same["p"] == pytest.approx(2 / 3, abs=1e-6)
+    assert deploy_tables.verdicts([drop, same], 0.5) == ["undecided", "equal within +-0.5"]
+    one = deploy_tables.paired([0.9], [0.8])
+    assert math.isnan(one["p"]) and deploy_tables.verdicts([one], 0.5) == ["undecided"]
+
+
+def int8_record(name, seed, fl, q):
+    return with_provenance({"name": name, "seed": seed, "recipe": "final", "epochs": 5.0,
+                            "dataset": "fashion-mnist", "device": "cpu", "float_accuracy": fl,
+                            "fp32_accuracy": fl, "int8_accuracy": q, "calibration": 128})
+
+
+def timing_record(ratios: dict[str, float]):
+    return with_provenance({"networks": list(ratios), "int8_over_fp32": ratios,
+                            "median_ms": {f"{n}/{p}": (4.0 if p == "fp32" else 4.0 * r)
+                                          for n, r in ratios.items() for p in ("fp32", "int8")},
+                            "cpu_features": "AVX-512, VNNI"})
+
+
+def test_the_int8_section_pairs_on_the_seed_and_says_a_drop_over_one_point(tmp_path):
+    rs = [int8_record("mnasnet-a1", s, fl, q) for s, fl, q in
+          [(0, 0.90, 0.89), (1, 0.91, 0.905), (2, 0.92, 0.91)]]
+    rs += [int8_record("mobilenetv2", s, fl, q) for s, fl, q in
+           [(0, 0.92, 0.90), (1, 0.93, 0.91), (2, 0.91, 0.895)]]
+    for r in rs:
+        records.append(tmp_path / "int8.json", r)
+    for ratios in ({"mnasnet-a1": 0.60, "mobilenetv2": 0.55},
+                   {"mnasnet-a1": 0.62, "mobilenetv2": 0.56}):
+        records.append(tmp_path / "int8-timing.json", timing_record(ratios))
+    got = {c["name"]: c for c in deploy_tables.int8_accuracy(tmp_path)}
+    assert got["mnasnet-a1"]["mean"] == pytest.approx(-5 / 6)
+    assert got["mobilenetv2"]["differences"] == pytest.approx([-2.0, -2.0, -1.5])
+    lat = {c["name"]: c for c in deploy_tables.int8_latency(tmp_path)}
+    assert math.exp(lat["mnasnet-a1"]["mean"]) == pytest.approx(math.sqrt(0.60 * 0.62))  # geometric
+    text = deploy_tables.int8_section(tmp_path)
+    assert "| mnasnet-a1 | 3 | 0.9100 (0.9000-0.9200) |" in text and "| -0.83 |" in text
+    assert "The largest drop, mobilenetv2's 1.83 points, is over 1 point" in text
+    assert "0.61x" in text and "AVX-512, VNNI" in text and "*6 records" in text
+
+
+# ----------------------------------------------------------------------------- scaling
+
+
+def scaling_record(name, width, acc):
+    return with_provenance({"name": name, "width_mult": width, "seed": 0, "test_accuracy": acc,
+                            "params": 1, "macs": 1, "epochs": 5.0, "dataset": "fashion-mnist",
+                            "device": "cpu"})
+
+
+def test_a1_against_mobilenetv2s_curve_interpolates_in_log_latency(tmp_path):
+    for name, width, acc in [("mobilenetv2", 0.5, 0.80), ("mobilenetv2", 1.0, 0.90),
+                             ("mnasnet-a1", 0.5, 0.86), ("mnasnet-a1", 1.4, 0.95)]:
+        records.append(tmp_path / "scaling.json", scaling_record(name, width, acc))
+    over = {"mobilenetv2@0.5": 0.5, "mobilenetv2@1": 1.0, "mnasnet-a1@0.5": math.sqrt(0.5),
+            "mnasnet-a1@1.4": 2.0}
+    records.append(tmp_path / "scaling-timing.json", with_provenance(
+        {"backend": "executorch", "widths": [0.5, 1.0, 1.4], "over_mobilenetv2": over,
+         "median_ms": {k: 3 * v for k, v in over.items()}, "sizes": {}}))
+    above = deploy_tables.a1_above(deploy_tables.scaling_points(tmp_path))
+    # halfway in log latency between MobileNetV2's 0.80 and 0.90: 0.85; A1 has 0.86
+    assert above[0]["reference_at_latency"] == pytest.approx(0.85)
+    assert above[0]["points_above"] == pytest.approx(1.0)
+    assert above[1]["reference_at_latency"] is None  # 2.0x: beyond MobileNetV2's curve
+    text = deploy_tables.scaling_section(tmp_path)
+    assert "width 0.5: +1.00 points" in text and "above MobileNetV2's curve at every width" in text
+    assert "| mnasnet-a1 | 0.5 |" in text and "0.707x" in text
+    png = deploy_tables.scaling_figure(tmp_path, tmp_path / "fig5.png")
+    assert png.stat().st_size > 10_000
+
+
+# ----------------------------------------------------------------------------- the benchmarks, tiny
+
+
+def test_int8_benchmark_records_each_seed_resumes_and_shards(tmp_path, monkeypatch):
+    pytest.importorskip("executorch")
+    import export
+    import int8
+    import training
+
+    drawn_from, draw = [], export.calibration_images
+    monkeypatch.setattr(export, "calibration_images",
+                        lambda data, *a: drawn_from.append(data) or draw(data, *a))
+
+    save_arch(TINY, tmp_path / "tiny.json")
+    out = tmp_path / "int8.json"
+    argv = [str(tmp_path / "tiny.json"), "--dataset", "synthetic", "--epochs", "0.1", "--seeds",
+            "2", "--threads", "1", "--calibration", "8", "--out", str(out)]
+    assert int8.main([*argv, "--shard", "2/2"]) == 0
+    assert [r["seed"] for r in records.load(out)] == [1]  # the second of (seed 0, seed 1)
+    assert int8.main(argv) == 0 and int8.main(argv) == 0  # the rest, then nothing more
+    rs = records.load(out)
+    assert [r["seed"] for r in rs] == [1, 0]
+    for r in rs:
+        assert r["name"] == "tiny" and r["calibration"] == 8 and r["command"].startswith("python")
+        assert r["fp32_accuracy"] == pytest.approx(r["float_accuracy"], abs=0.003)  # 1,000 images
+        assert 0 <= r["int8_accuracy"] <= 1
+    assert not list((tmp_path / "checkpoints").glob("*.pt"))  # removed once recorded
+    train = training.load_splits(training.DataSpec("synthetic"))["train"]
+    assert len(drawn_from) == 2 and all(d is train for d in drawn_from)  # int8: training images
+    winner = "reinforce-seed0/child-222"  # Table 1's, by the name it was recorded under
+    want = next(arch_from_dict(r["arch"]) for r in records.load(records.RESULTS / "table1.json")
+                if r["name"] == winner)
+    assert int8.networks([winner, "mobilenetv2"]) == {winner: want,
+                                                      "mobilenetv2": REFERENCE_ARCHS["mobilenetv2"]}
+
+
+def test_scaling_benchmark_records_each_width_and_times_them_together(tmp_path):
+    import scaling
+
+    out = tmp_path / "scaling.json"
+    argv = ["--dataset", "synthetic", "--epochs", "0.05", "--seeds", "1", "--widths", "0.35",
+            "--threads", "1", "--out", str(out)]
+    assert scaling.main(argv) == 0 and scaling.main(argv) == 0  # the second: nothing to do
+    rs = records.load(out)
+    assert [(r["name"], r["width_mult"]) for r in rs] == [("mnasnet-a1", 0.35),
+                                                          ("mobilenetv2", 0.35)]
+    small = build_model("mnasnet-a1", width_mult=0.35)
+    assert rs[0]["params"] == count_params(small) < count_params(build_model("mnasnet-a1"))
+    timing = tmp_path / "scaling-timing.json"
+    scaling.time_widths([0.35], ["cpu"], 1, timing, records.origin(scaling.__file__, []), rounds=2)
+    r = records.load(timing)[0]
+    assert set(r["over_mobilenetv2"]) == {"mnasnet-a1@0.35", "mobilenetv2@0.35", "mobilenetv2@1"}
+    assert r["over_mobilenetv2"]["mobilenetv2@1"] == 1.0
+    assert r["over_mobilenetv2"]["mobilenetv2@0.35"] < 1
+    assert r["sizes"]["mnasnet-a1@0.35"]["params"] == rs[0]["params"]
+    assert "| mnasnet-a1 | 0.35 |" in deploy_tables.scaling_section(tmp_path)
+    assert json.loads(timing.read_text())["records"][0]["backend"] == "cpu"
