@@ -176,7 +176,8 @@ def run_search(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         saved = mnas.SearchLog(out / "search.jsonl").children  # the log, not the progress bar: a child
         write_results(saved, run, out)                          # logged as Ctrl-C came is counted
-        print(f"\ninterrupted: {len(saved)} children saved; continue with: python train.py --search --resume {out}")
+        resume = shlex.join(["python", "train.py", "--search", "--resume", str(out)])  # as printed
+        print(f"\ninterrupted: {len(saved)} children saved; continue with: {resume}")
         return 130
     return _report(children, progress, ctrl, space, evaluate, (lat, measured), run, constraint, out,
                    config)

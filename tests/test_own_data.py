@@ -124,3 +124,14 @@ def test_a_bad_folder_is_one_line_and_exit_2(tmp_path, capsys, breaks, message):
     assert train.main(argv) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and message.format(root=root) in err, err
+
+
+def test_the_printed_command_keeps_the_data_and_quotes_paths():
+    config = {"dataset": "imagefolder", "data_dir": "my photos", "val_size": 20}
+    printed = train.train_command(Path("runs/a run/best.json"), config)
+    assert shlex.split(printed) == ["python", "train.py", "--arch", "runs/a run/best.json",
+                                    "--dataset", "imagefolder", "--data-dir", "my photos",
+                                    "--val-size", "20", "--epochs", "3"]
+    default = {"dataset": "fashion-mnist", "data_dir": "data", "val_size": None}
+    assert train.train_command(Path("r/best.json"), default) == \
+        "python train.py --arch r/best.json --dataset fashion-mnist --epochs 3"
