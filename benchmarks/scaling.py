@@ -36,6 +36,7 @@ import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 import cli  # noqa: E402
+import export  # noqa: E402
 import int8  # noqa: E402
 import latency  # noqa: E402
 import panel  # noqa: E402
@@ -58,7 +59,8 @@ def time_widths(widths: list[float], backends: list[str], runs: int, out: Path,
                 origin: dict, rounds: int | None = None) -> None:
     """Every network at every width, deployment size, timed together per backend, `runs` runs each
     (the missing ones: a stopped command resumes); one record per run, its ms and each network's
-    ratio to MobileNetV2 at width 1 timed in the same rounds."""
+    ratio to MobileNetV2 at width 1 timed in the same rounds, and the CPU's int8 features (every
+    latency record names them)."""
     nets = {label(n, w): build_model(n, width_mult=w) for n in NETWORKS for w in widths}
     sizes = {k: {"params": count_params(m), "macs": count_macs(m)} for k, m in nets.items()}
     reference = label(latency.REFERENCE, 1.0)
@@ -74,7 +76,8 @@ def time_widths(widths: list[float], backends: list[str], runs: int, out: Path,
                 "median_ms": {k: round(m.median_ms, 4) for k, m in got.items()},
                 "over_mobilenetv2": {k: round(latency.ratio(m, got[reference]), 4)
                                      for k, m in got.items()},
-                "sizes": sizes, "load": round(load, 2), "load_after": round(os.getloadavg()[0], 2),
+                "sizes": sizes, "cpu_features": export.cpu_features(), "load": round(load, 2),
+                "load_after": round(os.getloadavg()[0], 2),
                 **records.provenance(started, origin)})
 
 

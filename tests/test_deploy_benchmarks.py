@@ -158,5 +158,6 @@ def test_scaling_benchmark_records_each_width_and_times_them_together(tmp_path):
     assert r["over_mobilenetv2"]["mobilenetv2@1"] == 1.0
     assert r["over_mobilenetv2"]["mobilenetv2@0.35"] < 1
     assert r["sizes"]["mnasnet-a1@0.35"]["params"] == rs[0]["params"]
+    assert r["cpu_features"] and r["machine"] and r["command"].startswith("python")
     assert "| mnasnet-a1 | 0.35 |" in deploy_tables.scaling_section(tmp_path)
     assert json.loads(timing.read_text())["records"][0]["backend"] == "cpu"
