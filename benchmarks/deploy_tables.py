@@ -245,7 +245,12 @@ def scaling_section(results: Path) -> str:
     for name in ("scaling.json", "scaling-timing.json"):
         if records.load(results / name):
             text += provenance_line(records.load(results / name))
-    return text + "\n" + scaling_reading(a1_above(points)) + "\n"
+    timings = records.load(results / "scaling-timing.json")
+    hosts = "; ".join(sorted({f"{r['machine']} ({r.get('cpu_features', 'features not recorded')})"
+                              for r in timings}))
+    return (text + "\n" + scaling_reading(a1_above(points))
+            + (f" Timed on {hosts}; the curves' latencies hold for such hosts." if hosts else "")
+            + "\n")
 
 
 def scaling_reading(above: list[dict]) -> str:
