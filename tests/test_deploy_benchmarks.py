@@ -106,7 +106,7 @@ def test_a1_against_mobilenetv2s_curve_interpolates_in_log_latency(tmp_path):
 # ----------------------------------------------------------------------------- the benchmarks, tiny
 
 
-def test_int8_benchmark_records_each_seed_resumes_and_shards(tmp_path, monkeypatch):
+def test_int8_benchmark_records_a_unit_calibrated_on_training_images(tmp_path, monkeypatch):
     pytest.importorskip("executorch")
     import export
     import int8
@@ -115,23 +115,19 @@ def test_int8_benchmark_records_each_seed_resumes_and_shards(tmp_path, monkeypat
     drawn_from, draw = [], export.calibration_images
     monkeypatch.setattr(export, "calibration_images",
                         lambda data, *a: drawn_from.append(data) or draw(data, *a))
-
     save_arch(TINY, tmp_path / "tiny.json")
     out = tmp_path / "int8.json"
     argv = [str(tmp_path / "tiny.json"), "--dataset", "synthetic", "--epochs", "0.1", "--seeds",
-            "2", "--threads", "1", "--calibration", "8", "--out", str(out)]
-    assert int8.main([*argv, "--shard", "2/2"]) == 0
-    assert [r["seed"] for r in records.load(out)] == [1]  # the second of (seed 0, seed 1)
-    assert int8.main(argv) == 0 and int8.main(argv) == 0  # the rest, then nothing more
-    rs = records.load(out)
-    assert [r["seed"] for r in rs] == [1, 0]
-    for r in rs:
-        assert r["name"] == "tiny" and r["calibration"] == 8 and r["command"].startswith("python")
-        assert r["fp32_accuracy"] == pytest.approx(r["float_accuracy"], abs=0.003)  # 1,000 images
-        assert 0 <= r["int8_accuracy"] <= 1
+            "2", "--shard", "2/2", "--threads", "1", "--calibration", "8", "--out", str(out)]
+    assert int8.main(argv) == 0 and int8.main(argv) == 0  # the second: nothing left to do
+    [r] = records.load(out)
+    assert (r["name"], r["seed"], r["calibration"]) == ("tiny", 1, 8)  # shard 2/2: seed 1
+    assert r["command"].startswith("python benchmarks/int8.py") and r["wall_seconds"] > 0
+    assert r["fp32_accuracy"] == pytest.approx(r["float_accuracy"], abs=0.003)  # 1,000 images
+    assert 0 <= r["int8_accuracy"] <= 1
     assert not list((tmp_path / "checkpoints").glob("*.pt"))  # removed once recorded
     train = training.load_splits(training.DataSpec("synthetic"))["train"]
-    assert len(drawn_from) == 2 and all(d is train for d in drawn_from)  # int8: training images
+    assert drawn_from == [train]  # int8: training images, drawn once
     winner = "reinforce-seed0/child-222"  # Table 1's, by the name it was recorded under
     want = next(arch_from_dict(r["arch"]) for r in records.load(records.RESULTS / "table1.json")
                 if r["name"] == winner)
@@ -143,21 +139,24 @@ def test_scaling_benchmark_records_each_width_and_times_them_together(tmp_path):
     import scaling
 
     out = tmp_path / "scaling.json"
-    argv = ["--dataset", "synthetic", "--epochs", "0.05", "--seeds", "1", "--widths", "0.35",
+    argv = ["--dataset", "synthetic", "--epochs", "0.05", "--seeds", "2", "--widths", "0.35",
             "--threads", "1", "--out", str(out)]
-    assert scaling.main(argv) == 0 and scaling.main(argv) == 0  # the second: nothing to do
+    assert scaling.main([*argv, "--shard", "2/3"]) == 0  # of (A1 0, MBV2 0, A1 1, MBV2 1): the 2nd
+    assert [(r["name"], r["seed"]) for r in records.load(out)] == [("mobilenetv2", 0)]
+    assert scaling.main(argv) == 0 and scaling.main(argv) == 0  # the rest, then nothing to do
     rs = records.load(out)
-    assert [(r["name"], r["width_mult"]) for r in rs] == [("mnasnet-a1", 0.35),
-                                                          ("mobilenetv2", 0.35)]
+    assert [(r["name"], r["width_mult"], r["seed"]) for r in rs] == [
+        ("mobilenetv2", 0.35, 0), ("mnasnet-a1", 0.35, 0), ("mnasnet-a1", 0.35, 1),
+        ("mobilenetv2", 0.35, 1)]
     small = build_model("mnasnet-a1", width_mult=0.35)
-    assert rs[0]["params"] == count_params(small) < count_params(build_model("mnasnet-a1"))
+    assert rs[1]["params"] == count_params(small) < count_params(build_model("mnasnet-a1"))
     timing = tmp_path / "scaling-timing.json"
     scaling.time_widths([0.35], ["cpu"], 1, timing, records.origin(scaling.__file__, []), rounds=2)
     r = records.load(timing)[0]
     assert set(r["over_mobilenetv2"]) == {"mnasnet-a1@0.35", "mobilenetv2@0.35", "mobilenetv2@1"}
     assert r["over_mobilenetv2"]["mobilenetv2@1"] == 1.0
     assert r["over_mobilenetv2"]["mobilenetv2@0.35"] < 1
-    assert r["sizes"]["mnasnet-a1@0.35"]["params"] == rs[0]["params"]
+    assert r["sizes"]["mnasnet-a1@0.35"]["params"] == rs[1]["params"]
     assert r["cpu_features"] and r["machine"] and r["command"].startswith("python")
     assert "| mnasnet-a1 | 0.35 |" in deploy_tables.scaling_section(tmp_path)
     assert json.loads(timing.read_text())["records"][0]["backend"] == "cpu"
