@@ -137,7 +137,7 @@ def time_deployed(archs: dict[str, Arch], data: training.DataSpec, out: Path, ru
 
 def main(argv: list[str] | None = None) -> int:
     p = cli.Parser(description=__doc__.splitlines()[0])
-    p.add_argument("archs", nargs="+", metavar="NAME|JSON|RUN_DIR")
+    p.add_argument("archs", nargs="*", metavar="NAME|JSON|RUN_DIR")
     p.add_argument("--epochs", type=float, default=5.0)
     p.add_argument("--seeds", type=cli.at_least(1), default=3)
     p.add_argument("--calibration", type=cli.at_least(1), default=128,
@@ -151,8 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     out = Path(args.out)
     try:
-        if args.epochs <= 0:
-            raise training.UsageError("--epochs must be positive")
+        if args.epochs <= 0 or not args.archs:
+            raise training.UsageError("give the networks (NAME, JSON or RUN_DIR) and a positive "
+                                      "--epochs")
         if importlib.util.find_spec("executorch") is None:
             raise training.UsageError("needs ExecuTorch: "
                                       "pip install -r requirements-executorch.txt")

@@ -57,8 +57,8 @@ def test_search_then_the_printed_command_then_a_one_epoch_training(tmp_path, sta
     that command runs as printed (from a directory of its own, so its runs/ lands there)."""
     root = image_folder(tmp_path / "data")
     search = cli("train.py", "--search", "--dataset", "imagefolder", "--data-dir", str(root),
-                 "--val-size", "6", "--samples", "2", "--batch", "2", "--proxy-steps", "2",
-                 "--proxy-batch", "4", "--latency-table", str(stand_in_table),
+                 "--val-size", "6", "--samples", "2", "--batch", "2", "--proxy-steps", "1",
+                 "--proxy-batch", "2", "--latency-table", str(stand_in_table),
                  "--out", str(tmp_path / "run"))
     assert search.returncode == 0, search.stderr
     printed = search.stdout.strip().splitlines()[-1]
