@@ -49,8 +49,9 @@ PORTABLE_OK = {"aten.mean.dim", "aten.view_copy.default", "aten.squeeze_copy.dim
                "dim_order_ops._clone_dim_order.default", "dim_order_ops._to_dim_order_copy.default"}
 
 
-class ExportError(Exception):
-    """A network that cannot be exported as asked: one line, naming the layer."""
+class ExportError(ValueError):
+    """A network that cannot be exported as asked: one line, naming the layer (a ValueError: the
+    commands print it as one line and exit with status 2)."""
 
 
 @dataclass
@@ -186,6 +187,17 @@ def export(model: nn.Module, splits: dict[str, Dataset], path: Path, precision: 
         ref.write_bytes(lower(reference, x, int8, images))
         timed = latency.measure_programs({"model": path, "reference": ref}, x, rounds=rounds)
     return Exported(path, precision, accuracy, timed["model"], timed["reference"], x.shape[-1])
+
+
+def export_trained(model: nn.Module, splits: dict[str, Dataset], out: Path, precision: str,
+                   float_accuracy: float) -> str:
+    """`train.py --arch ... --export`: out/model.pte written and checked (`export`), and the line
+    the command ends with. Its ExportError says that the float model (out/model.pt) is kept."""
+    try:
+        got = export(model, splits, out / "model.pte", precision, progress=True)
+    except ExportError as e:
+        raise ExportError(f"{e}; the float model is kept: {out / 'model.pt'}") from None
+    return summary(got, float_accuracy)
 
 
 def summary(got: Exported, float_accuracy: float) -> str:

@@ -22,6 +22,7 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse  # noqa: E402 (after the environment is set)
+import importlib.util
 import json
 import random
 import shlex
@@ -375,18 +376,10 @@ def run_train(args: argparse.Namespace) -> int:
     save_arch(arch, out / "arch.json", test_accuracy=acc, latency_ms=lat.median_ms)
     print(f"test_accuracy={acc:.4f} latency_ms={lat.median_ms:.2f} params={count_params(deploy)} "
           f"macs={count_macs(deploy, size)}  (weights: {out / 'model.pt'})")
-    if not args.export:
-        return 0
-    try:
-        import export  # ExecuTorch: only for --export
-    except ImportError:
-        raise UsageError("--export needs ExecuTorch: "
-                         "pip install -r requirements-executorch.txt") from None
-    try:
-        got = export.export(model, load_splits(data), out / "model.pte", args.export, progress=True)
-    except export.ExportError as e:
-        raise UsageError(f"{e}; the float model is kept: {out / 'model.pt'}") from None
-    print(export.summary(got, acc))
+    if args.export:  # then model.pte for ExecuTorch, run and timed as it ships
+        import export
+
+        print(export.export_trained(model, load_splits(data), out, args.export, acc))
     return 0
 
 
@@ -461,6 +454,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.space == "cell" and args.evaluator == "supernet":
         raise UsageError("--space cell: the supernet is over the factorized space; "
                          "use --evaluator proxy")
+    if args.export and importlib.util.find_spec("executorch") is None:  # before any training
+        raise UsageError("--export needs ExecuTorch: pip install -r requirements-executorch.txt")
     if args.search and (args.export or args.input_size or args.width_mult != 1.0):
         raise UsageError("--export, --input-size and --width-mult are for --arch "
                          "(the training of a result)")

@@ -130,6 +130,18 @@ def test_a_failed_export_exits_2_in_one_line_and_keeps_the_float_model(tmp_path,
     assert (tmp_path / "run" / "model.pt").stat().st_size > 0
 
 
+def test_export_without_executorch_stops_before_training(monkeypatch, capsys, tmp_path):
+    save_arch(TINY, tmp_path / "tiny.json")
+    monkeypatch.setattr(train.importlib.util, "find_spec", lambda name: None)
+    argv = ["--arch", str(tmp_path / "tiny.json"), "--dataset", "synthetic", "--epochs", "1",
+            "--out", str(tmp_path / "run"), "--export", "int8"]
+    assert train.main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.err == ("error: --export needs ExecuTorch: "
+                            "pip install -r requirements-executorch.txt\n")
+    assert "training" not in captured.out
+
+
 @pytest.mark.parametrize("argv,message", [
     (["--search", "--export", "int8"], "are for --arch"),
     (["--search", "--width-mult", "0.5"], "are for --arch"),
