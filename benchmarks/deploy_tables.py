@@ -174,7 +174,7 @@ def int8_reading(acc: list[dict], lat: list[dict]) -> str:
         features = "; ".join(sorted({f for c in lat for f in c["cpu_features"]}))
         parts.append(f"int8 / fp32 latency through ExecuTorch: {ratios}, on a CPU with {features}. "
                      "This holds on such hosts: without AVX-512 VNNI or AVX-VNNI, int8 can be "
-                     "slower than fp32 (MobileNetV2 12.1 against 11.4 ms on one such host).")
+                     "slower than fp32.")
     return "**Reading.** " + " ".join(parts)
 
 
