@@ -41,6 +41,7 @@ import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 import cli  # noqa: E402
+import export  # noqa: E402 (ExecuTorch itself is imported only when used)
 import latency  # noqa: E402
 import panel  # noqa: E402
 import records  # noqa: E402
@@ -77,8 +78,6 @@ def train_resumably(out: Path, job: dict, arch: Arch, data: training.DataSpec,
 def int8_unit(model: torch.nn.Module, splits: dict, calibration: int, seed: int) -> dict:
     """The trained network as an fp32 and an int8 .pte, each scored on the test set through
     ExecuTorch's runtime."""
-    import export
-
     x = splits["test"][0][0][None].contiguous()
     images = export.calibration_images(splits["train"], calibration, seed)
     got = {}
@@ -95,8 +94,6 @@ def deployment_programs(archs: dict[str, Arch], data: training.DataSpec, tmp: Pa
     """Each network's deployment network (224 px, 1000 classes) as an fp32 and an int8 .pte in
     `tmp` ("<name>/fp32", "<name>/int8"), int8 calibrated on training images resized to 224 px
     (grey ones repeated to RGB); and the input to time them on."""
-    import export
-
     images = export.calibration_images(training.load_splits(replace(data, input_size=224))["train"],
                                        calibration)
     images = [x.expand(-1, 3, -1, -1).contiguous() for x in images]
@@ -114,9 +111,9 @@ def time_deployed(archs: dict[str, Arch], data: training.DataSpec, out: Path, ru
                   origin: dict) -> None:
     """`runs` interleaved runs of every network in fp32 and int8 (`deployment_programs`), one
     record each (the missing runs: a stopped command resumes), with the CPU's int8 features."""
-    import export
-
     done = [r for r in records.load(out) if r["networks"] == list(archs)]
+    if len(done) >= runs:
+        return
     with tempfile.TemporaryDirectory(prefix="int8-timing-") as tmp:
         programs, x = deployment_programs(archs, data, Path(tmp))
         for _ in tqdm(range(runs - len(done)), desc="timing together", unit="run"):
@@ -186,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         model, acc, resumed = train_resumably(out, job, archs[name], data, cfg)
         record = {**job, "arch": arch_to_dict(archs[name]), "device": device, "float_accuracy": acc,
                   **int8_unit(model, splits, args.calibration, seed),
-                  "calibration": args.calibration,
+                  "calibration": args.calibration, "cpu_features": export.cpu_features(),
                   **({"resumed_at_step": resumed} if resumed else {}),
                   **records.provenance(started, origin, device)}
         records.append(out, record)
