@@ -17,7 +17,8 @@ project's verdict rule can be applied to them wherever it lives:
 `verdicts` applies a provisional rule to the comparisons of one page: "lower"/"higher" when p,
 adjusted by Benjamini-Hochberg over the page (scipy.stats.false_discovery_control), is below
 0.05; "equal within +-margin" when the 90% interval lies inside the margin (two one-sided
-tests); else "undecided".
+tests); else "undecided", with about how many seeds would decide a difference of the observed
+size at 80% power (`pairs_needed`).
 
     python benchmarks/deploy_tables.py                       # print both sections
     python benchmarks/deploy_tables.py --figure docs/fig5.png  # and draw Fig. 5 from the records
@@ -59,11 +60,28 @@ def paired(a: list[float], b: list[float], scale: float = 100.0) -> dict:
     d = [scale * (y - x) for x, y in zip(a, b)]
     out = {"n": len(d), "differences": d, "mean": statistics.fmean(d) if d else math.nan}
     if len(d) < 2 or len(set(d)) == 1:  # no spread: t is undefined
-        return out | {"ci95": (math.nan, math.nan), "ci90": (math.nan, math.nan), "p": math.nan}
+        return out | {"ci95": (math.nan, math.nan), "ci90": (math.nan, math.nan), "p": math.nan,
+                      "pairs_needed": None}
     test = stats.ttest_rel([scale * y for y in b], [scale * x for x in a])
     return out | {"ci95": tuple(map(float, test.confidence_interval(0.95))),
                   "ci90": tuple(map(float, test.confidence_interval(0.90))),
-                  "p": float(test.pvalue)}
+                  "p": float(test.pvalue),
+                  "pairs_needed": pairs_needed(out["mean"], statistics.stdev(d))}
+
+
+def pairs_needed(mean: float, sd: float, most: int = 200) -> int | None:
+    """Pairs (seeds) for the paired t-test to find a difference of `mean` with differences of
+    standard deviation `sd` at 80% power, two-sided 5%: the noncentral t's power, n by n."""
+    from scipy import stats
+
+    if not sd or not mean or not math.isfinite(sd):
+        return None
+    d = abs(mean) / sd
+    for n in range(2, most + 1):
+        t, nc = stats.t.ppf(1 - ALPHA / 2, n - 1), d * math.sqrt(n)
+        if stats.nct.sf(t, n - 1, nc) + stats.nct.cdf(-t, n - 1, nc) >= 0.80:
+            return n
+    return None
 
 
 def verdicts(comparisons: list[dict], margin: float, lower: str = "lower",
@@ -85,7 +103,8 @@ def verdicts(comparisons: list[dict], margin: float, lower: str = "lower",
         elif -margin < lo and hi < margin:
             out.append(f"equal within +-{margin:g}")
         else:
-            out.append("undecided")
+            need = c.get("pairs_needed")
+            out.append(f"undecided (about {need} seeds would decide)" if need else "undecided")
     return out
 
 

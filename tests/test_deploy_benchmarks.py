@@ -34,7 +34,9 @@ def test_paired_accuracy_and_the_verdicts_on_a_hand_worked_case():
     # +0.01, -0.01, +0.01: t = 0.5, p = 1 - 0.5 / sqrt(2.25) = 2/3; beside it, BH adjusts
     # 0.0377 to min(2 x 0.0377, 2/3) = 0.0755: undecided
     assert same["p"] == pytest.approx(2 / 3, abs=1e-6)
-    assert deploy_tables.verdicts([drop, same], 0.5) == ["undecided", "equal within +-0.5"]
+    assert deploy_tables.verdicts([drop, same], 0.5) == [  # d = 2.89: simulated power 0.72
+        "undecided (about 4 seeds would decide)", "equal within +-0.5"]  # at 3 pairs, 0.96 at 4
+    assert deploy_tables.pairs_needed(1.0, 1.0) == 10  # d = 1 at 80% power: 10 pairs (G*Power)
     one = deploy_tables.paired([0.9], [0.8])
     assert math.isnan(one["p"]) and deploy_tables.verdicts([one], 0.5) == ["undecided"]
 
