@@ -11,7 +11,6 @@ them on the pages."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -20,15 +19,7 @@ import mnas
 import records
 from models import arch_from_dict, network_key
 from records import group, mean_range, provenance_line
-from verdicts import ACCURACY, LATENCY, REWARD, Page, Verdict, welch
-
-
-def on_page(page: Page | None, text: Callable[[Page], str]) -> str:
-    """A table with the page's verdicts, or standalone (printed alone) with its own."""
-    if page is not None:
-        return text(page)
-    own = Page()
-    return own.render(text(own))
+from verdicts import ACCURACY, LATENCY, REWARD, Page, Verdict, on_page, welch
 
 
 def machines_note(*sides: list[dict]) -> str:

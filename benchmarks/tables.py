@@ -26,6 +26,7 @@ import numpy as np  # noqa: E402
 
 import cli  # noqa: E402
 import records  # noqa: E402
+import deploy_tables  # noqa: E402
 import search_tables  # noqa: E402
 import verdicts  # noqa: E402
 from models import REFERENCE_ARCHS  # noqa: E402
@@ -493,7 +494,7 @@ def _rule_line(got: dict) -> str:
 
 
 RESULTS_PAGE = ("platforms", "flops", "learning", "rl_vs_random", "cross_platform", "table1",
-                "fig6", "table5", "table6")
+                "fig6", "table5", "table6", "int8")
 
 TABLES = {"panel": panel_table, "recipe": recipe_table, "proxy": proxy_table, "speed": speed_table,
           "sharing": sharing_table, "table1": table1_table, "platforms": platforms_table,
@@ -505,7 +506,9 @@ TABLES = {"panel": panel_table, "recipe": recipe_table, "proxy": proxy_table, "s
           "flops": search_tables.flops_table,
           "cross_platform": search_tables.cross_platform_table,
           "default_search": search_tables.default_search_table,
-          "glance": glance_table}
+          "glance": glance_table,
+          # deployment (deploy_tables.py): what int8 costs, model scaling (Sec. 6.2)
+          "int8": deploy_tables.int8_section, "scaling": deploy_tables.scaling_section}
 
 
 def fill(text: str, results: Path) -> str:

@@ -84,8 +84,8 @@ def test_a_ctrl_c_reaches_every_running_job_once(tmp_path):
              f"import run_queue\n"
              f"signal.signal(signal.SIGINT, signal.default_int_handler)\n"
              f"jobs = [run_queue.Job('j', [sys.executable, '-c', {job!r}], lambda: False)]\n"
-             f"sys.exit(run_queue.run(jobs, 1, False, __import__('pathlib').Path({str(tmp_path)!r}),"
-             f" poll=0.05))\n")
+             f"logs = __import__('pathlib').Path({str(tmp_path)!r})\n"
+             f"sys.exit(run_queue.run(jobs, 1, False, logs, poll=0.05))\n")
     proc = subprocess.Popen([sys.executable, "-c", queue])
     while not (tmp_path / "started").exists():
         time.sleep(0.05)
