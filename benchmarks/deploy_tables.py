@@ -36,6 +36,7 @@ import cli  # noqa: E402
 import records  # noqa: E402
 import verdicts  # noqa: E402
 from records import group, mean_range, provenance_line  # noqa: E402
+from search_tables import committed, machines_note  # noqa: E402
 
 NETWORKS = ("mnasnet-a1", "mobilenetv2")  # benchmarks/scaling.py's
 INT8_COMMANDS = ("python benchmarks/int8.py mnasnet-a1 mobilenetv2 reinforce-seed0/child-185 "
@@ -51,14 +52,20 @@ def int8_accuracy(results: Path) -> list[dict]:
     """Per network (records' order): its seeds, float, fp32 .pte and int8 .pte test accuracies,
     and the paired test of int8 against float on the training seed (`test`)."""
     rows = []
-    for name, rs in group(records.load(results / "int8.json"), lambda r: r["name"]).items():
-        rs = sorted(rs, key=lambda r: r["seed"])
+    kept = committed(records.load(results / "int8.json"))[0][0]  # no verdict on +dirty records
+    settings = group(kept, lambda r: (r["name"], r["epochs"], r["calibration"]))
+    names = [name for name, _, _ in settings]
+    for (name, epochs, calibration), rs in settings.items():
+        # one record a seed: the last
+        rs = list({r["seed"]: r for r in sorted(rs, key=lambda r: r["seed"])}.values())
         keys = ("float_accuracy", "fp32_accuracy", "int8_accuracy")
         fl, fp32, q = ([r[k] for r in rs] for k in keys)
-        rows.append({"name": name, "seeds": [r["seed"] for r in rs], "float": fl, "fp32_pte": fp32,
-                     "int8": q, "calibration": sorted({r["calibration"] for r in rs}),
+        label = (name if names.count(name) == 1
+                 else f"{name} ({epochs:g} epochs, {calibration} images)")
+        rows.append({"name": label, "seeds": [r["seed"] for r in rs], "float": fl, "fp32_pte": fp32,
+                     "int8": q, "calibration": [calibration],
                      "test": verdicts.paired("int8 - float test accuracy", q, fl, verdicts.ACCURACY,
-                                             "training seeds")})
+                                             "training seeds", machines_note(rs))})
     return rows
 
 
@@ -66,14 +73,14 @@ def int8_latency(results: Path) -> list[dict]:
     """Per network: fp32 and int8 ms through ExecuTorch and int8 / fp32 per timing run, the paired
     test of int8 against fp32 on the timing run (on logs: a ratio), and the CPUs' int8
     features."""
-    rs = records.load(results / "int8-timing.json")
+    rs = committed(records.load(results / "int8-timing.json"))[0][0]
     rows = []
     for name in dict.fromkeys(n for r in rs for n in r["networks"]):
         runs = [r for r in rs if name in r["networks"]]
         ratios = [r["int8_over_fp32"][name] for r in runs]
         # the run's ratio is the median of its interleaved rounds (latency.ratio): as the pair
         test = verdicts.paired("int8 / fp32 latency", ratios, [1.0] * len(ratios),
-                               verdicts.LATENCY, "timing runs")
+                               verdicts.LATENCY, "timing runs", machines_note(runs))
         rows.append({"name": name, "fp32_ms": [r["median_ms"][f"{name}/fp32"] for r in runs],
                      "int8_ms": [r["median_ms"][f"{name}/int8"] for r in runs], "ratios": ratios,
                      "cpu_features": sorted({r["cpu_features"] for r in runs}),

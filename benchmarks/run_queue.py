@@ -218,9 +218,10 @@ def _run(todo: list[Job], parallel: int, commit_records: bool, logs: Path, poll:
             if proc.poll() is not None:
                 del running[name]
                 ok = by_name[name].done()
-                finished |= {name} if ok else set()
                 print(f"[queue] {name}: exit {proc.returncode}, {'done' if ok else 'not done'}",
                       flush=True)
+        # a shard is done when its sibling finishes too (they share one `done`): look again
+        finished |= {n for n in tried - finished - running.keys() if by_name[n].done()}
         if commit_records and (files := changed_results()):
             commit(files)
         ready = [j for j in todo

@@ -15,8 +15,8 @@ The outcome, one of three:
 - **higher** (or lower, faster, slower): p < 0.05 after Benjamini-Hochberg over every verdict on
   the page (`scipy.stats.false_discovery_control`);
 - **equal within ±δ**: the 90% interval lies inside the margin δ (two one-sided tests, TOST, at
-  5%); δ is 0.5 accuracy points, 0.005 of reward, or 5% of latency (`ACCURACY`, `REWARD`,
-  `LATENCY`);
+  5% for each comparison: the page's correction is for differences only); δ is 0.5 accuracy
+  points, 0.005 of reward, or 5% of latency (`ACCURACY`, `REWARD`, `LATENCY`);
 - **undecided**: anything else, with about how many replicates a side would decide a difference of
   the observed size at 80% power (two-sided 5%, before the page's correction).
 Overlapping or separate ranges are never a verdict. A side with one replicate has no variance to
@@ -99,6 +99,8 @@ def paired(what: str, a: list[float], b: list[float], scale: Scale, unit: str,
     paired t-test (`scipy.stats.ttest_rel`) on the differences, on logs for a ratio. Pairing
     takes out what the replicates share; fewer than two pairs, or identical differences, give
     no p (undecided)."""
+    if len(a) != len(b):
+        raise ValueError(f"{what}: {len(a)} against {len(b)} values cannot be paired")
     x, y = (np.log(a), np.log(b)) if scale.log else (np.asarray(a, float), np.asarray(b, float))
     d = x - y
     base = Test(what, tuple(a), tuple(b), scale, unit, note,
@@ -176,6 +178,8 @@ class Verdict:
         if math.isnan(t.p):
             if not (t.a and t.b):
                 return f"**undecided**: no replicate on a side ({self.sizes()}{note})"
+            if not all(map(math.isfinite, t.a + t.b)):
+                return f"**undecided**: a replicate is not a number ({self.sizes()}{note})"
             why = ("one replicate on a side: no variance to test" if min(len(t.a), len(t.b)) < 2
                    else "no variance on either side")
             return f"**undecided**, {estimate}: {why} ({self.sizes()}{note})"
@@ -188,8 +192,13 @@ class Verdict:
             return (f"**{self.outcome}**: {estimate}, {self.interval()}, {test} "
                     f"({self.sizes()}{note})")
         n = seeds_needed(t.estimate, t.sd, paired=t.paired)
-        decide = (f"about {n} {t.unit} a side would decide a difference this size" if n
-                  else f"more than 200 {t.unit} a side would be needed for a difference this small")
+        side = "paired," if t.paired else "a side"
+        if n and n <= max(len(t.a), len(t.b)):  # decided before the page's correction, not after
+            decide = "not after the page's correction"
+        elif n:
+            decide = f"about {n} {t.unit} {side} would decide a difference this size"
+        else:
+            decide = f"more than 200 {t.unit} {side} would be needed for a difference this small"
         return (f"**undecided**: {estimate}, {self.interval()}, {test}; {decide} "
                 f"({self.sizes()}{note})")
 
@@ -222,7 +231,8 @@ class Page:
         field(default_factory=list)
 
     def _mark(self, key: str, test: Test, form: str) -> str:
-        self.tests.setdefault(key, test)
+        if self.tests.setdefault(key, test) != test:  # one key, one comparison
+            raise ValueError(f"verdict key {key!r} names two different comparisons")
         return f"\x00{form}:{list(self.tests).index(key)}\x00"
 
     def say(self, key: str, test: Test) -> str:

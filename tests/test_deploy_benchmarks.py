@@ -40,7 +40,7 @@ def test_paired_accuracy_and_the_verdicts_on_a_hand_worked_case():
     both = verdicts.judge([drop, same])
     assert [v.outcome for v in both] == ["undecided", "equal"]
     # d = 2.89: simulated power 0.72 at 3 pairs, 0.96 at 4
-    assert "about 4 training seeds a side would decide" in both[0].text()
+    assert "about 4 training seeds paired, would decide" in both[0].text()
     assert verdicts.seeds_needed(1.0, 1.0, paired=True) == 10  # d = 1 at 80%: 10 pairs (G*Power)
     one = verdicts.paired("int8", [0.8], [0.9], verdicts.ACCURACY, "training seeds")
     assert math.isnan(one.p) and verdicts.judge([one])[0].outcome == "undecided"
