@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import functools
 import gc
 import linecache
 import math
@@ -139,14 +140,19 @@ def _cpu_sampler(model: nn.Module, x: torch.Tensor, threads: int, block_ms: floa
         return _block_sampler(lambda: model(x), threads, block_ms)
 
 
-def export_pte(model: nn.Module, x: torch.Tensor, path: Path) -> Path:
-    """torch.export -> ExecuTorch edge dialect, XNNPACK-delegated -> a .pte program file."""
+def lower_xnnpack(model: nn.Module, x: torch.Tensor):
+    """torch.export -> ExecuTorch edge dialect, XNNPACK-delegated: the edge program (its graph
+    shows what XNNPACK did not take; `.to_executorch().buffer` is the .pte)."""
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
-    program = to_edge_transform_and_lower(torch.export.export(model, (x,)),
-                                          partitioner=[XnnpackPartitioner()])
-    path.write_bytes(program.to_executorch().buffer)
+    return to_edge_transform_and_lower(torch.export.export(model, (x,)),
+                                       partitioner=[XnnpackPartitioner()])
+
+
+def export_pte(model: nn.Module, x: torch.Tensor, path: Path) -> Path:
+    """torch.export -> ExecuTorch edge dialect, XNNPACK-delegated -> a .pte program file."""
+    path.write_bytes(lower_xnnpack(model, x).to_executorch().buffer)
     return path
 
 
@@ -388,6 +394,21 @@ def forget_exports() -> None:
         linecache.cache.pop(key, None)
         del loader.eval_cache[key]
     gc.collect()
+
+
+def measure_programs(programs: dict[str, Path], x: torch.Tensor, threads: int = 1,
+                     rounds: int | None = None) -> dict[str, Measurement]:
+    """Time .pte files as they are (exported elsewhere, e.g. a trained network) through
+    ExecuTorch's runtime, round-robin in one run, batch 1 on input `x`."""
+    from executorch.runtime import Runtime
+
+    with thread_count("executorch", threads):
+        # the programs stay referenced while timing: a method must not outlive its program
+        loaded = {name: Runtime.get().load_program(Path(path)) for name, path in programs.items()}
+        methods = {name: program.load_method("forward") for name, program in loaded.items()}
+        samplers = {name: _block_sampler(functools.partial(m.execute, (x,)), threads)
+                    for name, m in methods.items()}
+        return _interleave(samplers, rounds or DEFAULT_ROUNDS["executorch"])
 
 
 def ratio(a: Measurement, b: Measurement) -> float:

@@ -8,6 +8,7 @@ command (train.py, figures.py, benchmarks/).
     open_run(dir)   a run directory as a `SearchRun`: config, constants and children
     latency_target  T and LAT(m) as one `mnas.LatencyTarget`: the measured latency on the
                     platform (or a latency table's prediction), or the MACs that stand in for it
+    Progress        the line printed as each child finishes
 
 Every default an older run's files lack is in one place, `OLD_RUNS` and `RunConstants.load`.
 It needs cli.py, latency.py, mnas.py, models.py and training.py.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
@@ -26,7 +28,8 @@ import latency
 import mnas
 from cli import Parser, UsageError, at_least
 from models import REFERENCE, REFERENCE_ARCHS, Arch, build_model
-from training import DATASETS, PROXY, calibration_images, deployment_size, pick_device
+from training import (DATASETS, PROXY, calibration_images, deployment_size, fmt_time,
+                      pick_device)
 
 # What an older run's config.json lacks: runs from before the proxy trained at half width, and
 # from before the cell space. (run.json's are in RunConstants.load.)
@@ -191,6 +194,13 @@ class SearchConfig:
     def save(self, run_dir: Path) -> None:
         (run_dir / "config.json").write_text(json.dumps(asdict(self), indent=1) + "\n")
 
+    def train_command(self, best: Path) -> str:
+        """The command that trains the run's best network on the run's data, as printed."""
+        data = ["--dataset", self.dataset]
+        data += ["--data-dir", self.data_dir] if self.data_dir != "data" else []
+        data += ["--val-size", str(self.val_size)] if self.val_size else []  # it must fit
+        return shlex.join(["python", "train.py", "--arch", str(best), *data, "--epochs", "3"])
+
     @property
     def measured_on(self) -> str:
         """Where latencies are measured: --latency's backend; with --latency macs, on this CPU."""
@@ -347,3 +357,34 @@ def open_run(run_dir: str | Path) -> SearchRun:
     config = SearchConfig.resume(run_dir) if (run_dir / "config.json").exists() else None
     constants = RunConstants.load(run_dir / "run.json") if (run_dir / "run.json").exists() else None
     return SearchRun(run_dir, config, constants, mnas.SearchLog(run_dir / "search.jsonl").children)
+
+
+# ----------------------------------------------------------------------------- while it runs
+
+
+class Progress:
+    """The line printed as each child finishes: its accuracy, latency and reward, the best so far
+    (over a resumed run's earlier children too) and the time left."""
+
+    def __init__(self, samples: int, logged: list[mnas.Child], lat_unit: str = "ms"):
+        self.samples, self.earlier, self.count, self.started = samples, len(logged), 0, time.time()
+        self.lat_unit = lat_unit
+        self.best = max((c for c in logged if c.status == "ok"), key=lambda c: c.reward,
+                        default=None)
+
+    def logged(self) -> int:
+        return self.earlier + self.count
+
+    def __call__(self, child: mnas.Child) -> None:
+        self.count += 1
+        if child.status == "ok" and (self.best is None or child.reward > self.best.reward):
+            self.best = child
+        eta = (time.time() - self.started) / self.count * (self.samples - self.logged())
+        what = child.status
+        if child.status == "ok":
+            cost = f"  LAT {child.lat:.1f} {self.lat_unit}" if self.lat_unit != "ms" else ""
+            what = (f"acc {child.accuracy:.4f}  lat {child.latency_ms:7.2f} ms{cost}  "
+                    f"reward {child.reward:.4f}")
+        best = self.best.reward if self.best else 0
+        print(f"child {child.step + 1:>4}/{self.samples}  {what}  best {best:.4f}  "
+              f"({child.seconds:.0f} s, ETA {fmt_time(eta)})", flush=True)

@@ -4,6 +4,7 @@ its result.
     python train.py --search                       # search on Fashion-MNIST, latency on this CPU
     python train.py --search --space cell --latency macs     # the alternatives MnasNet replaced
     python train.py --arch runs/<ts>/best.json --epochs 10   # train a result, report test accuracy
+    python train.py --arch mnasnet-a1 --export int8          # and a .pte for ExecuTorch (export.py)
 
 The search samples models from the controller (controller.py), trains each briefly on a proxy
 task for ACC (`training.proxy_train`), measures LAT of its 224 px deployment network on the
@@ -22,8 +23,10 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse  # noqa: E402 (after the environment is set)
+import importlib.util
 import json
 import random
+import shlex
 import signal
 import sys
 import time
@@ -37,12 +40,13 @@ import torch
 
 import latency
 import mnas
-from cli import Parser, UsageError
+from cli import Parser, UsageError, at_least
 from controller import make_learning_rule
 from latency_table import LatencyTable
 from models import (REFERENCE, REFERENCE_ARCHS, arch_from_dict, build_model, count_macs,
                     count_params, load_arch, save_arch)
-from run import RunConstants, SearchConfig, int8_images, latency_target, measure_constants
+from run import (Progress, RunConstants, SearchConfig, int8_images, latency_target,
+                 measure_constants)
 from runner import InlineExecutor
 from training import (FINAL, PROXY, DataSpec, TrainConfig, final_train, fmt_time, load_splits,
                       pick_device, proxy_train, time_steps)
@@ -86,11 +90,11 @@ def run_search(config: SearchConfig, out: Path) -> int:
     except KeyboardInterrupt:
         saved = mnas.SearchLog(out / "search.jsonl").children  # the log, not the progress bar:
         write_results(saved, constants, out)                    # a child logged as Ctrl-C came
-        print(f"\ninterrupted: {len(saved)} children saved; "  # is counted
-              f"continue with: python train.py --search --resume {out}")
+        resume = shlex.join(["python", "train.py", "--search", "--resume", str(out)])  # counts
+        print(f"\ninterrupted: {len(saved)} children saved; continue with: {resume}")
         return 130
     return report(children, progress, rule, space, evaluate, platform, constants, constraint, out,
-                  config.dataset)
+                  config)
 
 
 def announce(config: SearchConfig, constants: RunConstants, constraint: mnas.Constraint,
@@ -141,34 +145,6 @@ def executor(config: SearchConfig, cfg: TrainConfig) -> tuple:
     return InlineExecutor, 1, cfg
 
 
-class Progress:
-    """The line printed as each child finishes: its accuracy, latency and reward, the best so far
-    (over a resumed run's earlier children too) and the time left."""
-
-    def __init__(self, samples: int, logged: list[mnas.Child], lat_unit: str = "ms"):
-        self.samples, self.earlier, self.count, self.started = samples, len(logged), 0, time.time()
-        self.lat_unit = lat_unit
-        self.best = max((c for c in logged if c.status == "ok"), key=lambda c: c.reward,
-                        default=None)
-
-    def logged(self) -> int:
-        return self.earlier + self.count
-
-    def __call__(self, child: mnas.Child) -> None:
-        self.count += 1
-        if child.status == "ok" and (self.best is None or child.reward > self.best.reward):
-            self.best = child
-        eta = (time.time() - self.started) / self.count * (self.samples - self.logged())
-        what = child.status
-        if child.status == "ok":
-            cost = f"  LAT {child.lat:.1f} {self.lat_unit}" if self.lat_unit != "ms" else ""
-            what = (f"acc {child.accuracy:.4f}  lat {child.latency_ms:7.2f} ms{cost}  "
-                    f"reward {child.reward:.4f}")
-        best = self.best.reward if self.best else 0
-        print(f"child {child.step + 1:>4}/{self.samples}  {what}  best {best:.4f}  "
-              f"({child.seconds:.0f} s, ETA {fmt_time(eta)})", flush=True)
-
-
 def write_results(children: list[mnas.Child], constants: RunConstants,
                   out: Path) -> mnas.Child | None:
     """best.json (an architecture file models.py and train.py accept), top5.json and the plots."""
@@ -202,7 +178,7 @@ def write_greedy(rule, space: mnas.SearchSpace, evaluate, platform: mnas.Latency
 
 def report(children: list[mnas.Child], progress: Progress, rule, space: mnas.SearchSpace,
            evaluate, platform: mnas.LatencyTarget, constants: RunConstants,
-           constraint: mnas.Constraint, out: Path, dataset: str) -> int:
+           constraint: mnas.Constraint, out: Path, config: SearchConfig) -> int:
     """A finished search: best.json, top5.json, the plots, greedy.json, and what to do next."""
     best = write_results(children, constants, out)
     print(f"\ndone: {len(children)} children in {fmt_time(time.time() - progress.started)}; "
@@ -226,8 +202,9 @@ def report(children: list[mnas.Child], progress: Progress, rule, space: mnas.Sea
                  "reward.png", "controller.pt"):
         if (out / name).exists():
             print(f"  {out / name}")
-    print(f"train it: python train.py --arch {out / 'best.json'} --dataset {dataset} --epochs 3")
+    print(f"train it: {config.train_command(out / 'best.json')}")
     return 0
+
 
 
 def make_evaluator(config: SearchConfig, data: DataSpec, cfg: TrainConfig, out: Path):
@@ -270,19 +247,25 @@ def run_train(args: argparse.Namespace) -> int:
     report test accuracy, latency, params and MACs."""
     arch = load_arch(args.arch)
     cfg = replace(FINAL, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                  threads=args.threads, device=pick_device(args.device))
+                  threads=args.threads, device=pick_device(args.device), width_mult=args.width_mult)
     print(f"training {args.arch} on {args.dataset}: {args.epochs} epochs of batches of "
           f"{args.batch_size} on {cfg.device}")
-    data = DataSpec(args.dataset, args.data_dir, args.val_size, args.seed)
+    data = DataSpec(args.dataset, args.data_dir, args.val_size, args.seed, args.input_size)
     model, acc, _ = final_train(arch, data, cfg, args.epochs, True)
-    deploy = build_model(arch)
-    lat = latency.measure(deploy, backend=args.config.measured_on, **int8_images(args.config))
+    size = args.input_size or 224  # the deployment network: 1000 classes, 224 px or --input-size
+    deploy = build_model(arch, width_mult=args.width_mult)
+    lat = latency.measure(deploy, size, backend=args.config.measured_on,
+                          **int8_images(args.config))
     out = Path(args.out or f"runs/train-{datetime.now():%Y%m%d-%H%M%S}")
     out.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), out / "model.pt")
     save_arch(arch, out / "arch.json", test_accuracy=acc, latency_ms=lat.median_ms)
     print(f"test_accuracy={acc:.4f} latency_ms={lat.median_ms:.2f} params={count_params(deploy)} "
-          f"macs={count_macs(deploy)}  (weights: {out / 'model.pt'})")
+          f"macs={count_macs(deploy, size)}  (weights: {out / 'model.pt'})")
+    if args.export:  # then model.pte for ExecuTorch, run and timed as it ships
+        import export
+
+        print(export.export_trained(model, load_splits(data), out, args.export, acc))
     return 0
 
 
@@ -300,17 +283,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", help="output directory (default runs/<timestamp>)")
     SearchConfig.add_options(p)
     t = p.add_argument_group("final training")
-    t.add_argument("--epochs", type=int, default=10)
-    t.add_argument("--batch-size", type=int, default=FINAL.batch_size)
+    t.add_argument("--epochs", type=at_least(1), default=10)
+    t.add_argument("--batch-size", type=at_least(1), default=FINAL.batch_size)
     t.add_argument("--lr", type=float, default=FINAL.lr,
                    help=f"peak learning rate (default {FINAL.lr})")
+    t.add_argument("--width-mult", type=float, default=1.0,
+                   help="scale every layer's channels (Sec. 6.2)")
+    t.add_argument("--input-size", type=at_least(8),
+                   help="resize images to this many px (Sec. 6.2; default: the data's own, 224 for "
+                        "an ImageFolder); the deployment network is timed at it")
+    t.add_argument("--export", choices=["fp32", "int8"],
+                   help="then write model.pte for ExecuTorch/XNNPACK, run it on the test set and "
+                        "time it (export.py)")
     args = p.parse_args(argv)
-    for name in ("epochs", "batch_size"):
-        if getattr(args, name) < 1:
-            raise UsageError(f"--{name.replace('_', '-')} must be at least 1, "
+    for name in ("lr", "width_mult"):
+        if getattr(args, name) <= 0:
+            raise UsageError(f"--{name.replace('_', '-')} must be positive, "
                              f"got {getattr(args, name)}")
-    if args.lr <= 0:
-        raise UsageError(f"--lr must be positive, got {args.lr}")
+    if args.export and importlib.util.find_spec("executorch") is None:  # before any training
+        raise UsageError("--export needs ExecuTorch: pip install -r requirements-executorch.txt")
+    if args.search and (args.export or args.input_size or args.width_mult != 1.0):
+        raise UsageError("--export, --input-size and --width-mult are for --arch "
+                         "(the training of a result)")
     if args.resume and not Path(args.resume).is_dir():
         raise UsageError(f"--resume {args.resume}: no such run directory")
     # the search's settings are checked in both modes, as they always were

@@ -55,6 +55,7 @@ class DataSpec:
     # images held out of the training set for the search's ACC (None: 2000, 500 synthetic)
     val_size: int | None = None
     seed: int = 0
+    input_size: int | None = None  # images resized to it (None: their own size; ImageFolder 224)
 
 
 def _fashion_mnist_root(data_dir: Path) -> None:
@@ -99,6 +100,65 @@ def _to_float(x: torch.Tensor) -> torch.Tensor:
     return x[:, None] if x.ndim == 3 else x.permute(0, 3, 1, 2)
 
 
+class Resized(Dataset):
+    """A dataset of image tensors, each resized (bilinear) to size x size as it is read."""
+
+    def __init__(self, data: Dataset, size: int):
+        self.data, self.size = data, size
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, i):
+        x, y = self.data[i]
+        size = (self.size, self.size)
+        return F.interpolate(x[None], size=size, mode="bilinear", antialias=True)[0], y
+
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+
+
+def image_folder(root: Path, size: int) -> tuple[Dataset, Dataset]:
+    """An ImageNet-style folder, <root>/train/<class>/*.png and <root>/val/<class>/*.png: every
+    image read as RGB (grey and RGBA converted), resized to size * 8/7 on its short side and
+    centre-cropped to size x size (ImageNet's 256 -> 224), normalized with ImageNet's mean and
+    std. A wrong layout, an empty class, different classes in train/ and val/ and a file that is
+    not an image are refused with one line, before any training."""
+    import torchvision
+    from PIL import Image, UnidentifiedImageError
+    from torchvision import transforms as T
+
+    sets = {}
+    for split in ("train", "val"):
+        where = root / split
+        if not where.is_dir():
+            raise UsageError(f"--dataset imagefolder needs {root}/train/<class>/ and "
+                             f"{root}/val/<class>/ image folders; there is no {where}")
+        classes = sorted(d.name for d in where.iterdir() if d.is_dir())
+        if not classes:
+            raise UsageError(f"{where} has no class folders: put each class's images in "
+                             f"{where}/<class>/")
+        for c in classes:
+            files = [f for f in sorted((where / c).rglob("*")) if f.is_file()]
+            if not files:
+                raise UsageError(f"class '{c}' has no images: {where / c} is empty")
+            for f in files:
+                if f.suffix.lower() not in IMAGE_EXTENSIONS:
+                    raise UsageError(f"{f} is not an image file (the names read: "
+                                     f"{', '.join(IMAGE_EXTENSIONS)})")
+                try:
+                    Image.open(f).close()  # reads the header only
+                except (UnidentifiedImageError, OSError):
+                    raise UsageError(f"{f} is not an image (PIL cannot read it)") from None
+        sets[split] = classes
+    if sets["train"] != sets["val"]:
+        raise UsageError(f"{root}/train and {root}/val must hold the same class folders: "
+                         f"{', '.join(sets['train'])} against {', '.join(sets['val'])}")
+    norm = T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
+    tf = T.Compose([T.Resize(size * 8 // 7), T.CenterCrop(size), T.ToTensor(), norm])
+    return tuple(torchvision.datasets.ImageFolder(root / split, tf) for split in ("train", "val"))
+
+
 @lru_cache(maxsize=2)
 def load_splits(spec: DataSpec) -> dict[str, Dataset]:
     """{"train", "val", "test"}: val is held out of the training set (seeded); test only for final
@@ -135,18 +195,11 @@ def load_splits(spec: DataSpec) -> dict[str, Dataset]:
                                                                         y_test)
     # ImageNet-style: <data-dir>/train/<class>/*.jpg and <data-dir>/val/
     elif spec.dataset == "imagefolder":
-        from torchvision import transforms as T
-
-        norm = T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
-        tf = T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor(), norm])
-        if not (root / "train").is_dir() or not (root / "val").is_dir():
-            raise UsageError(f"--dataset imagefolder needs {root}/train/<class>/ and "
-                             f"{root}/val/<class>/ image folders")
-        train, test = torchvision.datasets.ImageFolder(
-            root / "train", tf
-        ), torchvision.datasets.ImageFolder(root / "val", tf)
+        train, test = image_folder(root, spec.input_size or 224)
     else:
         raise UsageError(f"unknown dataset '{spec.dataset}' (choose from {', '.join(DATASETS)})")
+    if spec.input_size and spec.dataset != "imagefolder":
+        train, test = Resized(train, spec.input_size), Resized(test, spec.input_size)
     if not 0 < val_size < len(train):
         raise UsageError(f"--val-size must be between 1 and {len(train) - 1} for {spec.dataset}")
     order = torch.randperm(len(train), generator=torch.Generator().manual_seed(spec.seed)).tolist()
@@ -171,8 +224,9 @@ def calibration_images(data_dir: str = "data", n: int = 16) -> torch.Tensor | No
 def data_shape(splits: dict[str, Dataset]) -> tuple[int, int, int]:
     """(channels, image size, number of classes) of a dataset."""
     x, _ = splits["test"][0]
-    labels = getattr(splits["test"], "tensors", [None, None])[1]
-    classes = int(labels.max()) + 1 if labels is not None else len(splits["test"].classes)
+    test = splits["test"].data if isinstance(splits["test"], Resized) else splits["test"]
+    labels = getattr(test, "tensors", [None, None])[1]
+    classes = int(labels.max()) + 1 if labels is not None else len(test.classes)
     return x.shape[0], x.shape[-1], classes
 
 

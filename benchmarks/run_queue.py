@@ -15,8 +15,9 @@ would carry "+dirty"), then merge its branch:
     python benchmarks/run_queue.py --run --parallel 2 --commit      # two at a time, one core each
     cd ../main && git merge queue                               # the records, into main
 
-The order follows the issue that asked for the runs: Table 5's and the MACs search's seeds, then
-their winners trained and timed together, then Table 6's training seeds.
+The order follows the issues that asked for the runs: Table 5's and the MACs search's seeds, then
+their winners trained and timed together, then Table 6's training seeds, then what int8 costs and
+model scaling (Sec. 6.2).
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ TABLE5 = ("multi-factorized", "single-cell", "multi-cell", "single-factorized")
 TABLE6 = ("mnasnet-a1", "mnasnet-a1-all-mbconv3-k3", "mnasnet-a1-all-mbconv3-k5",
           "mnasnet-a1-all-mbconv6-k3", "mnasnet-a1-all-mbconv6-k5")
 TRAIN_SEEDS = 5  # Table 6's training seeds per network
+# what int8 costs (benchmarks/int8.py): the references and Table 1's two searched winners
+INT8 = ("mnasnet-a1", "mobilenetv2", "reinforce-seed0/child-185", "reinforce-seed0/child-222")
+SCALING_WIDTHS = ("0.5", "1.4")  # Sec. 6.2: trained at these (every width is timed)
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,22 @@ def winners_timed(experiment: str) -> Callable[[], bool]:
 def table6_trained() -> bool:
     have = {(r["name"], r["seed"]) for r in _load("table6") if r["epochs"] == 5}
     return all((n, s) in have for n in TABLE6 for s in range(TRAIN_SEEDS))
+
+
+def int8_trained() -> bool:
+    have = {(r["name"], r["seed"]) for r in _load("int8") if r["epochs"] == 5}
+    return all((n, s) in have for n in INT8 for s in range(3))
+
+
+def scaling_trained() -> bool:
+    have = {(r["name"], r["width_mult"], r["seed"]) for r in _load("scaling") if r["epochs"] == 5}
+    return all((n, float(w), s) in have for n in ("mnasnet-a1", "mobilenetv2")
+               for w in SCALING_WIDTHS for s in range(3))
+
+
+def timed_runs(name: str, backend: str | None = None, runs: int = 3) -> Callable[[], bool]:
+    """At least `runs` timing runs recorded in <name>.json (of `backend`, where it says one)."""
+    return lambda: sum(backend in (None, r.get("backend")) for r in _load(name)) >= runs
 
 
 def table_built() -> bool:
@@ -131,6 +151,22 @@ def jobs() -> list[Job]:
         out.append(Job(f"table6 {k}/2",
                        [*table1, "--table6", "--seeds", str(TRAIN_SEEDS), "--shard", f"{k}/2"],
                        table6_trained, needs=tuple(n for n in names["table5"] + names["flops"])))
+    # the deployment benchmarks (export.py): what int8 costs, and model scaling (Sec. 6.2)
+    table6 = ("table6 1/2", "table6 2/2")
+    int8 = [*py, "benchmarks/int8.py", *INT8]
+    scaling = [*py, "benchmarks/scaling.py"]
+    for k in (1, 2):
+        out.append(Job(f"int8 {k}/2", [*int8, "--epochs", "5", "--seeds", "3", "--threads", "1",
+                                       "--shard", f"{k}/2"], int8_trained, needs=table6))
+    out.append(Job("int8 timed", [*int8, "--time", "3"], timed_runs("int8-timing"),
+                   needs=("int8 1/2", "int8 2/2"), alone=True))
+    for k in (1, 2):
+        out.append(Job(f"scaling {k}/2", [*scaling, "--epochs", "5", "--seeds", "3", "--widths",
+                                          *SCALING_WIDTHS, "--threads", "1", "--shard", f"{k}/2"],
+                       scaling_trained, needs=table6))
+    out.append(Job("scaling timed", [*scaling, "--time", "3"],
+                   timed_runs("scaling-timing", "executorch"),
+                   needs=("scaling 1/2", "scaling 2/2"), alone=True))
     return out
 
 
@@ -182,9 +218,10 @@ def _run(todo: list[Job], parallel: int, commit_records: bool, logs: Path, poll:
             if proc.poll() is not None:
                 del running[name]
                 ok = by_name[name].done()
-                finished |= {name} if ok else set()
                 print(f"[queue] {name}: exit {proc.returncode}, {'done' if ok else 'not done'}",
                       flush=True)
+        # a shard is done when its sibling finishes too (they share one `done`): look again
+        finished |= {n for n in tried - finished - running.keys() if by_name[n].done()}
         if commit_records and (files := changed_results()):
             commit(files)
         ready = [j for j in todo

@@ -11,7 +11,6 @@ them on the pages."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -20,15 +19,7 @@ import mnas
 import records
 from models import arch_from_dict, network_key
 from records import group, mean_range, provenance_line
-from verdicts import ACCURACY, LATENCY, REWARD, Page, Verdict, welch
-
-
-def on_page(page: Page | None, text: Callable[[Page], str]) -> str:
-    """A table with the page's verdicts, or standalone (printed alone) with its own."""
-    if page is not None:
-        return text(page)
-    own = Page()
-    return own.render(text(own))
+from verdicts import ACCURACY, LATENCY, REWARD, Page, Verdict, on_page, welch
 
 
 def machines_note(*sides: list[dict]) -> str:
@@ -359,7 +350,7 @@ def _trained_per_search(results: Path, page: Page, experiment: str, label, steps
                 parts.append(f"{name} " + page.say(
                     f"{experiment}-winners:{new}>{old}:{backend}",
                     welch(name, x, y, LATENCY, "search seeds", note)))
-        if target:
+        if target and not any(np.isnan(lat(n, "cpu")) for n in a + b):
             def reward(nets):
                 return [mnas.reward(acc(n), lat(n, "cpu"), target) for n in nets]
 
@@ -373,7 +364,8 @@ def _trained_per_search(results: Path, page: Page, experiment: str, label, steps
 
 
 def network_verdicts(page: Page, key: str, new: list[dict], old: list[dict],
-                     together: dict | None, target: float | None = None) -> str:
+                     together: dict | None, target: float | None = None,
+                     timing_key: str | None = None) -> str:
     """Two trained networks (their records, one per training seed), old -> new: test accuracy over
     training seeds; CPU (and ExecuTorch) latency / MobileNetV2 over their timings together (one
     timing each, beside its training, decides nothing); with the searches' T (/ MobileNetV2), the
@@ -391,7 +383,8 @@ def network_verdicts(page: Page, key: str, new: list[dict], old: list[dict],
                                 "executorch")):
         if all(lat):
             text += (f"; {name} {np.median(lat[1]):.3f} -> {np.median(lat[0]):.3f}, "
-                     + page.say(f"{key}:{backend}", welch(name, *lat, LATENCY, "timings")))
+                     + page.say(f"{timing_of(key, timing_key, new, old, together, backend)}:"
+                                f"{backend}", welch(name, *lat, LATENCY, "timings")))
     if target is None or not all(cpu):
         return text
     rewards = [[mnas.reward(x["test_accuracy"], float(np.median(lat)), target) for x in runs]
@@ -400,6 +393,16 @@ def network_verdicts(page: Page, key: str, new: list[dict], old: list[dict],
             f"{np.mean(rewards[1]):.4f} -> {np.mean(rewards[0]):.4f}, "
             + page.say(f"{key}:reward",
                        welch("soft reward", *rewards, REWARD, "training seeds", note)))
+
+
+def timing_of(key: str, timing_key: str | None, new: list[dict], old: list[dict],
+              together: dict | None, backend: str) -> str:
+    """The key of two networks' latency comparison: `timing_key` when both were timed together
+    (the same timings, whatever else the comparison's records differ in, are one comparison on
+    the page), else `key`."""
+    timed = (together or {}).get(backend, {})
+    both = new[0]["name"] in timed and old[0]["name"] in timed
+    return timing_key if timing_key and both else key
 
 
 def size_and_latency(r: dict, together: dict | None = None) -> str:
@@ -580,14 +583,16 @@ def cross_platform_table(results: Path, page: Page | None = None) -> str:
                "--searched benchmarks/results/cross-platform.json`)*\n")
 
     clean_runs = {r["run"] for r in committed(rs)[0][0]}
-    clean_timed = {t["backend"] for t in committed(timed)[0][0]}
-    kept = {b: {g: [t["ratios"][r["run"]] for r in groups[g] if r["run"] in clean_runs]
-                for g in groups}
-            for t in timed if (b := t["backend"]) in clean_timed}
+    clean = committed(timed)[0][0]  # the timing runs from committed code, pooled per platform
+    clean_timed = {t["backend"] for t in clean}
+    kept = {b: {g: [float(np.exp(np.mean([np.log(t["ratios"][r["run"]]) for t in clean
+                                          if t["backend"] == b])))
+                    for r in groups[g] if r["run"] in clean_runs] for g in groups}
+            for b in clean_timed}
 
     def text(page: Page) -> str:
         lines = []
-        left_out = len(rs) - len(clean_runs) + len(timed) - len(clean_timed)
+        left_out = len(rs) - len(clean_runs) + len(timed) - len(clean)
         note = "one timing of each search's network" + (
             f"; {left_out} +dirty records left out" if left_out else "")
         for b in (b for b in run_on if b in groups):  # on each platform, its own search's network

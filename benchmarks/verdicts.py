@@ -15,8 +15,8 @@ The outcome, one of three:
 - **higher** (or lower, faster, slower): p < 0.05 after Benjamini-Hochberg over every verdict on
   the page (`scipy.stats.false_discovery_control`);
 - **equal within ±δ**: the 90% interval lies inside the margin δ (two one-sided tests, TOST, at
-  5%); δ is 0.5 accuracy points, 0.005 of reward, or 5% of latency (`ACCURACY`, `REWARD`,
-  `LATENCY`);
+  5% for each comparison: the page's correction is for differences only); δ is 0.5 accuracy
+  points, 0.005 of reward, or 5% of latency (`ACCURACY`, `REWARD`, `LATENCY`);
 - **undecided**: anything else, with about how many replicates a side would decide a difference of
   the observed size at 80% power (two-sided 5%, before the page's correction).
 Overlapping or separate ranges are never a verdict. A side with one replicate has no variance to
@@ -69,6 +69,7 @@ class Test:
     p: float = float("nan")
     df: float = float("nan")
     sd: float = float("nan")  # the two sides' pooled standard deviation, for the power calculation
+    paired: bool = False  # a[i] and b[i] are one replicate measured two ways (`paired`)
 
 
 def welch(what: str, a: list[float], b: list[float], scale: Scale, unit: str,
@@ -91,6 +92,27 @@ def welch(what: str, a: list[float], b: list[float], scale: Scale, unit: str,
                 float(res.pvalue), float(res.df), sd)
 
 
+def paired(what: str, a: list[float], b: list[float], scale: Scale, unit: str,
+           note: str = "") -> Test:
+    """`a` (new) against `b` (old) measured on the same replicates, a[i] with b[i] (a training
+    seed's network scored in float and in int8; one timing run's fp32 and int8 latency): the
+    paired t-test (`scipy.stats.ttest_rel`) on the differences, on logs for a ratio. Pairing
+    takes out what the replicates share; fewer than two pairs, or identical differences, give
+    no p (undecided)."""
+    if len(a) != len(b):
+        raise ValueError(f"{what}: {len(a)} against {len(b)} values cannot be paired")
+    x, y = (np.log(a), np.log(b)) if scale.log else (np.asarray(a, float), np.asarray(b, float))
+    d = x - y
+    base = Test(what, tuple(a), tuple(b), scale, unit, note,
+                estimate=float(d.mean()) if len(d) else float("nan"), paired=True)
+    if len(d) < 2 or np.ptp(d) == 0:
+        return base
+    res = stats.ttest_rel(x, y)
+    return Test(what, tuple(a), tuple(b), scale, unit, note, float(d.mean()),
+                tuple(res.confidence_interval(0.95)), tuple(res.confidence_interval(0.90)),
+                float(res.pvalue), float(res.df), float(d.std(ddof=1)), paired=True)
+
+
 def permutation_p(a: list[float], b: list[float]) -> float:
     """The exact two-sided permutation p of the difference of means (every relabelling): with 2
     against 2 there are 6 labellings, the observed one and its mirror among them, so p >= 1/3."""
@@ -100,16 +122,17 @@ def permutation_p(a: list[float], b: list[float]) -> float:
     return float(res.pvalue)
 
 
-def seeds_needed(effect: float, sd: float, most: int = 200) -> int | None:
-    """Replicates a side for a two-sample t-test to find `effect` at 80% power (two-sided 5%):
-    the noncentral t's power, n by n; None if even `most` would not."""
+def seeds_needed(effect: float, sd: float, most: int = 200, paired: bool = False) -> int | None:
+    """Replicates a side for a two-sample t-test to find `effect` at 80% power (two-sided 5%),
+    or pairs for the paired t-test (`sd` then the differences'): the noncentral t's power, n by
+    n; None if even `most` would not."""
     if not sd or not effect or not math.isfinite(sd):
         return None
     d = abs(effect) / sd
     for n in range(2, most + 1):
-        df = 2 * n - 2
+        df = n - 1 if paired else 2 * n - 2
         t = stats.t.ppf(1 - ALPHA / 2, df)
-        nc = d * math.sqrt(n / 2)
+        nc = d * math.sqrt(n if paired else n / 2)
         if stats.nct.sf(t, df, nc) + stats.nct.cdf(-t, df, nc) >= POWER:
             return n
     return None
@@ -133,7 +156,7 @@ class Verdict:
 
     def sizes(self) -> str:
         t = self.test
-        return f"{len(t.a)} vs {len(t.b)} {t.unit}"
+        return f"{len(t.a)} {t.unit}, paired" if t.paired else f"{len(t.a)} vs {len(t.b)} {t.unit}"
 
     def short(self) -> str:
         """The outcome in a few words, for a table cell."""
@@ -141,7 +164,7 @@ class Verdict:
         if self.outcome == "equal":
             return f"equal within {t.scale.margin_text} ({self.sizes()})"
         if self.outcome == "undecided":
-            n = seeds_needed(t.estimate, t.sd)
+            n = seeds_needed(t.estimate, t.sd, paired=t.paired)
             more = f"; ~{n} a side would decide" if n and n > max(len(t.a), len(t.b)) else ""
             return f"undecided ({self.sizes()}{more})"
         return f"{self.outcome}, p = {self.p_adjusted:.3f} adjusted ({self.sizes()})"
@@ -155,19 +178,27 @@ class Verdict:
         if math.isnan(t.p):
             if not (t.a and t.b):
                 return f"**undecided**: no replicate on a side ({self.sizes()}{note})"
+            if not all(map(math.isfinite, t.a + t.b)):
+                return f"**undecided**: a replicate is not a number ({self.sizes()}{note})"
             why = ("one replicate on a side: no variance to test" if min(len(t.a), len(t.b)) < 2
                    else "no variance on either side")
             return f"**undecided**, {estimate}: {why} ({self.sizes()}{note})"
-        test = f"Welch's t (df {t.df:.1f}) p = {t.p:.3f}, {self.p_adjusted:.3f} adjusted"
+        name = "paired t" if t.paired else "Welch's t"
+        test = f"{name} (df {t.df:.1f}) p = {t.p:.3f}, {self.p_adjusted:.3f} adjusted"
         if self.outcome == "equal":
             return (f"**equal within {t.scale.margin_text}**: {estimate}, "
                     f"{self.interval(90)} (TOST); {test} ({self.sizes()}{note})")
         if self.outcome != "undecided":
             return (f"**{self.outcome}**: {estimate}, {self.interval()}, {test} "
                     f"({self.sizes()}{note})")
-        n = seeds_needed(t.estimate, t.sd)
-        decide = (f"about {n} {t.unit} a side would decide a difference this size" if n
-                  else f"more than 200 {t.unit} a side would be needed for a difference this small")
+        n = seeds_needed(t.estimate, t.sd, paired=t.paired)
+        side = "paired," if t.paired else "a side"
+        if n and n <= max(len(t.a), len(t.b)):  # decided before the page's correction, not after
+            decide = "not after the page's correction"
+        elif n:
+            decide = f"about {n} {t.unit} {side} would decide a difference this size"
+        else:
+            decide = f"more than 200 {t.unit} {side} would be needed for a difference this small"
         return (f"**undecided**: {estimate}, {self.interval()}, {test}; {decide} "
                 f"({self.sizes()}{note})")
 
@@ -200,7 +231,8 @@ class Page:
         field(default_factory=list)
 
     def _mark(self, key: str, test: Test, form: str) -> str:
-        self.tests.setdefault(key, test)
+        if self.tests.setdefault(key, test) != test:  # one key, one comparison
+            raise ValueError(f"verdict key {key!r} names two different comparisons")
         return f"\x00{form}:{list(self.tests).index(key)}\x00"
 
     def say(self, key: str, test: Test) -> str:
@@ -235,3 +267,12 @@ class Page:
         for v in self.verdicts().values():
             counts[v.outcome] = counts.get(v.outcome, 0) + 1
         return ", ".join(f"{n} {o}" for o, n in sorted(counts.items()))
+
+
+def on_page(page: Page | None, text: Callable[[Page], str]) -> str:
+    """A table function's text with the page's verdicts (`page`: corrected with the rest of the
+    page, rendered by the caller), or standalone, printed alone, corrected on its own."""
+    if page is not None:
+        return text(page)
+    own = Page()
+    return own.render(text(own))

@@ -8,10 +8,8 @@ import subprocess
 import pytest
 
 import models
-from benchmark_helpers import (
-    committed_tree,
-    with_provenance,
-)  # noqa: F401 (autouse; puts benchmarks/ on the path)
+# autouse fixtures; the import puts benchmarks/ on the path
+from benchmark_helpers import committed_tree, with_provenance  # noqa: F401
 import panel
 import proxy
 import records

@@ -9,10 +9,8 @@ import pytest
 
 import models
 from run import open_run
-from benchmark_helpers import (
-    committed_tree,
-    with_provenance,
-)  # noqa: F401 (autouse; puts benchmarks/ on the path)
+# autouse fixtures; the import puts benchmarks/ on the path
+from benchmark_helpers import committed_tree, with_provenance  # noqa: F401
 import records
 
 

@@ -57,11 +57,21 @@ def test_the_queue_starts_each_job_once_after_its_needs(tmp_path):
 
     todo = [make("b", needs=["a"]), make("a"), make("broken", fail=True),
             make("c", needs=["broken"])]
+    # two shards of one unit of work share its `done`: the first to stop is not done until the
+    # second is, and what needs them both still starts
+    both = tmp_path / "shard-2.done"
+    for k in (1, 2):
+        code = (f"import pathlib, time\n"
+                f"open({str(tmp_path / 'started')!r}, 'a').write('shard{k}\\n')\n"
+                f"time.sleep({0.05 if k == 1 else 0.5})\n"
+                + (f"pathlib.Path({str(both)!r}).touch()\n" if k == 2 else ""))
+        todo.append(run_queue.Job(f"shard{k}", [sys.executable, "-c", code], both.exists))
+    todo.append(make("after", needs=["shard1", "shard2"]))
     logs = tmp_path / "logs"
     assert run_queue.run(todo, parallel=2, commit_records=False, logs=logs, poll=0.05) == 0
     started = (tmp_path / "started").read_text().split()
     # each once; c waits on a job that never finished
-    assert sorted(started) == ["a", "b", "broken"]
+    assert sorted(started) == ["a", "after", "b", "broken", "shard1", "shard2"]
     assert started.index("a") < started.index("b")  # b started only once a was done
     assert (tmp_path / "b.done").exists() and not (tmp_path / "c.done").exists()
 
@@ -84,8 +94,8 @@ def test_a_ctrl_c_reaches_every_running_job_once(tmp_path):
              f"import run_queue\n"
              f"signal.signal(signal.SIGINT, signal.default_int_handler)\n"
              f"jobs = [run_queue.Job('j', [sys.executable, '-c', {job!r}], lambda: False)]\n"
-             f"sys.exit(run_queue.run(jobs, 1, False, __import__('pathlib').Path({str(tmp_path)!r}),"
-             f" poll=0.05))\n")
+             f"logs = __import__('pathlib').Path({str(tmp_path)!r})\n"
+             f"sys.exit(run_queue.run(jobs, 1, False, logs, poll=0.05))\n")
     proc = subprocess.Popen([sys.executable, "-c", queue])
     while not (tmp_path / "started").exists():
         time.sleep(0.05)

@@ -1,0 +1,281 @@
+"""The deployment results' sections from their records: what int8 costs (benchmarks/int8.py) and
+model scaling (Sec. 6.2, Fig. 5; benchmarks/scaling.py).
+
+Each section is Markdown generated from benchmarks/results/*.json (a table, its provenance, a
+reading), beside functions that return the raw numbers the readings rest on, so that the
+project's verdict rule can be applied to them wherever it lives:
+
+  int8_accuracy   per network: float and int8 test accuracy per training seed, paired on the
+                  seed (the same trained weights, quantized); the difference in points, its 95%
+                  interval and p from the paired t-test (scipy.stats.ttest_rel);
+  int8_latency    per network: int8 / fp32 latency through ExecuTorch, one ratio per timing run,
+                  its interval and p from a one-sample t-test on the log ratios;
+  scaling_points  per network and width: test accuracies, params, MACs and latency ratios to
+                  MobileNetV2 (width 1) on CPU and through ExecuTorch, from every timing run;
+  a1_above        A1 against MobileNetV2's curve at A1's latency (interpolated in log latency).
+
+Each comparison is judged by the results pages' one rule (benchmarks/verdicts.py), paired:
+float and int8 come from the same trained weights, fp32 and int8 latency from the same timing run
+(`verdicts.paired`, the paired t-test), corrected with the page's other verdicts.
+
+    python benchmarks/deploy_tables.py                       # print both sections
+    python benchmarks/deploy_tables.py --figure docs/fig5.png  # and draw Fig. 5 from the records
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the flat modules of the root
+import numpy as np  # noqa: E402
+
+import cli  # noqa: E402
+import records  # noqa: E402
+import verdicts  # noqa: E402
+from records import group, mean_range, provenance_line  # noqa: E402
+from search_tables import committed, machines_note  # noqa: E402
+
+NETWORKS = ("mnasnet-a1", "mobilenetv2")  # benchmarks/scaling.py's
+INT8_COMMANDS = ("python benchmarks/int8.py mnasnet-a1 mobilenetv2 reinforce-seed0/child-185 "
+                 "reinforce-seed0/child-222 --epochs 5 --seeds 3 --threads 1", "... --time 3")
+SCALING_COMMANDS = ("python benchmarks/scaling.py --epochs 5 --seeds 3 --widths 0.5 1.4 "
+                    "--threads 1", "python benchmarks/scaling.py --time 3")
+
+
+# ----------------------------------------------------------------------------- int8
+
+
+def int8_accuracy(results: Path) -> list[dict]:
+    """Per network (records' order): its seeds, float, fp32 .pte and int8 .pte test accuracies,
+    and the paired test of int8 against float on the training seed (`test`)."""
+    rows = []
+    kept = committed(records.load(results / "int8.json"))[0][0]  # no verdict on +dirty records
+    settings = group(kept, lambda r: (r["name"], r["epochs"], r["calibration"]))
+    names = [name for name, _, _ in settings]
+    for (name, epochs, calibration), rs in settings.items():
+        # one record a seed: the last
+        rs = list({r["seed"]: r for r in sorted(rs, key=lambda r: r["seed"])}.values())
+        keys = ("float_accuracy", "fp32_accuracy", "int8_accuracy")
+        fl, fp32, q = ([r[k] for r in rs] for k in keys)
+        label = (name if names.count(name) == 1
+                 else f"{name} ({epochs:g} epochs, {calibration} images)")
+        rows.append({"name": label, "seeds": [r["seed"] for r in rs], "float": fl, "fp32_pte": fp32,
+                     "int8": q, "calibration": [calibration],
+                     "test": verdicts.paired("int8 - float test accuracy", q, fl, verdicts.ACCURACY,
+                                             "training seeds", machines_note(rs))})
+    return rows
+
+
+def int8_latency(results: Path) -> list[dict]:
+    """Per network: fp32 and int8 ms through ExecuTorch and int8 / fp32 per timing run, the paired
+    test of int8 against fp32 on the timing run (on logs: a ratio), and the CPUs' int8
+    features."""
+    rs = committed(records.load(results / "int8-timing.json"))[0][0]
+    rows = []
+    for name in dict.fromkeys(n for r in rs for n in r["networks"]):
+        runs = [r for r in rs if name in r["networks"]]
+        ratios = [r["int8_over_fp32"][name] for r in runs]
+        # the run's ratio is the median of its interleaved rounds (latency.ratio): as the pair
+        test = verdicts.paired("int8 / fp32 latency", ratios, [1.0] * len(ratios),
+                               verdicts.LATENCY, "timing runs", machines_note(runs))
+        rows.append({"name": name, "fp32_ms": [r["median_ms"][f"{name}/fp32"] for r in runs],
+                     "int8_ms": [r["median_ms"][f"{name}/int8"] for r in runs], "ratios": ratios,
+                     "cpu_features": sorted({r["cpu_features"] for r in runs}),
+                     "machines": sorted({r["machine"] for r in runs}), "test": test})
+    return rows
+
+
+def int8_section(results: Path, page: verdicts.Page | None = None) -> str:
+    """Two tables (accuracy per network with its verdict; latency) and the reading."""
+    acc, lat = int8_accuracy(results), int8_latency(results)
+    if not acc and not lat:
+        return f"*(no record yet: `{INT8_COMMANDS[0]}`, then `{INT8_COMMANDS[1]}`)*\n"
+
+    def text(page: verdicts.Page) -> str:
+        out = ""
+        if acc:
+            out += ("| network | seeds | float (eager) | fp32 .pte | int8 .pte "
+                    "| int8 - float, points | verdict (paired on the seed) |\n"
+                    + "|---" * 7 + "|\n")
+            out += "".join(
+                f"| {c['name']} | {len(c['seeds'])} | {mean_range(c['float'])} "
+                f"| {mean_range(c['fp32_pte'])} | {mean_range(c['int8'])} "
+                f"| {100 * c['test'].estimate:+.2f} "
+                f"| {page.say('int8:' + c['name'] + ':acc', c['test'])} |\n"
+                for c in acc)
+            out += provenance_line(records.load(results / "int8.json"))
+        if lat:
+            out += ("\n| network (224 px, 1000 classes) | runs | fp32 ms | int8 ms | int8 / fp32 "
+                    "| verdict (paired on the run) |\n|---|---|---|---|---|---|\n")
+            out += "".join(
+                f"| {c['name']} | {len(c['ratios'])} | {mean_range(c['fp32_ms'], '.2f')} "
+                f"| {mean_range(c['int8_ms'], '.2f')} | {math.exp(c['test'].estimate):.3f}x "
+                f"| {page.say('int8:' + c['name'] + ':latency', c['test'])} |\n" for c in lat)
+            out += provenance_line(records.load(results / "int8-timing.json"))
+        return out + "\n" + int8_reading(acc, lat) + "\n"
+
+    return verdicts.on_page(page, text)
+
+
+def int8_reading(acc: list[dict], lat: list[dict]) -> str:
+    """What the tables show, in words (the verdicts are in the tables): the drop per network, any
+    over 1 point, and int8's speed with the host's int8 instructions."""
+    parts = []
+    if acc:
+        drop = {c["name"]: 100 * c["test"].estimate for c in acc}  # int8 - float, points
+        worst = min(drop, key=drop.get)
+        parts.append("int8 against float test accuracy, in points (mean over seeds): "
+                     + ", ".join(f"{n} {d:+.2f}" for n, d in drop.items()) + ". "
+                     + (f"The largest drop, {worst}'s {-drop[worst]:.2f} points, is over 1 point; "
+                        "this benchmark does not say why (per-channel weights, the calibration's "
+                        "size, `--calibration N`, or the SE gate are candidates)."
+                        if drop[worst] < -1 else "No network loses more than 1 point."))
+    if lat:
+        ratios = ", ".join(f"{c['name']} {math.exp(c['test'].estimate):.2f}x" for c in lat)
+        features = "; ".join(sorted({f for c in lat for f in c["cpu_features"]}))
+        parts.append(f"int8 / fp32 latency through ExecuTorch: {ratios}, on a CPU with {features}. "
+                     "This holds on such hosts: without AVX-512 VNNI or AVX-VNNI, int8 can be "
+                     "slower than fp32.")
+    return "**Reading.** " + " ".join(parts)
+
+
+# ----------------------------------------------------------------------------- scaling (Sec. 6.2)
+
+
+def scaling_points(results: Path) -> dict[tuple[str, float], dict]:
+    """{(network, width): accuracies over seeds, params, MACs, and its latency ratios to
+    MobileNetV2 at width 1 and ms, one per timing run, per backend}."""
+    points: dict[tuple[str, float], dict] = {}
+
+    def point(name: str, width: float) -> dict:
+        return points.setdefault((name, width), {"accuracy": [], "cpu": [], "executorch": [],
+                                                 "cpu_ms": [], "executorch_ms": []})
+    for r in records.load(results / "scaling.json"):
+        p = point(r["name"], r["width_mult"])
+        p["accuracy"].append(r["test_accuracy"])
+        p |= {"params": r["params"], "macs": r["macs"]}
+    for r in records.load(results / "scaling-timing.json"):
+        for key, ratio in r["over_mobilenetv2"].items():
+            name, width = key.rsplit("@", 1)
+            p = point(name, float(width))
+            p[r["backend"]].append(ratio)
+            p[f"{r['backend']}_ms"].append(r["median_ms"][key])
+            p |= r["sizes"].get(key, {})
+    return dict(sorted(points.items()))
+
+
+def a1_above(points: dict[tuple[str, float], dict], backend: str = "executorch",
+             a: str = "mnasnet-a1", b: str = "mobilenetv2") -> list[dict]:
+    """For each width of `a` with accuracy and latency: `b`'s accuracy at the same latency,
+    interpolated linearly in log latency between `b`'s two nearest widths (None outside `b`'s
+    range), and the difference in points (`a` above `b`'s curve where it is positive)."""
+    def curve(name):
+        return sorted((statistics.median(p[backend]), statistics.fmean(p["accuracy"]), w)
+                      for (n, w), p in points.items() if n == name and p[backend] and p["accuracy"])
+    ref, out = curve(b), []
+    for lat, acc, w in curve(a):
+        below = [c for c in ref if c[0] <= lat]
+        above = [c for c in ref if c[0] >= lat]
+        at = None
+        if below and above:
+            (x0, y0, _), (x1, y1, _) = below[-1], above[0]
+            t = 0.0 if x1 == x0 else (math.log(lat) - math.log(x0)) / (math.log(x1) - math.log(x0))
+            at = y0 + t * (y1 - y0)
+        out.append({"width": w, "latency": lat, "accuracy": acc, "reference_at_latency": at,
+                    "points_above": None if at is None else 100 * (acc - at)})
+    return out
+
+
+def scaling_section(results: Path, page: verdicts.Page | None = None) -> str:
+    """The table (each network at each width: params, MACs, latency on CPU and through
+    ExecuTorch, accuracy) and the reading (a description: the curves are compared on their means,
+    not tested; `page` is the results page's, for the tables' common signature)."""
+    points = scaling_points(results)
+    if not points:
+        return f"*(no record yet: `{SCALING_COMMANDS[0]}`, then `{SCALING_COMMANDS[1]}`)*\n"
+
+    def cell(values, fmt=".3f", unit=""):
+        return f"{mean_range(values, fmt)}{unit}" if values else "-"
+    text = ("| network | width | params | MACs | CPU latency / MobileNetV2 | ExecuTorch fp32 / "
+            "MobileNetV2 | ExecuTorch ms | test accuracy (seeds) |\n" + "|---" * 8 + "|\n")
+    text += "".join(
+        f"| {n} | {w:g} | {p.get('params', 0) / 1e6:.2f}M | {p.get('macs', 0) / 1e6:.0f}M "
+        f"| {cell(p['cpu'], unit='x')} | {cell(p['executorch'], unit='x')} "
+        f"| {cell(p['executorch_ms'], '.2f')} "
+        f"| {cell(p['accuracy'], '.4f')} ({len(p['accuracy'])}) |\n"
+        for (n, w), p in points.items())
+    for name in ("scaling.json", "scaling-timing.json"):
+        if records.load(results / name):
+            text += provenance_line(records.load(results / name))
+    timings = records.load(results / "scaling-timing.json")
+    hosts = "; ".join(sorted({f"{r['machine']} ({r.get('cpu_features', 'features not recorded')})"
+                              for r in timings}))
+    return (text + "\n" + scaling_reading(a1_above(points))
+            + (f" Timed on {hosts}; the curves' latencies hold for such hosts." if hosts else "")
+            + "\n")
+
+
+def scaling_reading(above: list[dict]) -> str:
+    """Whether A1's curve lies above MobileNetV2's, width by width."""
+    judged = [c for c in above if c["points_above"] is not None]
+    if not judged:
+        return ("**Reading.** Not enough points yet to compare the curves: A1's latencies must "
+                "fall within MobileNetV2's, both trained.")
+    each = "; ".join(f"width {c['width']:g}: {c['points_above']:+.2f} points" for c in judged)
+    where = sum(c["points_above"] > 0 for c in judged)
+    whole = ("above MobileNetV2's curve at every width compared" if where == len(judged) else
+             "below it at every width compared" if where == 0 else
+             f"above it at {where} of {len(judged)} widths")
+    return (f"**Reading.** At the same ExecuTorch latency, A1 against MobileNetV2's curve "
+            f"(interpolated in log latency): {each}. A1's curve lies {whole} (mean accuracies; "
+            "the seeds' spread is in the table).")
+
+
+def scaling_figure(results: Path, out: Path) -> Path:
+    """Fig. 5's kind: test accuracy against ExecuTorch latency (ratio to MobileNetV2 at width
+    1), one curve per network, each point a width (the mean and the range of its seeds)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = scaling_points(results)
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for name in dict.fromkeys(n for n, _ in points):
+        got = [(statistics.median(p["executorch"]), p["accuracy"], w)
+               for (n, w), p in points.items() if n == name and p["executorch"] and p["accuracy"]]
+        if not got:
+            continue
+        x = [g[0] for g in got]
+        y = np.array([statistics.fmean(g[1]) for g in got])
+        err = [y - [min(g[1]) for g in got], [max(g[1]) for g in got] - y]
+        ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=name)
+        for xi, yi, (_, _, w) in zip(x, y, got):
+            ax.annotate(f"{w:g}", (xi, yi), textcoords="offset points", xytext=(4, -10), fontsize=8)
+    ax.set(xscale="log", xlabel="ExecuTorch fp32 latency / MobileNetV2 (224 px, 1 thread)",
+           ylabel="test accuracy", title="Model scaling (Fig. 5): width multipliers")
+    if ax.lines:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = cli.Parser(description=__doc__.splitlines()[0])
+    p.add_argument("--results", default=str(records.RESULTS))
+    p.add_argument("--figure", metavar="PNG", help="also draw the scaling figure (Fig. 5) there")
+    args = p.parse_args(argv)
+    results = Path(args.results)
+    print(f"## int8\n\n{int8_section(results)}\n## scaling\n\n{scaling_section(results)}")
+    if args.figure:
+        print(f"figure: {scaling_figure(results, Path(args.figure))}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""benchmarks/int8.py, benchmarks/scaling.py and benchmarks/deploy_tables.py: tiny runs that
+append, resume and shard, and the sections' numbers and readings on hand-worked records."""
+
+import json
+import math
+
+import pytest
+
+from benchmark_helpers import committed_tree, with_provenance  # noqa: F401 (autouse; the path)
+import deploy_tables
+import records
+import verdicts
+from models import (REFERENCE_ARCHS, Arch, BlockArgs, arch_from_dict, build_model, count_params,
+                    save_arch)
+
+TINY = Arch((BlockArgs("mbconv", 3, 3, 2, 1, 16, 0.25, "identity"),
+             BlockArgs("dconv", 1, 3, 1, 2, 16, 0.0, "pool")), stem=8, head=32)
+
+
+# ----------------------------------------------------------------------------- the rule, paired
+
+
+def test_paired_accuracy_and_the_verdicts_on_a_hand_worked_case():
+    # int8 - float per seed: -1.0, -0.5, -1.0 points; mean -5/6, sd 0.2887, se 1/6, so t = -5
+    # with 2 degrees of freedom: two-sided p = 1 - 5 / sqrt(27) = 0.03775
+    drop = verdicts.paired("int8", [0.89, 0.905, 0.91], [0.90, 0.91, 0.92], verdicts.ACCURACY,
+                           "training seeds")
+    assert 100 * drop.estimate == pytest.approx(-5 / 6)
+    assert drop.p == pytest.approx(1 - 5 / math.sqrt(27), abs=1e-6)
+    lo, hi = drop.ci95  # mean +- t(0.975, 2) * se, t = 4.3027 (in points: x 100)
+    assert (100 * lo, 100 * hi) == pytest.approx((-5 / 6 - 4.3027 / 6, -5 / 6 + 4.3027 / 6),
+                                                 abs=1e-3)
+    same = verdicts.paired("int8", [0.9001, 0.9099, 0.9201], [0.90, 0.91, 0.92],
+                           verdicts.ACCURACY, "training seeds")  # +-0.01 points
+    assert [v.outcome for v in verdicts.judge([drop])] == ["lower"]
+    assert [v.outcome for v in verdicts.judge([same])] == ["equal"]
+    # +0.01, -0.01, +0.01: t = 0.5, p = 1 - 0.5 / sqrt(2.25) = 2/3; beside it, BH adjusts
+    # 0.0377 to min(2 x 0.0377, 2/3) = 0.0755: undecided
+    assert same.p == pytest.approx(2 / 3, abs=1e-6)
+    both = verdicts.judge([drop, same])
+    assert [v.outcome for v in both] == ["undecided", "equal"]
+    # d = 2.89: simulated power 0.72 at 3 pairs, 0.96 at 4
+    assert "about 4 training seeds paired, would decide" in both[0].text()
+    assert verdicts.seeds_needed(1.0, 1.0, paired=True) == 10  # d = 1 at 80%: 10 pairs (G*Power)
+    one = verdicts.paired("int8", [0.8], [0.9], verdicts.ACCURACY, "training seeds")
+    assert math.isnan(one.p) and verdicts.judge([one])[0].outcome == "undecided"
+
+
+def int8_record(name, seed, fl, q):
+    return with_provenance({"name": name, "seed": seed, "recipe": "final", "epochs": 5.0,
+                            "dataset": "fashion-mnist", "device": "cpu", "float_accuracy": fl,
+                            "fp32_accuracy": fl, "int8_accuracy": q, "calibration": 128})
+
+
+def timing_record(ratios: dict[str, float]):
+    return with_provenance({"networks": list(ratios), "int8_over_fp32": ratios,
+                            "median_ms": {f"{n}/{p}": (4.0 if p == "fp32" else 4.0 * r)
+                                          for n, r in ratios.items() for p in ("fp32", "int8")},
+                            "cpu_features": "AVX-512, VNNI"})
+
+
+def test_the_int8_section_pairs_on_the_seed_and_says_a_drop_over_one_point(tmp_path):
+    rs = [int8_record("mnasnet-a1", s, fl, q) for s, fl, q in
+          [(0, 0.90, 0.89), (1, 0.91, 0.905), (2, 0.92, 0.91)]]
+    rs += [int8_record("mobilenetv2", s, fl, q) for s, fl, q in
+           [(0, 0.92, 0.90), (1, 0.93, 0.91), (2, 0.91, 0.895)]]
+    for r in rs:
+        records.append(tmp_path / "int8.json", r)
+    for ratios in ({"mnasnet-a1": 0.60, "mobilenetv2": 0.55},
+                   {"mnasnet-a1": 0.62, "mobilenetv2": 0.56}):
+        records.append(tmp_path / "int8-timing.json", timing_record(ratios))
+    got = {c["name"]: c for c in deploy_tables.int8_accuracy(tmp_path)}
+    assert 100 * got["mnasnet-a1"]["test"].estimate == pytest.approx(-5 / 6)
+    test = got["mobilenetv2"]["test"]  # paired on the seed: -2.0, -2.0, -1.5 points
+    assert test.paired and 100 * test.estimate == pytest.approx(-5.5 / 3)
+    lat = {c["name"]: c for c in deploy_tables.int8_latency(tmp_path)}
+    # the geometric mean of the runs' ratios
+    assert math.exp(lat["mnasnet-a1"]["test"].estimate) == pytest.approx(math.sqrt(0.60 * 0.62))
+    text = deploy_tables.int8_section(tmp_path)
+    assert "| mnasnet-a1 | 3 | 0.9100 (0.9000-0.9200) |" in text and "| -0.83 |" in text
+    assert "paired t (df 2.0) p = 0.038" in text and "(3 training seeds, paired)" in text
+    assert "The largest drop, mobilenetv2's 1.83 points, is over 1 point" in text
+    assert "0.61x" in text and "AVX-512, VNNI" in text and "*6 records" in text
+
+
+# ----------------------------------------------------------------------------- scaling
+
+
+def scaling_record(name, width, acc):
+    return with_provenance({"name": name, "width_mult": width, "seed": 0, "test_accuracy": acc,
+                            "params": 1, "macs": 1, "epochs": 5.0, "dataset": "fashion-mnist",
+                            "device": "cpu"})
+
+
+def test_a1_against_mobilenetv2s_curve_interpolates_in_log_latency(tmp_path):
+    for name, width, acc in [("mobilenetv2", 0.5, 0.80), ("mobilenetv2", 1.0, 0.90),
+                             ("mnasnet-a1", 0.5, 0.86), ("mnasnet-a1", 1.4, 0.95)]:
+        records.append(tmp_path / "scaling.json", scaling_record(name, width, acc))
+    over = {"mobilenetv2@0.5": 0.5, "mobilenetv2@1": 1.0, "mnasnet-a1@0.5": math.sqrt(0.5),
+            "mnasnet-a1@1.4": 2.0}
+    records.append(tmp_path / "scaling-timing.json", with_provenance(
+        {"backend": "executorch", "widths": [0.5, 1.0, 1.4], "over_mobilenetv2": over,
+         "median_ms": {k: 3 * v for k, v in over.items()}, "sizes": {}}))
+    above = deploy_tables.a1_above(deploy_tables.scaling_points(tmp_path))
+    # halfway in log latency between MobileNetV2's 0.80 and 0.90: 0.85; A1 has 0.86
+    assert above[0]["reference_at_latency"] == pytest.approx(0.85)
+    assert above[0]["points_above"] == pytest.approx(1.0)
+    assert above[1]["reference_at_latency"] is None  # 2.0x: beyond MobileNetV2's curve
+    text = deploy_tables.scaling_section(tmp_path)
+    assert "width 0.5: +1.00 points" in text and "above MobileNetV2's curve at every width" in text
+    assert "| mnasnet-a1 | 0.5 |" in text and "0.707x" in text
+    png = deploy_tables.scaling_figure(tmp_path, tmp_path / "fig5.png")
+    assert png.stat().st_size > 10_000
+
+
+# ----------------------------------------------------------------------------- the benchmarks, tiny
+
+
+def test_int8_benchmark_records_a_unit_calibrated_on_training_images(tmp_path, monkeypatch):
+    pytest.importorskip("executorch")
+    import export
+    import int8
+    import training
+
+    drawn_from, draw = [], export.calibration_images
+    monkeypatch.setattr(export, "calibration_images",
+                        lambda data, *a: drawn_from.append(data) or draw(data, *a))
+    save_arch(TINY, tmp_path / "tiny.json")
+    out = tmp_path / "int8.json"
+    argv = [str(tmp_path / "tiny.json"), "--dataset", "synthetic", "--epochs", "0.1", "--seeds",
+            "2", "--shard", "2/2", "--threads", "1", "--calibration", "8", "--out", str(out)]
+    assert int8.main(argv) == 0 and int8.main(argv) == 0  # the second: nothing left to do
+    [r] = records.load(out)
+    assert (r["name"], r["seed"], r["calibration"]) == ("tiny", 1, 8)  # shard 2/2: seed 1
+    assert r["command"].startswith("python benchmarks/int8.py") and r["wall_seconds"] > 0
+    assert r["fp32_accuracy"] == pytest.approx(r["float_accuracy"], abs=0.003)  # 1,000 images
+    assert 0 <= r["int8_accuracy"] <= 1
+    assert not list((tmp_path / "checkpoints").glob("*.pt"))  # removed once recorded
+    train = training.load_splits(training.DataSpec("synthetic"))["train"]
+    assert drawn_from == [train]  # int8: training images, drawn once
+    winner = "reinforce-seed0/child-222"  # Table 1's, by the name it was recorded under
+    want = next(arch_from_dict(r["arch"]) for r in records.load(records.RESULTS / "table1.json")
+                if r["name"] == winner)
+    assert int8.networks([winner, "mobilenetv2"]) == {winner: want,
+                                                      "mobilenetv2": REFERENCE_ARCHS["mobilenetv2"]}
+
+
+def test_scaling_benchmark_records_each_width_and_times_them_together(tmp_path):
+    import scaling
+
+    out = tmp_path / "scaling.json"
+    argv = ["--dataset", "synthetic", "--epochs", "0.05", "--seeds", "2", "--widths", "0.35",
+            "--threads", "1", "--out", str(out)]
+    assert scaling.main([*argv, "--shard", "2/3"]) == 0  # of (A1 0, MBV2 0, A1 1, MBV2 1): the 2nd
+    assert [(r["name"], r["seed"]) for r in records.load(out)] == [("mobilenetv2", 0)]
+    assert scaling.main(argv) == 0 and scaling.main(argv) == 0  # the rest, then nothing to do
+    rs = records.load(out)
+    assert [(r["name"], r["width_mult"], r["seed"]) for r in rs] == [
+        ("mobilenetv2", 0.35, 0), ("mnasnet-a1", 0.35, 0), ("mnasnet-a1", 0.35, 1),
+        ("mobilenetv2", 0.35, 1)]
+    small = build_model("mnasnet-a1", width_mult=0.35)
+    assert rs[1]["params"] == count_params(small) < count_params(build_model("mnasnet-a1"))
+    timing = tmp_path / "scaling-timing.json"
+    scaling.time_widths([0.35], ["cpu"], 1, timing, records.origin(scaling.__file__, []), rounds=2)
+    r = records.load(timing)[0]
+    assert set(r["over_mobilenetv2"]) == {"mnasnet-a1@0.35", "mobilenetv2@0.35", "mobilenetv2@1"}
+    assert r["over_mobilenetv2"]["mobilenetv2@1"] == 1.0
+    assert r["over_mobilenetv2"]["mobilenetv2@0.35"] < 1
+    assert r["sizes"]["mnasnet-a1@0.35"]["params"] == rs[1]["params"]
+    assert r["cpu_features"] and r["machine"] and r["command"].startswith("python")
+    assert "| mnasnet-a1 | 0.35 |" in deploy_tables.scaling_section(tmp_path)
+    assert json.loads(timing.read_text())["records"][0]["backend"] == "cpu"
