@@ -31,8 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # flat modules live in the repo root
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]  # flat modules: the root's, benchmarks'
 import cli  # noqa: E402
+import records  # noqa: E402
 RESULTS = ROOT / "benchmarks" / "results"
 TABLE = "runs/latency_table_cpu.json"  # the CPU latency table every search predicts LAT(m) from
 SEARCH_SEEDS = (2, 3, 4)  # seeds 0 and 1 of every setting are recorded
@@ -56,9 +57,6 @@ class Job:
 
 
 def _load(name: str) -> list[dict]:
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    import records
-
     return records.load(RESULTS / f"{name}.json")
 
 
@@ -108,8 +106,7 @@ def table_built() -> bool:
     path = ROOT / TABLE
     if not path.exists():
         return False
-    sys.path.insert(0, str(ROOT))
-    import latency_table
+    import latency_table  # torch: only once the file is there
 
     # calibrated: the build's last step
     return latency_table.LatencyTable.load(path).fit is not None

@@ -400,9 +400,13 @@ def timing_of(key: str, timing_key: str | None, new: list[dict], old: list[dict]
     """The key of two networks' latency comparison: `timing_key` when both were timed together
     (the same timings, whatever else the comparison's records differ in, are one comparison on
     the page), else `key`."""
+    return timing_key if timing_key and timed_both(new, old, together, backend) else key
+
+
+def timed_both(new: list[dict], old: list[dict], together: dict | None, backend: str) -> bool:
+    """Were both networks timed together (`together`, from table1.py --retime) on `backend`?"""
     timed = (together or {}).get(backend, {})
-    both = new[0]["name"] in timed and old[0]["name"] in timed
-    return timing_key if timing_key and both else key
+    return new[0]["name"] in timed and old[0]["name"] in timed
 
 
 def size_and_latency(r: dict, together: dict | None = None) -> str:
@@ -473,8 +477,7 @@ def latencies(runs: list[dict], together: dict | None, backend: str) -> list[flo
 def _paired(new: list[dict], old: list[dict], together: dict | None, backend: str):
     """Two trained networks' latencies on `backend` from one source: their timings together if both
     have them, else each one's timing beside its training (never one of each)."""
-    timed = (together or {}).get(backend, {})
-    both = new[0]["name"] in timed and old[0]["name"] in timed
+    both = timed_both(new, old, together, backend)
     return (latencies(new, together if both else None, backend),
             latencies(old, together if both else None, backend))
 

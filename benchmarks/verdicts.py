@@ -164,10 +164,18 @@ class Verdict:
         if self.outcome == "equal":
             return f"equal within {t.scale.margin_text} ({self.sizes()})"
         if self.outcome == "undecided":
-            n = seeds_needed(t.estimate, t.sd, paired=t.paired)
-            more = f"; ~{n} a side would decide" if n and n > max(len(t.a), len(t.b)) else ""
+            n = self.replicates_to_decide()
+            more = f"; ~{n} a side would decide" if n else ""
             return f"undecided ({self.sizes()}{more})"
         return f"{self.outcome}, p = {self.p_adjusted:.3f} adjusted ({self.sizes()})"
+
+    def replicates_to_decide(self) -> int | None:
+        """Replicates a side (pairs, paired) that would decide a difference of the observed size
+        at 80% power; 0 when the sides already have as many (decided before the page's
+        correction, not after); None when no feasible number would."""
+        t = self.test
+        n = seeds_needed(t.estimate, t.sd, paired=t.paired)
+        return 0 if n and n <= max(len(t.a), len(t.b)) else n
 
     def text(self) -> str:
         """The whole verdict: the estimate, its interval, the test's p (raw and adjusted) and the
@@ -191,9 +199,9 @@ class Verdict:
         if self.outcome != "undecided":
             return (f"**{self.outcome}**: {estimate}, {self.interval()}, {test} "
                     f"({self.sizes()}{note})")
-        n = seeds_needed(t.estimate, t.sd, paired=t.paired)
+        n = self.replicates_to_decide()
         side = "paired," if t.paired else "a side"
-        if n and n <= max(len(t.a), len(t.b)):  # decided before the page's correction, not after
+        if n == 0:
             decide = "not after the page's correction"
         elif n:
             decide = f"about {n} {t.unit} {side} would decide a difference this size"
