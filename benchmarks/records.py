@@ -71,6 +71,25 @@ def load(path: str | Path) -> list[dict]:
     return json.loads(path.read_text())["records"] if path.exists() else []
 
 
+def is_dirty(record: dict) -> bool:
+    """Whether a record ran from uncommitted code ("+dirty"): the code that wrote it is not in
+    the history, so no claim rests on it, and a benchmark resuming does not count it as done (run
+    again from a commit, it is replaced)."""
+    return str(record.get("commit", "")).endswith("+dirty")
+
+
+def finished(path: str | Path) -> list[dict]:
+    """The records a resuming benchmark skips: those from committed code."""
+    return [r for r in load(path) if not is_dirty(r)]
+
+
+def standing(rs: list[dict], key) -> list[dict]:
+    """The records a table shows: a +dirty record is dropped once a record from committed code
+    holds its unit (the same `key(record)`), its re-run; until then it stays, marked as +dirty."""
+    rerun = {key(r) for r in rs if not is_dirty(r)}
+    return [r for r in rs if not (is_dirty(r) and key(r) in rerun)]
+
+
 @contextmanager
 def _locked(path: Path):
     with open(path.with_name(path.name + ".lock"), "w") as lock:

@@ -38,7 +38,7 @@ def committed(*sides: list[dict]) -> tuple[list[list[dict]], str]:
     """The sides' records that ran from committed code, and the note a verdict carries: the
     machines, and how many `+dirty` records (code not in the history) were left out. No verdict
     rests on a +dirty record; the tables still show them, marked in their provenance lines."""
-    clean = [[r for r in side if not str(r.get("commit", "")).endswith("+dirty")] for side in sides]
+    clean = [[r for r in side if not records.is_dirty(r)] for side in sides]
     dropped = sum(len(side) - len(c) for side, c in zip(sides, clean))
     notes = [machines_note(*clean)] + ([f"{dropped} +dirty record{'s' * (dropped > 1)} left out"]
                                        if dropped else [])
