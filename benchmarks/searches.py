@@ -152,7 +152,7 @@ def same_search(experiment: str, name: str, train_argv: list[str], samples: int,
     if not prefix or not name.startswith(prefix) or not (want := settings(train_argv)):
         return None
     for other, other_prefix in SAME_SEARCH.items():
-        for r in records.load(results / f"{other}.json") if other != experiment else []:
+        for r in records.finished(results / f"{other}.json") if other != experiment else []:
             config = {k: v for k, v in r.get("config", {}).items() if k not in HOW_IT_RAN}
             same_name = r["run"] == other_prefix + name[len(prefix):]
             if same_name and r["children"] == samples and config == want:
@@ -329,7 +329,10 @@ def main(argv: list[str] | None = None) -> int:
     # ignored).
     signal.signal(signal.SIGINT, signal.default_int_handler)
     out = Path(args.out or records.RESULTS / f"{args.experiment}.json")
-    done = {r["run"] for r in records.load(out) if r["children"] >= args.samples}
+    done = {r["run"] for r in records.finished(out) if r["children"] >= args.samples}
+    # a run recorded from uncommitted code is searched again, in a directory of its own: its
+    # children, in the old one, came from code that is not in the history
+    rerun = {r["run"] for r in records.load(out) if records.is_dirty(r)} - done
     todo = {}  # run name -> (its directory, its train.py arguments)
     for name, flags in plan.items():
         if name in done:
@@ -342,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
             records.append(out, same)
             print(f"{name}: the same search as {same['same_as']}: its summary reused", flush=True)
             continue
-        run_dir = Path(args.runs) / args.experiment / name
+        run_dir = Path(args.runs) / args.experiment / (f"rerun-{name}" if name in rerun else name)
         if (run_dir / "config.json").exists():
             todo[name] = run_dir, ["--search", "--resume", str(run_dir), "--samples",
                                    str(args.samples)]
