@@ -268,6 +268,14 @@ def noise_line(noise: dict | None) -> str:
             "the seed-to-seed SD holds the machines' difference too.")
 
 
+def standing(out: Path) -> tuple[list[dict], list[dict]]:
+    """The records a report scores, from `out` and the quiet timings beside it: a +dirty one gives
+    way to its re-run from a commit (`records.standing`): a member's score by (setting, member,
+    seed), a setting's timings by setting."""
+    return (records.standing(records.load(out), lambda r: (r["setting"], r["name"], r["seed"])),
+            records.standing(records.load(out.with_name(TIMING.name)), lambda r: r["setting"]))
+
+
 def score(setting: str, proxy_records: list[dict], truth: dict[str, dict],
           timing: list[dict] = ()) -> dict | None:
     """The fidelity of one setting over the members it and the panel both have (both proxy seeds),
@@ -473,11 +481,11 @@ def main(argv: list[str] | None = None) -> int:
     elif not args.report:
         archs = panel.panel_archs(args.sampled)
         for setting in settings:
-            have = {(r["setting"], r["name"], r["seed"]) for r in records.load(args.out)}
+            have = {(r["setting"], r["name"], r["seed"]) for r in records.finished(args.out)}
             run_setting(setting, archs, data, args.threads, device, Path(args.out), have, origin)
 
-    truth, proxy_records = panel_truth(records.load(args.panel)), records.load(args.out)
-    timing = records.load(Path(args.out).with_name(TIMING.name))
+    truth = panel_truth(records.load(args.panel))
+    proxy_records, timing = standing(Path(args.out))
     if not truth:
         print(f"error: {args.panel} holds no panel yet: train it first (python "
               "benchmarks/panel.py)", file=sys.stderr)

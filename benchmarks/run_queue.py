@@ -16,8 +16,9 @@ would carry "+dirty"), then merge its branch:
     cd ../main && git merge queue                               # the records, into main
 
 The order follows the issues that asked for the runs: Table 5's and the MACs search's seeds, then
-their winners trained and timed together, then Table 6's training seeds, then what int8 costs and
-model scaling (Sec. 6.2).
+their winners trained and timed together; then what int8 costs and model scaling (Sec. 6.2),
+measurements the project has never made, before Table 6's further training seeds, more of one it
+has; then the records made from uncommitted code, run again from a commit (`rerun_jobs`).
 """
 
 from __future__ import annotations
@@ -45,6 +46,11 @@ TRAIN_SEEDS = 5  # Table 6's training seeds per network
 # what int8 costs (benchmarks/int8.py): the references and Table 1's two searched winners
 INT8 = ("mnasnet-a1", "mobilenetv2", "reinforce-seed0/child-185", "reinforce-seed0/child-222")
 SCALING_WIDTHS = ("0.5", "1.4")  # Sec. 6.2: trained at these (every width is timed)
+# the +dirty records' own commands (rerun_jobs): Table 1's searched networks by their recorded names
+T1_RERUN = ("reinforce-seed0/child-185", "reinforce-seed0/child-222", "mobilenetv2")
+PROXY_TIMED = ("s70-b64-lr0.01,s35-b64-lr0.05,s70-b64-lr0.05-w0.5,s70-b64-lr0.05,s35-b128-lr0.1,"
+               "s140-b64-lr0.05-w0.5")
+SAMPLERS = "uniform,identity,identity-mbconv,sandwich"
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,32 @@ def scaling_trained() -> bool:
                for w in SCALING_WIDTHS for s in range(3))
 
 
+def rerun(name: str, key: tuple[str, ...], **only) -> Callable[[], bool]:
+    """Every unit (the `key` fields) of a +dirty record of <name>.json, among those whose fields
+    match `only`, has a record from committed code."""
+    def done() -> bool:
+        rs = [r for r in _load(name) if all(r.get(k) == v for k, v in only.items())]
+        units = {True: set(), False: set()}
+        for r in rs:
+            units[records.is_dirty(r)].add(tuple(r.get(k) for k in key))
+        return units[True] <= units[False]
+    return done
+
+
+def drawn_after(figure: str, data: str) -> Callable[[], bool]:
+    """The committed figure was drawn after the last committed change to its data: the data's last
+    commit is an ancestor of (or is) the figure's."""
+    def last(path: str) -> str:
+        return subprocess.run(["git", "log", "-1", "--format=%H", "--", path], cwd=ROOT,
+                              capture_output=True, text=True).stdout.strip()
+
+    def done() -> bool:
+        drawn, changed = last(figure), last(data)
+        return bool(drawn) and bool(changed) and subprocess.run(
+            ["git", "merge-base", "--is-ancestor", changed, drawn], cwd=ROOT).returncode == 0
+    return done
+
+
 def timed_runs(name: str, backend: str | None = None, runs: int = 3) -> Callable[[], bool]:
     """At least `runs` timing runs recorded in <name>.json (of `backend`, where it says one)."""
     return lambda: sum(backend in (None, r.get("backend")) for r in _load(name)) >= runs
@@ -144,33 +176,70 @@ def jobs() -> list[Job]:
                        winners_timed(experiment),
                        needs=(f"{experiment} winners 1/2", f"{experiment} winners 2/2"),
                        alone=True))
-    for k in (1, 2):
-        out.append(Job(f"table6 {k}/2",
-                       [*table1, "--table6", "--seeds", str(TRAIN_SEEDS), "--shard", f"{k}/2"],
-                       table6_trained, needs=tuple(n for n in names["table5"] + names["flops"])))
     # the deployment benchmarks (export.py): what int8 costs, and model scaling (Sec. 6.2)
-    table6 = ("table6 1/2", "table6 2/2")
+    winners = tuple(f"{e} winners timed" for e in ("table5", "flops"))
     int8 = [*py, "benchmarks/int8.py", *INT8]
     scaling = [*py, "benchmarks/scaling.py"]
     for k in (1, 2):
         out.append(Job(f"int8 {k}/2", [*int8, "--epochs", "5", "--seeds", "3", "--threads", "1",
-                                       "--shard", f"{k}/2"], int8_trained, needs=table6))
+                                       "--shard", f"{k}/2"], int8_trained, needs=winners))
     out.append(Job("int8 timed", [*int8, "--time", "3"], timed_runs("int8-timing"),
                    needs=("int8 1/2", "int8 2/2"), alone=True))
     for k in (1, 2):
         out.append(Job(f"scaling {k}/2", [*scaling, "--epochs", "5", "--seeds", "3", "--widths",
                                           *SCALING_WIDTHS, "--threads", "1", "--shard", f"{k}/2"],
-                       scaling_trained, needs=table6))
+                       scaling_trained, needs=winners))
     out.append(Job("scaling timed", [*scaling, "--time", "3"],
                    timed_runs("scaling-timing", "executorch"),
                    needs=("scaling 1/2", "scaling 2/2"), alone=True))
+    for k in (1, 2):
+        out.append(Job(f"table6 {k}/2",
+                       [*table1, "--table6", "--seeds", str(TRAIN_SEEDS), "--shard", f"{k}/2"],
+                       table6_trained, needs=winners))
+    return out + rerun_jobs(py, after=("table6 1/2", "table6 2/2"))
+
+
+def rerun_jobs(py: list[str], after: tuple[str, ...]) -> list[Job]:
+    """The records made from uncommitted code ("+dirty"), run again from a commit by the command
+    that made them: each benchmark resumes from committed records only, so it redoes exactly those.
+    A job is done when every unit its +dirty records hold has a committed record."""
+    sharing, fig6 = [*py, "benchmarks/sharing.py", "--threads", "1"], [
+        *py, "benchmarks/searches.py", "fig6", "--samples", str(SAMPLES), "--latency-table", TABLE,
+        "--runs", "runs/fig6-half", "--out", "benchmarks/results/fig6-half.json",
+        "--extra=--target-ratio 0.5 --threads 1"]
+    table1_unit = ("name", "seed", "epochs", "dataset", "device")
+    out = [
+        Job("rerun table1", [*py, "benchmarks/table1.py", *T1_RERUN, "--epochs", "5", "--seeds",
+                             "3", "--threads", "1"], rerun("table1", table1_unit), needs=after),
+        Job("rerun proxy", [*py, "benchmarks/proxy.py", "--threads", "1"],
+            rerun("proxy", ("setting", "name", "seed")), needs=after),
+        Job("rerun proxy timing", [*py, "benchmarks/proxy.py", "--time", "4", "--settings",
+                                   PROXY_TIMED], rerun("proxy_timing", ("setting",)),
+            needs=("rerun proxy",), alone=True),
+        Job("rerun sharing paths", [*sharing, "--steps", "200"],
+            rerun("sharing", ("paths", "sampler", "steps", "dataset"), steps=200), needs=after),
+        Job("rerun sharing samplers", [*sharing, "--samplers", SAMPLERS, "--steps", "400"],
+            rerun("sharing", ("paths", "sampler", "steps", "dataset"), steps=400), needs=after),
+        *(Job(f"rerun fig6-half {c}", [*fig6, "--only", c], rerun("fig6-half", ("run",), run=c),
+              needs=after) for c in ("soft", "hard")),
+        # the figure, from the two runs' directories, once both are searched again
+        Job("rerun fig6-half figure", [*fig6, "--plot"],
+            lambda: (rerun("fig6-half", ("run",))()
+                     and drawn_after("docs/fig6_half.png", "benchmarks/results/fig6-half.json")()),
+            needs=("rerun fig6-half soft", "rerun fig6-half hard")),
+        # the README's command as a user runs it (every core, its own time): nothing beside it
+        Job("rerun default search", [*py, "benchmarks/searches.py", "default-search",
+                                     "--samples", "100"], rerun("default-search", ("run",)),
+            needs=after, alone=True),
+    ]
     return out
 
 
 def changed_results() -> list[str]:
-    """Results files that differ from the last commit (new records)."""
-    got = subprocess.run(["git", "status", "--porcelain", "--", "benchmarks/results/*.json"],
-                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    """Results files that differ from the last commit (new records), and figures the runs drew."""
+    got = subprocess.run(["git", "status", "--porcelain", "--", "benchmarks/results/*.json",
+                          "docs/*.png"], cwd=ROOT, capture_output=True, text=True,
+                         check=True).stdout
     return [line[3:] for line in got.splitlines()]
 
 

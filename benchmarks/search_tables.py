@@ -45,6 +45,11 @@ def committed(*sides: list[dict]) -> tuple[list[list[dict]], str]:
     return clean, "; ".join(n for n in notes if n)
 
 
+def _run(record: dict) -> str:
+    """A search summary's unit: its run (a +dirty summary gives way to the run searched again)."""
+    return record["run"]
+
+
 def _search_time(rs: list[dict]) -> str:
     """For search runs, which may span sessions: their children's own time in all (a summary
     reused from another experiment, `same_as`, is counted there)."""
@@ -170,7 +175,7 @@ def fig6_table(results: Path, page: Page | None = None) -> str:
     per constraint: a description, no verdict."""
     files = sorted(results.glob("fig6*.json"),
                    key=lambda path: (path.name != "fig6.json", path.name))
-    rs = [r for path in files for r in records.load(path)]
+    rs = [r for path in files for r in records.standing(records.load(path), _run)]
     if not rs:
         return "*(no results yet: `python benchmarks/searches.py fig6`)*\n"
     rows = ["| constraint | children | T (ms) | second half within [0.8 T, T] "
@@ -616,7 +621,7 @@ def cross_platform_table(results: Path, page: Page | None = None) -> str:
 
 def default_search_table(results: Path, page: Page | None = None) -> str:
     """The README's `python train.py --search` as it is: what it took and what it found."""
-    rs = records.load(results / "default-search.json")
+    rs = records.standing(records.load(results / "default-search.json"), _run)
     if not rs:
         return "*(no record yet: `python benchmarks/searches.py default-search --samples 100`)*\n"
     rows = ["| children | failed | children's time | best child: reward, accuracy, latency / "

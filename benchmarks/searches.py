@@ -332,7 +332,11 @@ def main(argv: list[str] | None = None) -> int:
     done = {r["run"] for r in records.finished(out) if r["children"] >= args.samples}
     # a run recorded from uncommitted code is searched again, in a directory of its own: its
     # children, in the old one, came from code that is not in the history
-    rerun = {r["run"] for r in records.load(out) if records.is_dirty(r)} - done
+    rerun = {r["run"] for r in records.load(out) if records.is_dirty(r)}
+
+    def run_dir_of(name: str) -> Path:
+        return Path(args.runs) / args.experiment / (f"rerun-{name}" if name in rerun else name)
+
     todo = {}  # run name -> (its directory, its train.py arguments)
     for name, flags in plan.items():
         if name in done:
@@ -345,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
             records.append(out, same)
             print(f"{name}: the same search as {same['same_as']}: its summary reused", flush=True)
             continue
-        run_dir = Path(args.runs) / args.experiment / (f"rerun-{name}" if name in rerun else name)
+        run_dir = run_dir_of(name)
         if (run_dir / "config.json").exists():
             todo[name] = run_dir, ["--search", "--resume", str(run_dir), "--samples",
                                    str(args.samples)]
@@ -377,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
         return stopped
     figure = ROOT / "docs" / f"{out.stem.replace('-', '_')}.png"  # fig6.json -> docs/fig6.png
     if args.plot and args.experiment == "fig6":
-        figures.fig6(Path(args.runs) / "fig6" / "soft", Path(args.runs) / "fig6" / "hard", figure)
+        figures.fig6(run_dir_of("soft"), run_dir_of("hard"), figure)
     elif args.plot:  # rl-vs-random, ppo
         by_method: dict[str, list[list[float]]] = {}
         for r in records.load(out):

@@ -98,6 +98,12 @@ INIT_PATHS = {
 }
 
 
+def unit(record: dict) -> tuple:
+    """What one record of sharing.json measured: a --paths regime or a sampler, by steps and
+    data."""
+    return record.get("paths"), record.get("sampler"), record["steps"], record["dataset"]
+
+
 def curve(values: list[float], steps: int) -> list[float]:
     """The mean of `values` per tenth of the run."""
     window = max(1, steps // 10)
@@ -235,8 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     # a record is a --paths regime ("paths") or a sampler ("sampler"), by steps and dataset
-    have = {(r.get("paths"), r.get("sampler"), r["steps"], r["dataset"])
-            for r in records.load(args.out)}
+    have = {unit(r) for r in records.finished(args.out)}  # a +dirty record is run again
     for n in regimes:
         if (n, None, args.steps, args.dataset) in have:
             continue

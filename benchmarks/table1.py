@@ -5,7 +5,8 @@ target platform. This command trains every architecture it is given with the fin
 recipe (`training.FINAL`), the same epochs and `--seeds` seeds each, scores them on the test set,
 and times each deployment network (224 px, 1000 classes) against MobileNetV2, interleaved in one
 run on this CPU, and through ExecuTorch with `--executorch`. An architecture is a reference name, a
-JSON file (`best.json`), or a search run directory, which stands for its `--top` children by reward.
+JSON file (`best.json`), a search run directory, which stands for its `--top` children by reward,
+or the name of a network the results file already holds (its architecture is recorded there).
 
 The control (`--random-search FILE`): the best distinct network random search found over its runs
 at the same budget, trained like the searched ones. Random search's proposals do not depend on the
@@ -32,9 +33,10 @@ separate run beside each training drifts: the same one came out 0.958x and 1.021
 two of them, twice the back-to-back noise, too much to tell A1 from its variants.
 
 Every training is appended to benchmarks/results/table1.json as it finishes, with its provenance,
-so the command resumes (a training cut short continues from its checkpoint, as the panel's do);
-`python benchmarks/tables.py --write` turns the file into the table of docs/results.md. `--shard
-K/N` splits one table between N processes (one per core), each training every N-th of the trainings.
+so the command resumes: a training cut short continues from its checkpoint, as the panel's do, and
+one recorded from uncommitted code ("+dirty") counts as not done. `python benchmarks/tables.py
+--write` turns the file into the table of docs/results.md. `--shard K/N` splits one table between N
+processes (one per core), each training every N-th of the trainings.
 
     python benchmarks/table1.py runs/<search> mobilenetv2 mnasnet-a1 mnasnet-b1 --top 3 \
            --epochs 1 --seeds 2
@@ -94,13 +96,17 @@ def table6_archs() -> dict[str, Arch]:
     }
 
 
-def contenders(specs: list[str], top: int) -> dict[str, Arch]:
+def contenders(specs: list[str], top: int, recorded: dict[str, Arch] | None = None
+               ) -> dict[str, Arch]:
     """{name: arch} for reference names, JSON files and search run directories (their `top` children
     by reward that build distinct networks: a search samples some networks under several
-    descriptions)."""
+    descriptions), and names of networks the table already holds with their architecture
+    (`recorded`), so that a table can be trained again where its run directories are gone."""
     archs = {}
     for spec in specs:
-        if Path(spec).is_dir():
+        if spec in (recorded or {}) and spec not in REFERENCE_ARCHS:
+            archs[spec] = recorded[spec]
+        elif Path(spec).is_dir():
             children = open_run(spec).children
             ok = sorted((c for c in children if c.status == "ok"), key=lambda c: c.reward,
                         reverse=True)
@@ -183,7 +189,7 @@ def trained_already(files: list[str | Path]) -> dict[tuple, dict]:
     """Records of finished trainings in `files`, by (network, seed, epochs, dataset, device)."""
     return {(network_key(arch_from_dict(r["arch"])), r["seed"], r["epochs"], r["dataset"],
              r["device"]): r
-            for path in files for r in records.load(path) if r.get("arch")}
+            for path in files for r in records.finished(path) if r.get("arch")}
 
 
 def time_together(archs: dict[str, Arch], backends: list[str],
@@ -277,14 +283,18 @@ def main(argv: list[str] | None = None) -> int:
             raise training.UsageError("give architectures (NAME, JSON or RUN_DIR), "
                                       "--random-search FILE, --table6 "
                                       "or --searches FILE")
-        archs = contenders(args.archs, args.top) | (table6_archs() if args.table6 else {})
         out = TABLE6 if args.table6 else TABLE1
+        if args.searches:
+            out = Path(args.searches).with_name(f"{Path(args.searches).stem}-final.json")
+        args.out = args.out or str(out)
+        recorded = {r["name"]: arch_from_dict(r["arch"]) for r in records.load(args.out)
+                    if r.get("arch")}
+        archs = (contenders(args.archs, args.top, recorded)
+                 | (table6_archs() if args.table6 else {}))
         if args.searches:
             if not Path(args.searches).is_file():
                 raise training.UsageError(f"--searches {args.searches}: no such file")
             archs |= search_winners(records.load(args.searches), per_search=args.per_search)
-            out = Path(args.searches).with_name(f"{Path(args.searches).stem}-final.json")
-        args.out = args.out or str(out)
         if args.random_search:
             if not Path(args.random_search).is_file():
                 raise training.UsageError(f"--random-search {args.random_search}: no such file")
@@ -313,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = replace(training.FINAL, threads=args.threads, device=device)
-    done = records.load(args.out)
+    done = records.finished(args.out)  # a +dirty training is done again, from this commit
     have = {(r["name"], r["seed"], r["epochs"], r["dataset"], r["device"]) for r in done}
     ratios = {(r["name"], "cpu"): r["latency_ratio"] for r in done}
     ratios |= {(r["name"],

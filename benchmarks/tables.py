@@ -89,8 +89,7 @@ def proxy_table(results: Path, page: verdicts.Page | None = None) -> str:
 
     panel_records = records.load(results / "panel.json")
     truth = proxy.panel_truth(panel_records)
-    rs = records.load(results / "proxy.json")
-    timing = records.load(results / proxy.TIMING.name)
+    rs, timing = proxy.standing(results / "proxy.json")
     scores = [s for s in (proxy.score(name, rs, truth, timing) for name in proxy.SETTINGS) if s]
     if not scores:
         return "*(no proxy results yet: `python benchmarks/proxy.py`)*\n"
@@ -173,7 +172,9 @@ def speed_table(results: Path, page: verdicts.Page | None = None) -> str:
 def table1_table(results: Path, page: verdicts.Page | None = None) -> str:
     """Table 1 at laptop scale, one table per training length: test accuracy over seeds (mean and
     range), size, latency vs MobileNetV2, and the paper's claim tested (`_headline`)."""
-    rs = records.load(results / "table1.json")
+    # a +dirty training gives way to its re-run: the same network, seed and recipe
+    rs = records.standing(records.load(results / "table1.json"), lambda r: (
+        r["name"], r["seed"], r["epochs"], r.get("dataset"), r.get("device")))
     if not rs:
         return "*(no Table 1 results yet: `python benchmarks/table1.py`)*\n"
     # latency: the networks timed together, if they were
@@ -249,7 +250,9 @@ def _claim(got: dict, keys: dict[str, tuple[str, str]]) -> str:
 def sharing_table(results: Path, page: verdicts.Page | None = None) -> str:
     """The supernet's training loss as more paths share its weights, and its children's accuracy;
     then each sampler of the cause (sub-spaces, the sandwich rule) with its gradient norms."""
-    rs = records.load(results / "sharing.json")
+    import sharing  # torch, for the supernet
+
+    rs = records.standing(records.load(results / "sharing.json"), sharing.unit)
     if not rs:
         return "*(no results yet: `python benchmarks/sharing.py`)*\n"
     paths = [r for r in rs if "paths" in r]

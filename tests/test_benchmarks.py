@@ -119,6 +119,18 @@ def test_records_append_keeps_earlier_records(tmp_path):
     assert json.loads(path.read_text()) == {"records": [{"a": 1}, {"a": 2}]}
 
 
+def test_a_dirty_record_is_not_finished_and_gives_way_to_its_rerun(tmp_path):
+    path = tmp_path / "r.json"
+    records.append(path, {"unit": "a", "v": 1, "commit": "abc+dirty"})
+    records.append(path, {"unit": "b", "v": 2, "commit": "abc+dirty"})
+    records.append(path, {"unit": "c", "v": 3, "commit": "abc"})
+    assert [r["unit"] for r in records.finished(path)] == ["c"]  # a resume redoes a and b
+    records.append(path, {"unit": "a", "v": 4, "commit": "def"})
+    shown = records.standing(records.load(path), lambda r: r["unit"])
+    # a's re-run replaces it; b, not yet re-run, stays (marked +dirty where it is shown)
+    assert [(r["unit"], r["v"]) for r in shown] == [("b", 2), ("c", 3), ("a", 4)]
+
+
 # ----------------------------------------------------------------------------- rank correlations
 
 def panel_record(name, acc, seed=0, macs=100, params=10, recipe="final"):

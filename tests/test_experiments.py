@@ -140,6 +140,29 @@ def test_a_network_another_experiment_trained_is_reused_not_trained_again(tmp_pa
                                                                    0.7)
 
 
+def test_a_dirty_training_is_trained_again_by_the_name_its_record_holds(tmp_path, monkeypatch):
+    import table1
+
+    trained = []
+
+    def train_member(job, arch, data, cfg, ratio, origin, checkpoint=None):
+        trained.append((job["name"], job["seed"], arch))
+        return {**job, "arch": models.arch_to_dict(arch), "test_accuracy": 0.6,
+                "latency_ratio": 1.0, "wall_seconds": 1.0}
+    monkeypatch.setattr(table1.panel, "train_member", train_member)
+    out = tmp_path / "table1.json"
+    b1 = models.REFERENCE_ARCHS["mnasnet-b1"]  # a searched network: its run directory is gone
+    base = {"name": "search-a/child-7", "epochs": 0.05, "dataset": "synthetic", "device": "cpu",
+            "arch": models.arch_to_dict(b1), "test_accuracy": 0.5, "latency_ratio": 0.9}
+    records.append(out, {**base, "seed": 0, "commit": "abc"})
+    records.append(out, {**base, "seed": 1, "commit": "abc+dirty"})
+    argv = ["search-a/child-7", "--seeds", "2", "--epochs", "0.05", "--dataset", "synthetic",
+            "--device", "cpu", "--out", str(out)]
+    assert table1.main(argv) == 0
+    assert trained == [("search-a/child-7", 1, b1)]  # the +dirty one only, from its recorded arch
+    assert table1.main(argv) == 0 and len(trained) == 1  # its re-run is done
+
+
 def test_table1_takes_a_runs_best_distinct_networks(tmp_path):
     import mnas
     import table1
@@ -312,6 +335,14 @@ def test_a_claims_runs_get_their_flags_go_side_by_side_and_are_summarized_once(
     )
     assert drawn == [("soft", "hard", "fig6_t8.png")]  # the figure is named after the summary file
     assert searches.main(argv) == 0 and records.load(out) == got  # a finished run is not run again
+    # a summary from uncommitted code is searched again from a commit, in a directory of its own
+    out.write_text(json.dumps({"records": [
+        {**r, "commit": r["commit"] + "+dirty"} if r["run"] == "soft" else r for r in got]}))
+    assert searches.main(argv) == 0
+    (again,) = records.load(out)[2:]
+    assert again["run"] == "soft" and not records.is_dirty(again)
+    assert (tmp_path / "runs" / "fig6" / "rerun-soft" / "config.json").exists()
+    assert drawn[-1] == ("rerun-soft", "hard", "fig6_t8.png")  # drawn from the run searched again
     with pytest.raises(SystemExit) as stop:  # one line on stderr, status 2, as argparse does
         searches.main(["fig6", "--latency-table", str(tmp_path / "missing.json")])
     assert stop.value.code == 2

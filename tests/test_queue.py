@@ -102,3 +102,64 @@ def test_a_ctrl_c_reaches_every_running_job_once(tmp_path):
     proc.send_signal(signal.SIGINT)
     assert proc.wait() == 130
     assert (tmp_path / "saved").read_text() == "x"  # interrupted once, and it saved
+
+
+def test_a_dirty_record_is_done_only_once_its_unit_is_run_again_from_a_commit(tmp_path,
+                                                                             monkeypatch):
+    monkeypatch.setattr(run_queue, "RESULTS", tmp_path)
+    path = tmp_path / "table1.json"
+    dirty = {"name": "mobilenetv2", "seed": 1, "epochs": 5, "commit": "abc+dirty"}
+    records.append(path, {**dirty, "seed": 0, "commit": "abc"})
+    records.append(path, dirty)
+    done = run_queue.rerun("table1", ("name", "seed", "epochs"))
+    assert not done()  # seed 1 ran from uncommitted code; seed 0's clean record is another unit
+    records.append(path, {**dirty, "commit": "def"})
+    assert done()
+    # a search searched again (+dirty stays beside it); `only` narrows to one job's units
+    searches = tmp_path / "fig6-half.json"
+    records.append(searches, {"run": "soft", "commit": "abc+dirty"})
+    records.append(searches, {"run": "hard", "commit": "abc+dirty"})
+    records.append(searches, {"run": "soft", "commit": "def"})
+    assert run_queue.rerun("fig6-half", ("run",), run="soft")()
+    assert not run_queue.rerun("fig6-half", ("run",), run="hard")()
+    assert not run_queue.rerun("fig6-half", ("run",))()
+
+
+def test_the_reruns_come_last_and_redo_what_the_dirty_records_ran(tmp_path):
+    jobs = run_queue.jobs()
+    names = [j.name for j in jobs]
+    by_name = {j.name: j for j in jobs}
+    reruns = [n for n in names if n.startswith("rerun ")]
+    assert reruns and names.index(reruns[0]) > names.index("table6 2/2")
+    assert names.index("int8 1/2") < names.index("table6 1/2")  # never measured, before more seeds
+    assert all(by_name[n].needs for n in reruns)  # nothing re-runs before Table 6 is trained
+    table1 = by_name["rerun table1"].argv
+    # Table 1's searched networks by the names their records hold (their run directory is gone)
+    assert "reinforce-seed0/child-185" in table1 and "--seeds" in table1
+    assert by_name["rerun default search"].alone and by_name["rerun proxy timing"].alone
+    assert by_name["rerun fig6-half figure"].needs == ("rerun fig6-half soft",
+                                                      "rerun fig6-half hard")
+
+
+def test_a_figure_is_drawn_when_committed_after_its_data(tmp_path, monkeypatch):
+    import subprocess
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    git("config", "user.email", "t@t")
+    git("config", "user.name", "t")
+    (tmp_path / "data.json").write_text("1")
+    (tmp_path / "fig.png").write_text("old")
+    git("add", ".")
+    git("commit", "-qm", "both")
+    monkeypatch.setattr(run_queue, "ROOT", tmp_path)
+    drawn = run_queue.drawn_after("fig.png", "data.json")
+    assert drawn()  # one commit holds both
+    (tmp_path / "data.json").write_text("2")
+    git("commit", "-qam", "new data")
+    assert not drawn()  # the figure shows the old data
+    (tmp_path / "fig.png").write_text("new")
+    git("commit", "-qam", "redrawn")
+    assert drawn()
