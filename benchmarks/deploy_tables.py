@@ -12,7 +12,8 @@ project's verdict rule can be applied to them wherever it lives:
                   its interval and p from a one-sample t-test on the log ratios;
   scaling_points  per network and width: test accuracies, params, MACs and latency ratios to
                   MobileNetV2 (width 1) on CPU and through ExecuTorch, from every timing run;
-  a1_above        A1 against MobileNetV2's curve at A1's latency (interpolated in log latency).
+  a1_above        A1 against MobileNetV2's curve at A1's latency (interpolated in log latency),
+                  with its test (`verdicts.against_curve`).
 
 Each comparison is judged by the results pages' one rule (benchmarks/verdicts.py), paired:
 float and int8 come from the same trained weights, fp32 and int8 latency from the same timing run
@@ -35,6 +36,7 @@ import numpy as np  # noqa: E402
 import cli  # noqa: E402
 import records  # noqa: E402
 import verdicts  # noqa: E402
+from models import REFERENCE_ARCHS, arch_to_dict  # noqa: E402
 from records import group, mean_range, provenance_line  # noqa: E402
 from search_tables import committed, machines_note  # noqa: E402
 
@@ -153,10 +155,13 @@ def scaling_points(results: Path) -> dict[tuple[str, float], dict]:
     def point(name: str, width: float) -> dict:
         return points.setdefault((name, width), {"accuracy": [], "cpu": [], "executorch": [],
                                                  "cpu_ms": [], "executorch_ms": []})
-    for r in records.load(results / "scaling.json"):
+    trained = records.load(results / "scaling.json")
+    for r in trained:
         p = point(r["name"], r["width_mult"])
         p["accuracy"].append(r["test_accuracy"])
         p |= {"params": r["params"], "macs": r["macs"]}
+    for name, r in width_one(results, trained):
+        point(name, 1.0)["accuracy"].append(r["test_accuracy"])
     for r in records.load(results / "scaling-timing.json"):
         for key, ratio in r["over_mobilenetv2"].items():
             name, width = key.rsplit("@", 1)
@@ -167,32 +172,60 @@ def scaling_points(results: Path) -> dict[tuple[str, float], dict]:
     return dict(sorted(points.items()))
 
 
+def width_one(results: Path, trained: list[dict]) -> list[tuple[str, dict]]:
+    """Each network at width 1 where scaling.json did not train it: the same training (final
+    recipe, the same epochs and data, the reference architecture) from Table 1 (MobileNetV2) and
+    Table 6 (MnasNet-A1), from committed code, one record a seed."""
+    have = {(r["name"], r["width_mult"]) for r in trained}
+    setups = {(r["epochs"], r["dataset"], r["device"]) for r in trained}
+    out = []
+    for name, file in (("mobilenetv2", "table1.json"), ("mnasnet-a1", "table6.json")):
+        if (name, 1.0) in have:
+            continue
+        seeds = {}
+        for r in records.load(results / file):
+            if (r["name"] == name and not records.is_dirty(r) and r.get("recipe") == "final"
+                    and (r["epochs"], r["dataset"], r["device"]) in setups
+                    and r.get("arch") == arch_to_dict(REFERENCE_ARCHS[name])):
+                seeds[r["seed"]] = r
+        out += [(name, r) for _, r in sorted(seeds.items())]
+    return out
+
+
 def a1_above(points: dict[tuple[str, float], dict], backend: str = "executorch",
              a: str = "mnasnet-a1", b: str = "mobilenetv2") -> list[dict]:
     """For each width of `a` with accuracy and latency: `b`'s accuracy at the same latency,
     interpolated linearly in log latency between `b`'s two nearest widths (None outside `b`'s
-    range), and the difference in points (`a` above `b`'s curve where it is positive)."""
+    range), the difference in points (`a` above `b`'s curve where it is positive), and its test
+    (`verdicts.against_curve`: `a`'s training seeds against the two widths' seeds, weighted as
+    the interpolation weights them)."""
     def curve(name):
-        return sorted((statistics.median(p[backend]), statistics.fmean(p["accuracy"]), w)
+        return sorted((statistics.median(p[backend]), p["accuracy"], w)
                       for (n, w), p in points.items() if n == name and p[backend] and p["accuracy"])
     ref, out = curve(b), []
-    for lat, acc, w in curve(a):
+    for lat, accs, w in curve(a):
         below = [c for c in ref if c[0] <= lat]
         above = [c for c in ref if c[0] >= lat]
-        at = None
+        at, test = None, None
         if below and above:
-            (x0, y0, _), (x1, y1, _) = below[-1], above[0]
+            (x0, y0, w0), (x1, y1, w1) = below[-1], above[0]
             t = 0.0 if x1 == x0 else (math.log(lat) - math.log(x0)) / (math.log(x1) - math.log(x0))
-            at = y0 + t * (y1 - y0)
-        out.append({"width": w, "latency": lat, "accuracy": acc, "reference_at_latency": at,
-                    "points_above": None if at is None else 100 * (acc - at)})
+            at = (1 - t) * statistics.fmean(y0) + t * statistics.fmean(y1)
+            test = verdicts.against_curve(
+                f"{a} at width {w:g}, test accuracy against {b}'s curve at its {backend} latency "
+                f"(widths {w0:g} and {w1:g}, weights {1 - t:.2f} and {t:.2f})", accs,
+                [(1 - t, y0), (t, y1)], verdicts.ACCURACY, "training seeds")
+        out.append({"width": w, "latency": lat, "accuracy": statistics.fmean(accs),
+                    "reference_at_latency": at,
+                    "points_above": None if at is None else 100 * (statistics.fmean(accs) - at),
+                    "test": test})
     return out
 
 
 def scaling_section(results: Path, page: verdicts.Page | None = None) -> str:
     """The table (each network at each width: params, MACs, latency on CPU and through
-    ExecuTorch, accuracy) and the reading (a description: the curves are compared on their means,
-    not tested; `page` is the results page's, for the tables' common signature)."""
+    ExecuTorch, accuracy) and the reading: at each A1 width, A1 against MobileNetV2's curve,
+    tested and corrected with the rest of `page`."""
     points = scaling_points(results)
     if not points:
         return f"*(no record yet: `{SCALING_COMMANDS[0]}`, then `{SCALING_COMMANDS[1]}`)*\n"
@@ -213,25 +246,36 @@ def scaling_section(results: Path, page: verdicts.Page | None = None) -> str:
     timings = records.load(results / "scaling-timing.json")
     hosts = "; ".join(sorted({f"{r['machine']} ({r.get('cpu_features', 'features not recorded')})"
                               for r in timings}))
-    return (text + "\n" + scaling_reading(a1_above(points))
+    return (text + "\n" + verdicts.on_page(page, lambda pg: scaling_reading(a1_above(points), pg))
             + (f" Timed on {hosts}; the curves' latencies hold for such hosts." if hosts else "")
             + "\n")
 
 
-def scaling_reading(above: list[dict]) -> str:
-    """Whether A1's curve lies above MobileNetV2's, width by width."""
-    judged = [c for c in above if c["points_above"] is not None]
+def scaling_reading(above: list[dict], page: verdicts.Page) -> str:
+    """Whether A1's curve lies above MobileNetV2's, width by width, each by the page's rule."""
+    judged = [c for c in above if c["test"] is not None]
     if not judged:
         return ("**Reading.** Not enough points yet to compare the curves: A1's latencies must "
                 "fall within MobileNetV2's, both trained.")
-    each = "; ".join(f"width {c['width']:g}: {c['points_above']:+.2f} points" for c in judged)
-    where = sum(c["points_above"] > 0 for c in judged)
-    whole = ("above MobileNetV2's curve at every width compared" if where == len(judged) else
-             "below it at every width compared" if where == 0 else
-             f"above it at {where} of {len(judged)} widths")
+    keys = [f"scaling:a1@{c['width']:g}:above-mobilenetv2" for c in judged]
+    each = "; ".join(f"at width {c['width']:g}, {c['points_above']:+.2f} points: "
+                     + page.say(key, c["test"]) for c, key in zip(judged, keys))
+
+    def whole(got: dict[str, verdicts.Verdict | None]) -> str:
+        outcomes = [v.outcome for v in got.values() if v]
+        where = {o: outcomes.count(o) for o in ("higher", "lower")}
+        if where["higher"] == len(outcomes):
+            return "above MobileNetV2's curve at every width compared"
+        if where["lower"] == len(outcomes):
+            return "below MobileNetV2's curve at every width compared"
+        decided = [f"above it at {where['higher']}" if where["higher"] else "",
+                   f"below it at {where['lower']}" if where["lower"] else ""]
+        return ((" and ".join(d for d in decided if d) or "neither above nor below it at any")
+                + f" of {len(outcomes)} widths compared; elsewhere undecided")
     return (f"**Reading.** At the same ExecuTorch latency, A1 against MobileNetV2's curve "
-            f"(interpolated in log latency): {each}. A1's curve lies {whole} (mean accuracies; "
-            "the seeds' spread is in the table).")
+            f"(its accuracy interpolated in log latency between its two nearest widths): {each}. "
+            f"A1's curve lies {page.compose(keys, whole)}, by the page's rule on training seeds "
+            "(the latencies that place the points are taken as known).")
 
 
 def scaling_figure(results: Path, out: Path) -> Path:

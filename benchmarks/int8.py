@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     device = training.pick_device(args.device)
     cfg = replace(training.FINAL, threads=args.threads, device=device)
     have = {(r["name"], r["seed"], r["epochs"], r["dataset"], r["calibration"])
-            for r in records.load(out)}
+            for r in records.finished(out)}  # a +dirty record is done again
     k, n = args.shard
     units = [(name, s) for s in range(args.seeds) for name in archs][k - 1::n]
     todo = [(name, s) for name, s in units

@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     device = training.pick_device(args.device)
     key = ("name", "width_mult", "seed", "epochs", "dataset", "device")
-    have = {tuple(r[k] for k in key) for r in records.load(out)}
+    have = {tuple(r[k] for k in key) for r in records.finished(out)}  # +dirty: done again
     k, n = args.shard
     units = [(name, w, s) for s in range(args.seeds) for w in args.widths for name in NETWORKS]
     todo = [u for u in units[k - 1::n] if (*u, args.epochs, args.dataset, device) not in have]

@@ -92,6 +92,39 @@ def welch(what: str, a: list[float], b: list[float], scale: Scale, unit: str,
                 float(res.pvalue), float(res.df), sd)
 
 
+def against_curve(what: str, a: list[float], parts: list[tuple[float, list[float]]],
+                  scale: Scale, unit: str, note: str = "") -> Test:
+    """`a` (new) against a point on another network's curve, sum(w * mean(b)) over `parts`, each
+    part (w, b) one point's replicates (MobileNetV2's accuracy at A1's latency, interpolated
+    between two of its widths: weights 1 - t and t). Welch's test of a linear combination of
+    independent means: the estimate's variance sum(w^2 * var / n) over the sides, its degrees of
+    freedom by Welch-Satterthwaite. With one part of weight 1 it is `welch`. The weights are taken
+    as known (the latencies that set them are measured much more tightly than accuracy); fewer
+    than two replicates on a side give no p (undecided)."""
+    sides = [(1.0, np.asarray(a, float))] + [(-w, np.asarray(b, float)) for w, b in parts]
+    b_all = tuple(v for _, b in parts for v in b)
+    base = Test(what, tuple(a), b_all, scale, unit, note)
+    if any(len(x) == 0 for _, x in sides):
+        return base
+    estimate = float(sum(w * x.mean() for w, x in sides))
+    base = Test(what, tuple(a), b_all, scale, unit, note, estimate=estimate)
+    if any(len(x) < 2 for w, x in sides if w) or all(np.ptp(x) == 0 for _, x in sides):
+        return base
+    terms = [w * w * x.var(ddof=1) / len(x) for w, x in sides]
+    se = math.sqrt(sum(terms))
+    df = sum(terms) ** 2 / sum(t * t / (len(x) - 1) for t, (_, x) in zip(terms, sides) if t)
+    p = float(2 * stats.t.sf(abs(estimate) / se, df))
+
+    def interval(level: float) -> tuple[float, float]:
+        half = stats.t.ppf(0.5 + level / 2, df) * se
+        return estimate - half, estimate + half
+    # for the power calculation: the per-replicate SD that gives this standard error at the
+    # sides' sizes, as two equal groups would
+    n = min(len(x) for w, x in sides if w)
+    return Test(what, tuple(a), b_all, scale, unit, note, estimate, interval(0.95),
+                interval(0.90), p, float(df), se * math.sqrt(n / 2))
+
+
 def paired(what: str, a: list[float], b: list[float], scale: Scale, unit: str,
            note: str = "") -> Test:
     """`a` (new) against `b` (old) measured on the same replicates, a[i] with b[i] (a training

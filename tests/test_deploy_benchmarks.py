@@ -86,31 +86,70 @@ def test_the_int8_section_pairs_on_the_seed_and_says_a_drop_over_one_point(tmp_p
 # ----------------------------------------------------------------------------- scaling
 
 
-def scaling_record(name, width, acc):
-    return with_provenance({"name": name, "width_mult": width, "seed": 0, "test_accuracy": acc,
+def scaling_record(name, width, acc, seed=0):
+    return with_provenance({"name": name, "width_mult": width, "seed": seed, "test_accuracy": acc,
                             "params": 1, "macs": 1, "epochs": 5.0, "dataset": "fashion-mnist",
                             "device": "cpu"})
 
 
-def test_a1_against_mobilenetv2s_curve_interpolates_in_log_latency(tmp_path):
-    for name, width, acc in [("mobilenetv2", 0.5, 0.80), ("mobilenetv2", 1.0, 0.90),
-                             ("mnasnet-a1", 0.5, 0.86), ("mnasnet-a1", 1.4, 0.95)]:
-        records.append(tmp_path / "scaling.json", scaling_record(name, width, acc))
+def test_a1_against_mobilenetv2s_curve_interpolates_in_log_latency_and_is_tested(tmp_path):
+    for name, width, accs in [("mobilenetv2", 0.5, (0.79, 0.80, 0.81)),
+                              ("mobilenetv2", 1.0, (0.89, 0.90, 0.91)),
+                              ("mnasnet-a1", 0.5, (0.87, 0.88, 0.89)),
+                              ("mnasnet-a1", 1.4, (0.94, 0.95, 0.96))]:
+        for seed, acc in enumerate(accs):
+            records.append(tmp_path / "scaling.json", scaling_record(name, width, acc, seed))
     over = {"mobilenetv2@0.5": 0.5, "mobilenetv2@1": 1.0, "mnasnet-a1@0.5": math.sqrt(0.5),
             "mnasnet-a1@1.4": 2.0}
     records.append(tmp_path / "scaling-timing.json", with_provenance(
         {"backend": "executorch", "widths": [0.5, 1.0, 1.4], "over_mobilenetv2": over,
          "median_ms": {k: 3 * v for k, v in over.items()}, "sizes": {}}))
     above = deploy_tables.a1_above(deploy_tables.scaling_points(tmp_path))
-    # halfway in log latency between MobileNetV2's 0.80 and 0.90: 0.85; A1 has 0.86
+    # halfway in log latency between MobileNetV2's 0.80 and 0.90: 0.85; A1 has 0.88
     assert above[0]["reference_at_latency"] == pytest.approx(0.85)
-    assert above[0]["points_above"] == pytest.approx(1.0)
+    assert above[0]["points_above"] == pytest.approx(3.0)
     assert above[1]["reference_at_latency"] is None  # 2.0x: beyond MobileNetV2's curve
+    # by hand: SE^2 = (1 + 1/4 + 1/4) * 1e-4 / 3, so t = 0.03 / SE = 3 * sqrt(2); Welch-
+    # Satterthwaite df = 4; two-sided p = 0.0132 (scipy.stats.t.sf(3 * 2 ** 0.5, 4) * 2)
+    test = above[0]["test"]
+    assert test.df == pytest.approx(4.0) and test.p == pytest.approx(0.01324, abs=1e-5)
     text = deploy_tables.scaling_section(tmp_path)
-    assert "width 0.5: +1.00 points" in text and "above MobileNetV2's curve at every width" in text
+    assert "at width 0.5, +3.00 points: **higher**" in text
+    assert "above MobileNetV2's curve at every width compared" in text
     assert "| mnasnet-a1 | 0.5 |" in text and "0.707x" in text
+    # one seed a point: the means still differ by 3 points, but nothing is decided
+    one_seed = tmp_path / "one"
+    one_seed.mkdir()
+    for r in records.load(tmp_path / "scaling.json"):
+        if r["seed"] == 1:
+            records.append(one_seed / "scaling.json", r)
+    (timing,) = records.load(tmp_path / "scaling-timing.json")
+    records.append(one_seed / "scaling-timing.json", timing)
+    text = deploy_tables.scaling_section(one_seed)
+    assert "**undecided**" in text and "neither above nor below it at any of 1 widths" in text
     png = deploy_tables.scaling_figure(tmp_path, tmp_path / "fig5.png")
     assert png.stat().st_size > 10_000
+
+
+def test_width_one_comes_from_table1_and_table6s_same_trainings(tmp_path):
+    import models
+
+    records.append(tmp_path / "scaling.json", scaling_record("mnasnet-a1", 0.5, 0.88))
+    a1 = models.arch_to_dict(models.REFERENCE_ARCHS["mnasnet-a1"])
+    v2 = models.arch_to_dict(models.REFERENCE_ARCHS["mobilenetv2"])
+    same = {"recipe": "final", "epochs": 5.0, "dataset": "fashion-mnist", "device": "cpu"}
+    for seed, acc, commit in [(0, 0.92, "abc"), (1, 0.93, "abc"), (2, 0.50, "abc+dirty")]:
+        records.append(tmp_path / "table6.json", {"name": "mnasnet-a1", "seed": seed,
+                                                  "test_accuracy": acc, "arch": a1,
+                                                  "commit": commit, **same})
+    records.append(tmp_path / "table6.json", {"name": "mnasnet-a1", "seed": 3, "arch": a1,
+                                              "test_accuracy": 0.10, "commit": "abc",
+                                              **same, "epochs": 1.0})  # another recipe length
+    records.append(tmp_path / "table1.json", {"name": "mobilenetv2", "seed": 0, "arch": v2,
+                                              "test_accuracy": 0.91, "commit": "abc", **same})
+    points = deploy_tables.scaling_points(tmp_path)
+    assert points["mnasnet-a1", 1.0]["accuracy"] == [0.92, 0.93]  # committed, 5 epochs
+    assert points["mobilenetv2", 1.0]["accuracy"] == [0.91]
 
 
 # ----------------------------------------------------------------------------- the benchmarks, tiny

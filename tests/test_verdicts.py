@@ -104,3 +104,21 @@ def test_welch_does_not_pool_unequal_variances():
     # df = (0.5 + 25)^2 / (0.5^2/4 + 25^2/1)
     t = welch("x", [1, 2, 3, 4, 5], [10, 20], REWARD, "seeds")
     assert t.df == pytest.approx(25.5 ** 2 / (0.25 / 4 + 625), rel=1e-6)  # 1.04; pooled would be 5
+
+
+def test_a_point_on_a_curve_is_tested_as_a_weighted_sum_of_means():
+    # by hand: a = [4, 6] (mean 5), the curve halfway between [0, 2] and [2, 4] (means 1 and 3):
+    # 5 - 2 = 3; SE^2 = 2/2 + 0.25 * 2/2 + 0.25 * 2/2 = 1.5; df = 1.5^2 / (1 + 1/16 + 1/16) = 2;
+    # t = 3 / sqrt(1.5) = sqrt(6), and with 2 df the two-sided p = 1 - t / sqrt(t^2 + 2)
+    test = verdicts.against_curve("a", [4, 6], [(0.5, [0, 2]), (0.5, [2, 4])], verdicts.REWARD,
+                                  "seeds")
+    assert test.estimate == pytest.approx(3.0) and test.df == pytest.approx(2.0)
+    assert test.p == pytest.approx(1 - math.sqrt(6) / math.sqrt(8))
+    # one part of weight 1 is Welch's test
+    a, b = [0.91, 0.92, 0.925], [0.90, 0.905, 0.915]
+    once = verdicts.against_curve("a", a, [(1.0, b)], verdicts.ACCURACY, "seeds")
+    ref = stats.ttest_ind(a, b, equal_var=False)
+    assert once.p == pytest.approx(ref.pvalue) and once.df == pytest.approx(ref.df)
+    assert once.ci95 == pytest.approx(tuple(ref.confidence_interval(0.95)))
+    # a point of one replicate has no variance to test
+    assert math.isnan(verdicts.against_curve("a", a, [(1.0, [0.9])], verdicts.ACCURACY, "s").p)
