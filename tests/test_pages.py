@@ -470,7 +470,7 @@ def test_sec5_takes_each_searchs_latency_from_its_timings_together_over_search_s
     # what would decide the comparison left open
     assert re.search(r"^- Undecided, and what would decide it: on executorch, the search for "
                      r"executorch against the one for cpu: about \d+ search seeds a side\.$",
-                     out, re.M)
+                     out, re.MULTILINE)
     assert "on cpu, the search for cpu" not in out  # decided: not listed
     assert "each search's network timed 2 times per platform" in out
     assert "not timed on every platform yet" not in out
