@@ -29,12 +29,19 @@ Searched for one platform, run on another (`--searched FILE`, the summaries of
 every platform, interleaved with MobileNetV2 in one run per platform, as a ratio to MobileNetV2's
 latency there; a network two searches found is timed once. One record per platform is appended to
 benchmarks/results/cross-platform-latency.json as it finishes; the same command resumes.
+One timing a network decides nothing (the same network's ratio drifts by a few percent between
+runs): `--retime R` times every search's best network, from the summaries of committed code only,
+and MobileNetV2 together in one interleaved run per platform, repeated R times (table1.py's
+`retime`), and appends the run to <FILE's name>-timing.json (cross-platform-timing.json) with each
+network's architecture; the table pools every such run, each search's network then has R timings
+or more per platform, drift between runs included.
 
     python benchmarks/platforms.py --samples 500 --table runs/latency_table_cpu.json \
            --plot docs/macs_latency.png
     # the same record, its pairs timed whole
     python benchmarks/platforms.py --samples 500 --table ... --time-pairs
     python benchmarks/platforms.py --searched benchmarks/results/cross-platform.json
+    python benchmarks/platforms.py --searched benchmarks/results/cross-platform.json --retime 5
 """
 
 from __future__ import annotations
@@ -248,6 +255,37 @@ def searched(path: Path, out: Path, argv: list[str] | None, backends: tuple[str,
     return 0
 
 
+def retime_searched(path: Path, repeats: int, argv: list[str] | None,
+                    backends: tuple[str, ...] = BACKENDS) -> int:
+    """`--searched FILE --retime R`: the best network of every search in FILE that ran from
+    committed code (a +dirty summary is left out: no claim rests on it), all timed together with
+    MobileNetV2, R interleaved runs per platform (`table1.retime`), appended to
+    <FILE's name>-timing.json."""
+    import table1
+    from models import arch_from_dict
+
+    summaries = {r["run"]: r for r in records.finished(path) if r.get("best_arch")}
+    dirty = sorted({r["run"] for r in records.load(path) if records.is_dirty(r)} - set(summaries))
+    if dirty:
+        print(f"left out, +dirty until run again from a commit: {', '.join(dirty)}")
+    if not summaries:
+        print(f"error: --searched {path}: no search summary from committed code with its best "
+              "network (best_arch)", file=sys.stderr)
+        return 2
+    archs = {run: arch_from_dict(r["best_arch"]) for run, r in summaries.items()}
+    origin = records.origin(__file__, argv)
+    print(f"timing {len(archs)} searches' best networks and MobileNetV2 together, {repeats} "
+          f"times on each of {', '.join(backends)}", flush=True)
+    out = table1.retime(path, archs, list(backends), repeats, origin,
+                        {b: int8_images(b) for b in backends})
+    got = records.load(out)[-1]
+    for backend in backends:
+        print(f"run on {backend:<16}" + "  ".join(
+            f"{run} x{np.exp(np.mean(np.log(x))):.2f}" for run, x in got[backend].items()))
+    print(f"-> {out}")
+    return 0
+
+
 def plot(record: dict, path: Path) -> None:
     """MACs against each latency, one panel per platform, the equal-MACs pair marked."""
     import matplotlib
@@ -295,13 +333,20 @@ def main(argv: list[str] | None = None) -> int:
                    "(benchmarks/results/equal-macs.json)")
     p.add_argument("--searched",
                    help="time each search's best network in this summary file on every platform")
+    p.add_argument("--retime", type=cli.at_least(2), metavar="R",
+                   help="with --searched: time the committed searches' best networks together, R "
+                   "interleaved runs per platform -> <FILE's name>-timing.json")
     p.add_argument("--out", help="default benchmarks/results/platforms.json, or with --searched "
                                   "benchmarks/results/cross-platform-latency.json")
     args = p.parse_args(argv)
+    if args.retime and not args.searched:
+        p.error("--retime times the best networks of --searched FILE: give it")
     if args.searched:
         if not Path(args.searched).is_file():
             p.error(f"--searched {args.searched}: no such file (python benchmarks/searches.py "
                     "cross-platform ...)")
+        if args.retime:
+            return retime_searched(Path(args.searched), args.retime, argv)
         return searched(Path(args.searched), Path(args.out or RUN_ON), argv)
     args.out = args.out or str(PLATFORMS)
     try:

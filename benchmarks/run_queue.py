@@ -18,7 +18,9 @@ would carry "+dirty"), then merge its branch:
 The order follows the issues that asked for the runs: Table 5's and the MACs search's seeds, then
 their winners trained and timed together; then what int8 costs and model scaling (Sec. 6.2),
 measurements the project has never made, before Table 6's further training seeds, more of one it
-has; then the records made from uncommitted code, run again from a commit (`rerun_jobs`).
+has; then the records made from uncommitted code, run again from a commit (`rerun_jobs`); and last
+Sec. 5's cross-platform searches (the ExecuTorch platforms' latency tables, the +dirty searches
+again from a commit, 2 more seeds) and their networks timed together on every platform.
 """
 
 from __future__ import annotations
@@ -134,8 +136,8 @@ def timed_runs(name: str, backend: str | None = None, runs: int = 3) -> Callable
     return lambda: sum(backend in (None, r.get("backend")) for r in _load(name)) >= runs
 
 
-def table_built() -> bool:
-    path = ROOT / TABLE
+def table_built(table: str = TABLE) -> bool:
+    path = ROOT / table
     if not path.exists():
         return False
     import latency_table  # torch: only once the file is there
@@ -196,7 +198,8 @@ def jobs() -> list[Job]:
         out.append(Job(f"table6 {k}/2",
                        [*table1, "--table6", "--seeds", str(TRAIN_SEEDS), "--shard", f"{k}/2"],
                        table6_trained, needs=winners))
-    return out + rerun_jobs(py, after=("table6 1/2", "table6 2/2"))
+    reruns = rerun_jobs(py, after=("table6 1/2", "table6 2/2"))
+    return out + reruns + sec5_jobs(py, after=tuple(j.name for j in reruns))
 
 
 def rerun_jobs(py: list[str], after: tuple[str, ...]) -> list[Job]:
@@ -232,6 +235,58 @@ def rerun_jobs(py: list[str], after: tuple[str, ...]) -> list[Job]:
                                      "--samples", "100"], rerun("default-search", ("run",)),
             needs=after, alone=True),
     ]
+    return out
+
+
+# ----------------------------------------------------------------------------- Sec. 5, last
+
+# each ExecuTorch platform's latency table, for the searches that measure LAT(m) there
+PLATFORM_TABLES = {"cpu": TABLE, "executorch": "runs/latency_table_et.json",
+                   "executorch-int8": "runs/latency_table_int8.json"}
+SEC5_SEEDS = (0, 1, 2, 3)  # 0 and 1 again where their records are +dirty, then 2 more seeds
+
+
+def searched_from_commit(experiment: str, run: str) -> Callable[[], bool]:
+    """A summary of `run` with the full budget, from committed code (a +dirty one is run again)."""
+    return lambda: any(r["run"] == run and r["children"] >= SAMPLES
+                       for r in records.finished(RESULTS / f"{experiment}.json"))
+
+
+def sec5_timed() -> bool:
+    """One timing run together, from committed code, holds the best network of every committed
+    cross-platform search (the same architecture: a search run again has a new one)."""
+    want = {r["run"]: r["best_arch"] for r in records.finished(RESULTS / "cross-platform.json")
+            if r.get("best_arch")}
+    return bool(want) and any(
+        all(t.get("archs", {}).get(run) == arch for run, arch in want.items())
+        for t in records.finished(RESULTS / "cross-platform-timing.json"))
+
+
+def sec5_jobs(py: list[str], after: tuple[str, ...]) -> list[Job]:
+    """Sec. 5, searched for one platform and run on another: each ExecuTorch platform's latency
+    table, the searches whose records are +dirty run again from a commit, 2 more seeds a platform
+    (cpu's is Table 5's multi-factorized search, reused: SAME_SEARCH), then every search's best
+    network timed together on every platform, 5 interleaved runs each (platforms.py --retime).
+    The latency tables are timings: each waits for the jobs `after` and runs alone."""
+    out = [Job(f"latency table ({platform})", [*py, "latency_table.py", "--build-table", table,
+                                               "--backend", platform],
+               lambda table=table: table_built(table), needs=after, alone=True)
+           for platform, table in PLATFORM_TABLES.items() if platform != "cpu"]
+    search = [*py, "benchmarks/searches.py", "cross-platform", "--samples", str(SAMPLES),
+              "--extra=--threads 1"]
+    for seed in SEC5_SEEDS:
+        for platform, table in PLATFORM_TABLES.items():
+            run = f"{platform}-seed{seed}"
+            needs = f"latency table ({'CPU' if platform == 'cpu' else platform})"
+            if platform == "cpu" and seed in SEARCH_SEEDS:  # Table 5's search, reused
+                needs = f"table5 multi-factorized-seed{seed}"
+            out.append(Job(f"cross-platform {run}", [*search, "--seeds", str(seed), "--only", run,
+                                                     "--latency-table", table],
+                           searched_from_commit("cross-platform", run), needs=(needs,)))
+    out.append(Job("cross-platform timed", [*py, "benchmarks/platforms.py", "--searched",
+                                            "benchmarks/results/cross-platform.json",
+                                            "--retime", "5"],
+                   sec5_timed, needs=tuple(j.name for j in out), alone=True))
     return out
 
 

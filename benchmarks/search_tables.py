@@ -22,6 +22,9 @@ from records import group, mean_range, provenance_line
 from verdicts import ACCURACY, LATENCY, REWARD, Page, Verdict, on_page, welch
 
 
+TIMED_ON = ("cpu", "executorch", "executorch-int8")  # the platforms a timing run may hold
+
+
 def machines_note(*sides: list[dict]) -> str:
     """Said beside a verdict whose replicates ran on more than one machine: the machine is then
     part of what varies (the same training gave 0.9202 on an AMD EPYC and 0.9226 on a Xeon)."""
@@ -441,7 +444,7 @@ def timed_together(results: Path, stem: str,
     for r in committed(records.load(results / f"{stem}-timing.json"))[0][0]:  # no +dirty timing
         timed = {name: network_key(arch_from_dict(a)) for name, a in r.get("archs", {}).items()
                  if name in want}
-        for backend in ("cpu", "executorch"):
+        for backend in TIMED_ON:
             for name, values in r.get(backend, {}).items():
                 if name in timed and timed[name] != want[name]:
                     continue
@@ -568,41 +571,55 @@ def against_a1(got: dict[str, Verdict | None]) -> str:
 def cross_platform_table(results: Path, page: Page | None = None) -> str:
     """Sec. 5, searched for one platform, run on another: rows the platform a search measured,
     columns where its best network runs (latency / MobileNetV2's there, over seeds); under it, for
-    each platform, the search for it against the others, over search seeds."""
-    rs = records.load(results / "cross-platform.json")
-    timed = records.load(results / "cross-platform-latency.json")
+    each platform, the search for it against the others, over search seeds, and what would decide
+    the comparisons left undecided. A search's latency on a platform is the geometric mean of its
+    network's timings together (`platforms.py --searched FILE --retime R`,
+    cross-platform-timing.json) where there are, else its one timing (cross-platform-latency.json,
+    `platforms.py --searched FILE`)."""
+    # a +dirty summary gives way to its re-run from a commit
+    rs = records.standing(records.load(results / "cross-platform.json"), lambda r: r["run"])
     if not rs:
         return ("*(no record yet: `python benchmarks/searches.py cross-platform --samples 300 "
                 "--seeds 0,1 --latency-table FILE` once per platform)*\n")
-    networks = {r["run"]: r.get("best_arch") for r in rs}
-    timed = [t for t in timed if t["networks"] == networks]  # timings of exactly these searches'
-    groups, run_on = _settings(rs), [t["backend"] for t in timed]
-    searched_for = [g for g in ("cpu", "executorch", "executorch-int8") if g in groups]
-    ratios = {t["backend"]: {g: [t["ratios"][r["run"]] for r in groups[g]] for g in groups}
-              for t in timed}
+    groups = _settings(rs)
+    searched_for = [g for g in TIMED_ON if g in groups]
+    clean_runs = {r["run"] for r in committed(rs)[0][0]}
+    together = searches_timed_together(results, rs)
+    if together:  # each search's network, timed R times or more: the geometric mean of its timings
+        run_on = [b for b in TIMED_ON if b in together]
+        ratios = {b: {g: [_geomean(together[b][r["run"]]) for r in groups[g]
+                          if r["run"] in together[b]] for g in groups} for b in run_on}
+        kept = {b: {g: [_geomean(together[b][r["run"]]) for r in groups[g]
+                        if r["run"] in together[b] and r["run"] in clean_runs] for g in groups}
+                for b in run_on}
+        timed = records.load(results / "cross-platform-timing.json")
+        counts = sorted({len(v) for b in run_on for v in together[b].values()})
+        how = (f"each search's network: the geometric mean of its {_span(counts)} timings "
+               "together")
+        left_out = len(rs) - len(clean_runs) + sum(map(records.is_dirty, timed))
+        untimed = [r["run"] for r in rs if r.get("best_arch") and r["run"] in clean_runs
+                   and any(r["run"] not in together[b] for b in run_on)]
+        source = together_note(timed, together, run_on)
+    else:  # the old records: one timing of each search's network per platform
+        run_on, ratios, kept, timed, how, left_out, untimed, source = _timed_once(results, rs,
+                                                                                  groups,
+                                                                                  clean_runs)
     header = ["searched for", "seeds", "best child's proxy accuracy",
               *(f"run on {b}" for b in run_on)]
     rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     rows += ["| " + " | ".join([g, str(len(groups[g])),
                                 mean_range([r["best_accuracy"] for r in groups[g]]),
-                                *(f"{mean_range(ratios[b][g], '.2f')}x" for b in run_on)]) + " |"
+                                *(f"{mean_range(ratios[b][g], '.2f')}x" if ratios[b][g] else ""
+                                  for b in run_on)]) + " |"
              for g in searched_for]
-    untimed = ("\n*(best networks not timed on every platform yet: `python benchmarks/platforms.py "
-               "--searched benchmarks/results/cross-platform.json`)*\n")
-
-    clean_runs = {r["run"] for r in committed(rs)[0][0]}
-    clean = committed(timed)[0][0]  # the timing runs from committed code, pooled per platform
-    clean_timed = {t["backend"] for t in clean}
-    kept = {b: {g: [float(np.exp(np.mean([np.log(t["ratios"][r["run"]]) for t in clean
-                                          if t["backend"] == b])))
-                    for r in groups[g] if r["run"] in clean_runs] for g in groups}
-            for b in clean_timed}
+    retime = ("`python benchmarks/platforms.py --searched benchmarks/results/cross-platform.json "
+              "--retime 5`")
+    later = (f"\n*(not timed on every platform yet: {', '.join(untimed)}; {retime})*\n"
+             if untimed else "")
 
     def text(page: Page) -> str:
-        lines = []
-        left_out = len(rs) - len(clean_runs) + len(timed) - len(clean)
-        note = "one timing of each search's network" + (
-            f"; {left_out} +dirty records left out" if left_out else "")
+        lines, keys = [], []
+        note = how + (f"; {left_out} +dirty records left out" if left_out else "")
         for b in (b for b in run_on if b in groups):  # on each platform, its own search's network
             if b not in kept:
                 lines.append(f"- on {b}: no verdict: its timings are a +dirty record")
@@ -610,13 +627,90 @@ def cross_platform_table(results: Path, page: Page | None = None) -> str:
             for other in (g for g in searched_for if g != b):
                 test = welch(f"latency on {b}", kept[b][b], kept[b][other], LATENCY,
                              "search seeds", note)
+                keys.append(f"platform:{b}:{b}>{other}:latency")
                 lines.append(f"- on {b}, the network searched for {b} against the one searched for "
-                             f"{other}: " + page.say(f"platform:{b}:{b}>{other}:latency", test))
-        return ("\n".join(rows) + "\n\n" + "\n".join(lines) + ("\n" if lines else "")
-                + provenance_line(rs) + _search_time(rs)
-                + (provenance_line(timed) if timed else untimed))
+                             f"{other}: " + page.say(keys[-1], test))
+        if keys:
+            lines.append(page.compose(keys, still_open))
+        return ("\n".join(rows) + "\n\n" + "\n".join(line for line in lines if line)
+                + ("\n" if lines else "") + later + provenance_line(rs) + _search_time(rs)
+                + source)
 
     return on_page(page, text)
+
+
+def searches_timed_together(results: Path, rs: list[dict]) -> dict[str, dict[str, list[float]]]:
+    """{platform: {run: [latency / MobileNetV2, ...]}}: the timings together of the searches'
+    (`rs`) best networks, every committed `--retime` run pooled (`timed_together`); a run that
+    timed another network under a search's name (the search since run again) is left out."""
+    searched = [{"name": r["run"], "arch": r["best_arch"]} for r in rs if r.get("best_arch")]
+    want = {r["name"] for r in searched}
+    pooled = timed_together(results, "cross-platform", searched)
+    return {b: got for b, got in ((b, {run: v for run, v in pooled[b].items() if run in want})
+                                  for b in pooled) if got}
+
+
+def _timed_once(results: Path, rs: list[dict], groups: dict[str, list[dict]],
+                clean_runs: set[str]) -> tuple:
+    """The table's columns from the old records (`platforms.py --searched FILE` without --retime):
+    one timing of every search's network per platform, in one record per platform that names
+    exactly these searches' networks."""
+    networks = {r["run"]: r.get("best_arch") for r in rs}
+    timed = [t for t in records.load(results / "cross-platform-latency.json")
+             if t["networks"] == networks]  # timings of exactly these searches'
+    run_on = [t["backend"] for t in timed]
+    ratios = {t["backend"]: {g: [t["ratios"][r["run"]] for r in groups[g]] for g in groups}
+              for t in timed}
+    clean = committed(timed)[0][0]  # the timing runs from committed code, pooled per platform
+    kept = {b: {g: [_geomean([t["ratios"][r["run"]] for t in clean if t["backend"] == b])
+                    for r in groups[g] if r["run"] in clean_runs] for g in groups}
+            for b in {t["backend"] for t in clean}}
+    left_out = len(rs) - len(clean_runs) + len(timed) - len(clean)
+    untimed = [] if timed else ["every search"]
+    source = provenance_line(timed) if timed else ""
+    return (run_on, ratios, kept, timed, "one timing of each search's network", left_out,
+            untimed, source)
+
+
+def _geomean(values: list[float]) -> float:
+    return float(np.exp(np.mean(np.log(values))))
+
+
+def _span(counts: list[int]) -> str:
+    return f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+
+
+def together_note(timed: list[dict], together: dict, run_on: list[str]) -> str:
+    """Where Sec. 5's latencies come from when the searches' networks were timed together."""
+    counts = sorted({len(v) for b in run_on for v in together[b].values()})
+    runs = len(committed(timed)[0][0])
+    return (f"\nLatency: each search's network timed {_span(counts)} times per platform together "
+            f"with the others and MobileNetV2, interleaved, in {runs} "
+            f"{'run' if runs == 1 else 'runs'} of `platforms.py --searched ... --retime` "
+            f"({', '.join(run_on)}); a search's latency is the geometric mean of its network's "
+            "timings, and the replicates of a verdict are the search seeds."
+            + provenance_line(timed))
+
+
+def still_open(got: dict[str, Verdict | None]) -> str:
+    """The Sec. 5 comparisons left undecided, and what would decide each: about how many search
+    seeds a side (a difference of the observed size, 80% power, before the page's correction)."""
+    parts = []
+    for key, v in got.items():
+        if v is None or v.outcome != "undecided":
+            continue
+        _, platform, pair, _ = key.split(":")
+        mine, other = pair.split(">")
+        n = v.replicates_to_decide()
+        need = ("a second search seed on a side first: no variance to test"
+                if np.isnan(v.test.p) else
+                "as many seeds decide it before the page's correction, not after" if n == 0 else
+                f"about {n} search seeds a side" if n else
+                "more than 200 search seeds a side: the difference is too small to matter")
+        parts.append(f"on {platform}, the search for {mine} against the one for {other}: {need}")
+    if not parts:
+        return ""
+    return "- Undecided, and what would decide it: " + "; ".join(parts) + "."
 
 
 def default_search_table(results: Path, page: Page | None = None) -> str:

@@ -192,31 +192,33 @@ def trained_already(files: list[str | Path]) -> dict[tuple, dict]:
             for path in files for r in records.finished(path) if r.get("arch")}
 
 
-def time_together(archs: dict[str, Arch], backends: list[str],
-                  repeats: int) -> dict[str, dict[str, list[float]]]:
+def time_together(archs: dict[str, Arch], backends: list[str], repeats: int,
+                  options: dict[str, dict] | None = None) -> dict[str, dict[str, list[float]]]:
     """{backend: {name: [latency / MobileNetV2, one per repeat]}}: every network and the reference
-    measured in one interleaved run (`latency.measure_interleaved`), `repeats` times per backend, so
-    that the networks are compared under the same conditions and the repeats show the noise."""
+    measured in one interleaved run (`latency.measure_interleaved`, with the backend's `options`:
+    int8's calibration images), `repeats` times per backend, so that the networks are compared
+    under the same conditions and the repeats show the noise."""
     nets = {name: build_model(arch) for name, arch in archs.items()} | {
         REFERENCE: build_model(REFERENCE)
     }
     ratios = {backend: {name: [] for name in archs} for backend in backends}
     for backend in backends:
         for _ in tqdm(range(repeats), desc=f"timing together ({backend})", unit="repeat"):
-            got = latency.measure_interleaved(nets, backend=backend)
+            got = latency.measure_interleaved(nets, backend=backend,
+                                              **(options or {}).get(backend, {}))
             for name in archs:
                 ratios[backend][name].append(round(latency.ratio(got[name], got[REFERENCE]), 4))
     return ratios
 
 
 def retime(out: str | Path, archs: dict[str, Arch], backends: list[str], repeats: int,
-           origin: dict) -> Path:
+           origin: dict, options: dict[str, dict] | None = None) -> Path:
     """`time_together`, appended to <out>-timing.json with each network's architecture (a table
     retrained under the same names does not pool with it), the machine's load before and after (the
     1-minute average: another process running beside the timing shows) and the provenance."""
     path = Path(out).with_name(f"{Path(out).stem}-timing.json")
     started, load = time.time(), os.getloadavg()[0]
-    ratios = time_together(archs, backends, repeats)
+    ratios = time_together(archs, backends, repeats, options)
     records.append(path, {"networks": list(archs),
                           "archs": {name: arch_to_dict(a) for name, a in archs.items()},
                           "repeats": repeats, "threads": 1, "load": round(load, 2),

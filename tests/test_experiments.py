@@ -715,6 +715,59 @@ def test_best_networks_are_timed_on_every_platform_once_each_and_resume(tmp_path
     assert stop.value.code == 2
 
 
+def test_retime_times_the_committed_searches_networks_together_on_every_platform(tmp_path,
+                                                                               monkeypatch,
+                                                                               capsys):
+    import latency
+    import platforms
+
+    a1, v2 = (models.arch_to_dict(models.REFERENCE_ARCHS[n]) for n in ("mnasnet-a1", "mobilenetv2"))
+    summaries = tmp_path / "cross-platform.json"
+    for run, arch, commit in [("cpu-seed0", a1, "0" * 40), ("executorch-seed0", v2, "0" * 40),
+                              ("executorch-seed1", a1, "1" * 40 + "+dirty")]:
+        records.append(summaries, {"run": run, "best_arch": arch, "children": 300,
+                                   "command": "python benchmarks/searches.py cross-platform",
+                                   "commit": commit, "date": "2026-11-30T00:00:00",
+                                   "machine": "m", "wall_seconds": 1.0})
+    images = object()  # Fashion-MNIST's calibration images, as train.py's int8 networks get them
+    monkeypatch.setattr("training.calibration_images", lambda *a: images)
+    timed, calibrated = [], {}
+    ms = {"mobilenetv2": 10.0, "cpu-seed0": 5.0, "executorch-seed0": 8.0, "executorch-seed1": 9.0}
+
+    def measure_interleaved(nets, backend, **opts):  # the k-th run of a platform: k ms slower
+        timed.append((backend, sorted(nets)))
+        calibrated[backend] = opts.get("images") is images
+        k = sum(b == backend for b, _ in timed)
+        return {n: latency.Measurement.of([ms[n] + k] * 3) for n in nets}
+    monkeypatch.setattr(latency, "measure_interleaved", measure_interleaved)
+    argv = ["--searched", str(summaries), "--retime", "2"]
+    assert platforms.main(argv) == 0
+    # the +dirty search is left out; every committed search's network with MobileNetV2, in one
+    # run per repeat and platform
+    nets = ["cpu-seed0", "executorch-seed0", "mobilenetv2"]
+    assert timed == [(b, nets) for b in platforms.BACKENDS for _ in range(2)]
+    assert calibrated == {"cpu": False, "executorch": False, "executorch-int8": True}
+    out = capsys.readouterr().out
+    assert "left out, +dirty until run again from a commit: executorch-seed1" in out
+    got = records.load(tmp_path / "cross-platform-timing.json")
+    assert len(got) == 1 and got[0]["repeats"] == 2 and got[0]["networks"] == nets[:2]
+    assert got[0]["archs"] == {"cpu-seed0": a1, "executorch-seed0": v2}
+    for b in platforms.BACKENDS:
+        assert got[0][b] == {"cpu-seed0": [0.5455, 0.5833], "executorch-seed0": [0.8182, 0.8333]}
+    assert got[0]["command"] == ("python benchmarks/platforms.py --searched "
+                                 f"{summaries} --retime 2") and got[0]["commit"]
+    assert platforms.main(argv) == 0  # a second run: pooled with the first on the page
+    assert len(records.load(tmp_path / "cross-platform-timing.json")) == 2
+    for bad in (["--retime", "2"], ["--searched", str(tmp_path / "missing.json"), "--retime", "2"]):
+        with pytest.raises(SystemExit) as stop:
+            platforms.main(bad)
+        assert stop.value.code == 2
+    only_dirty = tmp_path / "dirty.json"
+    records.append(only_dirty, records.load(summaries)[-1])
+    assert platforms.main(["--searched", str(only_dirty), "--retime", "2"]) == 2
+    assert "no search summary from committed code" in capsys.readouterr().err
+
+
 def test_timing_stability_fidelity_and_detectors_are_recorded_with_the_machines_load(tmp_path,
                                                                                      monkeypatch):
     import detection

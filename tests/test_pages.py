@@ -417,3 +417,60 @@ def test_the_glance_table_says_what_the_pages_tests_say(tmp_path):
     section = tables.search_tables.rl_vs_random_table(tmp_path)
     assert "- REINFORCE against random search, last quarter's mean reward: **higher**" in section
     assert "Benjamini-Hochberg over the page's 1 verdicts (1 higher)" in out
+
+
+def test_sec5_takes_each_searchs_latency_from_its_timings_together_over_search_seeds(tmp_path):
+    import models
+
+    a1 = models.arch_to_dict(models.REFERENCE_ARCHS["mnasnet-a1"])
+    prov = {"command": "python benchmarks/searches.py cross-platform", "commit": "abc",
+            "machine": "m", "date": "2026-12-01 10:00:00 UTC", "wall_seconds": 60.0}
+    runs = ("cpu-seed0", "cpu-seed1", "executorch-seed0", "executorch-seed1", "executorch-seed2")
+    for run in runs:
+        dirty = run == "executorch-seed2"  # from uncommitted code: shown, never in a verdict
+        tables.records.append(tmp_path / "cross-platform.json", {
+            **prov, "run": run, "best_arch": a1, "best_accuracy": 0.8, "children": 300,
+            **({"commit": "abc+dirty"} if dirty else {})})
+    # the old single timings, which the timings together replace: all 1.0
+    for backend in ("cpu", "executorch"):
+        tables.records.append(tmp_path / "cross-platform-latency.json", {
+            **prov, "backend": backend, "networks": {run: a1 for run in runs},
+            "ratios": {run: 1.0 for run in runs}})
+    # two timings together per search and platform; a search's latency is their geometric mean
+    # (0.25 and 1.0: 0.5; their mean and median would be 0.625)
+    on_cpu = {"cpu-seed0": [0.25, 1.0], "cpu-seed1": [0.2704, 1.0], "executorch-seed0": [1.0, 1.0],
+              "executorch-seed1": [1.0404, 1.0], "executorch-seed2": [0.1, 0.1]}
+    on_et = {"cpu-seed0": [0.9, 0.9], "cpu-seed1": [1.1, 1.1], "executorch-seed0": [0.8, 0.8],
+             "executorch-seed1": [1.0, 1.0], "executorch-seed2": [0.1, 0.1]}
+    timing = {**prov, "command": "python benchmarks/platforms.py --searched x --retime 2",
+              "networks": list(runs), "archs": {run: a1 for run in runs}, "repeats": 2}
+    tables.records.append(tmp_path / "cross-platform-timing.json",
+                          {**timing, "cpu": on_cpu, "executorch": on_et})
+    # a timing run from uncommitted code, which would turn both verdicts round
+    tables.records.append(tmp_path / "cross-platform-timing.json", {
+        **timing, "commit": "def+dirty", "cpu": {run: [5.0, 5.0] for run in runs[:2]},
+        "executorch": {run: [0.01, 0.01] for run in runs[2:]}})
+    out = search_tables.cross_platform_table(tmp_path)
+    assert "| cpu | 2 | 0.8000 (0.8000-0.8000) | 0.51 (0.50-0.52)x | 1.00 (0.90-1.10)x |" in out
+    # the +dirty search is shown in its row, marked in the provenance line
+    assert ("| executorch | 3 | 0.8000 (0.8000-0.8000) | 0.71 (0.10-1.02)x "
+            "| 0.63 (0.10-1.00)x |") in out
+    assert "commit abc, abc+dirty" in out
+    on = {line.split(",")[0]: line for line in out.splitlines() if line.startswith("- on ")}
+    assert on["- on cpu"].startswith(
+        "- on cpu, the network searched for cpu against the one searched for executorch: "
+        "**faster**: 0.505x")
+    sizes = ("(2 vs 2 search seeds; each search's network: the geometric mean of its 2 timings "
+             "together; 2 +dirty records left out)")
+    assert on["- on cpu"].endswith(sizes)
+    assert on["- on executorch"].startswith(
+        "- on executorch, the network searched for executorch against the one searched for cpu: "
+        "**undecided**: 0.899x")
+    assert on["- on executorch"].endswith(sizes)
+    # what would decide the comparison left open
+    assert re.search(r"^- Undecided, and what would decide it: on executorch, the search for "
+                     r"executorch against the one for cpu: about \d+ search seeds a side\.$",
+                     out, re.MULTILINE)
+    assert "on cpu, the search for cpu" not in out  # decided: not listed
+    assert "each search's network timed 2 times per platform" in out
+    assert "not timed on every platform yet" not in out

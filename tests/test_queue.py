@@ -163,3 +163,62 @@ def test_a_figure_is_drawn_when_committed_after_its_data(tmp_path, monkeypatch):
     (tmp_path / "fig.png").write_text("new")
     git("commit", "-qam", "redrawn")
     assert drawn()
+
+
+def test_sec5_jobs_are_done_only_by_records_from_committed_code(tmp_path, monkeypatch):
+    monkeypatch.setattr(run_queue, "RESULTS", tmp_path)
+    searches = tmp_path / "cross-platform.json"
+    done = run_queue.searched_from_commit("cross-platform", "executorch-seed0")
+    arch = {"blocks": "a"}
+    records.append(searches, {"run": "executorch-seed0", "children": 300, "commit": "abc+dirty",
+                              "best_arch": {"blocks": "old"}})
+    assert not done()  # from uncommitted code: run again
+    records.append(searches, {"run": "executorch-seed0", "children": 299, "commit": "abc"})
+    assert not done()  # short of the budget
+    records.append(searches, {"run": "executorch-seed0", "children": 300, "commit": "abc",
+                              "best_arch": arch})
+    assert done()
+    assert not run_queue.sec5_timed()
+    timing = tmp_path / "cross-platform-timing.json"
+    # the +dirty search's old network, and a +dirty timing run, do not count
+    records.append(timing, {"archs": {"executorch-seed0": {"blocks": "old"}}, "commit": "abc"})
+    records.append(timing, {"archs": {"executorch-seed0": arch}, "commit": "abc+dirty"})
+    assert not run_queue.sec5_timed()
+    records.append(timing, {"archs": {"executorch-seed0": arch}, "commit": "abc"})
+    assert run_queue.sec5_timed()
+    records.append(searches, {"run": "cpu-seed2", "children": 300, "commit": "abc",
+                              "best_arch": {"blocks": "b"}})
+    assert not run_queue.sec5_timed()  # a new search's network is not timed yet
+
+
+def test_sec5_comes_last_each_search_with_its_platforms_table(monkeypatch):
+    jobs = run_queue.jobs()
+    names = [j.name for j in jobs]
+    by_name = {j.name: j for j in jobs}
+    sec5 = [n for n in names if "cross-platform" in n or n.startswith("latency table (exec")]
+    assert names[-len(sec5):] == sec5  # after every other job
+    assert names[-1] == "cross-platform timed" and by_name[names[-1]].alone
+    assert set(by_name[names[-1]].needs) == set(sec5[:-1])
+    assert "--retime" in by_name[names[-1]].argv
+    # the re-runs (seeds 0 and 1) before the new seeds
+    assert names.index("cross-platform executorch-int8-seed1") < names.index(
+        "cross-platform executorch-seed2")
+    for seed in run_queue.SEC5_SEEDS:
+        for platform, table in run_queue.PLATFORM_TABLES.items():
+            job = by_name[f"cross-platform {platform}-seed{seed}"]
+            argv = job.argv
+            assert argv[argv.index("--latency-table") + 1] == table
+            assert argv[argv.index("--only") + 1] == f"{platform}-seed{seed}"
+            assert argv[argv.index("--seeds") + 1] == str(seed)
+            if platform != "cpu":
+                assert job.needs == (f"latency table ({platform})",)
+                build = by_name[f"latency table ({platform})"].argv
+                assert build[build.index("--build-table") + 1:] == [table, "--backend", platform]
+    # cpu's search is Table 5's, reused once it is done
+    assert by_name["cross-platform cpu-seed2"].needs == ("table5 multi-factorized-seed2",)
+    looked = []  # each table's job is done when its own table is built
+    monkeypatch.setattr(run_queue, "table_built", lambda table: looked.append(table))
+    for platform in ("executorch", "executorch-int8"):
+        by_name[f"latency table ({platform})"].done()
+    assert looked == [run_queue.PLATFORM_TABLES["executorch"],
+                      run_queue.PLATFORM_TABLES["executorch-int8"]]
