@@ -155,14 +155,16 @@ def scaling_points(results: Path) -> dict[tuple[str, float], dict]:
     def point(name: str, width: float) -> dict:
         return points.setdefault((name, width), {"accuracy": [], "cpu": [], "executorch": [],
                                                  "cpu_ms": [], "executorch_ms": []})
-    trained = records.load(results / "scaling.json")
+    # from committed code only (no verdict rests on a +dirty record), one record a seed: the last
+    trained = list({(r["name"], r["width_mult"], r["seed"], r["epochs"]): r
+                    for r in records.finished(results / "scaling.json")}.values())
     for r in trained:
         p = point(r["name"], r["width_mult"])
         p["accuracy"].append(r["test_accuracy"])
         p |= {"params": r["params"], "macs": r["macs"]}
     for name, r in width_one(results, trained):
         point(name, 1.0)["accuracy"].append(r["test_accuracy"])
-    for r in records.load(results / "scaling-timing.json"):
+    for r in records.finished(results / "scaling-timing.json"):
         for key, ratio in r["over_mobilenetv2"].items():
             name, width = key.rsplit("@", 1)
             p = point(name, float(width))
@@ -263,15 +265,15 @@ def scaling_reading(above: list[dict], page: verdicts.Page) -> str:
 
     def whole(got: dict[str, verdicts.Verdict | None]) -> str:
         outcomes = [v.outcome for v in got.values() if v]
-        where = {o: outcomes.count(o) for o in ("higher", "lower")}
-        if where["higher"] == len(outcomes):
-            return "above MobileNetV2's curve at every width compared"
-        if where["lower"] == len(outcomes):
-            return "below MobileNetV2's curve at every width compared"
-        decided = [f"above it at {where['higher']}" if where["higher"] else "",
-                   f"below it at {where['lower']}" if where["lower"] else ""]
-        return ((" and ".join(d for d in decided if d) or "neither above nor below it at any")
-                + f" of {len(outcomes)} widths compared; elsewhere undecided")
+        words = {"higher": "above MobileNetV2's curve", "lower": "below MobileNetV2's curve",
+                 "equal": "on MobileNetV2's curve (within ±0.5 points)",
+                 "undecided": "undecided"}
+        if len(set(outcomes)) == 1:
+            where = "at the one width compared" if len(outcomes) == 1 else "at every width compared"
+            return f"{words[outcomes[0]]} {where}" if outcomes[0] != "undecided" else (
+                f"neither above nor below it by the rule {where}")
+        return "; ".join(f"{words[o]} at {outcomes.count(o)} of {len(outcomes)} widths compared"
+                         for o in words if o in outcomes)
     return (f"**Reading.** At the same ExecuTorch latency, A1 against MobileNetV2's curve "
             f"(its accuracy interpolated in log latency between its two nearest widths): {each}. "
             f"A1's curve lies {page.compose(keys, whole)}, by the page's rule on training seeds "

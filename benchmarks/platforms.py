@@ -264,8 +264,9 @@ def retime_searched(path: Path, repeats: int, argv: list[str] | None,
     import table1
     from models import arch_from_dict
 
-    summaries = {r["run"]: r for r in records.finished(path) if r.get("best_arch")}
-    dirty = sorted({r["run"] for r in records.load(path) if records.is_dirty(r)} - set(summaries))
+    summaries = {r["run"]: r for r in records.finished(path) if r.get("run") and r.get("best_arch")}
+    dirty = sorted({r.get("run") for r in records.load(path) if records.is_dirty(r)}
+                   - set(summaries) - {None})
     if dirty:
         print(f"left out, +dirty until run again from a commit: {', '.join(dirty)}")
     if not summaries:
@@ -341,6 +342,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.retime and not args.searched:
         p.error("--retime times the best networks of --searched FILE: give it")
+    if args.retime and args.out:
+        p.error("--out: --retime appends to <FILE's name>-timing.json beside --searched FILE")
     if args.searched:
         if not Path(args.searched).is_file():
             p.error(f"--searched {args.searched}: no such file (python benchmarks/searches.py "

@@ -405,8 +405,11 @@ def time_setting(setting: str, archs: dict, data: training.DataSpec, count: int,
                  origin: dict) -> None:
     """Seconds per child as a search pays them: `count` members spread over the panel, each trained
     (or, for a supernet setting, scored with the seed-0 supernet) on every core. Run it with nothing
-    else on the machine: these are the figures the time budget is checked against."""
+    else on the machine: these are the figures the time budget is checked against. It resumes: a
+    member the file holds a timing of, from committed code, is not timed again."""
     names = list(archs)[::max(1, len(archs) // count)][:count]
+    timed = {r["name"] for r in records.finished(out) if r["setting"] == setting}
+    names = [n for n in names if n not in timed]
     if "supernet_steps" in SETTINGS[setting]:
         checkpoint = out.parent / "supernets" / f"{setting}-seed0.pt"
         if not checkpoint.exists():
@@ -424,6 +427,8 @@ def time_setting(setting: str, archs: dict, data: training.DataSpec, count: int,
 
         def child(name: str) -> dict:
             return training.proxy_train(archs[name], data, cfg)
+    if not names:
+        return
     child(names[0])  # warm-up: first-call costs (data loading, thread pools) are not a child's
     for name in tqdm(names, desc=f"timing {setting}", unit="child"):
         started = time.time()

@@ -50,9 +50,9 @@ INT8 = ("mnasnet-a1", "mobilenetv2", "reinforce-seed0/child-185", "reinforce-see
 SCALING_WIDTHS = ("0.5", "1.4")  # Sec. 6.2: trained at these (every width is timed)
 # the +dirty records' own commands (rerun_jobs): Table 1's searched networks by their recorded names
 T1_RERUN = ("reinforce-seed0/child-185", "reinforce-seed0/child-222", "mobilenetv2")
-PROXY_TIMED = ("s70-b64-lr0.01,s35-b64-lr0.05,s70-b64-lr0.05-w0.5,s70-b64-lr0.05,s35-b128-lr0.1,"
-               "s140-b64-lr0.05-w0.5")
-SAMPLERS = "uniform,identity,identity-mbconv,sandwich"
+PROXY_SETTINGS = ("s70-b64-lr0.01", "s35-b64-lr0.05", "s70-b64-lr0.05-w0.5", "s70-b64-lr0.05",
+                  "s35-b128-lr0.1", "s140-b64-lr0.05-w0.5")  # the proxy's recorded settings
+SAMPLERS = ("uniform", "identity", "identity-mbconv", "sandwich")
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,9 @@ class Job:
 
 
 def _load(name: str) -> list[dict]:
-    return records.load(RESULTS / f"{name}.json")
+    """The records of <name>.json that count as done: those from committed code (a benchmark
+    resuming redoes a +dirty one, so the queue must not count it)."""
+    return records.finished(RESULTS / f"{name}.json")
 
 
 def searched(experiment: str, run: str) -> Callable[[], bool]:
@@ -105,14 +107,15 @@ def scaling_trained() -> bool:
                for w in SCALING_WIDTHS for s in range(3))
 
 
-def rerun(name: str, key: tuple[str, ...], **only) -> Callable[[], bool]:
-    """Every unit (the `key` fields) of a +dirty record of <name>.json, among those whose fields
-    match `only`, has a record from committed code."""
+def rerun(name: str, key: tuple[str, ...], covers: Callable[[dict], bool] = lambda r: True
+          ) -> Callable[[], bool]:
+    """Every unit (the `key` fields) of a +dirty record of <name>.json that the job's command
+    `covers` has a record from committed code."""
     def done() -> bool:
-        rs = [r for r in _load(name) if all(r.get(k) == v for k, v in only.items())]
-        units = {True: set(), False: set()}
-        for r in rs:
-            units[records.is_dirty(r)].add(tuple(r.get(k) for k in key))
+        units: dict[bool, set] = {True: set(), False: set()}
+        for r in records.load(RESULTS / f"{name}.json"):
+            if covers(r):
+                units[records.is_dirty(r)].add(tuple(r.get(k) for k in key))
         return units[True] <= units[False]
     return done
 
@@ -199,7 +202,8 @@ def jobs() -> list[Job]:
                        [*table1, "--table6", "--seeds", str(TRAIN_SEEDS), "--shard", f"{k}/2"],
                        table6_trained, needs=winners))
     reruns = rerun_jobs(py, after=("table6 1/2", "table6 2/2"))
-    return out + reruns + sec5_jobs(py, after=tuple(j.name for j in reruns))
+    data = tuple(j.name for j in reruns if not j.name.endswith("figure"))  # not the drawing
+    return out + reruns + sec5_jobs(py, after=data)
 
 
 def rerun_jobs(py: list[str], after: tuple[str, ...]) -> list[Job]:
@@ -211,20 +215,30 @@ def rerun_jobs(py: list[str], after: tuple[str, ...]) -> list[Job]:
         "--runs", "runs/fig6-half", "--out", "benchmarks/results/fig6-half.json",
         "--extra=--target-ratio 0.5 --threads 1"]
     table1_unit = ("name", "seed", "epochs", "dataset", "device")
+    sharing_unit = ("paths", "sampler", "steps", "dataset")  # sharing.unit's fields
     out = [
         Job("rerun table1", [*py, "benchmarks/table1.py", *T1_RERUN, "--epochs", "5", "--seeds",
-                             "3", "--threads", "1"], rerun("table1", table1_unit), needs=after),
-        Job("rerun proxy", [*py, "benchmarks/proxy.py", "--threads", "1"],
-            rerun("proxy", ("setting", "name", "seed")), needs=after),
+                             "3", "--threads", "1"],
+            rerun("table1", table1_unit, lambda r: r["name"] in T1_RERUN and r["epochs"] == 5),
+            needs=after),
+        Job("rerun proxy", [*py, "benchmarks/proxy.py", "--threads", "1", "--settings",
+                            ",".join(PROXY_SETTINGS)],
+            rerun("proxy", ("setting", "name", "seed"), lambda r: r["setting"] in PROXY_SETTINGS),
+            needs=after),
         Job("rerun proxy timing", [*py, "benchmarks/proxy.py", "--time", "4", "--settings",
-                                   PROXY_TIMED], rerun("proxy_timing", ("setting",)),
+                                   ",".join(PROXY_SETTINGS)],
+            rerun("proxy_timing", ("setting",), lambda r: r["setting"] in PROXY_SETTINGS),
             needs=("rerun proxy",), alone=True),
         Job("rerun sharing paths", [*sharing, "--steps", "200"],
-            rerun("sharing", ("paths", "sampler", "steps", "dataset"), steps=200), needs=after),
-        Job("rerun sharing samplers", [*sharing, "--samplers", SAMPLERS, "--steps", "400"],
-            rerun("sharing", ("paths", "sampler", "steps", "dataset"), steps=400), needs=after),
-        *(Job(f"rerun fig6-half {c}", [*fig6, "--only", c], rerun("fig6-half", ("run",), run=c),
-              needs=after) for c in ("soft", "hard")),
+            rerun("sharing", sharing_unit,
+                  lambda r: r["steps"] == 200 and r.get("paths") in (1, 2, 8, 0)), needs=after),
+        Job("rerun sharing samplers", [*sharing, "--samplers", ",".join(SAMPLERS), "--steps",
+                                       "400"],
+            rerun("sharing", sharing_unit,
+                  lambda r: r["steps"] == 400 and r.get("sampler") in SAMPLERS), needs=after),
+        *(Job(f"rerun fig6-half {c}", [*fig6, "--only", c],
+              rerun("fig6-half", ("run",), lambda r, c=c: r["run"] == c), needs=after)
+          for c in ("soft", "hard")),
         # the figure, from the two runs' directories, once both are searched again
         Job("rerun fig6-half figure", [*fig6, "--plot"],
             lambda: (rerun("fig6-half", ("run",))()
@@ -244,12 +258,6 @@ def rerun_jobs(py: list[str], after: tuple[str, ...]) -> list[Job]:
 PLATFORM_TABLES = {"cpu": TABLE, "executorch": "runs/latency_table_et.json",
                    "executorch-int8": "runs/latency_table_int8.json"}
 SEC5_SEEDS = (0, 1, 2, 3)  # 0 and 1 again where their records are +dirty, then 2 more seeds
-
-
-def searched_from_commit(experiment: str, run: str) -> Callable[[], bool]:
-    """A summary of `run` with the full budget, from committed code (a +dirty one is run again)."""
-    return lambda: any(r["run"] == run and r["children"] >= SAMPLES
-                       for r in records.finished(RESULTS / f"{experiment}.json"))
 
 
 def sec5_timed() -> bool:
@@ -282,7 +290,7 @@ def sec5_jobs(py: list[str], after: tuple[str, ...]) -> list[Job]:
                 needs = f"table5 multi-factorized-seed{seed}"
             out.append(Job(f"cross-platform {run}", [*search, "--seeds", str(seed), "--only", run,
                                                      "--latency-table", table],
-                           searched_from_commit("cross-platform", run), needs=(needs,)))
+                           searched("cross-platform", run), needs=(needs,)))
     out.append(Job("cross-platform timed", [*py, "benchmarks/platforms.py", "--searched",
                                             "benchmarks/results/cross-platform.json",
                                             "--retime", "5"],
@@ -300,7 +308,7 @@ def changed_results() -> list[str]:
 
 def commit(files: list[str]) -> None:
     """Commit these results files alone (whatever else the tree holds), retrying a busy index."""
-    message = "queue: new records in " + ", ".join(Path(f).name for f in files)
+    message = "queue: new results in " + ", ".join(Path(f).name for f in files)
     for _ in range(10):
         add = subprocess.run(["git", "add", "--", *files], cwd=ROOT, capture_output=True)
         if add.returncode == 0 and subprocess.run(

@@ -381,10 +381,14 @@ def main(argv: list[str] | None = None) -> int:
         return stopped
     figure = ROOT / "docs" / f"{out.stem.replace('-', '_')}.png"  # fig6.json -> docs/fig6.png
     if args.plot and args.experiment == "fig6":
-        figures.fig6(run_dir_of("soft"), run_dir_of("hard"), figure)
+        try:
+            figures.fig6(run_dir_of("soft"), run_dir_of("hard"), figure)
+        except ValueError as e:  # a run not searched (again) yet
+            print(f"error: --plot: {e}", file=sys.stderr)
+            return 2
     elif args.plot:  # rl-vs-random, ppo
         by_method: dict[str, list[list[float]]] = {}
-        for r in records.load(out):
+        for r in records.standing(records.load(out), lambda r: r["run"]):
             by_method.setdefault(r["flags"][1], []).append(r["rewards"])
         figures.rl_vs_random(by_method, figure)
     return 0

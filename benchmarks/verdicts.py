@@ -29,7 +29,7 @@ import math
 import re
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy import stats
@@ -70,6 +70,11 @@ class Test:
     df: float = float("nan")
     sd: float = float("nan")  # the two sides' pooled standard deviation, for the power calculation
     paired: bool = False  # a[i] and b[i] are one replicate measured two ways (`paired`)
+    parts: tuple[int, ...] = ()  # `against_curve`: b's replicates per point of the curve
+
+    def b_sizes(self) -> tuple[int, ...]:
+        """The other side's replicates, per point where it is a curve's (`against_curve`)."""
+        return self.parts or (len(self.b),)
 
 
 def welch(what: str, a: list[float], b: list[float], scale: Scale, unit: str,
@@ -95,22 +100,26 @@ def welch(what: str, a: list[float], b: list[float], scale: Scale, unit: str,
 def against_curve(what: str, a: list[float], parts: list[tuple[float, list[float]]],
                   scale: Scale, unit: str, note: str = "") -> Test:
     """`a` (new) against a point on another network's curve, sum(w * mean(b)) over `parts`, each
-    part (w, b) one point's replicates (MobileNetV2's accuracy at A1's latency, interpolated
-    between two of its widths: weights 1 - t and t). Welch's test of a linear combination of
-    independent means: the estimate's variance sum(w^2 * var / n) over the sides, its degrees of
-    freedom by Welch-Satterthwaite. With one part of weight 1 it is `welch`. The weights are taken
-    as known (the latencies that set them are measured much more tightly than accuracy); fewer
-    than two replicates on a side give no p (undecided)."""
+    part (w, b) one point's replicates: Fig. 5's question (Sec. 6.2), A1's accuracy against
+    MobileNetV2's at A1's latency, interpolated between two of its widths with weights 1 - t
+    and t. Welch's test of a linear combination of independent means: the estimate's variance is
+    sum(w^2 * var / n) over the sides, its degrees of freedom Welch-Satterthwaite's; with one part
+    of weight 1 it is `welch`. The weights are taken as known (the latencies that set them are
+    measured far more tightly than accuracy); a point with fewer than two replicates gives no p
+    (undecided)."""
+    if scale.log:
+        raise ValueError(f"{what}: against_curve compares means on a linear scale")
+    parts = [(w, b) for w, b in parts if w]  # a point of weight 0 is not on the curve here
     sides = [(1.0, np.asarray(a, float))] + [(-w, np.asarray(b, float)) for w, b in parts]
     b_all = tuple(v for _, b in parts for v in b)
-    base = Test(what, tuple(a), b_all, scale, unit, note)
+    base = Test(what, tuple(a), b_all, scale, unit, note, parts=tuple(len(b) for _, b in parts))
     if any(len(x) == 0 for _, x in sides):
         return base
     estimate = float(sum(w * x.mean() for w, x in sides))
-    base = Test(what, tuple(a), b_all, scale, unit, note, estimate=estimate)
-    if any(len(x) < 2 for w, x in sides if w) or all(np.ptp(x) == 0 for _, x in sides):
+    base = replace(base, estimate=estimate)
+    terms = [w * w * x.var(ddof=1) / len(x) if len(x) > 1 else 0.0 for w, x in sides]
+    if min(len(x) for _, x in sides) < 2 or not sum(terms):
         return base
-    terms = [w * w * x.var(ddof=1) / len(x) for w, x in sides]
     se = math.sqrt(sum(terms))
     df = sum(terms) ** 2 / sum(t * t / (len(x) - 1) for t, (_, x) in zip(terms, sides) if t)
     p = float(2 * stats.t.sf(abs(estimate) / se, df))
@@ -118,11 +127,11 @@ def against_curve(what: str, a: list[float], parts: list[tuple[float, list[float
     def interval(level: float) -> tuple[float, float]:
         half = stats.t.ppf(0.5 + level / 2, df) * se
         return estimate - half, estimate + half
-    # for the power calculation: the per-replicate SD that gives this standard error at the
-    # sides' sizes, as two equal groups would
-    n = min(len(x) for w, x in sides if w)
-    return Test(what, tuple(a), b_all, scale, unit, note, estimate, interval(0.95),
-                interval(0.90), p, float(df), se * math.sqrt(n / 2))
+    # for the power calculation: the per-replicate SD that gives this standard error with the
+    # smallest side's replicates on both sides, as two equal groups would
+    n = min(len(x) for _, x in sides)
+    return replace(base, ci95=interval(0.95), ci90=interval(0.90), p=p, df=float(df),
+                   sd=se * math.sqrt(n / 2))
 
 
 def paired(what: str, a: list[float], b: list[float], scale: Scale, unit: str,
@@ -189,7 +198,8 @@ class Verdict:
 
     def sizes(self) -> str:
         t = self.test
-        return f"{len(t.a)} {t.unit}, paired" if t.paired else f"{len(t.a)} vs {len(t.b)} {t.unit}"
+        b = "+".join(str(n) for n in t.b_sizes())  # "3+3": a curve's two points
+        return f"{len(t.a)} {t.unit}, paired" if t.paired else f"{len(t.a)} vs {b} {t.unit}"
 
     def short(self) -> str:
         """The outcome in a few words, for a table cell."""
@@ -208,7 +218,7 @@ class Verdict:
         correction, not after); None when no feasible number would."""
         t = self.test
         n = seeds_needed(t.estimate, t.sd, paired=t.paired)
-        return 0 if n and n <= max(len(t.a), len(t.b)) else n
+        return 0 if n and n <= max(len(t.a), min(t.b_sizes())) else n
 
     def text(self) -> str:
         """The whole verdict: the estimate, its interval, the test's p (raw and adjusted) and the
@@ -221,7 +231,8 @@ class Verdict:
                 return f"**undecided**: no replicate on a side ({self.sizes()}{note})"
             if not all(map(math.isfinite, t.a + t.b)):
                 return f"**undecided**: a replicate is not a number ({self.sizes()}{note})"
-            why = ("one replicate on a side: no variance to test" if min(len(t.a), len(t.b)) < 2
+            why = ("one replicate on a side: no variance to test"
+                   if min(len(t.a), *t.b_sizes()) < 2
                    else "no variance on either side")
             return f"**undecided**, {estimate}: {why} ({self.sizes()}{note})"
         name = "paired t" if t.paired else "Welch's t"

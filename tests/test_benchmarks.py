@@ -477,12 +477,19 @@ def test_proxy_table_shows_each_seed_the_evidence_and_the_panels_noise(tmp_path)
     row = next(line for line in out.splitlines() if line.startswith("| `s70-b64-lr0.01`"))
     cells = row.split(" | ")
     assert cells[1].startswith("0.900 (")
-    # each seed's tau, then p (one setting: the adjusted p is p)
-    assert cells[2:4] == ["1.000 / 0.800", "0.033 (0.033)"]
+    # each seed's tau, then no p: seed 0's records ran from uncommitted code
+    assert cells[2:4] == ["1.000 / 0.800", "no test: +dirty records"]
     assert cells[4].startswith("+0.300 (")  # tau minus MACs' tau (0.6: MACs swap m1/m2, m3/m4)
     assert ("seed-to-seed SD 0.71 points within a member (1 of 5 members trained more than once, "
             "1 df)") in out
     assert "noise ceiling" in out and "commit abcdef0, fedcba9+dirty;" in out
+    for i, acc in enumerate([0.90, 0.80, 0.85, 0.70, 0.75]):  # seed 0 run again from a commit
+        records.append(tmp_path / "proxy.json",
+                       with_provenance(proxy_record("s70-b64-lr0.01", f"m{i}", 0, acc / 2)))
+    out = tables.proxy_table(tmp_path)
+    row = next(line for line in out.splitlines() if line.startswith("| `s70-b64-lr0.01`"))
+    # p now (one setting: the adjusted p is p), and the +dirty records gone from the table
+    assert row.split(" | ")[3] == "0.033 (0.033)" and "+dirty;" not in out
 
 
 def test_tables_command_rejects_an_unknown_table(tmp_path, capsys):

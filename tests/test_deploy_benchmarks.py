@@ -115,7 +115,7 @@ def test_a1_against_mobilenetv2s_curve_interpolates_in_log_latency_and_is_tested
     assert test.df == pytest.approx(4.0) and test.p == pytest.approx(0.01324, abs=1e-5)
     text = deploy_tables.scaling_section(tmp_path)
     assert "at width 0.5, +3.00 points: **higher**" in text
-    assert "above MobileNetV2's curve at every width compared" in text
+    assert "above MobileNetV2's curve at the one width compared" in text
     assert "| mnasnet-a1 | 0.5 |" in text and "0.707x" in text
     # one seed a point: the means still differ by 3 points, but nothing is decided
     one_seed = tmp_path / "one"
@@ -126,7 +126,7 @@ def test_a1_against_mobilenetv2s_curve_interpolates_in_log_latency_and_is_tested
     (timing,) = records.load(tmp_path / "scaling-timing.json")
     records.append(one_seed / "scaling-timing.json", timing)
     text = deploy_tables.scaling_section(one_seed)
-    assert "**undecided**" in text and "neither above nor below it at any of 1 widths" in text
+    assert "**undecided**" in text and "neither above nor below it by the rule at the one" in text
     png = deploy_tables.scaling_figure(tmp_path, tmp_path / "fig5.png")
     assert png.stat().st_size > 10_000
 
@@ -147,9 +147,20 @@ def test_width_one_comes_from_table1_and_table6s_same_trainings(tmp_path):
                                               **same, "epochs": 1.0})  # another recipe length
     records.append(tmp_path / "table1.json", {"name": "mobilenetv2", "seed": 0, "arch": v2,
                                               "test_accuracy": 0.91, "commit": "abc", **same})
+    records.append(tmp_path / "table1.json", {"name": "mobilenetv2", "seed": 1, "arch": a1,
+                                              "test_accuracy": 0.2, "commit": "abc", **same})
     points = deploy_tables.scaling_points(tmp_path)
     assert points["mnasnet-a1", 1.0]["accuracy"] == [0.92, 0.93]  # committed, 5 epochs
-    assert points["mobilenetv2", 1.0]["accuracy"] == [0.91]
+    assert points["mobilenetv2", 1.0]["accuracy"] == [0.91]  # not another architecture's
+
+
+def test_a_dirty_scaling_record_is_never_a_replicate(tmp_path):
+    records.append(tmp_path / "scaling.json", {**scaling_record("mnasnet-a1", 0.5, 0.50),
+                                               "commit": "abc+dirty"})
+    records.append(tmp_path / "scaling.json", scaling_record("mnasnet-a1", 0.5, 0.88))  # its re-run
+    records.append(tmp_path / "scaling.json", scaling_record("mnasnet-a1", 0.5, 0.89, seed=1))
+    points = deploy_tables.scaling_points(tmp_path)
+    assert points["mnasnet-a1", 0.5]["accuracy"] == [0.88, 0.89]
 
 
 # ----------------------------------------------------------------------------- the benchmarks, tiny

@@ -1084,3 +1084,85 @@ def test_a_decisions_cost_is_its_choice_in_every_block_against_its_first(tmp_pat
     # the median of 3
     want = sorted(total(with_kernel(t, 1)) / total(with_kernel(t, 0)) for t in tokens)[1]
     assert got["5"]["cpu"] == round(want, 3) and want > 1 and got["5"]["macs"] > 1
+
+
+# ----------------------------------------------------------------------------- +dirty, redone
+
+def test_int8_scaling_sharing_and_proxy_redo_a_dirty_unit_and_skip_a_clean_one(tmp_path,
+                                                                              monkeypatch):
+    """Each benchmark resumes from records of committed code only: a unit recorded "+dirty" is
+    run again, one recorded from a commit is not."""
+    import torch
+
+    import int8
+    import proxy
+    import scaling
+    import sharing
+
+    ran = []
+
+    def train(out, job, arch, data, cfg):
+        ran.append((out.name, job["name"], job["seed"]))
+        return torch.nn.Identity(), 0.5, 0
+    monkeypatch.setattr(int8, "train_resumably", train)  # scaling.py trains through it too
+    monkeypatch.setattr(int8, "int8_unit", lambda *a: {"fp32_accuracy": 0.5, "int8_accuracy": 0.5})
+    common = {"epochs": 0.05, "dataset": "synthetic", "device": "cpu"}
+    for seed, commit in [(0, "abc"), (1, "abc+dirty")]:
+        records.append(tmp_path / "int8.json", {"name": "mnasnet-small", "seed": seed,
+                                                "calibration": 128, "commit": commit, **common})
+        records.append(tmp_path / "scaling.json", {"name": "mobilenetv2", "width_mult": 0.5,
+                                                   "seed": seed, "commit": commit, **common})
+        records.append(tmp_path / "scaling.json", {"name": "mnasnet-a1", "width_mult": 0.5,
+                                                   "seed": seed, "commit": "abc", **common})
+    flags = ["--epochs", "0.05", "--seeds", "2", "--dataset", "synthetic", "--device", "cpu"]
+    assert int8.main(["mnasnet-small", *flags, "--out", str(tmp_path / "int8.json")]) == 0
+    assert scaling.main(["--widths", "0.5", *flags, "--out", str(tmp_path / "scaling.json")]) == 0
+    assert ran == [("int8.json", "mnasnet-small", 1), ("scaling.json", "mobilenetv2@0.5", 1)]
+
+    regimes = []
+    monkeypatch.setattr(sharing, "run", lambda n, *a: regimes.append(n) or {"paths": n,
+                                                                           "steps": 10,
+                                                                           "loss_curve": [],
+                                                                           "child_accuracy": []})
+    for paths, commit in [(1, "abc"), (2, "abc+dirty")]:
+        records.append(tmp_path / "sharing.json", {"paths": paths, "steps": 10,
+                                                   "dataset": "synthetic", "commit": commit})
+    assert sharing.main(["--paths", "1,2", "--steps", "10", "--dataset", "synthetic",
+                         "--out", str(tmp_path / "sharing.json")]) == 0
+    assert regimes == [2]
+
+    seen = []
+    monkeypatch.setattr(proxy, "run_setting", lambda setting, *a: seen.append(a[-2]))
+    monkeypatch.setattr(proxy.panel, "panel_archs", lambda sampled: {})
+    monkeypatch.setattr(proxy.training, "load_splits", lambda data: {})
+    for seed, commit in [(0, "abc"), (1, "abc+dirty")]:
+        records.append(tmp_path / "proxy.json", {"setting": "s70-b64-lr0.01", "name": "m0",
+                                                 "seed": seed, "commit": commit})
+    proxy.main(["--settings", "s70-b64-lr0.01", "--panel", str(tmp_path / "none.json"),
+                "--out", str(tmp_path / "proxy.json")])
+    assert seen == [{("s70-b64-lr0.01", "m0", 0)}]  # what it skips: the committed record only
+
+
+def test_proxy_timing_resumes_skipping_members_timed_from_committed_code(tmp_path, monkeypatch):
+    import proxy
+
+    trained = []
+    monkeypatch.setattr(proxy.training, "proxy_train", lambda arch, data, cfg: trained.append(arch))
+    archs = {"m0": "a0", "m1": "a1", "m2": "a2"}
+    out = tmp_path / "proxy_timing.json"
+    records.append(out, {"setting": "s70-b64-lr0.01", "name": "m0", "commit": "abc"})
+    records.append(out, {"setting": "s70-b64-lr0.01", "name": "m1", "commit": "abc+dirty"})
+    origin = {"command": "x", "commit": "c"}
+    proxy.time_setting("s70-b64-lr0.01", archs, None, 3, "cpu", out, origin)
+    assert trained == ["a1", "a1", "a2"]  # a warm-up, then the +dirty one and the one not timed
+    assert [r["name"] for r in records.finished(out)] == ["m0", "m1", "m2"]
+
+
+def test_retime_of_a_file_that_holds_no_search_is_one_line_and_status_2(tmp_path, capsys):
+    import platforms
+
+    trained = tmp_path / "table1.json"  # trainings, not search summaries: no "run"
+    records.append(trained, {"name": "mobilenetv2", "seed": 0, "commit": "abc"})
+    assert platforms.main(["--searched", str(trained), "--retime", "2"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --searched") and len(err.strip().splitlines()) == 1

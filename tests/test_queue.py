@@ -2,6 +2,7 @@
 each job once, after the jobs it needs."""
 
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -120,9 +121,42 @@ def test_a_dirty_record_is_done_only_once_its_unit_is_run_again_from_a_commit(tm
     records.append(searches, {"run": "soft", "commit": "abc+dirty"})
     records.append(searches, {"run": "hard", "commit": "abc+dirty"})
     records.append(searches, {"run": "soft", "commit": "def"})
-    assert run_queue.rerun("fig6-half", ("run",), run="soft")()
-    assert not run_queue.rerun("fig6-half", ("run",), run="hard")()
+    assert run_queue.rerun("fig6-half", ("run",), lambda r: r["run"] == "soft")()
+    assert not run_queue.rerun("fig6-half", ("run",), lambda r: r["run"] == "hard")()
     assert not run_queue.rerun("fig6-half", ("run",))()
+
+
+def test_a_dirty_record_never_marks_a_job_done(tmp_path, monkeypatch):
+    monkeypatch.setattr(run_queue, "RESULTS", tmp_path)
+    monkeypatch.setattr(run_queue, "TABLE6", ("mnasnet-a1",))
+    monkeypatch.setattr(run_queue, "TRAIN_SEEDS", 1)
+    records.append(tmp_path / "table6.json",
+                   {"name": "mnasnet-a1", "seed": 0, "epochs": 5, "commit": "abc+dirty"})
+    assert not run_queue.table6_trained()  # table1.py would train it again: so must the queue
+    records.append(tmp_path / "table6.json",
+                   {"name": "mnasnet-a1", "seed": 0, "epochs": 5, "commit": "abc"})
+    assert run_queue.table6_trained()
+
+
+def test_every_queued_command_parses(monkeypatch):
+    import argparse
+    import importlib
+
+    class Parsed(Exception):
+        pass
+
+    original = argparse.ArgumentParser.parse_args
+
+    def parse_then_stop(self, args=None, namespace=None):
+        original(self, args, namespace)  # a flag the script does not take exits with status 2
+        raise Parsed  # the command's flags are accepted: run nothing
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", parse_then_stop)
+    for job in run_queue.jobs():
+        assert job.argv[1].endswith(".py")
+        module = importlib.import_module(Path(job.argv[1]).stem)
+        with pytest.raises(Parsed):
+            module.main(job.argv[2:])
 
 
 def test_the_reruns_come_last_and_redo_what_the_dirty_records_ran(tmp_path):
@@ -133,6 +167,10 @@ def test_the_reruns_come_last_and_redo_what_the_dirty_records_ran(tmp_path):
     assert reruns and names.index(reruns[0]) > names.index("table6 2/2")
     assert names.index("int8 1/2") < names.index("table6 1/2")  # never measured, before more seeds
     assert all(by_name[n].needs for n in reruns)  # nothing re-runs before Table 6 is trained
+    # the proxy's re-run trains its recorded settings only, not new ones
+    proxy = by_name["rerun proxy"].argv
+    assert proxy[proxy.index("--settings") + 1].split(",") == list(run_queue.PROXY_SETTINGS)
+    assert "rerun fig6-half figure" not in by_name["latency table (executorch)"].needs
     table1 = by_name["rerun table1"].argv
     # Table 1's searched networks by the names their records hold (their run directory is gone)
     assert "reinforce-seed0/child-185" in table1 and "--seeds" in table1
@@ -168,7 +206,7 @@ def test_a_figure_is_drawn_when_committed_after_its_data(tmp_path, monkeypatch):
 def test_sec5_jobs_are_done_only_by_records_from_committed_code(tmp_path, monkeypatch):
     monkeypatch.setattr(run_queue, "RESULTS", tmp_path)
     searches = tmp_path / "cross-platform.json"
-    done = run_queue.searched_from_commit("cross-platform", "executorch-seed0")
+    done = run_queue.searched("cross-platform", "executorch-seed0")
     arch = {"blocks": "a"}
     records.append(searches, {"run": "executorch-seed0", "children": 300, "commit": "abc+dirty",
                               "best_arch": {"blocks": "old"}})

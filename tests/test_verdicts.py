@@ -120,5 +120,9 @@ def test_a_point_on_a_curve_is_tested_as_a_weighted_sum_of_means():
     ref = stats.ttest_ind(a, b, equal_var=False)
     assert once.p == pytest.approx(ref.pvalue) and once.df == pytest.approx(ref.df)
     assert once.ci95 == pytest.approx(tuple(ref.confidence_interval(0.95)))
-    # a point of one replicate has no variance to test
-    assert math.isnan(verdicts.against_curve("a", a, [(1.0, [0.9])], verdicts.ACCURACY, "s").p)
+    # a point of one replicate has no variance to test, and the sizes name each point's
+    one = verdicts.against_curve("a", a, [(0.5, [0.8]), (0.5, [0.9])], verdicts.ACCURACY, "seeds")
+    text = judge([one])[0].text()
+    assert math.isnan(one.p) and "one replicate on a side" in text and "(3 vs 1+1 seeds)" in text
+    with pytest.raises(ValueError):  # latencies are compared on logs: not by this test
+        verdicts.against_curve("a", a, [(1.0, b)], verdicts.LATENCY, "timings")
