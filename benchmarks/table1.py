@@ -165,7 +165,8 @@ def search_winners(summaries: list[dict], runs: Path | None = None,
     """{"<experiment>/<setting>": arch}: each setting's (a run's name less "-seedN") best network
     over its seeds by search reward; with `per_search`, {"<experiment>/<run>": arch}, every search's
     own best network (the search is then the unit of a comparison). From the summary's best_arch, or
-    for a summary written before it was kept, from its run directory's best.json under `runs`."""
+    for a summary written before it was kept, from its run directory's best.json under `runs`; a
+    search whose network is in neither is left out with a note (`per_search`) or an error."""
     best: dict[str, dict] = {}
     for r in summaries:
         name = f"{r['experiment']}/{r['run'] if per_search else records.setting(r['run'])}"
@@ -177,11 +178,14 @@ def search_winners(summaries: list[dict], runs: Path | None = None,
             archs[name] = arch_from_dict(r["best_arch"])
             continue
         run_dir = (runs or searches.RUNS) / (r.get("same_as") or f"{r['experiment']}/{r['run']}")
-        if not (run_dir / "best.json").is_file():
+        if (run_dir / "best.json").is_file():
+            archs[name] = load_arch(str(run_dir / "best.json"))
+        elif per_search:  # that search's network is lost: the others are still each a search's
+            print(f"{name}: left out: its summary has no best_arch and {run_dir} no best.json",
+                  file=sys.stderr)
+        else:
             raise training.UsageError(f"{name}: the summary of {r['run']} has no best_arch and "
-                                      f"{run_dir} "
-                                      "no best.json")
-        archs[name] = load_arch(str(run_dir / "best.json"))
+                                      f"{run_dir} no best.json")
     return archs
 
 

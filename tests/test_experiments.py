@@ -49,7 +49,8 @@ def test_table1_trains_a_runs_best_children_beside_references_and_resumes(tmp_pa
 
 
 def test_each_settings_best_network_is_trained_once_and_table1s_training_reused(tmp_path,
-                                                                                monkeypatch):
+                                                                                monkeypatch,
+                                                                                capsys):
     import searches
     import table1
 
@@ -94,6 +95,12 @@ def test_each_settings_best_network_is_trained_once_and_table1s_training_reused(
     (tmp_path / "runs" / "table5" / "multi-cell-seed0" / "best.json").unlink()
     (tmp_path / "table5-final.json").unlink()
     assert table1.main(argv) == 2  # no best network to be found: one line, status 2
+    # search by search, the lost one is left out, with a note, and the others are trained
+    trained.clear()
+    assert table1.main([*argv, "--per-search"]) == 0
+    assert "table5/multi-cell-seed0: left out" in capsys.readouterr().err
+    assert {r["name"] for r in records.load(tmp_path / "table5-final.json")} == {
+        "table5/single-cell-seed0", "table5/single-cell-seed1", "table5/multi-factorized-seed0"}
 
 
 def test_shards_split_one_table_between_processes_and_together_train_it_all(tmp_path, monkeypatch):

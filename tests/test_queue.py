@@ -17,8 +17,11 @@ def test_a_job_is_done_when_the_results_files_say_so(tmp_path, monkeypatch):
     assert not done()
     records.append(tmp_path / "table5.json", {"run": "multi-cell-seed2", "children": 299})
     assert not done()  # stopped short of the budget: resumed, not done
-    records.append(tmp_path / "table5.json", {"run": "multi-cell-seed2", "children": 300})
+    records.append(tmp_path / "table5.json", {"run": "multi-cell-seed2", "children": 300,
+                                              "best_arch": {"blocks": []}})
     assert done()
+    # a search whose summary lost its network (no best_arch) has no winner to train or time
+    records.append(tmp_path / "table5.json", {"run": "single-cell-seed0", "children": 300})
     trained = run_queue.winners_trained("table5")
     assert not trained()  # the search above has no trained winner yet
     records.append(tmp_path / "table5-final.json",
@@ -40,7 +43,8 @@ def test_the_queue_orders_its_jobs_by_what_they_need(tmp_path):
     assert names[first:first + 5] == seed2
     by_name = {j.name: j for j in jobs}
     assert by_name["table5 winners 1/2"].needs == tuple(
-        f"table5 {s}-seed{seed}" for seed in run_queue.SEARCH_SEEDS for s in run_queue.TABLE5)
+        f"table5 {s}-seed{seed}" for seed in run_queue.SEARCH_SEEDS for s in run_queue.TABLE5
+    ) + ("table5 single-cell-seed5",)  # single-cell-seed0's network is lost: a sixth seed
     assert by_name["table5 winners timed"].alone
     assert "--per-search" in by_name["flops winners 2/2"].argv
 
