@@ -332,9 +332,12 @@ def commit(files: list[str]) -> None:
     print(f"[queue] could not commit {', '.join(files)}; they stay in the tree", flush=True)
 
 
-def run(todo: list[Job], parallel: int, commit_records: bool, logs: Path, poll: float = 60) -> int:
+def run(todo: list[Job], parallel: int, commit_records: bool, logs: Path, poll: float = 60,
+        grace: float = 120) -> int:
     """Start the next job whose needs are done, `parallel` at a time, each once, until none is
-    left."""
+    left. On Ctrl-C each job gets it once, and `grace` seconds to save and exit; one that is still
+    running then (a library that swallowed the KeyboardInterrupt) is terminated: every unit resumes
+    from what it saved."""
     logs.mkdir(parents=True, exist_ok=True)
     running: dict[str, subprocess.Popen] = {}
     try:
@@ -342,8 +345,14 @@ def run(todo: list[Job], parallel: int, commit_records: bool, logs: Path, poll: 
     except KeyboardInterrupt:
         for proc in running.values():
             proc.send_signal(signal.SIGINT)  # each job saves what it has and exits
-        for proc in running.values():
-            proc.wait()
+        deadline = time.time() + grace
+        for name, proc in running.items():
+            try:
+                proc.wait(timeout=max(0.0, deadline - time.time()))
+            except subprocess.TimeoutExpired:
+                print(f"[queue] {name} did not stop on Ctrl-C: terminated", flush=True)
+                proc.terminate()
+                proc.wait()
         if commit_records and (files := changed_results()):
             commit(files)
         print("[queue] stopped; the same command resumes", flush=True)

@@ -264,3 +264,29 @@ def test_sec5_comes_last_each_search_with_its_platforms_table(monkeypatch):
         by_name[f"latency table ({platform})"].done()
     assert looked == [run_queue.PLATFORM_TABLES["executorch"],
                       run_queue.PLATFORM_TABLES["executorch-int8"]]
+
+
+@pytest.mark.timeout(60)
+def test_a_job_that_swallows_ctrl_c_is_terminated_after_the_grace(tmp_path):
+    import signal
+    import subprocess
+    import time
+
+    job = (f"import signal, time, pathlib\n"
+           f"signal.signal(signal.SIGINT, signal.SIG_IGN)\n"  # as a library catching it would
+           f"pathlib.Path({str(tmp_path / 'started')!r}).touch()\n"
+           f"time.sleep(60)\n")
+    queue = (f"import signal, sys\n"
+             f"sys.path.insert(0, {str(run_queue.ROOT / 'benchmarks')!r})\n"
+             f"import run_queue\n"
+             f"signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+             f"jobs = [run_queue.Job('j', [sys.executable, '-c', {job!r}], lambda: False)]\n"
+             f"logs = __import__('pathlib').Path({str(tmp_path)!r})\n"
+             f"sys.exit(run_queue.run(jobs, 1, False, logs, poll=0.05, grace=1))\n")
+    proc = subprocess.Popen([sys.executable, "-c", queue], stdout=subprocess.PIPE, text=True)
+    while not (tmp_path / "started").exists():
+        time.sleep(0.05)
+    started = time.time()
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait() == 130 and time.time() - started < 30  # not the job's 60 s
+    assert "j did not stop on Ctrl-C: terminated" in proc.stdout.read()
