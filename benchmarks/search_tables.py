@@ -296,8 +296,19 @@ def _trained(results: Path, page: Page, experiment: str, label, steps) -> str:
                 "--executorch`)*\n")
     together = timed_together(results, f"{experiment}-final", rs)
     per_search = [r for r in rs if records.setting(r["name"]) != r["name"]]  # ".../<setting>-seedN"
-    if per_search:
+    # the searches whose network the summaries keep: once each has its winner trained, they are
+    # the comparison; until then the settings' best networks stay, and the count is said
+    want = {f"{experiment}/{r['run']}" for r in records.load(results / f"{experiment}.json")
+            if r.get("best_arch")}
+    have = {r["name"] for r in per_search} & want
+    if per_search and have == want:
         return _trained_per_search(results, page, experiment, label, steps, per_search, together)
+    rs = [r for r in rs if records.setting(r["name"]) == r["name"]]
+    pending = (f"\n*Every search's own winner, trained: {len(have)} of {len(want)} so far; the "
+               "comparison moves to them, the search as the unit, when all are.*\n"
+               if per_search else "")
+    if not rs:
+        return pending
     rows = ["| setting's best network, trained | seeds | test accuracy | params | MACs "
             "| CPU latency / MobileNetV2 | ExecuTorch |", "|---|---|---|---|---|---|---|"]
     trained = group(rs, lambda r: r["name"].split("/", 1)[1])
@@ -312,7 +323,8 @@ def _trained(results: Path, page: Page, experiment: str, label, steps) -> str:
                                 together, target=_target(results, experiment)) + "."
              for new, old, what in steps if new in trained and old in trained]
     return ("\n" + "\n".join(rows) + "\n" + "".join(lines) + ("\n" if lines else "")
-            + provenance_line(rs) + together_line(results, f"{experiment}-final", together))
+            + provenance_line(rs) + together_line(results, f"{experiment}-final", together)
+            + pending)
 
 
 def _lower(what: str) -> str:
