@@ -81,6 +81,19 @@ def test_the_queue_starts_each_job_once_after_its_needs(tmp_path):
     assert (tmp_path / "b.done").exists() and not (tmp_path / "c.done").exists()
 
 
+def queue_running(job: str, tmp_path, **run_options) -> str:
+    """A Python program that runs the queue on one job (`job`, Python source) with Ctrl-C enabled,
+    as `run_queue.main` sets it up, and exits with the queue's status."""
+    options = "".join(f", {k}={v!r}" for k, v in run_options.items())
+    return (f"import signal, sys\n"
+            f"sys.path.insert(0, {str(run_queue.ROOT / 'benchmarks')!r})\n"
+            f"import run_queue\n"
+            f"signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+            f"jobs = [run_queue.Job('j', [sys.executable, '-c', {job!r}], lambda: False)]\n"
+            f"logs = __import__('pathlib').Path({str(tmp_path)!r})\n"
+            f"sys.exit(run_queue.run(jobs, 1, False, logs, poll=0.05{options}))\n")
+
+
 @pytest.mark.timeout(60)
 def test_a_ctrl_c_reaches_every_running_job_once(tmp_path):
     import signal
@@ -94,13 +107,7 @@ def test_a_ctrl_c_reaches_every_running_job_once(tmp_path):
            f"signal.signal(signal.SIGINT, stop)\n"
            f"pathlib.Path({str(tmp_path / 'started')!r}).touch()\n"
            f"time.sleep(60)\n")
-    queue = (f"import signal, sys\n"
-             f"sys.path.insert(0, {str(run_queue.ROOT / 'benchmarks')!r})\n"
-             f"import run_queue\n"
-             f"signal.signal(signal.SIGINT, signal.default_int_handler)\n"
-             f"jobs = [run_queue.Job('j', [sys.executable, '-c', {job!r}], lambda: False)]\n"
-             f"logs = __import__('pathlib').Path({str(tmp_path)!r})\n"
-             f"sys.exit(run_queue.run(jobs, 1, False, logs, poll=0.05))\n")
+    queue = queue_running(job, tmp_path)
     proc = subprocess.Popen([sys.executable, "-c", queue])
     while not (tmp_path / "started").exists():
         time.sleep(0.05)
@@ -276,13 +283,7 @@ def test_a_job_that_swallows_ctrl_c_is_terminated_after_the_grace(tmp_path):
            f"signal.signal(signal.SIGINT, signal.SIG_IGN)\n"  # as a library catching it would
            f"pathlib.Path({str(tmp_path / 'started')!r}).touch()\n"
            f"time.sleep(60)\n")
-    queue = (f"import signal, sys\n"
-             f"sys.path.insert(0, {str(run_queue.ROOT / 'benchmarks')!r})\n"
-             f"import run_queue\n"
-             f"signal.signal(signal.SIGINT, signal.default_int_handler)\n"
-             f"jobs = [run_queue.Job('j', [sys.executable, '-c', {job!r}], lambda: False)]\n"
-             f"logs = __import__('pathlib').Path({str(tmp_path)!r})\n"
-             f"sys.exit(run_queue.run(jobs, 1, False, logs, poll=0.05, grace=1))\n")
+    queue = queue_running(job, tmp_path, grace=1)
     proc = subprocess.Popen([sys.executable, "-c", queue], stdout=subprocess.PIPE, text=True)
     while not (tmp_path / "started").exists():
         time.sleep(0.05)
