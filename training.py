@@ -115,22 +115,32 @@ class Resized(Dataset):
         return F.interpolate(x[None], size=size, mode="bilinear", antialias=True)[0], y
 
 
+SYSTEM_FILES = ("Thumbs.db", "desktop.ini")  # what Windows writes into a folder of pictures
+
+
+def is_system_file(path: Path) -> bool:
+    """A file the operating system wrote, not the user: hidden ones (a Mac's .DS_Store, and the
+    `._photo.jpg` it writes beside each photo copied to a FAT disk, which is no image) and
+    Windows' SYSTEM_FILES."""
+    return path.name.startswith(".") or path.name in SYSTEM_FILES
+
+
 def is_image_file(path: str) -> bool:
     """A file a class's images are read from: one torchvision's ImageFolder reads (named with one
-    of its IMG_EXTENSIONS; it skips .DS_Store, Thumbs.db, notes.txt), unless hidden: the
-    `._photo.jpg` that macOS writes beside each photo copied to a FAT disk is no image."""
+    of its IMG_EXTENSIONS), unless the system wrote it."""
     from torchvision.datasets.folder import IMG_EXTENSIONS, has_file_allowed_extension
 
-    return not Path(path).name.startswith(".") and has_file_allowed_extension(path, IMG_EXTENSIONS)
+    return not is_system_file(Path(path)) and has_file_allowed_extension(path, IMG_EXTENSIONS)
 
 
 def image_folder(root: Path, size: int) -> tuple[Dataset, Dataset]:
     """An ImageNet-style folder, <root>/train/<class>/*.png and <root>/val/<class>/*.png: every
     image read as RGB (grey and RGBA converted), resized to size * 8/7 on its short side and
     centre-cropped to size x size (ImageNet's 256 -> 224), normalized with ImageNet's mean and
-    std; the files read are those of `is_image_file`. A wrong layout, a class with no images,
-    different classes in train/ and val/ and an image file PIL cannot open are refused with one
-    line, before any training."""
+    std; the files read are those of `is_image_file`, the system's own files skipped. A wrong
+    layout, a class with no images, a file of another kind (torchvision would skip it without a
+    word), an image file PIL cannot open and different classes in train/ and val/ are refused
+    with one line, before any training."""
     import torchvision
     from PIL import Image, UnidentifiedImageError
     from torchvision import transforms as T
@@ -148,7 +158,11 @@ def image_folder(root: Path, size: int) -> tuple[Dataset, Dataset]:
                              f"{where}/<class>/")
         for c in classes:
             files = [f for f in sorted((where / c).rglob("*"))
-                     if f.is_file() and is_image_file(str(f))]
+                     if f.is_file() and not is_system_file(f)]
+            for f in files:
+                if not is_image_file(str(f)):
+                    raise UsageError(f"{f} is not an image file (named {', '.join(IMG_EXTENSIONS)})"
+                                     f": move it out of {where}")
             if not files:
                 raise UsageError(f"class '{c}' has no images: no file in {where / c} is named "
                                  f"{', '.join(IMG_EXTENSIONS)}")

@@ -1,7 +1,7 @@
 """Your own data (`--dataset imagefolder`): a folder of generated PNGs (RGB, two sizes, three
 classes) searched and trained on from the command line, the printed next command run as printed,
-the files ImageFolder skips (and hidden ones) skipped, and a wrong layout, an empty class and an
-image file that is no image each refused in one line."""
+the system's own files skipped, and a wrong layout, an empty class, a non-image file and an image
+file that is no image each refused in one line."""
 
 import shlex
 import shutil
@@ -126,6 +126,9 @@ def extra_class(root: Path) -> None:  # a class in val/ that train/ does not hav
     (flat_train, "{root}/train has no class folders"),
     (empty_class, "class 'green' has no images: no file in {root}/val/green is named .jpg, .jpeg, "
                   ".png, .ppm, .bmp, .pgm, .tif, .tiff, .webp"),
+    (lambda root: (root / "train" / "red" / "notes.txt").write_text("labels"),
+     "{root}/train/red/notes.txt is not an image file (named .jpg, .jpeg, .png, .ppm, .bmp, .pgm, "
+     ".tif, .tiff, .webp): move it out of {root}/train"),
     (lambda root: (root / "val" / "blue" / "broken.png").write_bytes(b"not a png"),
      "{root}/val/blue/broken.png is not an image (PIL cannot read it)"),
     (extra_class, "must hold the same class folders: blue, green, red against blue, green, red, "
@@ -141,15 +144,15 @@ def test_a_bad_folder_is_one_line_and_exit_2(tmp_path, capsys, breaks, message):
     assert len(err.strip().splitlines()) == 1 and message.format(root=root) in err, err
 
 
-def test_files_imagefolder_skips_and_hidden_files_are_skipped(tmp_path):
-    """A Mac's .DS_Store and ._0.png (no image, an image's name), Windows' Thumbs.db and a text
-    file in the class folders: the training runs on the images alone."""
+def test_the_systems_own_files_are_skipped(tmp_path):
+    """A Mac's .DS_Store and ._0.png (no image, an image's name), Windows' Thumbs.db and
+    desktop.ini in the class folders: the training runs on the images alone."""
     root = image_folder(tmp_path / "data", {"train": 2, "val": 1})
     for where in (root / "train" / "red", root / "val" / "blue"):
         (where / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
         (where / "._0.png").write_bytes(b"\0\5\26\7 Mac OS X")
         (where / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0")
-        (where / "notes.txt").write_text("labels")
+        (where / "desktop.ini").write_text("[.ShellClassInfo]")
     argv = ["--arch", "mnasnet-small", "--dataset", "imagefolder", "--data-dir", str(root),
             "--val-size", "1", "--epochs", "1", "--input-size", "16",
             "--out", str(tmp_path / "out")]
