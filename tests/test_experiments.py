@@ -1114,9 +1114,11 @@ def test_int8_scaling_sharing_and_proxy_redo_a_dirty_unit_and_skip_a_clean_one(t
     monkeypatch.setattr(int8, "train_resumably", train)  # scaling.py trains through it too
     monkeypatch.setattr(int8, "int8_unit", lambda *a: {"fp32_accuracy": 0.5, "int8_accuracy": 0.5})
     common = {"epochs": 0.05, "dataset": "synthetic", "device": "cpu"}
+    small = models.arch_to_dict(models.REFERENCE_ARCHS["mnasnet-small"])
     for seed, commit in [(0, "abc"), (1, "abc+dirty")]:
         records.append(tmp_path / "int8.json", {"name": "mnasnet-small", "seed": seed,
-                                                "calibration": 128, "commit": commit, **common})
+                                                "arch": small, "calibration": 128,
+                                                "commit": commit, **common})
         records.append(tmp_path / "scaling.json", {"name": "mobilenetv2", "width_mult": 0.5,
                                                    "seed": seed, "commit": commit, **common})
         records.append(tmp_path / "scaling.json", {"name": "mnasnet-a1", "width_mult": 0.5,
