@@ -131,6 +131,11 @@ def not_delegated(program) -> list[str]:
     return left
 
 
+def _reason(e: Exception) -> str:
+    """An exception in one line: its type and its message's first line, "RuntimeError: ..."."""
+    return f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:160]}"
+
+
 def lower(model: nn.Module, x: torch.Tensor, int8: bool = False,
           calibration: list[torch.Tensor] | None = None) -> bytes:
     """The network, in eval mode on the CPU, as an XNNPACK-delegated .pte program (its bytes);
@@ -144,14 +149,15 @@ def lower(model: nn.Module, x: torch.Tensor, int8: bool = False,
             program = latency.lower_xnnpack(model, x)
         except Exception as e:  # anything torch.export or ExecuTorch raises: one line, the layer
             where = f"layer {running[-1]}" if running else "the network"
-            reason = (str(e).strip().splitlines() or [""])[0][:160]
-            raise ExportError(f"{where} cannot be exported to ExecuTorch "
-                              f"({type(e).__name__}: {reason})") from None
+            raise ExportError(f"{where} cannot be exported to ExecuTorch ({_reason(e)})") from None
     left = not_delegated(program)
     if left:
         raise ExportError(f"{left[0]} is not supported by XNNPACK, so it would run outside it"
                           + (f" (and {len(left) - 1} more)" if len(left) > 1 else ""))
-    return program.to_executorch().buffer
+    try:
+        return program.to_executorch().buffer
+    except Exception as e:  # memory planning, serialization: ExecuTorch's, not a layer's
+        raise ExportError(f"ExecuTorch cannot write the program as a .pte ({_reason(e)})") from None
 
 
 def pte_accuracy(path: Path, data: Dataset, progress: bool = False) -> float:
@@ -173,19 +179,30 @@ def export(model: nn.Module, splits: dict[str, Dataset], path: Path, precision: 
            progress: bool = False) -> Exported:
     """Write `model` (trained on `splits`) to `path` as a .pte in `precision`, run it on the test
     set and time it against MobileNetV2 (width 1) built for the same data, exported the same way
-    (int8: calibrated on the same training images)."""
+    (int8: calibrated on the same training images). Each failure is an ExportError in one line
+    naming what failed; MobileNetV2's begin "MobileNetV2 (the reference): "."""
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision '{precision}' (choose from {', '.join(PRECISIONS)})")
     int8 = precision == "int8"
-    x = splits["test"][0][0][None].contiguous()
+    x = splits["train"][0][0][None].contiguous()  # torch.export's example input (its shape)
     images = calibration_images(splits["train"], calibration, seed) if int8 else None
     path.write_bytes(lower(model, x, int8, images))
-    accuracy = pte_accuracy(path, splits["test"], progress)
+    try:
+        accuracy = pte_accuracy(path, splits["test"], progress)
+    except Exception as e:  # anything ExecuTorch's runtime raises
+        raise ExportError(f"ExecuTorch's runtime cannot run {path} ({_reason(e)})") from None
     reference = make_model(REFERENCE_ARCHS[REFERENCE], splits)
     with tempfile.TemporaryDirectory(prefix="export-") as tmp:
         ref = Path(tmp) / f"{REFERENCE}.pte"
-        ref.write_bytes(lower(reference, x, int8, images))
-        timed = latency.measure_programs({"model": path, "reference": ref}, x, rounds=rounds)
+        try:
+            ref.write_bytes(lower(reference, x, int8, images))
+        except ExportError as e:  # not the user's network: say whose layer it is
+            raise ExportError(f"MobileNetV2 (the reference): {e}") from None
+        try:
+            timed = latency.measure_programs({"model": path, "reference": ref}, x, rounds=rounds)
+        except Exception as e:
+            raise ExportError(f"ExecuTorch's runtime cannot time {path} against MobileNetV2 "
+                              f"({_reason(e)})") from None
     return Exported(path, precision, accuracy, timed["model"], timed["reference"], x.shape[-1])
 
 
@@ -203,7 +220,7 @@ def export_trained(model: nn.Module, splits: dict[str, Dataset], out: Path, prec
 def summary(got: Exported, float_accuracy: float) -> str:
     """The line `train.py --arch ... --export` ends with."""
     p = got.precision
-    x = f"{got.ratio:.2f}x MobileNetV2 in {p}"
+    relative = f"{got.ratio:.2f}x MobileNetV2 in {p}"
     return (f"float_accuracy={float_accuracy:.4f} {p}_accuracy={got.accuracy:.4f} "
-            f"{p}_latency_ms={got.latency.median_ms:.3f} ({x}; ExecuTorch/XNNPACK, "
+            f"{p}_latency_ms={got.latency.median_ms:.3f} ({relative}; ExecuTorch/XNNPACK, "
             f"{got.input_size} px, 1 thread, {cpu_features()})  (program: {got.path})")

@@ -466,6 +466,14 @@ def add_platform_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input-size", type=at_least(32), default=224)
     p.add_argument("--rounds", type=at_least(1), default=None,
                    help="samples per network (default: 50; adb: 3 runner calls)")
+    add_adb_options(p)
+
+
+def add_adb_options(p: argparse.ArgumentParser) -> None:
+    """The adb backend's own options: which phone, where its files go, how its runner is started
+    (`platform_opts` reads them). Also train.py's, which times on the phone with --latency adb."""
+    from cli import at_least
+
     adb = p.add_argument_group("adb backend")
     adb.add_argument("--serial", help="the phone, when several are connected")
     adb.add_argument("--device-dir", default="/data/local/tmp/mnasnet",
@@ -480,8 +488,9 @@ def add_platform_options(p: argparse.ArgumentParser) -> None:
 
 def platform_opts(args: argparse.Namespace,
                   images: torch.Tensor | None = None) -> dict[str, dict]:
-    """Each backend's own options, from `add_platform_options`' arguments and the int8 calibration
-    `images` the caller loaded (`calibration_inputs`): {backend: {option: value}}."""
+    """Each backend's own options, from `add_platform_options`' (or `add_adb_options`') arguments
+    and the int8 calibration `images` the caller loaded (`calibration_inputs`):
+    {backend: {option: value}}."""
     return {"adb": {"serial": args.serial, "device_dir": args.device_dir, "runner": args.runner,
                     "taskset": args.taskset, "num_executions": args.num_executions},
             "executorch-int8": {"images": images}}

@@ -31,9 +31,10 @@ from models import REFERENCE, REFERENCE_ARCHS, Arch, build_model
 from training import (DATASETS, PROXY, calibration_images, deployment_size, fmt_time,
                       pick_device)
 
-# What an older run's config.json lacks: runs from before the proxy trained at half width, and
-# from before the cell space. (run.json's are in RunConstants.load.)
-OLD_RUNS = {"proxy_width": 1.0, "space": "factorized"}
+# What an older run's config.json lacks: runs from before the proxy trained at half width, from
+# before the cell space, and from before a phone's options were kept (so it used adb's defaults;
+# also a run off the phone saves none). (run.json's are in RunConstants.load.)
+OLD_RUNS = {"proxy_width": 1.0, "space": "factorized", "adb": None}
 
 
 # ----------------------------------------------------------------------------- the settings
@@ -68,6 +69,9 @@ class SearchConfig:
     supernet: str | None = None
     supernet_steps: int = 2000
     space: str = "factorized"
+    # --latency adb: the phone and how its runner starts (latency.platform_opts' "adb"), else None.
+    # Neither resumable nor how it ran: the phone and the core it is pinned to are the platform.
+    adb: dict | None = None
 
     # How a run runs, not what it searches: given again, they replace the saved ones on resume.
     RESUMABLE = ("samples", "workers", "scheduler", "device")
@@ -76,7 +80,8 @@ class SearchConfig:
 
     @staticmethod
     def add_options(p: argparse.ArgumentParser) -> None:
-        """The search's options (and the data, seed and device options train.py's --arch shares)."""
+        """The search's options (and the data, seed, device and phone options train.py's --arch
+        shares: the phone's are latency.py's, for --latency adb)."""
         p.add_argument("--dataset", default="fashion-mnist", choices=DATASETS)
         p.add_argument("--data-dir", default="data")
         p.add_argument("--val-size", type=int, help="training images held out for the search's "
@@ -128,12 +133,14 @@ class SearchConfig:
                                                    "(default 1)")
         s.add_argument("--scheduler", metavar="ADDRESS",
                        help="a running Dask scheduler, e.g. tcp://10.0.0.1:8786")
+        latency.add_adb_options(p)  # --latency adb: which phone, and how to time on it
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, resume: str | None = None) -> SearchConfig:
         """The settings the options give (validated), or, with `resume` (a run directory), the
         run's own with only the RESUMABLE ones given replacing them."""
-        flags = {f.name: getattr(args, f.name) for f in fields(cls)}
+        flags = {f.name: getattr(args, f.name) for f in fields(cls) if f.name != "adb"}
+        flags["adb"] = latency.platform_opts(args)["adb"] if args.latency == "adb" else None
         preset = mnas.HARD if args.constraint == "hard" else mnas.SOFT
         flags["alpha"] = preset.alpha if args.alpha is None else args.alpha
         flags["beta"] = preset.beta if args.beta is None else args.beta
@@ -189,10 +196,15 @@ class SearchConfig:
 
     def search_settings(self) -> dict:
         """What it searches: config.json less how it ran (HOW_IT_RAN), to compare runs."""
-        return {k: v for k, v in asdict(self).items() if k not in self.HOW_IT_RAN}
+        return {k: v for k, v in self.saved().items() if k not in self.HOW_IT_RAN}
+
+    def saved(self) -> dict:
+        """config.json's contents: every setting, `adb` only for a run on a phone (so a run off
+        the phone saves and compares as the runs from before it did)."""
+        return {k: v for k, v in asdict(self).items() if k != "adb" or v is not None}
 
     def save(self, run_dir: Path) -> None:
-        (run_dir / "config.json").write_text(json.dumps(asdict(self), indent=1) + "\n")
+        (run_dir / "config.json").write_text(json.dumps(self.saved(), indent=1) + "\n")
 
     def train_command(self, best: Path) -> str:
         """The command that trains the run's best network on the run's data, as printed."""
@@ -248,11 +260,15 @@ def macs_latency(arch: Arch) -> float:
     return deployment_size(arch)["macs"] / 1e6
 
 
-def int8_images(config: SearchConfig) -> dict:
-    """The measurements' own options: int8 calibrates on Fashion-MNIST images (--data-dir)."""
-    if config.measured_on != "executorch-int8":
-        return {}
-    return {"images": calibration_images(config.data_dir)}
+def backend_options(config: SearchConfig) -> dict:
+    """The options of the backend the run measures on (`SearchConfig.measured_on`), as
+    latency.platform_opts gives them: int8 calibrates on Fashion-MNIST images (--data-dir), adb
+    times on the run's phone (--serial, --taskset, ...); the others take none."""
+    if config.measured_on == "executorch-int8":
+        return {"images": calibration_images(config.data_dir)}
+    if config.measured_on == "adb":
+        return dict(config.adb or {})
+    return {}
 
 
 def reference_latencies(config: SearchConfig, table) -> dict[str, float]:
@@ -267,7 +283,7 @@ def reference_latencies(config: SearchConfig, table) -> dict[str, float]:
                 pass
         return refs
     nets = {name: build_model(arch) for name, arch in REFERENCE_ARCHS.items()}
-    got = latency.measure_interleaved(nets, backend=config.measured_on, **int8_images(config))
+    got = latency.measure_interleaved(nets, backend=config.measured_on, **backend_options(config))
     t_ref = got[REFERENCE].median_ms
     return {name: t_ref * latency.ratio(m, got[REFERENCE]) for name, m in got.items()}
 
@@ -284,7 +300,7 @@ def measure_constants(config: SearchConfig, table, path: Path,
           "224 px, batch 1)...", flush=True)
     t0, table_scale, table_fit = time.time(), None, None
     if table:  # a table is in the ms of its build; re-timing MobileNetV2 puts it in today's
-        table_scale = table.retime_reference(**int8_images(config))
+        table_scale = table.retime_reference(**backend_options(config))
         # which calibration predicted every child (latency_table.py --recalibrate re-fits it)
         table_fit = {"fit": table.fit,
                      "calibrated": table.info.get("calibrated", table.info.get("created"))}
@@ -316,7 +332,7 @@ def platform_latency(config: SearchConfig, table,
     within a few percent, which moves a soft reward (w = -0.07) by a few tenths of a percent."""
     if table:
         return table.predict
-    reference, opts = build_model(REFERENCE), int8_images(config)
+    reference, opts = build_model(REFERENCE), backend_options(config)
 
     def measured(arch: Arch) -> float:
         ratio = latency.relative_latency(build_model(arch), reference,

@@ -45,7 +45,7 @@ from controller import make_learning_rule
 from latency_table import LatencyTable
 from models import (REFERENCE, REFERENCE_ARCHS, arch_from_dict, build_model, count_macs,
                     count_params, load_arch, save_arch)
-from run import (Progress, RunConstants, SearchConfig, int8_images, latency_target,
+from run import (Progress, RunConstants, SearchConfig, backend_options, latency_target,
                  measure_constants)
 from runner import InlineExecutor
 from training import (FINAL, PROXY, DataSpec, TrainConfig, final_train, fmt_time, load_splits,
@@ -255,7 +255,7 @@ def run_train(args: argparse.Namespace) -> int:
     size = args.input_size or 224  # the deployment network: 1000 classes, 224 px or --input-size
     deploy = build_model(arch, width_mult=args.width_mult)
     lat = latency.measure(deploy, size, backend=args.config.measured_on,
-                          **int8_images(args.config))
+                          **backend_options(args.config))
     out = Path(args.out or f"runs/train-{datetime.now():%Y%m%d-%H%M%S}")
     out.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), out / "model.pt")

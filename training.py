@@ -115,18 +115,36 @@ class Resized(Dataset):
         return F.interpolate(x[None], size=size, mode="bilinear", antialias=True)[0], y
 
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+SYSTEM_FILES = ("Thumbs.db", "desktop.ini")  # what Windows writes into a folder of pictures
+
+
+def is_system_file(path: Path) -> bool:
+    """A file the operating system wrote, not the user: hidden ones (a Mac's .DS_Store, and the
+    `._photo.jpg` it writes beside each photo copied to a FAT disk, which is no image) and
+    Windows' SYSTEM_FILES."""
+    return path.name.startswith(".") or path.name in SYSTEM_FILES
+
+
+def is_image_file(path: str) -> bool:
+    """A file a class's images are read from: one torchvision's ImageFolder reads (named with one
+    of its IMG_EXTENSIONS), unless the system wrote it."""
+    from torchvision.datasets.folder import IMG_EXTENSIONS, has_file_allowed_extension
+
+    return not is_system_file(Path(path)) and has_file_allowed_extension(path, IMG_EXTENSIONS)
 
 
 def image_folder(root: Path, size: int) -> tuple[Dataset, Dataset]:
     """An ImageNet-style folder, <root>/train/<class>/*.png and <root>/val/<class>/*.png: every
     image read as RGB (grey and RGBA converted), resized to size * 8/7 on its short side and
     centre-cropped to size x size (ImageNet's 256 -> 224), normalized with ImageNet's mean and
-    std. A wrong layout, an empty class, different classes in train/ and val/ and a file that is
-    not an image are refused with one line, before any training."""
+    std; the files read are those of `is_image_file`, the system's own files skipped. A wrong
+    layout, a class with no images, a file of another kind (torchvision would skip it without a
+    word), an image file PIL cannot open and different classes in train/ and val/ are refused
+    with one line, before any training."""
     import torchvision
     from PIL import Image, UnidentifiedImageError
     from torchvision import transforms as T
+    from torchvision.datasets.folder import IMG_EXTENSIONS
 
     sets = {}
     for split in ("train", "val"):
@@ -139,13 +157,16 @@ def image_folder(root: Path, size: int) -> tuple[Dataset, Dataset]:
             raise UsageError(f"{where} has no class folders: put each class's images in "
                              f"{where}/<class>/")
         for c in classes:
-            files = [f for f in sorted((where / c).rglob("*")) if f.is_file()]
-            if not files:
-                raise UsageError(f"class '{c}' has no images: {where / c} is empty")
+            files = [f for f in sorted((where / c).rglob("*"))
+                     if f.is_file() and not is_system_file(f)]
             for f in files:
-                if f.suffix.lower() not in IMAGE_EXTENSIONS:
-                    raise UsageError(f"{f} is not an image file (the names read: "
-                                     f"{', '.join(IMAGE_EXTENSIONS)})")
+                if not is_image_file(str(f)):
+                    raise UsageError(f"{f} is not an image file (named {', '.join(IMG_EXTENSIONS)})"
+                                     f": move it out of {where}")
+            if not files:
+                raise UsageError(f"class '{c}' has no images: no file in {where / c} is named "
+                                 f"{', '.join(IMG_EXTENSIONS)}")
+            for f in files:
                 try:
                     Image.open(f).close()  # reads the header only
                 except (UnidentifiedImageError, OSError):
@@ -156,7 +177,8 @@ def image_folder(root: Path, size: int) -> tuple[Dataset, Dataset]:
                          f"{', '.join(sets['train'])} against {', '.join(sets['val'])}")
     norm = T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
     tf = T.Compose([T.Resize(size * 8 // 7), T.CenterCrop(size), T.ToTensor(), norm])
-    return tuple(torchvision.datasets.ImageFolder(root / split, tf) for split in ("train", "val"))
+    return tuple(torchvision.datasets.ImageFolder(root / split, tf, is_valid_file=is_image_file)
+                 for split in ("train", "val"))
 
 
 @lru_cache(maxsize=2)

@@ -41,10 +41,12 @@ from records import group, mean_range, provenance_line  # noqa: E402
 from search_tables import committed, machines_note  # noqa: E402
 
 NETWORKS = ("mnasnet-a1", "mobilenetv2")  # benchmarks/scaling.py's
-INT8_COMMANDS = ("python benchmarks/int8.py mnasnet-a1 mobilenetv2 reinforce-seed0/child-185 "
-                 "reinforce-seed0/child-222 --epochs 5 --seeds 3 --threads 1", "... --time 3")
-SCALING_COMMANDS = ("python benchmarks/scaling.py --epochs 5 --seeds 3 --widths 0.5 1.4 "
-                    "--threads 1", "python benchmarks/scaling.py --time 3")
+INT8_NETWORKS = "mnasnet-a1 mobilenetv2 reinforce-seed0/child-185 reinforce-seed0/child-222"
+INT8_COMMANDS = (f"python benchmarks/int8.py {INT8_NETWORKS} --epochs 5 --seeds 3 --threads 1",
+                 f"python benchmarks/int8.py {INT8_NETWORKS} --time 3")
+SCALING_EPOCHS = 5.0  # the training length of every point on one curve
+SCALING_COMMANDS = (f"python benchmarks/scaling.py --epochs {SCALING_EPOCHS:g} --seeds 3 --widths "
+                    "0.5 1.4 --threads 1", "python benchmarks/scaling.py --time 3")
 
 
 # ----------------------------------------------------------------------------- int8
@@ -108,7 +110,7 @@ def int8_section(results: Path, page: verdicts.Page | None = None) -> str:
                 f"| {100 * c['test'].estimate:+.2f} "
                 f"| {page.say('int8:' + c['name'] + ':acc', c['test'])} |\n"
                 for c in acc)
-            out += provenance_line(records.load(results / "int8.json"))
+            out += provenance_line(records.load(results / "int8.json")) + dirty_note("int8.json")
         if lat:
             out += ("\n| network (224 px, 1000 classes) | runs | fp32 ms | int8 ms | int8 / fp32 "
                     "| verdict (paired on the run) |\n|---|---|---|---|---|---|\n")
@@ -116,9 +118,14 @@ def int8_section(results: Path, page: verdicts.Page | None = None) -> str:
                 f"| {c['name']} | {len(c['ratios'])} | {mean_range(c['fp32_ms'], '.2f')} "
                 f"| {mean_range(c['int8_ms'], '.2f')} | {math.exp(c['test'].estimate):.3f}x "
                 f"| {page.say('int8:' + c['name'] + ':latency', c['test'])} |\n" for c in lat)
-            out += provenance_line(records.load(results / "int8-timing.json"))
+            out += (provenance_line(records.load(results / "int8-timing.json"))
+                    + dirty_note("int8-timing.json"))
         return out + "\n" + int8_reading(acc, lat) + "\n"
 
+    def dirty_note(name: str) -> str:
+        n = sum(map(records.is_dirty, records.load(results / name)))
+        return f"*{n} +dirty record{'s' * (n > 1)} in {name} left out of the table and its " \
+               "verdicts.*\n" if n else ""
     return verdicts.on_page(page, text)
 
 
@@ -134,36 +141,37 @@ def int8_reading(acc: list[dict], lat: list[dict]) -> str:
                      + (f"The largest drop, {worst}'s {-drop[worst]:.2f} points, is over 1 point; "
                         "this benchmark does not say why (per-channel weights, the calibration's "
                         "size, `--calibration N`, or the SE gate are candidates)."
-                        if drop[worst] < -1 else "No network loses more than 1 point."))
+                        if drop[worst] < -1 else "No network's mean loses more than 1 point "
+                        "(the verdicts above say which differences the seeds decide)."))
     if lat:
         ratios = ", ".join(f"{c['name']} {math.exp(c['test'].estimate):.2f}x" for c in lat)
         features = "; ".join(sorted({f for c in lat for f in c["cpu_features"]}))
-        parts.append(f"int8 / fp32 latency through ExecuTorch: {ratios}, on a CPU with {features}. "
-                     "This holds on such hosts: without AVX-512 VNNI or AVX-VNNI, int8 can be "
-                     "slower than fp32.")
+        parts.append(f"int8 / fp32 latency through ExecuTorch: {ratios}, on a CPU with {features}; "
+                     "these ratios hold for hosts with those int8 instructions. Without them, int8 "
+                     "was reported slower than fp32 (MobileNetV2 12.1 ms against 11.4 ms on a host "
+                     "with no AVX-512 and no VNNI); no such host was measured here.")
     return "**Reading.** " + " ".join(parts)
 
 
 # ----------------------------------------------------------------------------- scaling (Sec. 6.2)
 
 
-def scaling_points(results: Path) -> dict[tuple[str, float], dict]:
-    """{(network, width): accuracies over seeds, params, MACs, and its latency ratios to
-    MobileNetV2 at width 1 and ms, one per timing run, per backend}."""
+def scaling_points(results: Path, epochs: float = SCALING_EPOCHS) -> dict[tuple[str, float], dict]:
+    """{(network, width): accuracies over seeds (trained for `epochs`: one curve, one training
+    length), params, MACs, and its latency ratios to MobileNetV2 at width 1 and ms, one per timing
+    run, per backend}."""
     points: dict[tuple[str, float], dict] = {}
 
     def point(name: str, width: float) -> dict:
         return points.setdefault((name, width), {"accuracy": [], "cpu": [], "executorch": [],
                                                  "cpu_ms": [], "executorch_ms": []})
-    # from committed code only (no verdict rests on a +dirty record), one record a seed: the last
-    trained = list({(r["name"], r["width_mult"], r["seed"], r["epochs"]): r
-                    for r in records.finished(results / "scaling.json")}.values())
+    trained = scaling_trained(results, epochs)
     for r in trained:
         p = point(r["name"], r["width_mult"])
         p["accuracy"].append(r["test_accuracy"])
         p |= {"params": r["params"], "macs": r["macs"]}
-    for name, r in width_one(results, trained):
-        point(name, 1.0)["accuracy"].append(r["test_accuracy"])
+    for name, accuracy, _ in width_one(results, trained):
+        point(name, 1.0)["accuracy"].append(accuracy)
     for r in records.finished(results / "scaling-timing.json"):
         for key, ratio in r["over_mobilenetv2"].items():
             name, width = key.rsplit("@", 1)
@@ -174,23 +182,36 @@ def scaling_points(results: Path) -> dict[tuple[str, float], dict]:
     return dict(sorted(points.items()))
 
 
-def width_one(results: Path, trained: list[dict]) -> list[tuple[str, dict]]:
-    """Each network at width 1 where scaling.json did not train it: the same training (final
-    recipe, the same epochs and data, the reference architecture) from Table 1 (MobileNetV2) and
-    Table 6 (MnasNet-A1), from committed code, one record a seed."""
+def scaling_trained(results: Path, epochs: float = SCALING_EPOCHS) -> list[dict]:
+    """scaling.json's trainings of `epochs`, from committed code only (no verdict rests on a
+    +dirty record), one record a (network, width, seed): the last."""
+    return list({(r["name"], r["width_mult"], r["seed"]): r
+                 for r in records.finished(results / "scaling.json")
+                 if r["epochs"] == epochs}.values())
+
+
+def width_one(results: Path, trained: list[dict]) -> list[tuple[str, float, dict]]:
+    """Each network at width 1 where scaling.json did not train it, as (network, test accuracy,
+    record): the same training (final recipe, the same epochs and data, the reference
+    architecture, a training seed) recorded by Table 1 (MobileNetV2), Table 6 (MnasNet-A1) or the
+    int8 benchmark (both; its float accuracy), from committed code. Training is deterministic on
+    a seed, so a seed found in two files is one training, counted once (the first file's)."""
     have = {(r["name"], r["width_mult"]) for r in trained}
     setups = {(r["epochs"], r["dataset"], r["device"]) for r in trained}
+    sources = {"mobilenetv2": (("table1.json", "test_accuracy"), ("int8.json", "float_accuracy")),
+               "mnasnet-a1": (("table6.json", "test_accuracy"), ("int8.json", "float_accuracy"))}
     out = []
-    for name, file in (("mobilenetv2", "table1.json"), ("mnasnet-a1", "table6.json")):
+    for name, files in sources.items():
         if (name, 1.0) in have:
             continue
         seeds = {}
-        for r in records.load(results / file):
-            if (r["name"] == name and not records.is_dirty(r) and r.get("recipe") == "final"
-                    and (r["epochs"], r["dataset"], r["device"]) in setups
-                    and r.get("arch") == arch_to_dict(REFERENCE_ARCHS[name])):
-                seeds[r["seed"]] = r
-        out += [(name, r) for _, r in sorted(seeds.items())]
+        for file, field in files:
+            for r in records.load(results / file):
+                if (r["name"] == name and not records.is_dirty(r) and r.get("recipe") == "final"
+                        and (r["epochs"], r["dataset"], r["device"]) in setups
+                        and r.get("arch") == arch_to_dict(REFERENCE_ARCHS[name])):
+                    seeds.setdefault(r["seed"], (name, r[field], r))
+        out += [seeds[s] for s in sorted(seeds)]
     return out
 
 
@@ -234,10 +255,13 @@ def scaling_section(results: Path, page: verdicts.Page | None = None) -> str:
 
     def cell(values, fmt=".3f", unit=""):
         return f"{mean_range(values, fmt)}{unit}" if values else "-"
+
+    def size(p, key, fmt):  # params or MACs, in millions; "-" until a record gives them
+        return f"{p[key] / 1e6:{fmt}}M" if key in p else "-"
     text = ("| network | width | params | MACs | CPU latency / MobileNetV2 | ExecuTorch fp32 / "
             "MobileNetV2 | ExecuTorch ms | test accuracy (seeds) |\n" + "|---" * 8 + "|\n")
     text += "".join(
-        f"| {n} | {w:g} | {p.get('params', 0) / 1e6:.2f}M | {p.get('macs', 0) / 1e6:.0f}M "
+        f"| {n} | {w:g} | {size(p, 'params', '.2f')} | {size(p, 'macs', '.0f')} "
         f"| {cell(p['cpu'], unit='x')} | {cell(p['executorch'], unit='x')} "
         f"| {cell(p['executorch_ms'], '.2f')} "
         f"| {cell(p['accuracy'], '.4f')} ({len(p['accuracy'])}) |\n"
@@ -245,6 +269,10 @@ def scaling_section(results: Path, page: verdicts.Page | None = None) -> str:
     for name in ("scaling.json", "scaling-timing.json"):
         if records.load(results / name):
             text += provenance_line(records.load(results / name))
+    borrowed = [r for _, _, r in width_one(results, scaling_trained(results))]
+    if borrowed:
+        text += ("\nWidth 1's accuracies, where scaling.json has none: the same trainings recorded "
+                 "elsewhere (`width_one`): " + provenance_line(borrowed))
     timings = records.load(results / "scaling-timing.json")
     hosts = "; ".join(sorted({f"{r['machine']} ({r.get('cpu_features', 'features not recorded')})"
                               for r in timings}))
@@ -288,13 +316,16 @@ def scaling_figure(results: Path, out: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    points = scaling_points(results)
+    curves = {}  # network: [(latency, accuracies, width)], the points both trained and timed
+    for (name, w), p in scaling_points(results).items():
+        if p["executorch"] and p["accuracy"]:
+            latency = statistics.median(p["executorch"])
+            curves.setdefault(name, []).append((latency, p["accuracy"], w))
+    if not curves:
+        raise ValueError(f"no point is both trained and timed yet in {results}: run "
+                         f"`{SCALING_COMMANDS[0]}`, then `{SCALING_COMMANDS[1]}`")
     fig, ax = plt.subplots(figsize=(5.5, 4))
-    for name in dict.fromkeys(n for n, _ in points):
-        got = [(statistics.median(p["executorch"]), p["accuracy"], w)
-               for (n, w), p in points.items() if n == name and p["executorch"] and p["accuracy"]]
-        if not got:
-            continue
+    for name, got in curves.items():
         x = [g[0] for g in got]
         y = np.array([statistics.fmean(g[1]) for g in got])
         err = [y - [min(g[1]) for g in got], [max(g[1]) for g in got] - y]
@@ -303,8 +334,7 @@ def scaling_figure(results: Path, out: Path) -> Path:
             ax.annotate(f"{w:g}", (xi, yi), textcoords="offset points", xytext=(4, -10), fontsize=8)
     ax.set(xscale="log", xlabel="ExecuTorch fp32 latency / MobileNetV2 (224 px, 1 thread)",
            ylabel="test accuracy", title="Model scaling (Fig. 5): width multipliers")
-    if ax.lines:
-        ax.legend(fontsize=8)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     plt.close(fig)
@@ -319,7 +349,11 @@ def main(argv: list[str] | None = None) -> int:
     results = Path(args.results)
     print(f"## int8\n\n{int8_section(results)}\n## scaling\n\n{scaling_section(results)}")
     if args.figure:
-        print(f"figure: {scaling_figure(results, Path(args.figure))}")
+        try:
+            print(f"figure: {scaling_figure(results, Path(args.figure))}")
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     return 0
 
 

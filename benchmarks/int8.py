@@ -47,7 +47,8 @@ import panel  # noqa: E402
 import records  # noqa: E402
 import table1  # noqa: E402
 import training  # noqa: E402
-from models import REFERENCE, Arch, arch_from_dict, arch_to_dict, build_model  # noqa: E402
+from models import (REFERENCE, Arch, arch_from_dict, arch_to_dict, build_model,  # noqa: E402
+                    network_key)
 
 INT8 = records.RESULTS / "int8.json"
 
@@ -78,8 +79,8 @@ def train_resumably(out: Path, job: dict, arch: Arch, data: training.DataSpec,
 def int8_unit(model: torch.nn.Module, splits: dict, calibration: int, seed: int) -> dict:
     """The trained network as an fp32 and an int8 .pte, each scored on the test set through
     ExecuTorch's runtime."""
-    x = splits["test"][0][0][None].contiguous()
     images = export.calibration_images(splits["train"], calibration, seed)
+    x = images[0]  # the example input torch.export traces with: a training image too
     got = {}
     with tempfile.TemporaryDirectory(prefix="int8-") as tmp:
         for precision in export.PRECISIONS:
@@ -111,7 +112,8 @@ def time_deployed(archs: dict[str, Arch], data: training.DataSpec, out: Path, ru
                   origin: dict) -> None:
     """`runs` interleaved runs of every network in fp32 and int8 (`deployment_programs`), one
     record each (the missing runs: a stopped command resumes), with the CPU's int8 features."""
-    done = [r for r in records.load(out) if r["networks"] == list(archs)]
+    done = [r for r in records.finished(out)  # a +dirty run is made again
+            if r["networks"] == list(archs)]
     if len(done) >= runs:
         return
     with tempfile.TemporaryDirectory(prefix="int8-timing-") as tmp:
@@ -168,12 +170,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     device = training.pick_device(args.device)
     cfg = replace(training.FINAL, threads=args.threads, device=device)
-    have = {(r["name"], r["seed"], r["epochs"], r["dataset"], r["calibration"])
-            for r in records.finished(out)}  # a +dirty record is done again
+    setup = (args.epochs, args.dataset, args.calibration, device)  # this command's runs
+    have = {(r["name"], network_key(arch_from_dict(r["arch"])), r["seed"])
+            for r in records.finished(out)  # a +dirty record is run again
+            if (r["epochs"], r["dataset"], r["calibration"], r["device"]) == setup}
     k, n = args.shard
     units = [(name, s) for s in range(args.seeds) for name in archs][k - 1::n]
-    todo = [(name, s) for name, s in units
-            if (name, s, args.epochs, args.dataset, args.calibration) not in have]
+    todo = [(name, s) for name, s in units if (name, network_key(archs[name]), s) not in have]
+    failed = 0
     print(f"int8: {len(archs)} networks x {args.seeds} seeds, {len(todo)} to do, {args.epochs:g} "
           f"epochs each -> {out}", flush=True)
     for name, seed in tqdm(todo, desc="int8", unit="net"):
@@ -181,9 +185,15 @@ def main(argv: list[str] | None = None) -> int:
         job = {"name": name, "seed": seed, "recipe": "final", "epochs": args.epochs,
                "dataset": args.dataset}
         model, acc, resumed = train_resumably(out, job, archs[name], data, cfg)
+        try:
+            deployed = int8_unit(model, splits, args.calibration, seed)
+        except export.ExportError as e:  # the training's checkpoint stays: fix, then run again
+            tqdm.write(f"error: {name} seed {seed}: {e}", file=sys.stderr)
+            failed += 1
+            continue
         record = {**job, "arch": arch_to_dict(archs[name]), "device": device, "float_accuracy": acc,
-                  **int8_unit(model, splits, args.calibration, seed),
-                  "calibration": args.calibration, "cpu_features": export.cpu_features(),
+                  **deployed, "calibration": args.calibration,
+                  "cpu_features": export.cpu_features(),
                   **({"resumed_at_step": resumed} if resumed else {}),
                   **records.provenance(started, origin, device)}
         records.append(out, record)
@@ -191,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         tqdm.write(f"{name:<28} seed {seed}  float {acc:.4f}  "
                    f"fp32 .pte {record['fp32_accuracy']:.4f}  "
                    f"int8 .pte {record['int8_accuracy']:.4f}  {record['wall_seconds']:.0f} s")
-    return 0
+    return 2 if failed else 0
 
 
 if __name__ == "__main__":

@@ -62,12 +62,12 @@ def time_widths(widths: list[float], backends: list[str], runs: int, out: Path,
     ratio to MobileNetV2 at width 1 timed in the same rounds, and the CPU's int8 features (every
     latency record names them)."""
     nets = {label(n, w): build_model(n, width_mult=w) for n in NETWORKS for w in widths}
+    reference = label(REFERENCE, 1.0)  # what every ratio divides by, timed in the same rounds
+    nets.setdefault(reference, build_model(REFERENCE))
     sizes = {k: {"params": count_params(m), "macs": count_macs(m)} for k, m in nets.items()}
-    reference = label(REFERENCE, 1.0)
-    if reference not in nets:
-        nets[reference] = build_model(REFERENCE)
     for backend in backends:
-        done = [r for r in records.load(out) if r["backend"] == backend and r["widths"] == widths]
+        done = [r for r in records.finished(out)  # a +dirty run is made again
+                if r["backend"] == backend and r["widths"] == widths]
         for _ in tqdm(range(runs - len(done)), desc=f"timing together ({backend})", unit="run"):
             started, load = time.time(), os.getloadavg()[0]
             got = latency.measure_interleaved(nets, backend=backend, rounds=rounds)

@@ -10,8 +10,8 @@ from benchmark_helpers import committed_tree, with_provenance  # noqa: F401 (aut
 import deploy_tables
 import records
 import verdicts
-from models import (REFERENCE_ARCHS, Arch, BlockArgs, arch_from_dict, build_model, count_params,
-                    save_arch)
+from models import (REFERENCE_ARCHS, Arch, BlockArgs, arch_from_dict, arch_to_dict, build_model,
+                    count_params, one_layer_type, save_arch)
 
 TINY = Arch((BlockArgs("mbconv", 3, 3, 2, 1, 16, 0.25, "identity"),
              BlockArgs("dconv", 1, 3, 1, 2, 16, 0.0, "pool")), stem=8, head=32)
@@ -137,11 +137,12 @@ def test_width_one_comes_from_table1_and_table6s_same_trainings(tmp_path):
     records.append(tmp_path / "scaling.json", scaling_record("mnasnet-a1", 0.5, 0.88))
     a1 = models.arch_to_dict(models.REFERENCE_ARCHS["mnasnet-a1"])
     v2 = models.arch_to_dict(models.REFERENCE_ARCHS["mobilenetv2"])
-    same = {"recipe": "final", "epochs": 5.0, "dataset": "fashion-mnist", "device": "cpu"}
+    same = {**with_provenance({}), "recipe": "final", "epochs": 5.0, "dataset": "fashion-mnist",
+            "device": "cpu"}  # a record's commit below replaces with_provenance's
     for seed, acc, commit in [(0, 0.92, "abc"), (1, 0.93, "abc"), (2, 0.50, "abc+dirty")]:
         records.append(tmp_path / "table6.json", {"name": "mnasnet-a1", "seed": seed,
                                                   "test_accuracy": acc, "arch": a1,
-                                                  "commit": commit, **same})
+                                                  **same, "commit": commit})
     records.append(tmp_path / "table6.json", {"name": "mnasnet-a1", "seed": 3, "arch": a1,
                                               "test_accuracy": 0.10, "commit": "abc",
                                               **same, "epochs": 1.0})  # another recipe length
@@ -149,9 +150,19 @@ def test_width_one_comes_from_table1_and_table6s_same_trainings(tmp_path):
                                               "test_accuracy": 0.91, "commit": "abc", **same})
     records.append(tmp_path / "table1.json", {"name": "mobilenetv2", "seed": 1, "arch": a1,
                                               "test_accuracy": 0.2, "commit": "abc", **same})
+    # the int8 benchmark's float accuracies: the same trainings, one per seed whichever file
+    for seed, acc in [(0, 0.91), (1, 0.915)]:
+        records.append(tmp_path / "int8.json", {**int8_record("mobilenetv2", seed, acc, 0.9),
+                                                "arch": v2})
+    records.append(tmp_path / "int8.json", {**int8_record("mnasnet-a1", 2, 0.94, 0.93),
+                                            "arch": a1})  # seed 2's table6 record is +dirty
     points = deploy_tables.scaling_points(tmp_path)
-    assert points["mnasnet-a1", 1.0]["accuracy"] == [0.92, 0.93]  # committed, 5 epochs
-    assert points["mobilenetv2", 1.0]["accuracy"] == [0.91]  # not another architecture's
+    assert points["mnasnet-a1", 1.0]["accuracy"] == [0.92, 0.93, 0.94]  # committed, 5 epochs
+    # seed 0 in two files is one training; not another architecture's
+    assert points["mobilenetv2", 1.0]["accuracy"] == [0.91, 0.915]
+    text = deploy_tables.scaling_section(tmp_path)
+    assert "| mobilenetv2 | 1 | - | - |" in text  # no timing record yet gives its size
+    assert "Width 1's accuracies, where scaling.json has none" in text and "*5 records" in text
 
 
 def test_a_dirty_scaling_record_is_never_a_replicate(tmp_path):
@@ -161,6 +172,24 @@ def test_a_dirty_scaling_record_is_never_a_replicate(tmp_path):
     records.append(tmp_path / "scaling.json", scaling_record("mnasnet-a1", 0.5, 0.89, seed=1))
     points = deploy_tables.scaling_points(tmp_path)
     assert points["mnasnet-a1", 0.5]["accuracy"] == [0.88, 0.89]
+
+
+def test_a_curve_is_one_training_length(tmp_path):
+    records.append(tmp_path / "scaling.json", scaling_record("mnasnet-a1", 0.5, 0.88))
+    records.append(tmp_path / "scaling.json", {**scaling_record("mnasnet-a1", 0.5, 0.70, seed=1),
+                                               "epochs": 1.0})
+    assert deploy_tables.scaling_points(tmp_path)["mnasnet-a1", 0.5]["accuracy"] == [0.88]
+    assert deploy_tables.scaling_points(tmp_path, epochs=1.0)["mnasnet-a1", 0.5]["accuracy"] == [
+        0.70]
+
+
+def test_no_figure_without_a_point_trained_and_timed(tmp_path, capsys):
+    records.append(tmp_path / "scaling.json", scaling_record("mnasnet-a1", 0.5, 0.88))  # untimed
+    png = tmp_path / "fig5.png"
+    assert deploy_tables.main(["--results", str(tmp_path), "--figure", str(png)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: no point is both trained and timed") and err.count("\n") == 1
+    assert not png.exists()
 
 
 # ----------------------------------------------------------------------------- the benchmarks, tiny
@@ -220,3 +249,74 @@ def test_scaling_benchmark_records_each_width_and_times_them_together(tmp_path):
     assert r["cpu_features"] and r["machine"] and r["command"].startswith("python")
     assert "| mnasnet-a1 | 0.35 |" in deploy_tables.scaling_section(tmp_path)
     assert json.loads(timing.read_text())["records"][0]["backend"] == "cpu"
+
+
+def fake_interleaved(seen: list):
+    """latency.measure_interleaved standing in: each network's ms from its name's width."""
+    import latency
+
+    def measure(nets, backend="cpu", rounds=None, **_):
+        seen.append(backend)
+        return {k: latency.Measurement.of([10.0 * float(k.split("@")[1])] * 3) for k in nets}
+    return measure
+
+
+def test_a_dirty_timing_run_is_made_again(tmp_path, monkeypatch):
+    import latency
+    import scaling
+
+    seen, out = [], tmp_path / "scaling-timing.json"
+    monkeypatch.setattr(latency, "measure_interleaved", fake_interleaved(seen))
+    records.append(out, {"backend": "executorch", "widths": [0.35], "commit": "abc+dirty"})
+    origin = records.origin(scaling.__file__, [])
+    scaling.time_widths([0.35], ["cpu", "executorch"], 1, out, origin)
+    assert seen == ["cpu", "executorch"]  # the +dirty executorch run does not count as done
+    scaling.time_widths([0.35], ["cpu", "executorch"], 1, out, origin)
+    assert seen == ["cpu", "executorch"]  # both done now
+    r = records.load(out)[-1]
+    assert r["backend"] == "executorch" and r["over_mobilenetv2"]["mobilenetv2@0.35"] == 0.35
+    # the reference at width 1 is timed, and sized, though 1 is not among the widths
+    assert r["sizes"]["mobilenetv2@1"]["params"] == count_params(build_model("mobilenetv2"))
+
+
+def test_int8_timing_records_both_precisions_and_remakes_a_dirty_run(tmp_path):
+    pytest.importorskip("executorch")
+    import int8
+
+    save_arch(TINY, tmp_path / "tiny.json")
+    out = tmp_path / "int8-timing.json"
+    records.append(out, {"networks": ["tiny"], "commit": "abc+dirty"})  # made again
+    argv = [str(tmp_path / "tiny.json"), "--dataset", "synthetic", "--time", "1", "--threads", "1",
+            "--out", str(tmp_path / "int8.json")]
+    assert int8.main(argv) == 0 and int8.main(argv) == 0  # the second: nothing left to do
+    dirty, r = records.load(out)
+    assert set(r["median_ms"]) == {"tiny/fp32", "tiny/int8"} and r["input_size"] == 224
+    assert r["int8_over_fp32"]["tiny"] > 0 and r["over_mobilenetv2_fp32"] is None
+    assert r["cpu_features"] == __import__("export").cpu_features()
+    assert not records.is_dirty(r)
+
+
+def test_an_int8_export_failure_is_one_line_and_keeps_the_training(tmp_path, monkeypatch,
+                                                                    capsys):
+    pytest.importorskip("executorch")
+    import export
+    import int8
+    def fail(*_, **__):
+        raise export.ExportError("layer 'blocks.0' (Conv2d) cannot be exported: no kernel")
+    monkeypatch.setattr(export, "lower", fail)
+    save_arch(TINY, tmp_path / "tiny.json")
+    out = tmp_path / "int8.json"
+    # not done: a record of the same run but for another architecture under the name, and one
+    # trained on a GPU
+    same = {**int8_record("tiny", 0, 0.5, 0.5), "epochs": 0.05, "calibration": 4,
+            "dataset": "synthetic"}
+    other = one_layer_type(REFERENCE_ARCHS["mobilenetv2"], "mbconv", 3, 3)
+    records.append(out, {**same, "arch": arch_to_dict(other)})
+    records.append(out, {**same, "arch": arch_to_dict(TINY), "device": "cuda"})
+    argv = [str(tmp_path / "tiny.json"), "--dataset", "synthetic", "--epochs", "0.05", "--seeds",
+            "1", "--threads", "1", "--calibration", "4", "--out", str(out)]
+    assert int8.main(argv) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error")]
+    assert err == ["error: tiny seed 0: layer 'blocks.0' (Conv2d) cannot be exported: no kernel"]
+    assert len(records.load(out)) == 2  # nothing recorded
+    assert list((tmp_path / "checkpoints").glob("*.pt"))  # the trained network is kept

@@ -11,7 +11,7 @@ pytest.importorskip("executorch")
 import export  # noqa: E402
 import train  # noqa: E402
 import training  # noqa: E402
-from models import Arch, BlockArgs, build_model, count_params, save_arch  # noqa: E402
+from models import Arch, BlockArgs, build_model, count_macs, count_params, save_arch  # noqa: E402
 
 TINY = Arch((BlockArgs("mbconv", 3, 3, 2, 1, 16, 0.25, "identity"),
              BlockArgs("dconv", 1, 3, 1, 2, 16, 0.0, "pool")), stem=8, head=32)
@@ -87,11 +87,13 @@ def test_train_arch_export_int8_ends_with_both_accuracies_and_the_latency(tmp_pa
                                                                           tiny_reference,
                                                                           monkeypatch):
     """The whole of `--export int8`: its last line, and int8's ranges observed on training images
-    only (the trained network's and MobileNetV2's, on the same images), never on test images."""
-    seen, quantize = [], export.latency.quantize_int8
+    only (the trained network's and MobileNetV2's, on the same images), never on test images;
+    torch.export's example input is a training image too."""
+    seen, examples, quantize = [], [], export.latency.quantize_int8
 
     def spy(model, x, calibration):
         seen.append(calibration)
+        examples.append(x)
         return quantize(model, x, calibration)
     monkeypatch.setattr(export.latency, "quantize_int8", spy)
     save_arch(TINY, tmp_path / "tiny.json")
@@ -109,7 +111,7 @@ def test_train_arch_export_int8_ends_with_both_accuracies_and_the_latency(tmp_pa
     splits = training.load_splits(SYNTHETIC)
     train_images = torch.stack([x for x, _ in splits["train"]]).flatten(1)
     test_images = torch.stack([x for x, _ in splits["test"]]).flatten(1)
-    for image in seen[0]:
+    for image in seen[0] + examples:
         assert (train_images == image.flatten()).all(1).any()  # a training image
         assert not (test_images == image.flatten()).all(1).any()  # and no test image
 
@@ -158,13 +160,82 @@ def test_bad_export_and_scaling_flags_exit_2_in_one_line(argv, message, capsys):
     assert message in err and len(err.strip().splitlines()) == 1, err
 
 
-def test_width_mult_and_input_size_reach_the_trained_network(tmp_path, capsys):
+def test_width_mult_and_input_size_reach_the_trained_network(tmp_path, capsys, monkeypatch):
+    """What `train.main` did: the data it trained on (24 px), the network it trained (half width)
+    and the deployment network it reported (half width, at 24 px)."""
+    trained_on, final_train = [], train.final_train
+
+    def spy(arch, data, cfg, *args, **kwargs):
+        trained_on.append((data, cfg))
+        return final_train(arch, data, cfg, *args, **kwargs)
+    monkeypatch.setattr(train, "final_train", spy)
     argv = ["--arch", "mnasnet-small", "--dataset", "synthetic", "--epochs", "1", "--width-mult",
             "0.5", "--input-size", "24", "--out", str(tmp_path)]
     assert train.main(argv) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
-    assert f"params={count_params(build_model('mnasnet-small', width_mult=0.5))} " in last
+    deploy = build_model("mnasnet-small", width_mult=0.5)
+    assert f" params={count_params(deploy)} macs={count_macs(deploy, 24)} " in last, last
+    [(data, cfg)] = trained_on
+    assert data.input_size == 24 and cfg.width_mult == 0.5
+    assert training.load_splits(data)["train"][0][0].shape == (3, 24, 24)  # not the data's 16 px
     state = torch.load(tmp_path / "model.pt", weights_only=True)  # the trained network, scaled
     build_model("mnasnet-small", 10, width_mult=0.5, small_input=True).load_state_dict(state)
-    splits = training.load_splits(training.DataSpec("synthetic", input_size=24))
-    assert splits["train"][0][0].shape == splits["test"][0][0].shape == (3, 24, 24)
+
+
+def fail_writing(monkeypatch):  # ExecuTorch cannot write the lowered program as a .pte
+    from executorch.exir.program._program import EdgeProgramManager
+
+    def to_executorch(self, *args, **kwargs):
+        raise RuntimeError("memory planning failed\nsecond line")
+    monkeypatch.setattr(EdgeProgramManager, "to_executorch", to_executorch)
+
+
+def fail_running(monkeypatch):  # a runtime that cannot load the program
+    from executorch.runtime import Runtime
+
+    def get():
+        raise RuntimeError("no XNNPACK in this runtime\nsecond line")
+    monkeypatch.setattr(Runtime, "get", get)
+
+
+def fail_timing(monkeypatch):
+    def measure_programs(programs, x, threads=1, rounds=None):
+        raise RuntimeError("the runtime crashed\nsecond line")
+    monkeypatch.setattr(export.latency, "measure_programs", measure_programs)
+
+
+def fail_the_reference(monkeypatch):  # the trained network lowers, MobileNetV2 does not
+    calls, lower_xnnpack = [], export.latency.lower_xnnpack
+
+    def refuse_the_second(model, x):
+        calls.append(model)
+        if len(calls) > 1:
+            raise RuntimeError("unsupported operator\nsecond line")
+        return lower_xnnpack(model, x)
+    monkeypatch.setattr(export.latency, "lower_xnnpack", refuse_the_second)
+
+
+@pytest.mark.parametrize("breaks,message", [
+    (fail_writing, "ExecuTorch cannot write the program as a .pte "
+                   "(RuntimeError: memory planning failed)"),
+    (fail_running, "ExecuTorch's runtime cannot run {run}/model.pte "
+                   "(RuntimeError: no XNNPACK in this runtime)"),
+    (fail_timing, "ExecuTorch's runtime cannot time {run}/model.pte against MobileNetV2 "
+                  "(RuntimeError: the runtime crashed)"),
+    (fail_the_reference, "MobileNetV2 (the reference): the network cannot be exported to "
+                         "ExecuTorch (RuntimeError: unsupported operator)"),
+], ids=["writing", "running", "timing", "reference"])
+def test_executorch_failing_after_the_lowering_exits_2_in_one_line(tmp_path, capsys, monkeypatch,
+                                                                   tiny_reference, breaks,
+                                                                   message):
+    breaks(monkeypatch)
+    save_arch(TINY, tmp_path / "tiny.json")
+    run = tmp_path / "run"
+    argv = ["--arch", str(tmp_path / "tiny.json"), "--dataset", "synthetic", "--epochs", "1",
+            "--out", str(run), "--export", "fp32"]
+    assert train.main(argv) == 2
+    err = capsys.readouterr().err.strip()  # the training's progress bar, then one line
+    kept = f"; the float model is kept: {run / 'model.pt'}"
+    assert "Traceback" not in err and err.count("error:") == 1, err
+    assert err.splitlines()[-1] == f"error: {message.format(run=run)}{kept}", err
+    assert (run / "model.pt").stat().st_size > 0
