@@ -44,6 +44,10 @@ def test_paired_accuracy_and_the_verdicts_on_a_hand_worked_case():
     assert verdicts.seeds_needed(1.0, 1.0, paired=True) == 10  # d = 1 at 80%: 10 pairs (G*Power)
     one = verdicts.paired("int8", [0.8], [0.9], verdicts.ACCURACY, "training seeds")
     assert math.isnan(one.p) and verdicts.judge([one])[0].outcome == "undecided"
+    # two seeds each 5 test images lower: the same difference, however binary rounds it
+    same = verdicts.paired("int8", [0.9218, 0.9230], [0.9223, 0.9235], verdicts.ACCURACY, "seeds")
+    assert math.isnan(same.p) and verdicts.judge([same])[0].outcome == "undecided"
+    assert "no variance" in verdicts.judge([same])[0].text()
 
 
 def int8_record(name, seed, fl, q):
