@@ -46,6 +46,9 @@ def test_the_queue_orders_its_jobs_by_what_they_need(tmp_path):
         f"table5 {s}-seed{seed}" for seed in run_queue.SEARCH_SEEDS for s in run_queue.TABLE5
     ) + ("table5 single-cell-seed5",)  # single-cell-seed0's network is lost: a sixth seed
     assert by_name["table5 winners timed"].alone
+    # a training after a timing waits for it, not only for what the timing waits for
+    assert by_name["scaling 1/2"].needs == by_name["scaling 2/2"].needs == ("int8 timed",)
+    assert by_name["table6 2/2"].needs == ("scaling timed",)
     assert "--per-search" in by_name["flops winners 2/2"].argv
 
 
