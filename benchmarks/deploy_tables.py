@@ -337,6 +337,9 @@ def scaling_figure(results: Path, out: Path) -> Path:
             ax.annotate(f"{w:g}", (xi, yi), textcoords="offset points", xytext=(4, -10), fontsize=8)
     ax.set(xscale="log", xlabel="ExecuTorch fp32 latency / MobileNetV2 (224 px, 1 thread)",
            ylabel="test accuracy", title="Model scaling (Fig. 5): width multipliers")
+    ratio = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}x")  # 0.5x, not 5 x 10^-1
+    ax.xaxis.set_major_formatter(ratio)
+    ax.xaxis.set_minor_formatter(ratio)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out, dpi=120)
