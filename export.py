@@ -136,6 +136,17 @@ def _reason(e: Exception) -> str:
     return f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:160]}"
 
 
+@contextmanager
+def _failing_as(what: str):
+    """Anything ExecuTorch raises inside, as one ExportError line: "<what> (<reason>)"."""
+    try:
+        yield
+    except ExportError:
+        raise
+    except Exception as e:
+        raise ExportError(f"{what} ({_reason(e)})") from None
+
+
 def lower(model: nn.Module, x: torch.Tensor, int8: bool = False,
           calibration: list[torch.Tensor] | None = None) -> bytes:
     """The network, in eval mode on the CPU, as an XNNPACK-delegated .pte program (its bytes);
@@ -154,10 +165,8 @@ def lower(model: nn.Module, x: torch.Tensor, int8: bool = False,
     if left:
         raise ExportError(f"{left[0]} is not supported by XNNPACK, so it would run outside it"
                           + (f" (and {len(left) - 1} more)" if len(left) > 1 else ""))
-    try:
+    with _failing_as("ExecuTorch cannot write the program as a .pte"):  # not a layer's fault
         return program.to_executorch().buffer
-    except Exception as e:  # memory planning, serialization: ExecuTorch's, not a layer's
-        raise ExportError(f"ExecuTorch cannot write the program as a .pte ({_reason(e)})") from None
 
 
 def pte_accuracy(path: Path, data: Dataset, progress: bool = False) -> float:
@@ -187,10 +196,8 @@ def export(model: nn.Module, splits: dict[str, Dataset], path: Path, precision: 
     x = splits["train"][0][0][None].contiguous()  # torch.export's example input (its shape)
     images = calibration_images(splits["train"], calibration, seed) if int8 else None
     path.write_bytes(lower(model, x, int8, images))
-    try:
+    with _failing_as(f"ExecuTorch's runtime cannot run {path}"):
         accuracy = pte_accuracy(path, splits["test"], progress)
-    except Exception as e:  # anything ExecuTorch's runtime raises
-        raise ExportError(f"ExecuTorch's runtime cannot run {path} ({_reason(e)})") from None
     reference = make_model(REFERENCE_ARCHS[REFERENCE], splits)
     with tempfile.TemporaryDirectory(prefix="export-") as tmp:
         ref = Path(tmp) / f"{REFERENCE}.pte"
@@ -198,11 +205,8 @@ def export(model: nn.Module, splits: dict[str, Dataset], path: Path, precision: 
             ref.write_bytes(lower(reference, x, int8, images))
         except ExportError as e:  # not the user's network: say whose layer it is
             raise ExportError(f"MobileNetV2 (the reference): {e}") from None
-        try:
+        with _failing_as(f"ExecuTorch's runtime cannot time {path} against MobileNetV2"):
             timed = latency.measure_programs({"model": path, "reference": ref}, x, rounds=rounds)
-        except Exception as e:
-            raise ExportError(f"ExecuTorch's runtime cannot time {path} against MobileNetV2 "
-                              f"({_reason(e)})") from None
     return Exported(path, precision, accuracy, timed["model"], timed["reference"], x.shape[-1])
 
 

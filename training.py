@@ -159,14 +159,13 @@ def image_folder(root: Path, size: int) -> tuple[Dataset, Dataset]:
         for c in classes:
             files = [f for f in sorted((where / c).rglob("*"))
                      if f.is_file() and not is_system_file(f)]
-            for f in files:
-                if not is_image_file(str(f)):
-                    raise UsageError(f"{f} is not an image file (named {', '.join(IMG_EXTENSIONS)})"
-                                     f": move it out of {where}")
             if not files:
                 raise UsageError(f"class '{c}' has no images: no file in {where / c} is named "
                                  f"{', '.join(IMG_EXTENSIONS)}")
             for f in files:
+                if not is_image_file(str(f)):
+                    raise UsageError(f"{f} is not an image file (named {', '.join(IMG_EXTENSIONS)})"
+                                     f": move it out of {where}")
                 try:
                     Image.open(f).close()  # reads the header only
                 except (UnidentifiedImageError, OSError):

@@ -98,6 +98,11 @@ def int8_section(results: Path, page: verdicts.Page | None = None) -> str:
     if not acc and not lat:
         return f"*(no record yet: `{INT8_COMMANDS[0]}`, then `{INT8_COMMANDS[1]}`)*\n"
 
+    def dirty_note(name: str) -> str:  # the records the table shows in provenance only
+        n = sum(map(records.is_dirty, records.load(results / name)))
+        return f"*{n} +dirty record{'s' * (n > 1)} in {name} left out of the table and its " \
+               "verdicts.*\n" if n else ""
+
     def text(page: verdicts.Page) -> str:
         out = ""
         if acc:
@@ -122,10 +127,6 @@ def int8_section(results: Path, page: verdicts.Page | None = None) -> str:
                     + dirty_note("int8-timing.json"))
         return out + "\n" + int8_reading(acc, lat) + "\n"
 
-    def dirty_note(name: str) -> str:
-        n = sum(map(records.is_dirty, records.load(results / name)))
-        return f"*{n} +dirty record{'s' * (n > 1)} in {name} left out of the table and its " \
-               "verdicts.*\n" if n else ""
     return verdicts.on_page(page, text)
 
 
